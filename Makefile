@@ -1,0 +1,42 @@
+GO ?= go
+FUZZTIME ?= 60s
+
+.PHONY: all build run test test-short vet fmt bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ferry ./cmd/ferry
+
+# Runs the server on its embedded defaults (listens on :2222, data in ./ferry-data).
+run:
+	$(GO) run ./cmd/ferry serve
+
+# The one command that passes the tests (CI runs this through .ci/run).
+test: vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w .
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin
