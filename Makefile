@@ -1,4 +1,5 @@
 GO ?= go
+
 FUZZTIME ?= 60s
 
 .PHONY: all build run test test-short vet fmt bench fuzz clean

@@ -9,6 +9,7 @@
 package wire
 
 import (
+	"fmt"
 	"math/big"
 	"strings"
 
@@ -425,3 +426,32 @@ func (r *Reader) Done() bool { return r.ok && len(r.s) == 0 }
 
 // Empty reports whether no input is left to read.
 func (r *Reader) Empty() bool { return len(r.s) == 0 }
+
+// DisconnectError is a fatal protocol error. It carries the reason code sent
+// (or received) in SSH_MSG_DISCONNECT (RFC 4253 §11.1), so the connection
+// boundary can send the right DISCONNECT and log once. Every layer returns
+// it for errors that must end the connection.
+type DisconnectError struct {
+	Reason  uint32
+	Message string
+	// Remote is true when the peer sent the DISCONNECT.
+	Remote bool
+}
+
+func (e *DisconnectError) Error() string {
+	who := "local"
+	if e.Remote {
+		who = "peer"
+	}
+	return fmt.Sprintf("ssh: %s disconnect (reason %d): %s", who, e.Reason, e.Message)
+}
+
+// Errorf returns a DisconnectError with the given reason.
+func Errorf(reason uint32, format string, args ...any) error {
+	return &DisconnectError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ProtocolError returns a DisconnectError with reason PROTOCOL_ERROR.
+func ProtocolError(format string, args ...any) error {
+	return Errorf(DisconnectProtocolError, format, args...)
+}
