@@ -1,0 +1,333 @@
+package vfs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// maxRealPathLinks bounds the symbolic links RealPath follows, like
+// SYMLOOP_MAX (POSIX requires at least 8; os.Root itself stops at 8 per
+// call, so a deeper chain could not be opened anyway).
+const maxRealPathLinks = 8
+
+// local is an FS confined to one directory with os.Root: every call
+// resolves its path component by component with openat(2) and refuses
+// symbolic links and ".." that lead out, so a directory swapped for a
+// symbolic link between two calls cannot redirect the second one.
+type local struct {
+	root *os.Root
+}
+
+// Local returns an FS confined to dir, which becomes "/".
+//
+// Symbolic links: os.Root refuses absolute link targets (they would be
+// resolved against the host's "/"), so Symlink stores an absolute client
+// target "/x/y" as the equivalent path relative to the link's directory,
+// which resolves inside the root. A relative target that lexically climbs
+// out of the root is refused with ErrEscape, so users cannot plant links
+// that other software (a web server, a backup job) would follow outside.
+// Links created by other means are still never followed outside: Readlink
+// returns their text, following them fails with ErrEscape.
+func Local(dir string) (FS, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &local{root: r}, nil
+}
+
+// rel turns a client-view path into a name relative to the root.
+func rel(name string) string {
+	c := Clean(name)
+	if c == "/" {
+		return "."
+	}
+	return c[1:]
+}
+
+// errPathEscapesText is os.Root's unexported errPathEscapes; matching its
+// text is the only way to tell it from other failures.
+const errPathEscapesText = "path escapes from parent"
+
+// fix rewrites an os.Root error to name the client path (never the host
+// path) and to wrap ErrEscape for an escape attempt.
+func fix(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	inner := err
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		inner = pe.Err
+	case errors.As(err, &le):
+		inner = le.Err
+	}
+	if inner != nil && inner.Error() == errPathEscapesText {
+		inner = ErrEscape
+	}
+	return &fs.PathError{Op: op, Path: Clean(name), Err: inner}
+}
+
+func (l *local) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := l.root.OpenFile(rel(name), flag, perm)
+	if err != nil {
+		return nil, fix("open", name, err)
+	}
+	return &osFile{f: f, name: Clean(name)}, nil
+}
+
+func (l *local) Stat(name string) (fs.FileInfo, error) {
+	fi, err := l.root.Stat(rel(name))
+	return fi, fix("stat", name, err)
+}
+
+func (l *local) Lstat(name string) (fs.FileInfo, error) {
+	fi, err := l.root.Lstat(rel(name))
+	return fi, fix("lstat", name, err)
+}
+
+func (l *local) Mkdir(name string, perm fs.FileMode) error {
+	return fix("mkdir", name, l.root.Mkdir(rel(name), perm))
+}
+
+func (l *local) Remove(name string) error {
+	r := rel(name)
+	fi, err := l.root.Lstat(r)
+	if err != nil {
+		return fix("remove", name, err)
+	}
+	if fi.IsDir() {
+		return &fs.PathError{Op: "remove", Path: Clean(name), Err: syscall.EISDIR}
+	}
+	// os.Root.Remove tries unlinkat then AT_REMOVEDIR; a directory put in
+	// place between the Lstat and here is at worst removed if empty.
+	return fix("remove", name, l.root.Remove(r))
+}
+
+func (l *local) Rmdir(name string) error {
+	r := rel(name)
+	if r == "." {
+		return &fs.PathError{Op: "rmdir", Path: "/", Err: syscall.EBUSY}
+	}
+	fi, err := l.root.Lstat(r)
+	if err != nil {
+		return fix("rmdir", name, err)
+	}
+	if !fi.IsDir() {
+		return &fs.PathError{Op: "rmdir", Path: Clean(name), Err: syscall.ENOTDIR}
+	}
+	return fix("rmdir", name, l.root.Remove(r))
+}
+
+func (l *local) Rename(oldname, newname string) error {
+	o, n := rel(oldname), rel(newname)
+	fi, err := l.root.Lstat(o)
+	if err != nil {
+		return fix("rename", oldname, err)
+	}
+	if fi.Mode().IsRegular() {
+		// As OpenSSH's sftp-server: link(2) then unlink(2) never replaces
+		// an existing target, unlike a check followed by rename(2).
+		err := l.root.Link(o, n)
+		if err == nil {
+			if err := l.root.Remove(o); err != nil {
+				l.root.Remove(n)
+				return fix("rename", oldname, err)
+			}
+			return nil
+		}
+		if err = fix("rename", newname, err); errors.Is(err, fs.ErrExist) || errors.Is(err, ErrEscape) {
+			return err
+		}
+		// EXDEV, EPERM (filesystems without hard links): fall through.
+	}
+	if _, err := l.root.Lstat(n); err == nil {
+		return &fs.PathError{Op: "rename", Path: Clean(newname), Err: fs.ErrExist}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fix("rename", newname, err)
+	}
+	return fix("rename", newname, l.root.Rename(o, n))
+}
+
+func (l *local) PosixRename(oldname, newname string) error {
+	if rel(oldname) == "." || rel(newname) == "." {
+		return &fs.PathError{Op: "rename", Path: "/", Err: syscall.EBUSY}
+	}
+	return fix("rename", newname, l.root.Rename(rel(oldname), rel(newname)))
+}
+
+func (l *local) Link(oldname, newname string) error {
+	return fix("link", newname, l.root.Link(rel(oldname), rel(newname)))
+}
+
+func (l *local) Symlink(target, linkname string) error {
+	if target == "" {
+		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.ENOENT}
+	}
+	dir := path.Dir(Clean(linkname))
+	stored := target
+	if path.IsAbs(target) {
+		r, err := filepath.Rel(dir, Clean(target))
+		if err != nil {
+			return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.EINVAL}
+		}
+		stored = filepath.ToSlash(r)
+	} else if j := path.Join(dir, target); j == ".." || strings.HasPrefix(j, "../") {
+		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: ErrEscape}
+	} else if escapesLexically(dir, target) {
+		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: ErrEscape}
+	}
+	return fix("symlink", linkname, l.root.Symlink(stored, rel(linkname)))
+}
+
+// escapesLexically reports whether following target from dir climbs above
+// "/" at any point ("a/../../x" from "/" does, even though it ends inside
+// after path.Clean).
+func escapesLexically(dir, target string) bool {
+	depth := strings.Count(strings.Trim(dir, "/"), "/") + 1
+	if dir == "/" {
+		depth = 0
+	}
+	for _, p := range strings.Split(target, "/") {
+		switch p {
+		case "", ".":
+		case "..":
+			depth--
+			if depth < 0 {
+				return true
+			}
+		default:
+			depth++
+		}
+	}
+	return false
+}
+
+func (l *local) Readlink(name string) (string, error) {
+	s, err := l.root.Readlink(rel(name))
+	return s, fix("readlink", name, err)
+}
+
+func (l *local) RealPath(name string) (string, error) {
+	parts := splitPath(Clean(name))
+	var out []string
+	links := 0
+	for i := 0; i < len(parts); i++ {
+		p := parts[i]
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(out) == 0 {
+				return "", &fs.PathError{Op: "realpath", Path: Clean(name), Err: ErrEscape}
+			}
+			out = out[:len(out)-1]
+			continue
+		}
+		cur := strings.Join(append(out, p), "/")
+		fi, err := l.root.Lstat(cur)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && i == len(parts)-1 {
+				out = append(out, p)
+				break
+			}
+			return "", fix("realpath", name, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			links++
+			if links > maxRealPathLinks {
+				return "", &fs.PathError{Op: "realpath", Path: Clean(name), Err: syscall.ELOOP}
+			}
+			target, err := l.root.Readlink(cur)
+			if err != nil {
+				return "", fix("realpath", name, err)
+			}
+			if path.IsAbs(target) {
+				return "", &fs.PathError{Op: "realpath", Path: Clean(name), Err: ErrEscape}
+			}
+			parts = append(splitPath(target), parts[i+1:]...)
+			i = -1
+			continue
+		}
+		if !fi.IsDir() && i != len(parts)-1 {
+			return "", &fs.PathError{Op: "realpath", Path: Clean(name), Err: syscall.ENOTDIR}
+		}
+		out = append(out, p)
+	}
+	return "/" + strings.Join(out, "/"), nil
+}
+
+func splitPath(p string) []string {
+	return strings.Split(strings.Trim(p, "/"), "/")
+}
+
+func (l *local) Chmod(name string, mode fs.FileMode) error {
+	return fix("chmod", name, l.root.Chmod(rel(name), mode))
+}
+
+func (l *local) Chown(name string, uid, gid int) error {
+	return fix("chown", name, l.root.Chown(rel(name), uid, gid))
+}
+
+func (l *local) Lchown(name string, uid, gid int) error {
+	return fix("lchown", name, l.root.Lchown(rel(name), uid, gid))
+}
+
+func (l *local) Chtimes(name string, atime, mtime time.Time) error {
+	return fix("chtimes", name, l.root.Chtimes(rel(name), atime, mtime))
+}
+
+func (l *local) Truncate(name string, size int64) error {
+	f, err := l.root.OpenFile(rel(name), os.O_WRONLY, 0)
+	if err != nil {
+		return fix("truncate", name, err)
+	}
+	defer f.Close()
+	return fix("truncate", name, f.Truncate(size))
+}
+
+func (l *local) StatVFS(name string) (*StatVFS, error) {
+	f, err := l.root.Open(rel(name))
+	if err != nil {
+		return nil, fix("statvfs", name, err)
+	}
+	defer f.Close()
+	st, err := fstatvfs(f)
+	return st, fix("statvfs", name, err)
+}
+
+func (l *local) Close() error { return l.root.Close() }
+
+// osFile adapts *os.File to File.
+type osFile struct {
+	f    *os.File
+	name string
+}
+
+func (f *osFile) Read(p []byte) (int, error)               { return f.f.Read(p) }
+func (f *osFile) Write(p []byte) (int, error)              { return f.f.Write(p) }
+func (f *osFile) ReadAt(p []byte, off int64) (int, error)  { return f.f.ReadAt(p, off) }
+func (f *osFile) WriteAt(p []byte, off int64) (int, error) { return f.f.WriteAt(p, off) }
+func (f *osFile) Close() error                             { return f.f.Close() }
+func (f *osFile) Stat() (fs.FileInfo, error)               { return f.f.Stat() }
+func (f *osFile) Truncate(size int64) error                { return f.f.Truncate(size) }
+func (f *osFile) Chmod(mode fs.FileMode) error             { return f.f.Chmod(mode) }
+func (f *osFile) Chown(uid, gid int) error                 { return f.f.Chown(uid, gid) }
+func (f *osFile) Sync() error                              { return f.f.Sync() }
+func (f *osFile) Chtimes(atime, mtime time.Time) error     { return futimes(f.f, atime, mtime) }
+func (f *osFile) ReadDir(n int) ([]fs.FileInfo, error) {
+	fis, err := f.f.Readdir(n)
+	if err == nil && len(fis) == 0 && n > 0 {
+		err = io.EOF
+	}
+	return fis, err
+}

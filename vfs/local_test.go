@@ -1,0 +1,233 @@
+package vfs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// newJail makes outside/secret and a root dir "home" holding a file.
+func newJail(t *testing.T) (FS, string, string) {
+	t.Helper()
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	home := filepath.Join(base, "home")
+	for _, d := range []string{outside, home, filepath.Join(home, "sub")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "file"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Local(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, home, outside
+}
+
+func TestLocalEscapes(t *testing.T) {
+	l, home, outside := newJail(t)
+	mustLink := func(target, name string) {
+		t.Helper()
+		if err := os.Symlink(target, filepath.Join(home, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustLink(outside, "abs")                   // absolute to outside
+	mustLink("/etc", "etc")                    // absolute to /etc
+	mustLink("../outside", "up")               // relative, one level out
+	mustLink("../../outside/secret", "sub/up2") // relative from sub
+	mustLink("up", "chain")                    // chain ending outside
+	mustLink("loop1", "loop2")
+	mustLink("loop2", "loop1")
+
+	denied := func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("escape succeeded")
+		}
+		if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.ELOOP) && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("unexpected error kind: %v", err)
+		}
+	}
+	for _, name := range []string{"/abs/secret", "/etc/passwd", "/up/secret", "/sub/up2", "/chain/secret", "/up/", "/abs/secret/", "/loop1"} {
+		t.Run("open"+name, func(t *testing.T) {
+			f, err := l.OpenFile(name, os.O_RDONLY, 0)
+			if err == nil {
+				f.Close()
+			}
+			denied(t, err)
+		})
+		t.Run("stat"+name, func(t *testing.T) {
+			_, err := l.Stat(name)
+			denied(t, err)
+		})
+	}
+	t.Run("dotdot is lexical", func(t *testing.T) {
+		fi, err := l.Stat("/../../../file")
+		if err != nil || fi.Size() != 5 {
+			t.Fatalf("Stat(/../../../file) = %v, %v; want the root's file", fi, err)
+		}
+		if _, err := l.Stat("/../outside/secret"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Stat(/../outside/secret) = %v, want not-exist", err)
+		}
+	})
+	t.Run("lstat of outside link is the link", func(t *testing.T) {
+		fi, err := l.Lstat("/abs")
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			t.Fatalf("Lstat(/abs) = %v, %v", fi, err)
+		}
+		s, err := l.Readlink("/abs")
+		if err != nil || s != outside {
+			t.Fatalf("Readlink(/abs) = %q, %v", s, err)
+		}
+	})
+	t.Run("loop", func(t *testing.T) {
+		_, err := l.Stat("/loop1")
+		if !errors.Is(err, syscall.ELOOP) {
+			t.Fatalf("Stat(loop) = %v, want ELOOP", err)
+		}
+		_, err = l.RealPath("/loop1/x")
+		if !errors.Is(err, syscall.ELOOP) {
+			t.Fatalf("RealPath(loop) = %v, want ELOOP", err)
+		}
+	})
+	t.Run("hardlink target outside", func(t *testing.T) {
+		denied(t, l.Link("/abs/secret", "/stolen"))
+		denied(t, l.Link("/file", "/abs/planted"))
+		if _, err := os.Stat(filepath.Join(outside, "planted")); err == nil {
+			t.Fatal("file planted outside")
+		}
+	})
+	t.Run("rename target outside", func(t *testing.T) {
+		denied(t, l.Rename("/file", "/abs/moved"))
+		denied(t, l.PosixRename("/file", "/up/moved"))
+		denied(t, l.Rename("/abs/secret", "/mine"))
+		if _, err := os.Stat(filepath.Join(outside, "moved")); err == nil {
+			t.Fatal("file moved outside")
+		}
+	})
+	t.Run("realpath", func(t *testing.T) {
+		for _, name := range []string{"/abs", "/abs/secret", "/up/x", "/chain", "/etc/passwd", "/sub/up2"} {
+			p, err := l.RealPath(name)
+			if err == nil {
+				t.Errorf("RealPath(%q) = %q, want error", name, p)
+			} else if !errors.Is(err, fs.ErrPermission) {
+				t.Errorf("RealPath(%q) error %v, want permission", name, err)
+			}
+		}
+		mustLink("sub", "insub")
+		for in, want := range map[string]string{".": "/", "/": "/", "/../..": "/", "/insub/../file": "/file", "/insub": "/sub", "/sub/new": "/sub/new", "sub/./x": "/sub/x"} {
+			got, err := l.RealPath(in)
+			if err != nil || got != want {
+				t.Errorf("RealPath(%q) = %q, %v; want %q", in, got, err, want)
+			}
+		}
+		if _, err := l.RealPath("/nope/x"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("RealPath(/nope/x) = %v, want not-exist", err)
+		}
+	})
+	t.Run("directory swapped for symlink", func(t *testing.T) {
+		if err := os.Mkdir(filepath.Join(home, "swap"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Mkdir("/swap/d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.RemoveAll(filepath.Join(home, "swap"))
+		mustLink(outside, "swap")
+		f, err := l.OpenFile("/swap/secret", os.O_RDONLY, 0)
+		if err == nil {
+			f.Close()
+		}
+		denied(t, err)
+		f, err = l.OpenFile("/swap/new", os.O_WRONLY|os.O_CREATE, 0o644)
+		if err == nil {
+			f.Close()
+		}
+		denied(t, err)
+		if _, err := os.Stat(filepath.Join(outside, "new")); err == nil {
+			t.Fatal("file created outside through swapped directory")
+		}
+	})
+}
+
+func TestLocalSymlinkCreation(t *testing.T) {
+	l, home, _ := newJail(t)
+	if err := l.Symlink("/file", "/sub/abs"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := os.Readlink(filepath.Join(home, "sub/abs"))
+	if s != "../file" {
+		t.Errorf("absolute target stored as %q, want ../file", s)
+	}
+	f, err := l.OpenFile("/sub/abs", os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if string(b) != "hello" {
+		t.Errorf("read through link = %q", b)
+	}
+	for _, target := range []string{"../x", "../../etc/passwd", "a/../../x"} {
+		if err := l.Symlink(target, "/bad"); !errors.Is(err, ErrEscape) {
+			t.Errorf("Symlink(%q) = %v, want ErrEscape", target, err)
+		}
+	}
+	if err := l.Symlink("../file", "/sub/ok"); err != nil {
+		t.Errorf("Symlink(../file, /sub/ok) = %v", err)
+	}
+}
+
+func TestLocalRemoveRmdirRename(t *testing.T) {
+	l, _, _ := newJail(t)
+	if err := l.Remove("/sub"); !errors.Is(err, syscall.EISDIR) {
+		t.Errorf("Remove(dir) = %v", err)
+	}
+	if err := l.Rmdir("/file"); !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("Rmdir(file) = %v", err)
+	}
+	if err := l.Rmdir("/"); err == nil {
+		t.Error("Rmdir(/) succeeded")
+	}
+	if err := l.Mkdir("/d2", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := l.OpenFile("/f2", os.O_CREATE|os.O_WRONLY, 0o644)
+	f.Close()
+	if err := l.Rename("/file", "/f2"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Rename onto file = %v, want exist", err)
+	}
+	if err := l.Rename("/sub", "/d2"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Rename onto dir = %v, want exist", err)
+	}
+	if err := l.Rename("/file", "/f3"); err != nil {
+		t.Errorf("Rename = %v", err)
+	}
+	if err := l.PosixRename("/f3", "/f2"); err != nil {
+		t.Errorf("PosixRename = %v", err)
+	}
+	if fi, err := l.Stat("/f2"); err != nil || fi.Size() != 5 {
+		t.Errorf("after PosixRename: %v %v", fi, err)
+	}
+	if err := l.Rmdir("/d2"); err != nil {
+		t.Errorf("Rmdir = %v", err)
+	}
+	if err := l.Truncate("/f2", 2); err != nil {
+		t.Error(err)
+	}
+	if st, err := l.StatVFS("/"); err != nil || st.BlockSize == 0 {
+		t.Errorf("StatVFS = %+v, %v", st, err)
+	}
+}
