@@ -1,0 +1,263 @@
+package auth
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/keys"
+)
+
+// rsaKey is implemented by keys.RSAPublicKey.
+type rsaKey interface{ Bits() int }
+
+// publicKey handles "publickey" (RFC 4252 §7) and
+// "publickey-hostbound-v00@openssh.com" (OpenSSH PROTOCOL §2.5).
+//
+// The order matters (CVE-2024-45337 class): a query is answered from the
+// Authenticator's opinion of the queried key, but a request with a
+// signature is authorized only by asking the Authenticator again about the
+// key whose signature was just verified, in this request. Nothing from an
+// earlier query is remembered.
+func (s *serverAuthState) publicKey(req *userAuthRequestMsg) (outcome, error) {
+	p := publicKeyRequest{Hostbound: req.Method == methodPublicKeyHostbound}
+	if !p.unmarshal(req.Payload) {
+		return outcome{}, wire.ProtocolError("malformed %s request", req.Method)
+	}
+	fail := outcome{kind: outcomeFailure}
+	if p.Hostbound {
+		// The client binds its signature to the host key it verified in
+		// the first key exchange; a different blob means it is talking to
+		// (or being relayed by) another server.
+		hk := s.c.HostKey()
+		if hk == nil || !bytes.Equal(p.HostKey, hk.Marshal()) {
+			s.refused(req.Method, "host key in hostbound request does not match")
+			return fail, nil
+		}
+	}
+	if !slices.Contains(s.pubkeyAlgs, p.Algorithm) {
+		s.refused(req.Method, "signature algorithm not allowed")
+		return fail, nil
+	}
+	key, err := keys.ParsePublicKey(p.PubKey)
+	if err != nil {
+		s.refused(req.Method, "unparsable public key")
+		return fail, nil
+	}
+	// The algorithm must belong to the key: rsa-sha2-256 with an ssh-rsa
+	// blob, never ssh-ed25519 with an RSA blob.
+	if keys.KeyTypeOfAlgorithm(p.Algorithm) != key.Type() {
+		s.refused(req.Method, "algorithm does not match key type")
+		return fail, nil
+	}
+	if !s.keySizeOK(key) {
+		s.refused(req.Method, "RSA key too small")
+		return fail, nil
+	}
+	// sshd auth2_key_already_used: one key cannot complete two
+	// publickey steps of an AuthenticationMethods list.
+	// Compared by the plain key, so a certificate and its own key count as
+	// one (sshkey_equal_public).
+	identity := keyIdentity(key)
+	for _, used := range s.usedKeys {
+		if bytes.Equal(used, identity) {
+			s.refused(req.Method, "key already used")
+			return fail, nil
+		}
+	}
+
+	if !p.HasSig {
+		perms, _, err := s.authorizeKey(key)
+		if err != nil {
+			return outcome{}, err
+		}
+		if perms == nil {
+			return fail, nil
+		}
+		return outcome{kind: outcomePKOK, pkOK: &userAuthPKOKMsg{
+			Algorithm: p.Algorithm,
+			PubKey:    bytes.Clone(p.PubKey),
+		}}, nil
+	}
+
+	sig, err := keys.ParseSignature(p.Signature)
+	if err != nil {
+		s.refused(req.Method, "unparsable signature")
+		return fail, nil
+	}
+	// The signature must be made with the algorithm the request names
+	// (the plain one for a certificate), not merely one the key can make:
+	// an rsa-sha2-512 request carrying an ssh-rsa (SHA-1) signature would
+	// otherwise slip past PubkeyAlgorithms.
+	if sig.Format != keys.UnderlyingAlgorithm(p.Algorithm) {
+		s.refused(req.Method, "signature algorithm differs from request")
+		return fail, nil
+	}
+	data := s.signedData(req, &p)
+	// Flags of security keys are checked below against the permissions
+	// for this key; here only the cryptography.
+	if err := keys.VerifyWithPolicy(key, data, sig, keys.SKPolicy{NoTouchRequired: true}); err != nil {
+		s.refused(req.Method, "signature verification failed")
+		return fail, nil
+	}
+	perms, sk, err := s.authorizeKey(key)
+	if err != nil {
+		return outcome{}, err
+	}
+	if perms == nil {
+		return fail, nil
+	}
+	if flags, _, ok := sig.SKFlags(); ok {
+		if !sk.NoTouchRequired && flags&keys.SKFlagUserPresent == 0 {
+			s.refused(req.Method, "security key signature without user presence")
+			return fail, nil
+		}
+		if sk.VerifyRequired && flags&keys.SKFlagUserVerified == 0 {
+			s.refused(req.Method, "security key signature without user verification")
+			return fail, nil
+		}
+	}
+	return outcome{kind: outcomeSuccess, perms: perms, key: key, keyBlob: identity}, nil
+}
+
+// signedData is what the client signs, RFC 4252 §7 (and OpenSSH PROTOCOL
+// §2.5 for the trailing host key): session identifier, then the request
+// itself with the boolean TRUE, built from the fields as they were sent.
+func (s *serverAuthState) signedData(req *userAuthRequestMsg, p *publicKeyRequest) []byte {
+	sid := s.meta.sessionID
+	n := 4 + len(sid) + 1 + 4 + len(s.userBytes) + 4 + len(req.Service) + 4 + len(req.Method) +
+		1 + 4 + len(p.Algorithm) + 4 + len(p.PubKey) + 4 + len(p.HostKey)
+	b := make([]byte, 0, n)
+	b = wire.AppendString(b, sid)
+	b = append(b, wire.MsgUserAuthRequest)
+	b = wire.AppendString(b, s.userBytes)
+	b = wire.AppendStringS(b, req.Service)
+	b = wire.AppendStringS(b, req.Method)
+	b = wire.AppendBool(b, true)
+	b = wire.AppendStringS(b, p.Algorithm)
+	b = wire.AppendString(b, p.PubKey)
+	if p.Hostbound {
+		b = wire.AppendString(b, p.HostKey)
+	}
+	return b
+}
+
+// keyIdentity is the blob of the plain key: the certified key of a
+// certificate.
+func keyIdentity(k keys.PublicKey) []byte {
+	if c, ok := k.(*keys.Certificate); ok && c.Key != nil {
+		return c.Key.Marshal()
+	}
+	return k.Marshal()
+}
+
+// keySizeOK applies MinRSABits to an RSA key, or to the key inside a
+// certificate and to the certificate's CA key.
+func (s *serverAuthState) keySizeOK(k keys.PublicKey) bool {
+	check := func(k keys.PublicKey) bool {
+		r, ok := k.(rsaKey)
+		return !ok || r.Bits() >= s.minRSABits
+	}
+	if c, ok := k.(*keys.Certificate); ok {
+		return check(c.Key) && (c.SignatureKey == nil || check(c.SignatureKey))
+	}
+	return check(k)
+}
+
+// authorizeKey asks whether key may log in: for a certificate, the CA,
+// validity, principal (the user name) and critical options first. It
+// returns nil permissions when refused, and the security key policy that
+// applies to this key.
+func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.SKPolicy, error) {
+	cert, isCert := key.(*keys.Certificate)
+	var forceCommand string
+	if isCert {
+		var err error
+		forceCommand, err = cert.CheckCertificate(keys.UserCert, &keys.CertCheck{
+			Principal:             s.meta.user,
+			Now:                   s.now(),
+			Remote:                remoteIP(s.meta.peer.RemoteAddr),
+			IsTrustedCA:           s.isTrustedCA,
+			CASignatureAlgorithms: s.caAlgs,
+		})
+		if err != nil {
+			s.refused(methodPublicKey, err.Error())
+			return nil, keys.SKPolicy{}, nil
+		}
+	}
+	perms, err := s.auth.PublicKey(s.ctx, &s.meta, key)
+	perms, err = s.authorized(methodPublicKey, perms, err)
+	if err != nil || perms == nil {
+		return nil, keys.SKPolicy{}, err
+	}
+	sk := keys.SKPolicy{NoTouchRequired: perms.NoTouchRequired, VerifyRequired: perms.VerifyRequired}
+	if !isCert {
+		return perms, sk, nil
+	}
+	// A certificate's force-command and the account's forced command must
+	// agree (sshd refuses differing ones rather than pick).
+	if forceCommand != "" {
+		if perms.ForceCommand != "" && perms.ForceCommand != forceCommand {
+			s.refused(methodPublicKey, "certificate force-command conflicts with account's")
+			return nil, keys.SKPolicy{}, nil
+		}
+		perms.ForceCommand = forceCommand
+	}
+	// PROTOCOL.certkeys: a permission not granted by an extension is
+	// denied.
+	perms.NoPTY = perms.NoPTY || !cert.HasExtension(keys.ExtPermitPTY)
+	perms.NoPortForwarding = perms.NoPortForwarding || !cert.HasExtension(keys.ExtPermitPortForwarding)
+	perms.NoAgentForwarding = perms.NoAgentForwarding || !cert.HasExtension(keys.ExtPermitAgentForwarding)
+	perms.NoX11Forwarding = perms.NoX11Forwarding || !cert.HasExtension(keys.ExtPermitX11Forwarding)
+	perms.NoUserRC = perms.NoUserRC || !cert.HasExtension(keys.ExtPermitUserRC)
+	if cert.ValidBefore != keys.CertTimeInfinity && cert.ValidBefore <= uint64(maxUnix) {
+		exp := time.Unix(int64(cert.ValidBefore), 0)
+		if perms.ExpiresAt.IsZero() || exp.Before(perms.ExpiresAt) {
+			perms.ExpiresAt = exp
+		}
+	}
+	// For a certificate the touch requirement is the certificate's
+	// (sshd: no-touch-required extension); verify-required comes from
+	// either side.
+	sk.NoTouchRequired = cert.HasExtension(keys.ExtNoTouchRequired)
+	_, vr := cert.CriticalOptions[keys.OptVerifyRequired]
+	sk.VerifyRequired = sk.VerifyRequired || vr
+	return perms, sk, nil
+}
+
+// maxUnix keeps a certificate's valid-before inside time.Unix's range.
+const maxUnix = 1<<62 - 1
+
+func (s *serverAuthState) isTrustedCA(ca keys.PublicKey) bool {
+	for _, k := range s.cfg.TrustedUserCAKeys {
+		if keys.Equal(k, ca) {
+			return true
+		}
+	}
+	if c, ok := s.auth.(UserCAChecker); ok {
+		return c.IsUserCA(s.ctx, &s.meta, ca)
+	}
+	return false
+}
+
+// remoteIP is the client's address for certificate source-address; nil
+// (which fails any source-address) when the connection is not IP.
+func remoteIP(a net.Addr) net.IP {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP
+	case *net.UDPAddr:
+		return a.IP
+	}
+	return nil
+}
+
+// refused logs why a request was refused; the client learns nothing more
+// than FAILURE.
+func (s *serverAuthState) refused(method, why string) {
+	s.log.LogAttrs(s.ctx, slog.LevelDebug, "userauth refused",
+		slog.String("user", s.meta.user), slog.String("method", method), slog.String("reason", why))
+}
