@@ -1,0 +1,472 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+)
+
+// Certificate types, PROTOCOL.certkeys.
+const (
+	UserCert = 1
+	HostCert = 2
+)
+
+// CertTimeInfinity is the valid-before value of a certificate that never
+// expires (ssh-keygen -V with no end: "forever").
+const CertTimeInfinity = 1<<64 - 1
+
+// MaxCertPrincipals bounds the principals of a certificate; it is OpenSSH's
+// SSHKEY_CERT_MAX_PRINCIPALS.
+const MaxCertPrincipals = 256
+
+// maxCertOptions bounds the critical options and extensions of a
+// certificate, each. OpenSSH defines 3 critical options and 6 extensions;
+// 64 leaves room for private extensions while bounding the map a blob builds.
+const maxCertOptions = 64
+
+// Certificate is an OpenSSH certificate (PROTOCOL.certkeys). It implements
+// PublicKey: Type is the -cert-v01@openssh.com name and Verify verifies a
+// signature made by the certified key.
+//
+// A parsed certificate remembers its exact bytes; modify the fields only to
+// build a new certificate and then call SignCert.
+type Certificate struct {
+	Nonce           []byte
+	Key             PublicKey
+	Serial          uint64
+	CertType        uint32
+	KeyID           string
+	ValidPrincipals []string
+	ValidAfter      uint64
+	ValidBefore     uint64
+	// CriticalOptions and Extensions map names to values. The value is the
+	// string inside the option's data (force-command, source-address), or
+	// "" for flag options with empty data.
+	CriticalOptions map[string]string
+	Extensions      map[string]string
+	Reserved        []byte
+	SignatureKey    PublicKey
+	Signature       *Signature
+
+	raw    []byte // whole blob, set by parsing and SignCert
+	signed []byte // prefix of raw covered by Signature
+}
+
+// fieldAppender is implemented by every plain key type: it appends the
+// fields that follow the format name in its blob, which a certificate embeds
+// after the nonce (PROTOCOL.certkeys).
+type fieldAppender interface {
+	appendFields(b []byte) []byte
+}
+
+func parseKeyBody(typ string, r *wire.Reader) (PublicKey, error) {
+	switch typ {
+	case KeyRSA:
+		return parseRSA(r)
+	case KeyDSA:
+		return parseDSA(r)
+	case KeyECDSAP256, KeyECDSAP384, KeyECDSAP521:
+		return parseECDSA(typ, r)
+	case KeyEd25519:
+		return parseEd25519(r)
+	case KeySKECDSAP256:
+		return parseSKECDSA(r)
+	case KeySKEd25519:
+		return parseSKEd25519(r)
+	}
+	return nil, fmt.Errorf("keys: unknown key type %q", sanitize(typ))
+}
+
+func parseStringList(b []byte, max int) ([]string, bool) {
+	r := wire.NewReader(b)
+	var out []string
+	for !r.Empty() {
+		s := r.Bytes()
+		if !r.Ok() || len(out) == max {
+			return nil, false
+		}
+		out = append(out, string(s))
+	}
+	return out, true
+}
+
+// parseCertOptions parses the critical options or extensions field: a
+// sequence of (string name, string data) with unique names.
+func parseCertOptions(b []byte) (map[string]string, bool) {
+	r := wire.NewReader(b)
+	var m map[string]string
+	for !r.Empty() {
+		name := r.String()
+		data := r.Bytes()
+		if !r.Ok() || len(m) == maxCertOptions || name == "" {
+			return nil, false
+		}
+		if _, dup := m[name]; dup {
+			return nil, false
+		}
+		val := ""
+		if len(data) > 0 {
+			dr := wire.NewReader(data)
+			v := dr.String()
+			if !dr.Done() {
+				return nil, false
+			}
+			val = v
+		}
+		if m == nil {
+			m = make(map[string]string)
+		}
+		m[name] = val
+	}
+	return m, true
+}
+
+func appendCertOptions(b []byte, m map[string]string) []byte {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names) // PROTOCOL.certkeys: options appear in lexical order
+	var body []byte
+	for _, n := range names {
+		body = wire.AppendStringS(body, n)
+		if v := m[n]; v != "" {
+			body = wire.AppendUint32(body, uint32(len(v)+4))
+			body = wire.AppendStringS(body, v)
+		} else {
+			body = wire.AppendUint32(body, 0)
+		}
+	}
+	return wire.AppendString(b, body)
+}
+
+func parseCertificate(typ string, r *wire.Reader, blob []byte) (*Certificate, error) {
+	bad := func(what string) error { return fmt.Errorf("keys: malformed %s: %s", typ, what) }
+	c := &Certificate{}
+	c.Nonce = r.Bytes()
+	if !r.Ok() {
+		return nil, bad("nonce")
+	}
+	k, err := parseKeyBody(keyTypeOfCertType[typ], r)
+	if err != nil {
+		return nil, err
+	}
+	c.Key = k
+	c.Serial = r.Uint64()
+	c.CertType = r.Uint32()
+	c.KeyID = r.String()
+	principals := r.Bytes()
+	c.ValidAfter = r.Uint64()
+	c.ValidBefore = r.Uint64()
+	critical := r.Bytes()
+	extensions := r.Bytes()
+	c.Reserved = r.Bytes()
+	sigKey := r.Bytes()
+	if !r.Ok() {
+		return nil, bad("short certificate")
+	}
+	signedLen := len(blob) - len(r.Rest())
+	// Rest consumed the tail; re-read the signature from it.
+	sr := wire.NewReader(blob[signedLen:])
+	sigBlob := sr.Bytes()
+	if !sr.Done() {
+		return nil, bad("signature field")
+	}
+	var ok bool
+	if c.ValidPrincipals, ok = parseStringList(principals, MaxCertPrincipals); !ok {
+		return nil, bad("principals")
+	}
+	if c.CriticalOptions, ok = parseCertOptions(critical); !ok {
+		return nil, bad("critical options")
+	}
+	if c.Extensions, ok = parseCertOptions(extensions); !ok {
+		return nil, bad("extensions")
+	}
+	if c.CertType != UserCert && c.CertType != HostCert {
+		return nil, bad("certificate type")
+	}
+	ca, err := ParsePublicKey(sigKey)
+	if err != nil {
+		return nil, fmt.Errorf("keys: certificate signature key: %w", err)
+	}
+	if _, isCert := ca.(*Certificate); isCert {
+		// PROTOCOL.certkeys: the signature key may not be a certificate.
+		return nil, bad("signature key is a certificate")
+	}
+	c.SignatureKey = ca
+	if c.Signature, err = ParseSignature(sigBlob); err != nil {
+		return nil, fmt.Errorf("keys: certificate signature: %w", err)
+	}
+	c.Nonce = append([]byte(nil), c.Nonce...)
+	c.Reserved = append([]byte(nil), c.Reserved...)
+	c.Signature.Blob = append([]byte(nil), c.Signature.Blob...)
+	c.Signature.Rest = append([]byte(nil), c.Signature.Rest...)
+	if len(c.Signature.Rest) == 0 {
+		c.Signature.Rest = nil
+	}
+	c.raw = append([]byte(nil), blob...)
+	c.signed = c.raw[:signedLen]
+	return c, nil
+}
+
+// Type returns the certificate format name, e.g.
+// "ssh-ed25519-cert-v01@openssh.com".
+func (c *Certificate) Type() string {
+	return certTypeOf(c.Key)
+}
+
+func certTypeOf(k PublicKey) string {
+	for ct, kt := range keyTypeOfCertType {
+		if kt == k.Type() {
+			return ct
+		}
+	}
+	return ""
+}
+
+// bytesToSign encodes every field up to and including the signature key.
+func (c *Certificate) bytesToSign() ([]byte, error) {
+	fa, ok := c.Key.(fieldAppender)
+	if !ok || c.SignatureKey == nil {
+		return nil, errors.New("keys: certificate needs a plain key and a signature key")
+	}
+	typ := c.Type()
+	b := wire.AppendStringS(nil, typ)
+	b = wire.AppendString(b, c.Nonce)
+	b = fa.appendFields(b)
+	b = wire.AppendUint64(b, c.Serial)
+	b = wire.AppendUint32(b, c.CertType)
+	b = wire.AppendStringS(b, c.KeyID)
+	var p []byte
+	for _, s := range c.ValidPrincipals {
+		p = wire.AppendStringS(p, s)
+	}
+	b = wire.AppendString(b, p)
+	b = wire.AppendUint64(b, c.ValidAfter)
+	b = wire.AppendUint64(b, c.ValidBefore)
+	b = appendCertOptions(b, c.CriticalOptions)
+	b = appendCertOptions(b, c.Extensions)
+	b = wire.AppendString(b, c.Reserved)
+	b = wire.AppendString(b, c.SignatureKey.Marshal())
+	return b, nil
+}
+
+// Marshal returns the certificate blob: the parsed bytes for a parsed
+// certificate, else the encoding of the fields.
+func (c *Certificate) Marshal() []byte {
+	if c.raw != nil {
+		return c.raw
+	}
+	b, err := c.bytesToSign()
+	if err != nil {
+		return nil
+	}
+	var sig []byte
+	if c.Signature != nil {
+		sig = c.Signature.Marshal()
+	}
+	return wire.AppendString(b, sig)
+}
+
+// Verify verifies a signature made by the certified key. sig.Format is the
+// plain algorithm (rsa-sha2-512 for rsa-sha2-512-cert-v01@openssh.com; see
+// UnderlyingAlgorithm).
+func (c *Certificate) Verify(data []byte, sig *Signature) error {
+	return c.Key.Verify(data, sig)
+}
+
+// VerifyWithPolicy verifies like Verify, passing p on when the certified key
+// is a security key.
+func (c *Certificate) VerifyWithPolicy(data []byte, sig *Signature, p SKPolicy) error {
+	return VerifyWithPolicy(c.Key, data, sig, p)
+}
+
+// SignCert fills Nonce (if empty) and SignatureKey, and signs the
+// certificate with authority using algorithm ("" = the authority's default).
+func (c *Certificate) SignCert(rand io.Reader, authority Signer, algorithm string) error {
+	if len(c.Nonce) == 0 {
+		c.Nonce = make([]byte, 32)
+		if _, err := io.ReadFull(rand, c.Nonce); err != nil {
+			return err
+		}
+	}
+	c.SignatureKey = authority.PublicKey()
+	if _, isCert := c.SignatureKey.(*Certificate); isCert {
+		return errors.New("keys: a certificate cannot sign certificates")
+	}
+	c.raw, c.signed = nil, nil
+	tbs, err := c.bytesToSign()
+	if err != nil {
+		return err
+	}
+	sig, err := authority.Sign(rand, tbs, algorithm)
+	if err != nil {
+		return err
+	}
+	c.Signature = sig
+	c.raw = wire.AppendString(tbs, sig.Marshal())
+	c.signed = c.raw[:len(tbs)]
+	return nil
+}
+
+// CertCheck is the policy for CheckCertificate.
+type CertCheck struct {
+	// Principal is the user name (user certificates) or host name (host
+	// certificates) the certificate must list.
+	Principal string
+	Now       time.Time
+	// Remote is the client address matched against source-address;
+	// nil fails any certificate carrying that option.
+	Remote net.IP
+	// IsTrustedCA reports whether the signing key is a trusted authority.
+	IsTrustedCA func(PublicKey) bool
+	// CASignatureAlgorithms lists the acceptable algorithms of the CA's
+	// signature; nil means every algorithm except ssh-rsa (SHA-1) and
+	// ssh-dss, like sshd's default CASignatureAlgorithms.
+	CASignatureAlgorithms []string
+}
+
+// defaultCASignatureAlgorithms is sshd's default CASignatureAlgorithms
+// (sshd_config(5), OpenSSH 8.2+): SHA-1 signatures are refused.
+var defaultCASignatureAlgorithms = []string{
+	KeyEd25519, KeySKEd25519,
+	KeyECDSAP256, KeyECDSAP384, KeyECDSAP521, KeySKECDSAP256,
+	SigRSASHA512, SigRSASHA256,
+}
+
+// Critical options of user certificates, PROTOCOL.certkeys.
+const (
+	OptForceCommand   = "force-command"
+	OptSourceAddress  = "source-address"
+	OptVerifyRequired = "verify-required"
+)
+
+// ErrCertificate wraps every reason a certificate is refused.
+var ErrCertificate = errors.New("keys: certificate refused")
+
+// CheckUserCertificate validates a user certificate for login by principal
+// from remote at now, signed by a CA that isTrustedCA accepts with an
+// algorithm other than ssh-rsa (SHA-1). It returns the force-command
+// critical option, if any.
+func (c *Certificate) CheckUserCertificate(principal string, now time.Time, remote net.IP, isTrustedCA func(PublicKey) bool) (forceCommand string, err error) {
+	return c.CheckCertificate(UserCert, &CertCheck{Principal: principal, Now: now, Remote: remote, IsTrustedCA: isTrustedCA})
+}
+
+// CheckHostCertificate validates a host certificate for hostname, as a
+// client does for @cert-authority entries in known_hosts.
+func (c *Certificate) CheckHostCertificate(hostname string, now time.Time, isTrustedCA func(PublicKey) bool) error {
+	_, err := c.CheckCertificate(HostCert, &CertCheck{Principal: hostname, Now: now, IsTrustedCA: isTrustedCA})
+	return err
+}
+
+// CheckCertificate validates c as a certificate of the given type under
+// policy p, following sshd's sshkey_cert_check_authority and
+// auth_cert_options: signature by a trusted CA with an allowed algorithm,
+// type, validity window (valid after <= now < valid before), principal
+// (an empty list is refused, as sshd does for user certificates), and
+// critical options (unknown ones refuse the certificate; source-address
+// must match). Extensions are the caller's (see Permit*).
+func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceCommand string, err error) {
+	refuse := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: "+format, append([]any{ErrCertificate}, args...)...)
+	}
+	if c.CertType != certType {
+		return refuse("certificate type %d, want %d", c.CertType, certType)
+	}
+	if c.SignatureKey == nil || c.Signature == nil || p.IsTrustedCA == nil || !p.IsTrustedCA(c.SignatureKey) {
+		return refuse("not signed by a trusted authority")
+	}
+	allowed := p.CASignatureAlgorithms
+	if allowed == nil {
+		allowed = defaultCASignatureAlgorithms
+	}
+	if !slices.Contains(allowed, c.Signature.Format) {
+		return refuse("CA signature algorithm %s not allowed", c.Signature.Format)
+	}
+	signed := c.signed
+	if signed == nil {
+		if signed, err = c.bytesToSign(); err != nil {
+			return refuse("%v", err)
+		}
+	}
+	if err := c.SignatureKey.Verify(signed, c.Signature); err != nil {
+		return refuse("bad CA signature: %v", err)
+	}
+	now := p.Now.Unix()
+	if now < 0 || uint64(now) < c.ValidAfter {
+		return refuse("not yet valid")
+	}
+	if uint64(now) >= c.ValidBefore {
+		return refuse("expired")
+	}
+	if len(c.ValidPrincipals) == 0 {
+		return refuse("no principals")
+	}
+	if !slices.Contains(c.ValidPrincipals, p.Principal) {
+		return refuse("principal %q not listed", sanitize(p.Principal))
+	}
+	for name, val := range c.CriticalOptions {
+		switch {
+		case name == OptForceCommand && certType == UserCert:
+			forceCommand = val
+		case name == OptSourceAddress && certType == UserCert:
+			ok, err := matchCIDRList(p.Remote, val)
+			if err != nil {
+				return refuse("invalid source-address %q", sanitize(val))
+			}
+			if !ok {
+				return refuse("source address %v not permitted", p.Remote)
+			}
+		case name == OptVerifyRequired && certType == UserCert:
+			// Enforced by the caller through SKPolicy.VerifyRequired.
+		default:
+			return refuse("unsupported critical option %q", sanitize(name))
+		}
+	}
+	return forceCommand, nil
+}
+
+// Extensions granting permissions in user certificates, PROTOCOL.certkeys.
+// A certificate without one of them denies that permission.
+const (
+	ExtPermitX11Forwarding   = "permit-X11-forwarding"
+	ExtPermitAgentForwarding = "permit-agent-forwarding"
+	ExtPermitPortForwarding  = "permit-port-forwarding"
+	ExtPermitPTY             = "permit-pty"
+	ExtPermitUserRC          = "permit-user-rc"
+	ExtNoTouchRequired       = "no-touch-required"
+)
+
+// HasExtension reports whether the certificate carries the named extension.
+func (c *Certificate) HasExtension(name string) bool {
+	_, ok := c.Extensions[name]
+	return ok
+}
+
+// matchCIDRList matches ip against a comma-separated list of addresses and
+// CIDR blocks (sshd's addr_match_cidr_list: no wildcards, no negation; a
+// malformed entry is an error).
+func matchCIDRList(ip net.IP, list string) (bool, error) {
+	if list == "" {
+		return false, errors.New("empty list")
+	}
+	match := false
+	for _, entry := range strings.Split(list, ",") {
+		n, err := parseCIDR(entry)
+		if err != nil {
+			return false, err
+		}
+		if ip != nil && n.Contains(ip) {
+			match = true
+		}
+	}
+	return match, nil
+}
