@@ -88,7 +88,7 @@ func (m *userAuthRequestMsg) unmarshal(data []byte) bool {
 	return r.Ok()
 }
 
-// noneRequest is the (empty) payload of method "none", RFC 4252 §5.2.
+// parseNonePayload checks the (empty) payload of method "none", RFC 4252 §5.2.
 func parseNonePayload(p []byte) bool { return len(p) == 0 }
 
 // passwordRequest is the payload of method "password", RFC 4252 §8: a

@@ -243,8 +243,14 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		err error
 	)
 	switch {
+	case req.Method == methodNone:
+		// "none" never succeeds (RFC 4252 §5.2); clients send it to learn
+		// the methods that can continue.
+		if !parseNonePayload(req.Payload) {
+			return nil, wire.ProtocolError("malformed none request")
+		}
+		out = outcome{kind: outcomeFailure}
 	case !s.methodAllowed(req.Method):
-		// "none" lands here too: it never succeeds (RFC 4252 §5.2).
 		out = outcome{kind: outcomeFailure}
 	case req.Method == methodPublicKey || req.Method == methodPublicKeyHostbound:
 		out, err = s.publicKey(&req)
