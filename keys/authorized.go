@@ -92,11 +92,13 @@ func (o *KeyOptions) SKPolicy() SKPolicy {
 	return SKPolicy{NoTouchRequired: o.NoTouchRequired, VerifyRequired: o.VerifyRequired}
 }
 
-// isKeyTypeName reports whether s names a key format an authorized_keys
-// line may hold (certificates are not authorized directly).
+// isKeyTypeName reports whether s names a key format. Certificate formats
+// are included: the same line syntax is used for -cert.pub files, and sshd
+// reads them in authorized_keys too (a certificate line authorizes only
+// that exact certificate).
 func isKeyTypeName(s string) bool {
 	_, ok := signatureAlgorithms[s]
-	return ok && !IsCertificateType(s)
+	return ok
 }
 
 // ParseAuthorizedKey parses one authorized_keys line. Leading whitespace and

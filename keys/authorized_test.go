@@ -50,6 +50,7 @@ func TestParseAuthorizedKey(t *testing.T) {
 		{"sk flags", "no-touch-required,verify-required ssh-ed25519 " + ed, KeyEd25519, "",
 			KeyOptions{NoTouchRequired: true, VerifyRequired: true}},
 		{"tunnel", `tunnel="0" ssh-ed25519 ` + ed, KeyEd25519, "", KeyOptions{Tunnel: "0"}},
+		{"certificate", "ssh-ed25519-cert-v01@openssh.com " + pubB64(t, "id_ed25519-cert.pub") + " cert", CertEd25519, "cert", KeyOptions{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,7 +105,7 @@ func TestParseAuthorizedKeyErrors(t *testing.T) {
 		{"bad permitopen port", `permitopen="h:99999" ssh-ed25519 ` + ed, `keys: invalid permitopen "h:99999": bad port`},
 		{"bad expiry", `expiry-time="2030" ssh-ed25519 ` + ed, `keys: invalid expiry-time: bad time "2030": want YYYYMMDD[HHMM[SS]][Z]`},
 		{"principals without ca", `principals="a" ssh-ed25519 ` + ed, `keys: "principals" option requires "cert-authority"`},
-		{"certificate", "ssh-ed25519-cert-v01@openssh.com " + pubB64(t, "id_ed25519-cert.pub"), `keys: unsupported option "ssh-ed25519-cert-v01@openssh.com"`},
+		{"certificate type mismatch", "ssh-rsa-cert-v01@openssh.com " + pubB64(t, "id_ed25519-cert.pub"), "keys: key type ssh-rsa-cert-v01@openssh.com does not match key data of type ssh-ed25519-cert-v01@openssh.com"},
 		{"too long", "ssh-ed25519 " + strings.Repeat("A", MaxAuthorizedKeyLine), "keys: authorized_keys line longer than 32768 bytes"},
 	}
 	for _, tt := range tests {
