@@ -231,4 +231,3 @@ func (s *certSigner) PublicKey() PublicKey { return s.cert }
 func (s *certSigner) Sign(r io.Reader, data []byte, algorithm string) (*Signature, error) {
 	return s.signer.Sign(r, data, UnderlyingAlgorithm(algorithm))
 }
-
