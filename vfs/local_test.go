@@ -43,11 +43,11 @@ func TestLocalEscapes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustLink(outside, "abs")                   // absolute to outside
-	mustLink("/etc", "etc")                    // absolute to /etc
-	mustLink("../outside", "up")               // relative, one level out
+	mustLink(outside, "abs")                    // absolute to outside
+	mustLink("/etc", "etc")                     // absolute to /etc
+	mustLink("../outside", "up")                // relative, one level out
 	mustLink("../../outside/secret", "sub/up2") // relative from sub
-	mustLink("up", "chain")                    // chain ending outside
+	mustLink("up", "chain")                     // chain ending outside
 	mustLink("loop1", "loop2")
 	mustLink("loop2", "loop1")
 

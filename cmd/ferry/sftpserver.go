@@ -1,16 +1,132 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-sftp/ferry/sftp"
+	"github.com/ferry-sftp/ferry/vfs"
 )
 
-// TODO(stub): replaced by the real command.
+// newSFTPServerCmd is `ferry sftp-server`: SFTP on stdin/stdout, a drop-in
+// for OpenSSH's sftp-server (`Subsystem sftp /path/ferry sftp-server`, or
+// `sftp -D "ferry sftp-server"`). It serves the whole filesystem as the
+// invoking user unless --root confines it, in which case "/" is DIR.
 func newSFTPServerCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:    "sftp-server",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("not implemented yet") },
+	var (
+		startDir string
+		readOnly bool
+		root     string
+		stderr   bool
+		level    string
+		umask    string
+	)
+	cmd := &cobra.Command{
+		Use:   "sftp-server",
+		Short: "speak SFTP on stdin/stdout, like OpenSSH's sftp-server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger := slog.New(slog.DiscardHandler)
+			if stderr {
+				var lv slog.Level
+				if err := lv.UnmarshalText([]byte(sftpLogLevel(level))); err != nil {
+					return fmt.Errorf("bad log level %q", level)
+				}
+				logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+			}
+			opts := &sftp.Options{ReadOnly: readOnly, Logger: logger}
+			if u := os.Getenv("USER"); u != "" {
+				opts.User = u
+			}
+			if umask != "" {
+				m, err := strconv.ParseUint(umask, 8, 32)
+				if err != nil || m > 0o777 {
+					return fmt.Errorf("bad umask %q", umask)
+				}
+				// As OpenSSH's -u: the process umask, so it applies to
+				// every file created, whatever the client asks.
+				syscall.Umask(int(m))
+				opts.Umask = fs.FileMode(m)
+			}
+			var fsys vfs.FS
+			var err error
+			if root != "" {
+				fsys, err = vfs.Local(root)
+				if err != nil {
+					return err
+				}
+				opts.Home = "/"
+				if startDir != "" {
+					opts.Home = path.Clean("/" + expandHome(startDir))
+				}
+			} else {
+				home := startDir
+				if home == "" {
+					if home, err = os.Getwd(); err != nil {
+						return err
+					}
+				}
+				home = expandHome(home)
+				if home, err = filepath.Abs(home); err != nil {
+					return err
+				}
+				fsys, err = vfs.OS(home)
+				if err != nil {
+					return err
+				}
+				opts.Home = home
+			}
+			defer fsys.Close()
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+			defer stop()
+			err = sftp.NewServer(fsys, opts).Serve(ctx, os.Stdin, os.Stdout)
+			if err != nil {
+				logger.Error("sftp-server: session ended", "err", err)
+			}
+			return err
+		},
 	}
+	f := cmd.Flags()
+	f.StringVarP(&startDir, "start-dir", "d", "", "directory the session starts in (REALPATH \".\"); %d and %u as in OpenSSH are not expanded, ~ is")
+	f.BoolVarP(&readOnly, "read-only", "R", false, "refuse every request that would change the filesystem")
+	f.StringVar(&root, "root", "", "confine the session to DIR, which the client sees as /")
+	f.BoolVarP(&stderr, "log-stderr", "e", false, "log to stderr")
+	f.StringVarP(&level, "log-level", "l", "INFO", "log level: QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG, DEBUG1-3")
+	f.StringVarP(&umask, "umask", "u", "", "umask (octal) for files and directories created")
+	return cmd
+}
+
+// sftpLogLevel maps OpenSSH's -l names onto slog levels.
+func sftpLogLevel(l string) string {
+	switch strings.ToUpper(l) {
+	case "QUIET", "FATAL", "ERROR":
+		return "ERROR"
+	case "INFO":
+		return "INFO"
+	case "VERBOSE":
+		return "INFO"
+	case "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3":
+		return "DEBUG"
+	}
+	return l
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return h + p[1:]
+		}
+	}
+	return p
 }

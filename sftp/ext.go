@@ -1,0 +1,249 @@
+package sftp
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/vfs"
+)
+
+// maxIDLookups bounds the ids one users-groups-by-id@openssh.com request
+// may ask about; each may read the passwd/group databases. OpenSSH's
+// sftp client asks for the ids of one directory listing at a time.
+const maxIDLookups = 1024
+
+// copyChunk is the unit copy-data moves at a time.
+const copyChunk = 256 << 10
+
+// extended handles SSH_FXP_EXTENDED requests (OpenSSH PROTOCOL §4).
+func (s *session) extended(m *extendedReq) {
+	o := &s.srv.opts
+	r := wire.NewReader(m.Data)
+	bad := func() { s.sendStatus(m.ID, StatusBadMessage, "") }
+	switch m.Request {
+	case "posix-rename@openssh.com":
+		oldp, newp := r.String(), r.String()
+		if !r.Done() {
+			bad()
+			return
+		}
+		if o.ReadOnly {
+			s.sendError(m.ID, errDenied)
+			return
+		}
+		np := s.resolve(newp)
+		if o.Permissions.NoOverwrite {
+			if _, err := s.fs.Lstat(np); err == nil {
+				s.sendError(m.ID, errDenied)
+				return
+			}
+		}
+		s.sendErrorOrOK(m.ID, s.fs.PosixRename(s.resolve(oldp), np))
+	case "statvfs@openssh.com", "fstatvfs@openssh.com":
+		var p string
+		if m.Request == "statvfs@openssh.com" {
+			p = s.resolve(r.String())
+		} else {
+			h := s.lookup(r.Bytes())
+			if h == nil {
+				if r.Done() {
+					s.sendStatus(m.ID, StatusFailure, "")
+					return
+				}
+			} else {
+				p = h.path
+				if h.tmp != "" {
+					p = h.tmp
+				}
+			}
+		}
+		if !r.Done() {
+			bad()
+			return
+		}
+		st, err := s.fs.StatVFS(p)
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		s.sendMsg(&extendedReplyMsg{ID: m.ID, Data: appendStatVFS(nil, st)})
+	case "hardlink@openssh.com":
+		oldp, newp := r.String(), r.String()
+		if !r.Done() {
+			bad()
+			return
+		}
+		if o.ReadOnly || o.Permissions.NoSymlinks {
+			s.sendError(m.ID, errDenied)
+			return
+		}
+		s.sendErrorOrOK(m.ID, s.fs.Link(s.resolve(oldp), s.resolve(newp)))
+	case "fsync@openssh.com":
+		hb := r.Bytes()
+		if !r.Done() {
+			bad()
+			return
+		}
+		h := s.lookup(hb)
+		if h == nil || h.dir {
+			s.sendStatus(m.ID, StatusFailure, "")
+			return
+		}
+		s.sendErrorOrOK(m.ID, h.f.Sync())
+	case "lsetstat@openssh.com":
+		p := r.String()
+		if !r.Ok() {
+			bad()
+			return
+		}
+		var a Attrs
+		if !a.unmarshal(r.Rest()) {
+			bad()
+			return
+		}
+		s.sendErrorOrOK(m.ID, s.setstat(s.resolve(p), nil, &a, true))
+	case "limits@openssh.com":
+		if !r.Done() {
+			bad()
+			return
+		}
+		var b []byte
+		b = binary.BigEndian.AppendUint64(b, maxPacket)
+		b = binary.BigEndian.AppendUint64(b, uint64(o.MaxReadLen))
+		b = binary.BigEndian.AppendUint64(b, maxReadLength)
+		b = binary.BigEndian.AppendUint64(b, uint64(o.MaxHandles))
+		s.sendMsg(&extendedReplyMsg{ID: m.ID, Data: b})
+	case "expand-path@openssh.com":
+		p := r.String()
+		if !r.Done() {
+			bad()
+			return
+		}
+		switch {
+		case p == "~" || strings.HasPrefix(p, "~/"):
+			p = o.Home + p[1:]
+		case strings.HasPrefix(p, "~"):
+			// Only the session's own home is known.
+			name, rest, _ := strings.Cut(p[1:], "/")
+			if name != o.User {
+				s.sendStatus(m.ID, StatusNoSuchFile, "")
+				return
+			}
+			p = o.Home + "/" + rest
+		}
+		rp, err := s.fs.RealPath(s.resolve(p))
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		s.sendName(m.ID, rp)
+	case "home-directory":
+		name := r.String()
+		if !r.Done() {
+			bad()
+			return
+		}
+		if name != "" && name != o.User {
+			s.sendStatus(m.ID, StatusNoSuchFile, "")
+			return
+		}
+		s.sendName(m.ID, o.Home)
+	case "users-groups-by-id@openssh.com":
+		uids, gids := r.Bytes(), r.Bytes()
+		if !r.Done() || len(uids)%4 != 0 || len(gids)%4 != 0 {
+			bad()
+			return
+		}
+		if (len(uids)+len(gids))/4 > maxIDLookups {
+			s.sendStatus(m.ID, StatusFailure, "too many ids")
+			return
+		}
+		var users, groups []byte
+		for i := 0; i < len(uids); i += 4 {
+			users = wire.AppendStringS(users, s.lookupIDName(uint64(binary.BigEndian.Uint32(uids[i:])), false))
+		}
+		for i := 0; i < len(gids); i += 4 {
+			groups = wire.AppendStringS(groups, s.lookupIDName(1<<32|uint64(binary.BigEndian.Uint32(gids[i:])), true))
+		}
+		b := wire.AppendString(nil, users)
+		b = wire.AppendString(b, groups)
+		s.sendMsg(&extendedReplyMsg{ID: m.ID, Data: b})
+	case "copy-data":
+		rh := r.Bytes()
+		roff, rlen := r.Uint64(), r.Uint64()
+		wh := r.Bytes()
+		woff := r.Uint64()
+		if !r.Done() {
+			bad()
+			return
+		}
+		s.sendErrorOrOK(m.ID, s.copyData(s.lookup(rh), roff, rlen, s.lookup(wh), woff))
+	default:
+		s.sendStatus(m.ID, StatusOpUnsupported, "")
+	}
+}
+
+// appendStatVFS encodes the statvfs@openssh.com reply (PROTOCOL §4.4):
+// eleven uint64s in struct statvfs order.
+func appendStatVFS(b []byte, st *vfs.StatVFS) []byte {
+	for _, v := range [...]uint64{st.BlockSize, st.FragmentSize, st.Blocks, st.BlocksFree,
+		st.BlocksAvail, st.Files, st.FilesFree, st.FilesAvail, st.FSID, st.Flags, st.NameMax} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+var errBadCopy = errors.New("copy-data: bad handles or ranges")
+
+// copyData implements copy-data (draft-ietf-secsh-filexfer-extensions-00
+// §7): length 0 copies to the end of the source.
+func (s *session) copyData(rh *handle, roff, rlen uint64, wh *handle, woff uint64) error {
+	if rh == nil || wh == nil || rh.dir || wh.dir || !rh.read || !wh.write {
+		return errBadCopy
+	}
+	const maxOff = 1 << 62
+	if roff > maxOff || woff > maxOff || rlen > maxOff {
+		return errBadCopy
+	}
+	if rh == wh && rlen == 0 {
+		return errBadCopy
+	}
+	if rh == wh && roff < woff+rlen && woff < roff+rlen {
+		return errBadCopy // overlapping ranges in one file
+	}
+	buf := s.srv.getBuf(copyChunk)
+	defer s.srv.putBuf(buf)
+	b := buf.b[:copyChunk]
+	ro, wo := int64(roff), int64(woff)
+	left := int64(rlen)
+	for rlen == 0 || left > 0 {
+		n := int64(len(b))
+		if rlen != 0 && left < n {
+			n = left
+		}
+		got, err := rh.f.ReadAt(b[:n], ro)
+		if got > 0 {
+			if err := s.chargeWrite(wh, wo, int64(got)); err != nil {
+				return err
+			}
+			if _, werr := wh.f.WriteAt(b[:got], wo); werr != nil {
+				wh.writeFailed.Store(true)
+				return werr
+			}
+			wh.bytesWritten.Add(int64(got))
+			ro += int64(got)
+			wo += int64(got)
+			left -= int64(got)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,555 @@
+package sftp
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ferry-sftp/ferry/vfs"
+)
+
+// errDenied is refused by Options; it maps to PERMISSION_DENIED.
+var errDenied = fs.ErrPermission
+
+// serial handles every request other than READ and WRITE, alone.
+func (s *session) serial(p []byte) {
+	id := binary.BigEndian.Uint32(p[1:5])
+	ok := true
+	switch t := p[0]; {
+	case t == fxpOpen:
+		var m openReq
+		if ok = m.unmarshal(p); ok {
+			s.open(&m)
+		}
+	case t == fxpClose || t == fxpFstat || t == fxpReaddir:
+		var m handleReq
+		if ok = m.unmarshal(p); ok {
+			s.handleOp(&m)
+		}
+	case isPathReq(t):
+		var m pathReq
+		if ok = m.unmarshal(p); ok {
+			s.pathOp(&m)
+		}
+	case t == fxpSetstat:
+		var m setstatReq
+		if ok = m.unmarshal(p); ok {
+			s.sendErrorOrOK(m.ID, s.setstat(s.resolve(m.Path), nil, &m.Attrs, false))
+		}
+	case t == fxpFsetstat:
+		var m fsetstatReq
+		if ok = m.unmarshal(p); ok {
+			h := s.lookup(m.Handle)
+			if h == nil || h.dir {
+				s.sendStatus(m.ID, StatusFailure, "")
+			} else {
+				s.sendErrorOrOK(m.ID, s.setstat(h.path, h, &m.Attrs, false))
+			}
+		}
+	case t == fxpMkdir:
+		var m mkdirReq
+		if ok = m.unmarshal(p); ok {
+			s.mkdir(&m)
+		}
+	case t == fxpRename || t == fxpSymlink:
+		var m twoPathReq
+		if ok = m.unmarshal(p); ok {
+			s.twoPathOp(&m)
+		}
+	case t == fxpExtended:
+		var m extendedReq
+		if ok = m.unmarshal(p); ok {
+			s.extended(&m)
+		}
+	default:
+		s.log.Debug("sftp: unknown request type", "type", t)
+		s.sendStatus(id, StatusOpUnsupported, "")
+	}
+	if !ok {
+		s.log.Debug("sftp: malformed request", "type", p[0], "id", id)
+		s.sendStatus(id, StatusBadMessage, "")
+	}
+}
+
+func (s *session) sendErrorOrOK(id uint32, err error) {
+	if err == nil {
+		s.sendStatus(id, StatusOK, "")
+		return
+	}
+	s.sendError(id, err)
+}
+
+// open handles SSH_FXP_OPEN (draft-02 §6.3).
+func (s *session) open(m *openReq) {
+	o := &s.srv.opts
+	p := s.resolve(m.Path)
+	read := m.PFlags&fxfRead != 0
+	write := m.PFlags&fxfWrite != 0
+	flags := os.O_RDONLY
+	switch {
+	case read && write:
+		flags = os.O_RDWR
+	case write:
+		flags = os.O_WRONLY
+	}
+	if m.PFlags&fxfCreat != 0 {
+		flags |= os.O_CREATE
+	}
+	if m.PFlags&fxfTrunc != 0 {
+		flags |= os.O_TRUNC
+	}
+	if m.PFlags&fxfExcl != 0 {
+		flags |= os.O_EXCL
+	}
+	if m.PFlags&fxfAppend != 0 {
+		flags |= os.O_APPEND
+	}
+	modifies := write || flags&(os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0
+	readable := !write || read
+	if (o.ReadOnly && modifies) || (o.Permissions.NoDownload && readable) {
+		s.sendError(m.ID, errDenied)
+		return
+	}
+	if len(s.handles) >= o.MaxHandles {
+		s.sendStatus(m.ID, StatusFailure, "too many open handles")
+		return
+	}
+	perm := fs.FileMode(0o666)
+	if m.Attrs.Flags&AttrPermissions != 0 {
+		perm = fs.FileMode(m.Attrs.Permissions & 0o777)
+	}
+	perm &^= o.Umask
+	h := &handle{path: p, read: readable, write: write, append: flags&os.O_APPEND != 0, replaces: -1}
+	if modifies {
+		fi, err := s.fs.Lstat(p)
+		exists := err == nil
+		if exists && fi.Mode()&fs.ModeSymlink != 0 {
+			if tfi, err := s.fs.Stat(p); err == nil {
+				fi = tfi
+			}
+		}
+		if exists && o.Permissions.NoOverwrite {
+			s.sendError(m.ID, errDenied)
+			return
+		}
+		if exists && flags&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
+			s.sendError(m.ID, fs.ErrExist)
+			return
+		}
+		atomicUpload := !o.DirectUploads && write && !h.append &&
+			((!exists && flags&os.O_CREATE != 0) || (exists && fi.Mode().IsRegular() && flags&os.O_TRUNC != 0))
+		if exists && fi.Mode()&fs.ModeSymlink != 0 {
+			atomicUpload = false // would replace the link, not write through it
+		}
+		if lfi, err := s.fs.Lstat(p); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+			atomicUpload = false
+		}
+		if o.Quota != nil && (!exists || atomicUpload) && flags&os.O_CREATE != 0 {
+			if err := o.Quota.Reserve(s.ctx, 0, 1); err != nil {
+				s.log.Info("sftp: quota refused a new file", "path", p, "err", err)
+				s.sendError(m.ID, errQuota)
+				return
+			}
+		}
+		if atomicUpload {
+			h.tmp = tempName(p)
+			h.excl = flags&os.O_EXCL != 0
+			tflags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if read {
+				tflags = os.O_RDWR | os.O_CREATE | os.O_EXCL
+			}
+			f, err := s.fs.OpenFile(h.tmp, tflags, perm)
+			if err != nil {
+				if o.Quota != nil {
+					o.Quota.Release(s.ctx, 0, 1)
+				}
+				s.sendError(m.ID, err)
+				return
+			}
+			if exists {
+				// Keep the replaced file's mode, as truncating it in place would.
+				f.Chmod(fi.Mode().Perm())
+				h.replaces = fi.Size()
+			}
+			h.f = f
+		} else {
+			f, err := s.fs.OpenFile(p, flags, perm)
+			if err != nil {
+				if o.Quota != nil && !exists && flags&os.O_CREATE != 0 {
+					o.Quota.Release(s.ctx, 0, 1)
+				}
+				s.sendError(m.ID, err)
+				return
+			}
+			h.f = f
+			if exists && flags&os.O_TRUNC != 0 && o.Quota != nil {
+				o.Quota.Release(s.ctx, fi.Size(), 0)
+			} else if exists {
+				h.size = fi.Size()
+			}
+		}
+	} else {
+		f, err := s.fs.OpenFile(p, flags, 0)
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		h.f = f
+	}
+	hb, _ := s.newHandle(h)
+	s.sendMsg(&handleMsg{ID: m.ID, Handle: hb})
+}
+
+// handleOp handles CLOSE, FSTAT and READDIR.
+func (s *session) handleOp(m *handleReq) {
+	h := s.lookup(m.Handle)
+	if h == nil {
+		s.sendStatus(m.ID, StatusFailure, "")
+		return
+	}
+	switch m.Type {
+	case fxpClose:
+		err := s.finish(h, true)
+		if err != nil && err.Error() == "upload failed; previous version kept" {
+			s.sendStatus(m.ID, StatusFailure, err.Error())
+			return
+		}
+		s.sendErrorOrOK(m.ID, err)
+	case fxpFstat:
+		fi, err := h.f.Stat()
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		s.sendMsg(&attrsMsg{ID: m.ID, Attrs: attrsFromFileInfo(fi)})
+	case fxpReaddir:
+		if !h.dir {
+			s.sendStatus(m.ID, StatusFailure, "")
+			return
+		}
+		s.readdir(m.ID, h)
+	}
+}
+
+// readdir answers READDIR with up to maxReaddirEntries names, "." and
+// ".." first as readdir(3) gives them to OpenSSH, with lstat attributes:
+// a link's own attributes, never its target's.
+func (s *session) readdir(id uint32, h *handle) {
+	var entries []nameEntry
+	now := time.Now()
+	add := func(name string, fi fs.FileInfo) {
+		a := attrsFromFileInfo(fi)
+		uid, gid, _, _ := vfs.Owner(fi)
+		entries = append(entries, nameEntry{
+			Name:     name,
+			LongName: longName(name, &a, nlinkOf(fi), s.userName(uid), s.groupName(gid), now),
+			Attrs:    a,
+		})
+	}
+	if !h.dirStarted {
+		h.dirStarted = true
+		if fi, err := s.fs.Lstat(h.path); err == nil {
+			add(".", fi)
+		}
+		if fi, err := s.fs.Lstat(path.Dir(h.path)); err == nil {
+			add("..", fi)
+		}
+	}
+	for len(entries) == 0 && !h.dirEOF {
+		fis, err := h.f.ReadDir(maxReaddirEntries - len(entries))
+		for _, fi := range fis {
+			if !isTemp(fi.Name()) {
+				add(fi.Name(), fi)
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && len(entries) == 0 {
+				s.sendError(id, err)
+				return
+			}
+			h.dirEOF = true
+		}
+		if len(fis) == 0 {
+			h.dirEOF = true
+		}
+	}
+	if len(entries) == 0 {
+		s.sendStatus(id, StatusEOF, "")
+		return
+	}
+	s.sendMsg(&nameMsg{ID: id, Entries: entries})
+}
+
+// pathOp handles LSTAT, STAT, OPENDIR, REMOVE, RMDIR, REALPATH, READLINK.
+func (s *session) pathOp(m *pathReq) {
+	o := &s.srv.opts
+	p := s.resolve(m.Path)
+	switch m.Type {
+	case fxpLstat, fxpStat:
+		var fi fs.FileInfo
+		var err error
+		if m.Type == fxpLstat {
+			fi, err = s.fs.Lstat(p)
+		} else {
+			fi, err = s.fs.Stat(p)
+		}
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		s.sendMsg(&attrsMsg{ID: m.ID, Attrs: attrsFromFileInfo(fi)})
+	case fxpOpendir:
+		if len(s.handles) >= o.MaxHandles {
+			s.sendStatus(m.ID, StatusFailure, "too many open handles")
+			return
+		}
+		f, err := s.fs.OpenFile(p, os.O_RDONLY, 0)
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		fi, err := f.Stat()
+		if err == nil && !fi.IsDir() {
+			err = syscall.ENOTDIR
+		}
+		if err != nil {
+			f.Close()
+			s.sendError(m.ID, err)
+			return
+		}
+		hb, _ := s.newHandle(&handle{path: p, f: f, dir: true, read: true})
+		s.sendMsg(&handleMsg{ID: m.ID, Handle: hb})
+	case fxpRemove:
+		if o.ReadOnly || o.Permissions.NoDelete {
+			s.sendError(m.ID, errDenied)
+			return
+		}
+		fi, _ := s.fs.Lstat(p)
+		err := s.fs.Remove(p)
+		if err == nil && o.Quota != nil && fi != nil {
+			o.Quota.Release(s.ctx, fi.Size(), 1)
+		}
+		s.sendErrorOrOK(m.ID, err)
+	case fxpRmdir:
+		if o.ReadOnly || o.Permissions.NoDelete {
+			s.sendError(m.ID, errDenied)
+			return
+		}
+		s.sendErrorOrOK(m.ID, s.fs.Rmdir(p))
+	case fxpRealpath:
+		r, err := s.fs.RealPath(p)
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		s.sendName(m.ID, r)
+	case fxpReadlink:
+		t, err := s.fs.Readlink(p)
+		if err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
+		s.sendName(m.ID, t)
+	}
+}
+
+// sendName answers with one name whose long name repeats it and whose
+// attributes are empty, as OpenSSH does for REALPATH and READLINK.
+func (s *session) sendName(id uint32, name string) {
+	s.sendMsg(&nameMsg{ID: id, Entries: []nameEntry{{Name: name, LongName: name}}})
+}
+
+func (s *session) mkdir(m *mkdirReq) {
+	o := &s.srv.opts
+	if o.ReadOnly {
+		s.sendError(m.ID, errDenied)
+		return
+	}
+	perm := fs.FileMode(0o777)
+	if m.Attrs.Flags&AttrPermissions != 0 {
+		perm = fs.FileMode(m.Attrs.Permissions & 0o777)
+	}
+	s.sendErrorOrOK(m.ID, s.fs.Mkdir(s.resolve(m.Path), perm&^o.Umask))
+}
+
+// twoPathOp handles RENAME and SYMLINK.
+func (s *session) twoPathOp(m *twoPathReq) {
+	o := &s.srv.opts
+	if o.ReadOnly || (m.Type == fxpSymlink && o.Permissions.NoSymlinks) {
+		s.sendError(m.ID, errDenied)
+		return
+	}
+	if m.Type == fxpRename {
+		s.sendErrorOrOK(m.ID, s.fs.Rename(s.resolve(m.First), s.resolve(m.Second)))
+		return
+	}
+	// OpenSSH's argument order: target first, link path second. The
+	// target is stored as the client wrote it (see vfs.Local.Symlink).
+	s.sendErrorOrOK(m.ID, s.fs.Symlink(m.First, s.resolve(m.Second)))
+}
+
+// setstat applies attributes in OpenSSH's order (size, permissions,
+// times, owner), carrying on after a failure and reporting the last one,
+// as sftp-server does. With h set it works on the open file; with nofollow
+// (lsetstat) a symbolic link itself is changed where Unix allows.
+func (s *session) setstat(p string, h *handle, a *Attrs, nofollow bool) error {
+	o := &s.srv.opts
+	if o.ReadOnly || (h != nil && !h.write && a.Flags&AttrSize != 0) {
+		return errDenied
+	}
+	if o.Permissions.NoChmod && a.Flags&(AttrPermissions|AttrUIDGID) != 0 {
+		return errDenied
+	}
+	if o.Permissions.NoOverwrite && a.Flags&AttrSize != 0 {
+		return errDenied
+	}
+	isLink := false
+	if nofollow {
+		fi, err := s.fs.Lstat(p)
+		if err != nil {
+			return err
+		}
+		isLink = fi.Mode()&fs.ModeSymlink != 0
+	}
+	var last error
+	if a.Flags&AttrSize != 0 {
+		if a.Size > 1<<62 {
+			last = syscall.EINVAL
+		} else if isLink {
+			last = syscall.ENOSYS
+		} else if err := s.truncate(p, h, int64(a.Size)); err != nil {
+			last = err
+		}
+	}
+	if a.Flags&AttrPermissions != 0 {
+		mode := fs.FileMode(a.Permissions & 0o777)
+		if a.Permissions&0o4000 != 0 {
+			mode |= fs.ModeSetuid
+		}
+		if a.Permissions&0o2000 != 0 {
+			mode |= fs.ModeSetgid
+		}
+		if a.Permissions&0o1000 != 0 {
+			mode |= fs.ModeSticky
+		}
+		var err error
+		switch {
+		case isLink:
+			err = syscall.ENOSYS // Linux has no lchmod
+		case h != nil:
+			err = h.f.Chmod(mode)
+		default:
+			err = s.fs.Chmod(p, mode)
+		}
+		if err != nil {
+			last = err
+		}
+	}
+	if a.Flags&AttrACModTime != 0 {
+		at, mt := time.Unix(int64(a.ATime), 0), time.Unix(int64(a.MTime), 0)
+		var err error
+		switch {
+		case isLink:
+			err = syscall.ENOSYS
+		case h != nil:
+			err = h.f.Chtimes(at, mt)
+		default:
+			err = s.fs.Chtimes(p, at, mt)
+		}
+		if err != nil {
+			last = err
+		}
+	}
+	if a.Flags&AttrUIDGID != 0 {
+		var err error
+		switch {
+		case isLink:
+			err = s.fs.Lchown(p, int(a.UID), int(a.GID))
+		case h != nil:
+			err = h.f.Chown(int(a.UID), int(a.GID))
+		default:
+			err = s.fs.Chown(p, int(a.UID), int(a.GID))
+		}
+		if err != nil {
+			last = err
+		}
+	}
+	return last
+}
+
+// truncate changes a file's size, charging growth to the quota.
+func (s *session) truncate(p string, h *handle, size int64) error {
+	q := s.srv.opts.Quota
+	if h != nil {
+		if q != nil {
+			h.qmu.Lock()
+			defer h.qmu.Unlock()
+			if size > h.size {
+				if err := q.Reserve(s.ctx, size-h.size, 0); err != nil {
+					return errQuota
+				}
+			} else {
+				q.Release(s.ctx, h.size-size, 0)
+			}
+			h.size = size
+		}
+		return h.f.Truncate(size)
+	}
+	if q != nil {
+		fi, err := s.fs.Stat(p)
+		if err != nil {
+			return err
+		}
+		if size > fi.Size() {
+			if err := q.Reserve(s.ctx, size-fi.Size(), 0); err != nil {
+				return errQuota
+			}
+		} else {
+			q.Release(s.ctx, fi.Size()-size, 0)
+		}
+	}
+	return s.fs.Truncate(p, size)
+}
+
+// userName and groupName give the names OpenSSH's ls_file prints
+// (user_from_uid/group_from_gid): the name when known, else the number.
+func (s *session) userName(uid uint32) string { return s.idName(uint64(uid), false) }
+func (s *session) groupName(gid uint32) string {
+	return s.idName(1<<32|uint64(gid), true)
+}
+
+func (s *session) idName(key uint64, group bool) string {
+	if n, ok := s.names[key]; ok {
+		return n
+	}
+	num := strconv.FormatUint(key&0xffffffff, 10)
+	name := num
+	if group {
+		if g, err := user.LookupGroupId(num); err == nil {
+			name = g.Name
+		}
+	} else if u, err := user.LookupId(num); err == nil {
+		name = u.Username
+	}
+	if len(s.names) < maxNameCache {
+		s.names[key] = name
+	}
+	return name
+}
+
+// lookupIDName is idName without the numeric fallback, for
+// users-groups-by-id@openssh.com, which sends "" for unknown ids.
+func (s *session) lookupIDName(key uint64, group bool) string {
+	n := s.idName(key, group)
+	if n == strconv.FormatUint(key&0xffffffff, 10) {
+		return ""
+	}
+	return n
+}

@@ -1,0 +1,804 @@
+// Package sftp is ferry's SFTP server: draft-ietf-secsh-filexfer-02
+// (protocol version 3) as OpenSSH's sftp-server speaks it, including its
+// extensions (OpenSSH PROTOCOL §4: posix-rename, statvfs, fstatvfs,
+// hardlink, fsync, lsetstat, limits, expand-path, copy-data,
+// home-directory, users-groups-by-id), over any vfs.FS.
+//
+// A Server runs over a plain reader/writer pair: an SSH "sftp" subsystem
+// channel or, stand-alone, stdin/stdout. Requests are pipelined: READ and
+// WRITE run concurrently on a fixed pool of workers with pread/pwrite,
+// ordered only where they conflict (same handle, overlapping ranges, one
+// of them a write, or any append); every other request waits for the
+// data requests before it and runs alone, in arrival order. The number of
+// requests in flight is bounded, and when it is reached the server stops
+// reading, so the SSH window pushes back on the client.
+//
+// Path view: "/" is whatever the vfs.FS calls "/" (for vfs.Local, the
+// user's home). Relative paths are taken relative to Options.Home, so
+// REALPATH "." answers Options.Home (default "/").
+//
+// Uploads are atomic by default: a file created or truncated by OPEN is
+// written to a hidden temporary file (".ferry-upload-<random>") in the
+// same directory, fsynced and renamed over the target on CLOSE. A
+// connection that ends without CLOSE, or a handle that saw a failed
+// WRITE, leaves the previous version untouched and removes the temporary
+// file. OPEN without TRUNC of an existing file (resume, append) writes in
+// place, so reput/reget work. Temporary files are left out of READDIR.
+package sftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-sftp/ferry/vfs"
+)
+
+// Quota is an account's storage allowance, implemented by the account
+// store. Reserve must be atomic (it may run concurrently for one account
+// across sessions) and fail when the account would go over; Release gives
+// back what a removed, truncated or abandoned file held.
+type Quota interface {
+	Reserve(ctx context.Context, bytes, files int64) error
+	Release(ctx context.Context, bytes, files int64)
+}
+
+// Permissions restrict what a session may do beyond Options.ReadOnly.
+// Each denied request is answered SSH_FX_PERMISSION_DENIED.
+type Permissions struct {
+	NoDownload  bool // upload-only: OPEN for reading is refused
+	NoDelete    bool // REMOVE and RMDIR are refused
+	NoOverwrite bool // writing to an existing file, or renaming over one, is refused
+	NoSymlinks  bool // SYMLINK and hardlink@openssh.com are refused
+	NoChmod     bool // changing permissions or ownership is refused
+}
+
+// TransferRecord describes one file handle after it was closed.
+type TransferRecord struct {
+	User         string
+	Path         string
+	BytesRead    int64
+	BytesWritten int64
+	Start        time.Time
+	Duration     time.Duration
+	// Result is "ok", "aborted" (connection ended without CLOSE; an
+	// atomic upload was discarded) or "failed: <reason>".
+	Result string
+}
+
+// Options configure a Server. The zero value serves read-write with
+// atomic uploads and the defaults below.
+type Options struct {
+	ReadOnly    bool
+	Permissions Permissions
+	Quota       Quota // nil: unlimited
+	// DirectUploads turns atomic uploads off: OPEN with TRUNC writes the
+	// target in place, as OpenSSH's sftp-server does.
+	DirectUploads bool
+	// Umask is cleared from the mode of files and directories created.
+	Umask fs.FileMode
+	// MaxHandles bounds the files and directories open at once
+	// (default DefaultMaxHandles).
+	MaxHandles int
+	// MaxReadLen caps the data in one READ reply (default and maximum
+	// 261120, OpenSSH's SFTP_MAX_READ_LENGTH).
+	MaxReadLen int
+	// Workers is the number of concurrent READ/WRITE workers per session
+	// (default DefaultWorkers).
+	Workers     int
+	Logger      *slog.Logger
+	TransferLog func(TransferRecord)
+	// User names the account in logs and is the user whose home
+	// expand-path@openssh.com and home-directory resolve.
+	User string
+	// Home is the directory relative paths start from and REALPATH "."
+	// returns (default "/").
+	Home string
+}
+
+// DefaultMaxHandles is the default Options.MaxHandles: plenty for any
+// client's parallel transfers (OpenSSH's sftp keeps at most a few open),
+// small enough that one session cannot exhaust the server's descriptors.
+const DefaultMaxHandles = 256
+
+// DefaultWorkers is the default Options.Workers: enough concurrent
+// pread/pwrite to keep a disk queue busy, few enough to bound goroutines.
+const DefaultWorkers = 8
+
+// maxInFlight bounds the READ/WRITE requests accepted but not answered in
+// one session. OpenSSH's sftp keeps 64 outstanding by default (-R 64);
+// beyond it the server stops reading and the SSH window pushes back. With
+// 256 KiB requests it bounds a session's buffers to 64 x 256 KiB.
+const maxInFlight = 64
+
+// maxReaddirEntries is how many names one READDIR reply carries, as
+// OpenSSH's sftp-server sends.
+const maxReaddirEntries = 100
+
+// maxNameCache bounds the uid/gid to name caches used for long names.
+const maxNameCache = 1024
+
+// tempPrefix starts the name of an atomic upload's temporary file.
+const tempPrefix = ".ferry-upload-"
+
+// Buffer size classes: small replies and requests, 32 KiB transfers
+// (OpenSSH's default), and the largest packet.
+const (
+	smallBuf  = 4 << 10
+	mediumBuf = 32<<10 + 64
+	largeBuf  = maxPacket + 64
+)
+
+// errQuota is answered SSH_FX_FAILURE "quota exceeded": SFTP v3 has no
+// quota code, and clients print the message.
+var errQuota = errors.New("quota exceeded")
+
+// errPacketTooLong ends a session whose client sent more than maxPacket.
+var errPacketTooLong = errors.New("sftp: packet longer than 256 KiB")
+
+// Server serves SFTP sessions over one vfs.FS. It is safe to run many
+// sessions at once.
+type Server struct {
+	fs   vfs.FS
+	opts Options
+	log  *slog.Logger
+	pool [3]sync.Pool
+}
+
+// NewServer returns a Server for fsys. opts may be nil.
+func NewServer(fsys vfs.FS, opts *Options) *Server {
+	s := &Server{fs: fsys}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.MaxHandles <= 0 {
+		s.opts.MaxHandles = DefaultMaxHandles
+	}
+	if s.opts.MaxReadLen <= 0 || s.opts.MaxReadLen > maxReadLength {
+		s.opts.MaxReadLen = maxReadLength
+	}
+	if s.opts.Workers <= 0 {
+		s.opts.Workers = DefaultWorkers
+	}
+	if s.opts.Home == "" {
+		s.opts.Home = "/"
+	}
+	s.opts.Home = path.Clean("/" + s.opts.Home)
+	s.log = s.opts.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for i, size := range [3]int{smallBuf, mediumBuf, largeBuf} {
+		s.pool[i].New = func() any { return &buffer{b: make([]byte, 0, size)} }
+	}
+	return s
+}
+
+// buffer is a pooled packet buffer; pointers go through sync.Pool and
+// channels without allocating.
+type buffer struct{ b []byte }
+
+func (s *Server) getBuf(n int) *buffer {
+	i := 0
+	switch {
+	case n > largeBuf:
+		return &buffer{b: make([]byte, 0, n)}
+	case n > mediumBuf:
+		i = 2
+	case n > smallBuf:
+		i = 1
+	}
+	return s.pool[i].Get().(*buffer)
+}
+
+func (s *Server) putBuf(b *buffer) {
+	c := cap(b.b)
+	b.b = b.b[:0]
+	switch {
+	case c > 4*largeBuf:
+		// Grown far past every class (a huge NAME reply): let it go.
+	case c >= largeBuf:
+		s.pool[2].Put(b)
+	case c >= mediumBuf:
+		s.pool[1].Put(b)
+	case c >= smallBuf:
+		s.pool[0].Put(b)
+	}
+}
+
+// handle is an open file or directory.
+type handle struct {
+	id       uint32
+	path     string // client-view path
+	f        vfs.File
+	dir      bool
+	read     bool
+	write    bool
+	append   bool
+	tmp      string // atomic upload: temporary file to rename over path
+	excl     bool   // atomic upload with EXCL: the rename must not replace
+	replaces int64  // atomic upload over an existing file: its size, else -1
+	start    time.Time
+
+	// dirStarted is set once "." and ".." were listed.
+	dirStarted bool
+	dirEOF     bool
+
+	writeFailed  atomic.Bool
+	bytesRead    atomic.Int64
+	bytesWritten atomic.Int64
+
+	// qmu guards size, the file's size as charged to the quota.
+	qmu  sync.Mutex
+	size int64
+}
+
+// slot is one request in flight; conflicts are checked against all slots.
+type slot struct {
+	h        *handle
+	off, end int64
+	write    bool
+	busy     bool
+}
+
+type jobKind uint8
+
+const (
+	jobRead jobKind = iota + 1
+	jobWrite
+)
+
+type job struct {
+	kind   jobKind
+	slot   int
+	id     uint32
+	h      *handle
+	off    int64
+	length int
+	data   []byte
+	req    *buffer
+}
+
+// session is one client's protocol state.
+type session struct {
+	srv *Server
+	fs  vfs.FS
+	ctx context.Context
+	log *slog.Logger
+
+	handles    map[uint32]*handle
+	nextHandle uint32
+
+	mu    sync.Mutex
+	cond  sync.Cond
+	slots [maxInFlight]slot
+	busy  int
+
+	jobs    chan job
+	workers sync.WaitGroup
+
+	out        chan *buffer
+	writerDone chan struct{}
+	writeErr   atomic.Pointer[error]
+
+	names map[uint64]string // uid (low) / gid (1<<32|gid) -> name
+	hdr   [4]byte
+}
+
+// Serve runs one SFTP session: it reads requests from r and writes replies
+// to w until r reaches EOF (the client closed the channel), w fails, or
+// ctx is cancelled (checked between requests; to interrupt a blocked read,
+// close the channel). On return every handle is closed and incomplete
+// atomic uploads are discarded. A clean end returns nil.
+func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err error) {
+	s := &session{
+		srv:        srv,
+		fs:         srv.fs,
+		ctx:        ctx,
+		log:        srv.log.With("user", srv.opts.User),
+		handles:    make(map[uint32]*handle),
+		jobs:       make(chan job, maxInFlight),
+		out:        make(chan *buffer, maxInFlight+4),
+		writerDone: make(chan struct{}),
+		names:      make(map[uint64]string),
+	}
+	s.cond.L = &s.mu
+	go s.writer(w)
+	for i := 0; i < srv.opts.Workers; i++ {
+		s.workers.Add(1)
+		go s.worker()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("sftp: panic", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("sftp: internal error: %v", p)
+		}
+		s.shutdown()
+		if err == nil {
+			if we := s.writeErr.Load(); we != nil {
+				err = *we
+			}
+		}
+	}()
+	return s.readLoop(bufio.NewReaderSize(r, 64<<10))
+}
+
+func (s *session) shutdown() {
+	s.barrier()
+	for _, h := range s.handles {
+		s.finish(h, false)
+	}
+	close(s.jobs)
+	s.workers.Wait()
+	close(s.out)
+	<-s.writerDone
+}
+
+func (s *session) readLoop(br *bufio.Reader) error {
+	initDone := false
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		if we := s.writeErr.Load(); we != nil {
+			return *we
+		}
+		if _, err := io.ReadFull(br, s.hdr[:]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("sftp: reading request: %w", err)
+		}
+		n := binary.BigEndian.Uint32(s.hdr[:])
+		if n > maxPacket {
+			s.log.Warn("sftp: client sent an oversized packet; ending session", "length", n)
+			return errPacketTooLong
+		}
+		if n < 5 {
+			s.log.Warn("sftp: client sent a packet too short for type and id", "length", n)
+			return errors.New("sftp: packet too short")
+		}
+		b := s.srv.getBuf(int(n))
+		b.b = b.b[:n]
+		if _, err := io.ReadFull(br, b.b); err != nil {
+			s.srv.putBuf(b)
+			return fmt.Errorf("sftp: reading request: %w", err)
+		}
+		if !initDone {
+			err := s.init(b.b)
+			s.srv.putBuf(b)
+			if err != nil {
+				return err
+			}
+			initDone = true
+			continue
+		}
+		if b.b[0] == fxpInit {
+			s.srv.putBuf(b)
+			s.log.Warn("sftp: second INIT; ending session")
+			return errors.New("sftp: INIT received twice")
+		}
+		s.dispatch(b)
+	}
+}
+
+// init answers SSH_FXP_INIT with VERSION 3 and the extensions OpenSSH
+// advertises, with the version strings OpenSSH uses.
+func (s *session) init(p []byte) error {
+	var m initMsg
+	if !m.unmarshal(p) {
+		s.log.Warn("sftp: first packet is not INIT", "type", p[0])
+		return fmt.Errorf("sftp: request type %d before INIT", p[0])
+	}
+	v := versionMsg{Version: protocolVersion, Extensions: []extensionPair{
+		{"posix-rename@openssh.com", "1"},
+		{"statvfs@openssh.com", "2"},
+		{"fstatvfs@openssh.com", "2"},
+		{"hardlink@openssh.com", "1"},
+		{"fsync@openssh.com", "1"},
+		{"lsetstat@openssh.com", "1"},
+		{"limits@openssh.com", "1"},
+		{"expand-path@openssh.com", "1"},
+		{"copy-data", "1"},
+		{"home-directory", "1"},
+		{"users-groups-by-id@openssh.com", "1"},
+	}}
+	s.sendMsg(&v)
+	s.log.Debug("sftp: session started", "client_version", m.Version)
+	return nil
+}
+
+// appender is every message the server sends.
+type appender interface{ appendTo([]byte) []byte }
+
+// sendMsg frames and queues one reply.
+func (s *session) sendMsg(m appender) {
+	b := s.srv.getBuf(smallBuf)
+	b.b = m.appendTo(append(b.b[:0], 0, 0, 0, 0))
+	binary.BigEndian.PutUint32(b.b, uint32(len(b.b)-4))
+	s.out <- b
+}
+
+func (s *session) sendStatus(id uint32, code uint32, msg string) {
+	if msg == "" {
+		msg = statusText(code)
+	}
+	s.sendMsg(&statusMsg{ID: id, Code: code, Message: msg})
+}
+
+// sendError answers a failed request with the status OpenSSH's
+// errno_to_portable would give.
+func (s *session) sendError(id uint32, err error) {
+	code, msg := statusFromError(err)
+	s.sendStatus(id, code, msg)
+}
+
+// writer is the session's only writer: replies are written in the order
+// they were queued and flushed when the queue runs dry, so a burst of
+// small replies costs one write.
+func (s *session) writer(w io.Writer) {
+	defer close(s.writerDone)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	failed := false
+	for b := range s.out {
+		if !failed {
+			if _, err := bw.Write(b.b); err != nil {
+				s.failWrite(err)
+				failed = true
+			}
+		}
+		s.srv.putBuf(b)
+		if !failed && len(s.out) == 0 {
+			if err := bw.Flush(); err != nil {
+				s.failWrite(err)
+				failed = true
+			}
+		}
+	}
+}
+
+func (s *session) failWrite(err error) {
+	err = fmt.Errorf("sftp: writing reply: %w", err)
+	s.writeErr.CompareAndSwap(nil, &err)
+}
+
+// acquire claims a slot for a data request once no request in flight
+// conflicts with it (same handle, overlapping range, one is a write).
+func (s *session) acquire(h *handle, off, end int64, write bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		free, conflict := -1, false
+		for i := range s.slots {
+			sl := &s.slots[i]
+			if !sl.busy {
+				if free < 0 {
+					free = i
+				}
+				continue
+			}
+			if sl.h == h && (write || sl.write) && off < sl.end && sl.off < end {
+				conflict = true
+				break
+			}
+		}
+		if !conflict && free >= 0 {
+			s.slots[free] = slot{h: h, off: off, end: end, write: write, busy: true}
+			s.busy++
+			return free
+		}
+		s.cond.Wait()
+	}
+}
+
+func (s *session) release(i int) {
+	s.mu.Lock()
+	s.slots[i] = slot{}
+	s.busy--
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
+// barrier waits until no data request is in flight, so the next request
+// sees the effect of every request before it.
+func (s *session) barrier() {
+	s.mu.Lock()
+	for s.busy > 0 {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) lookup(b []byte) *handle {
+	if len(b) != 4 {
+		return nil
+	}
+	return s.handles[binary.BigEndian.Uint32(b)]
+}
+
+// dispatch routes one request; it owns b.
+func (s *session) dispatch(b *buffer) {
+	p := b.b
+	switch p[0] {
+	case fxpRead:
+		var m readReq
+		if !m.unmarshal(p) {
+			s.badMessage(b)
+			return
+		}
+		h := s.lookup(m.Handle)
+		s.srv.putBuf(b)
+		if h == nil || h.dir || !h.read {
+			s.sendStatus(m.ID, StatusFailure, "")
+			return
+		}
+		n := int(m.Length)
+		if n > s.srv.opts.MaxReadLen {
+			n = s.srv.opts.MaxReadLen
+		}
+		if m.Offset > math.MaxInt64-uint64(n) {
+			s.sendStatus(m.ID, StatusEOF, "")
+			return
+		}
+		off := int64(m.Offset)
+		i := s.acquire(h, off, off+int64(n), false)
+		s.jobs <- job{kind: jobRead, slot: i, id: m.ID, h: h, off: off, length: n}
+	case fxpWrite:
+		var m writeReq
+		if !m.unmarshal(p) {
+			s.badMessage(b)
+			return
+		}
+		h := s.lookup(m.Handle)
+		if h == nil || h.dir {
+			s.srv.putBuf(b)
+			s.sendStatus(m.ID, StatusFailure, "")
+			return
+		}
+		if !h.write {
+			s.srv.putBuf(b)
+			s.sendStatus(m.ID, StatusPermissionDenied, "")
+			return
+		}
+		if m.Offset > math.MaxInt64-uint64(len(m.Data)) {
+			s.srv.putBuf(b)
+			s.sendStatus(m.ID, StatusBadMessage, "")
+			return
+		}
+		off, end := int64(m.Offset), int64(m.Offset)+int64(len(m.Data))
+		if h.append {
+			// O_APPEND ignores the offset: every append conflicts.
+			off, end = 0, math.MaxInt64
+		}
+		i := s.acquire(h, off, end, true)
+		s.jobs <- job{kind: jobWrite, slot: i, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b}
+	default:
+		s.barrier()
+		s.serial(p)
+		s.srv.putBuf(b)
+	}
+}
+
+// badMessage answers an unparsable request with SSH_FX_BAD_MESSAGE.
+func (s *session) badMessage(b *buffer) {
+	p := b.b
+	id := binary.BigEndian.Uint32(p[1:5])
+	s.log.Debug("sftp: malformed request", "type", p[0], "id", id)
+	s.srv.putBuf(b)
+	s.sendStatus(id, StatusBadMessage, "")
+}
+
+func (s *session) worker() {
+	defer s.workers.Done()
+	for j := range s.jobs {
+		s.runJob(&j)
+	}
+}
+
+func (s *session) runJob(j *job) {
+	defer s.release(j.slot)
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("sftp: panic in request", "panic", p, "stack", string(debug.Stack()))
+			s.sendStatus(j.id, StatusFailure, "")
+		}
+	}()
+	switch j.kind {
+	case jobRead:
+		s.read(j)
+	case jobWrite:
+		s.write(j)
+	}
+}
+
+// dataHeader is length, type, id and data length of SSH_FXP_DATA.
+const dataHeader = 4 + 1 + 4 + 4
+
+// read answers READ by reading the file straight into the reply buffer.
+func (s *session) read(j *job) {
+	b := s.srv.getBuf(dataHeader + j.length)
+	buf := b.b[:dataHeader+j.length]
+	n, err := j.h.f.ReadAt(buf[dataHeader:], j.off)
+	if n == 0 {
+		s.srv.putBuf(b)
+		if err == nil || errors.Is(err, io.EOF) {
+			s.sendStatus(j.id, StatusEOF, "")
+		} else {
+			s.sendError(j.id, err)
+		}
+		return
+	}
+	buf = buf[:dataHeader+n]
+	binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
+	buf[4] = fxpData
+	binary.BigEndian.PutUint32(buf[5:], j.id)
+	binary.BigEndian.PutUint32(buf[9:], uint32(n))
+	b.b = buf
+	j.h.bytesRead.Add(int64(n))
+	s.out <- b
+}
+
+// write answers WRITE from the request buffer with pwrite.
+func (s *session) write(j *job) {
+	defer s.srv.putBuf(j.req)
+	h := j.h
+	if err := s.chargeWrite(h, j.off, int64(len(j.data))); err != nil {
+		h.writeFailed.Store(true)
+		s.sendError(j.id, err)
+		return
+	}
+	var err error
+	if h.append {
+		_, err = h.f.Write(j.data)
+	} else {
+		_, err = h.f.WriteAt(j.data, j.off)
+	}
+	if err != nil {
+		h.writeFailed.Store(true)
+		s.log.Debug("sftp: write failed", "path", h.path, "err", err)
+		s.sendError(j.id, err)
+		return
+	}
+	h.bytesWritten.Add(int64(len(j.data)))
+	s.sendStatus(j.id, StatusOK, "")
+}
+
+// chargeWrite reserves quota for the bytes a write adds past the file's
+// end as the quota knows it.
+func (s *session) chargeWrite(h *handle, off, n int64) error {
+	q := s.srv.opts.Quota
+	if q == nil {
+		return nil
+	}
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	end := off + n
+	if h.append {
+		end = h.size + n
+	}
+	if end <= h.size {
+		return nil
+	}
+	if err := q.Reserve(s.ctx, end-h.size, 0); err != nil {
+		s.log.Info("sftp: quota refused a write", "path", h.path, "err", err)
+		return errQuota
+	}
+	h.size = end
+	return nil
+}
+
+// resolve turns a client path into the FS's absolute view: relative
+// paths start at Home, and ".." stops at "/".
+func (s *session) resolve(p string) string {
+	if p == "" {
+		p = "."
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = s.srv.opts.Home + "/" + p
+	}
+	return path.Clean(p)
+}
+
+func (s *session) newHandle(h *handle) ([]byte, bool) {
+	if len(s.handles) >= s.srv.opts.MaxHandles {
+		return nil, false
+	}
+	for {
+		s.nextHandle++
+		if _, used := s.handles[s.nextHandle]; !used {
+			break
+		}
+	}
+	h.id = s.nextHandle
+	h.start = time.Now()
+	s.handles[h.id] = h
+	return binary.BigEndian.AppendUint32(nil, h.id), true
+}
+
+// finish closes h. commit is false when the session ends without CLOSE:
+// an atomic upload is then discarded.
+func (s *session) finish(h *handle, commit bool) error {
+	delete(s.handles, h.id)
+	if h.dir {
+		return h.f.Close()
+	}
+	q := s.srv.opts.Quota
+	result := "ok"
+	var err error
+	if h.tmp != "" {
+		switch {
+		case !commit:
+			result = "aborted"
+		case h.writeFailed.Load():
+			result = "failed: a write failed; previous version kept"
+			err = errors.New("upload failed; previous version kept")
+		}
+		if err == nil && commit {
+			// fsync before rename: after a crash the name points at
+			// either the old or the complete new contents.
+			err = h.f.Sync()
+		}
+		if cerr := h.f.Close(); err == nil {
+			err = cerr
+		}
+		if commit && err == nil {
+			if h.excl {
+				err = s.fs.Rename(h.tmp, h.path)
+			} else {
+				err = s.fs.PosixRename(h.tmp, h.path)
+			}
+			if err != nil {
+				result = "failed: " + err.Error()
+			}
+		}
+		if !commit || err != nil {
+			if rerr := s.fs.Remove(h.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				s.log.Warn("sftp: cannot remove temporary upload", "path", h.tmp, "err", rerr)
+			}
+			if q != nil {
+				q.Release(s.ctx, h.size, 1)
+			}
+		} else if q != nil && h.replaces >= 0 {
+			q.Release(s.ctx, h.replaces, 1)
+		}
+	} else {
+		err = h.f.Close()
+		if err != nil {
+			result = "failed: " + err.Error()
+		} else if !commit {
+			result = "aborted"
+		}
+	}
+	if t := s.srv.opts.TransferLog; t != nil {
+		t(TransferRecord{
+			User: s.srv.opts.User, Path: h.path,
+			BytesRead: h.bytesRead.Load(), BytesWritten: h.bytesWritten.Load(),
+			Start: h.start, Duration: time.Since(h.start), Result: result,
+		})
+	}
+	return err
+}
+
+// tempName returns a fresh temporary upload name beside target.
+func tempName(target string) string {
+	return path.Join(path.Dir(target), tempPrefix+rand.Text())
+}
+
+// isTemp reports whether a directory entry is an atomic upload in progress.
+func isTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+
+var _ = os.O_RDONLY
