@@ -1,0 +1,515 @@
+// Package packet implements the SSH binary packet protocol: framing,
+// padding, encryption, MAC and compression of RFC 4253 §6, the CTR modes of
+// RFC 4344, AES-GCM of RFC 5647 as OpenSSH PROTOCOL §1.6 amends it,
+// encrypt-then-MAC of OpenSSH PROTOCOL §1.7, chacha20-poly1305 of OpenSSH
+// PROTOCOL.chacha20poly1305 and delayed compression of OpenSSH PROTOCOL §1.5.
+//
+// Reader and Writer each own one direction. Neither allocates per packet in
+// steady state without compression: buffers are reused, packets are sealed
+// and opened in place, and MAC state is Reset rather than recreated.
+// Primitives come from the standard library and golang.org/x/crypto only.
+package packet
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+)
+
+// MaxPacketLength is the largest inbound packet_length accepted. RFC 4253
+// §6.1 requires at least 35000; OpenSSH uses 256 KiB (PACKET_MAX_SIZE), so
+// no mainstream peer sends more.
+const MaxPacketLength = 256 * 1024
+
+// MaxPayload is the largest payload WritePacket accepts. It keeps the
+// packet_length we send within a peer's MaxPacketLength-sized limit (such as
+// OpenSSH's) after adding padding_length (1), padding (at most block size +
+// 3 = 19) and, with compression on, deflate's worst case growth for
+// incompressible data (5 bytes per 64 KiB stored block plus the 2-byte zlib
+// header and the 5-byte sync-flush marker: under 40 bytes at this size).
+// 256 bytes of headroom covers all of that with margin, so a connection layer
+// can still send 256 KiB-class channel data packets.
+const MaxPayload = MaxPacketLength - 256
+
+// readBufferInitial is the Reader's first buffer: big enough for every
+// handshake packet and an interactive session's traffic, small enough that
+// ten thousand idle connections hold 80 MiB.
+const readBufferInitial = 8 * 1024
+
+// readBufferMax bounds the Reader's buffer: one maximal packet (4-byte
+// length, MaxPacketLength, longest tag) plus 16 KiB of read-ahead so that
+// the next packet's start usually arrives with the same read(2).
+const readBufferMax = 4 + MaxPacketLength + maxTagLen + 16*1024
+
+// writeFlushThreshold is how much sealed output the Writer accumulates
+// before writing it out without an explicit Flush: two 32 KiB SFTP data
+// packets (OpenSSH's default channel packet size) per write(2).
+const writeFlushThreshold = 64 * 1024
+
+// randPoolSize is the padding random pool refilled from crypto/rand: a
+// packet takes at most 19 bytes of padding, so one 4 KiB read serves 200+
+// packets and costs no allocation.
+const randPoolSize = 4096
+
+// maxZeroReads bounds consecutive (0, nil) reads from a misbehaving
+// io.Reader, as bufio does.
+const maxZeroReads = 100
+
+// Reader reads and opens packets from one direction of a connection.
+type Reader struct {
+	rd     io.Reader
+	buf    []byte
+	r0, r1 int // buffered, unconsumed bytes are buf[r0:r1]
+
+	s       *suite
+	seq     uint32
+	wrapped bool
+	packets uint64
+	bytes   uint64
+
+	// pendingLen is the packet_length of a MAC-then-encrypt packet whose
+	// first block is already decrypted in place, so a read interrupted by an
+	// I/O error (a deadline) resumes without decrypting it twice; -1 when no
+	// packet is in progress.
+	pendingLen int
+
+	inflate *inflater
+	err     error // sticky: a DisconnectError ends the connection
+}
+
+// NewReader returns a Reader over r with cipher, MAC and compression "none".
+func NewReader(r io.Reader) *Reader {
+	s, _ := newSuite("none", "none", Keys{}, false)
+	return &Reader{rd: r, s: s, pendingLen: -1}
+}
+
+// SetCipher installs new keys; they apply from the next packet read. It
+// resets Stats and SeqWrapped but not the sequence number (RFC 4253 §6.4).
+func (r *Reader) SetCipher(cipherName, macName string, k Keys) error {
+	s, err := newSuite(cipherName, macName, k, false)
+	if err != nil {
+		return err
+	}
+	r.s = s
+	r.packets, r.bytes, r.wrapped = 0, 0, false
+	return nil
+}
+
+// SetCompression switches decompression for the packets read next. "zlib"
+// and "zlib@openssh.com" share one stream format; once on, the stream
+// persists across rekeys (as OpenSSH keeps it), so calling SetCompression
+// again with either zlib name keeps the existing context.
+func (r *Reader) SetCompression(name string) error {
+	switch name {
+	case "none":
+		r.inflate = nil
+	case "zlib", "zlib@openssh.com":
+		if r.inflate == nil {
+			r.inflate = newInflater()
+		}
+	default:
+		return fmt.Errorf("packet: unknown compression %q", name)
+	}
+	return nil
+}
+
+// SeqNum returns the sequence number of the next packet to be read.
+func (r *Reader) SeqNum() uint32 { return r.seq }
+
+// ResetSeqNum sets the sequence number to 0, as strict key exchange
+// (OpenSSH PROTOCOL §1.10) requires after each NEWKEYS.
+func (r *Reader) ResetSeqNum() { r.seq = 0 }
+
+// Stats returns the packets and wire bytes (length field, body and tag)
+// read since the last SetCipher, for RFC 4253 §9 / RFC 4344 §3 rekey limits.
+func (r *Reader) Stats() (packets, bytes uint64) { return r.packets, r.bytes }
+
+// SeqWrapped reports whether the sequence number wrapped past 2^32-1 since
+// the last SetCipher (or NewReader); strict kex forbids that during the
+// initial key exchange.
+func (r *Reader) SeqWrapped() bool { return r.wrapped }
+
+// Release drops the read buffer if it holds no data, so an idle connection
+// keeps no large buffer; the next read allocates a small one again.
+func (r *Reader) Release() {
+	if r.r0 == r.r1 && r.pendingLen < 0 {
+		r.buf, r.r0, r.r1 = nil, 0, 0
+	}
+}
+
+// ReadPacket returns the next packet's payload, decrypted, verified and
+// decompressed. It aliases an internal buffer that is valid until the next
+// call. Errors that end the connection are *wire.DisconnectError and are
+// sticky; I/O errors are returned as is and a later call resumes the
+// interrupted packet.
+func (r *Reader) ReadPacket() ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	p, err := r.readPacket()
+	if err != nil {
+		if _, ok := err.(*wire.DisconnectError); ok {
+			r.err = err
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *Reader) readPacket() ([]byte, error) {
+	s := r.s
+	tagLen := s.tagLen
+	var plen int
+	var pkt []byte
+	switch {
+	case s.mode == modeChaCha:
+		if err := r.fill(4); err != nil {
+			return nil, err
+		}
+		lc, mc := s.chachaCiphers(r.seq)
+		var l [4]byte
+		lc.XORKeyStream(l[:], r.buf[r.r0:r.r0+4])
+		n := binary.BigEndian.Uint32(l[:])
+		if err := checkLength(n, s.blockSize); err != nil {
+			return nil, err
+		}
+		plen = int(n)
+		if err := r.fill(4 + plen + tagLen); err != nil {
+			return nil, err
+		}
+		pkt = r.buf[r.r0 : r.r0+4+plen+tagLen]
+		var polyKey [64]byte
+		mc.XORKeyStream(polyKey[:], polyKey[:])
+		if !chachaVerify(pkt[:4+plen], pkt[4+plen:], &polyKey) {
+			return nil, errMAC()
+		}
+		mc.XORKeyStream(pkt[4:4+plen], pkt[4:4+plen])
+	case s.mode == modeGCM || s.etm:
+		// The length is in the clear (authenticated as GCM's AAD or under
+		// the etm MAC), so checking it reveals nothing an observer lacks.
+		if err := r.fill(4); err != nil {
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(r.buf[r.r0:])
+		if err := checkLength(n, s.blockSize); err != nil {
+			return nil, err
+		}
+		plen = int(n)
+		if err := r.fill(4 + plen + tagLen); err != nil {
+			return nil, err
+		}
+		pkt = r.buf[r.r0 : r.r0+4+plen+tagLen]
+		if s.mode == modeGCM {
+			_, err := s.aead.Open(pkt[4:4], s.nonce[:], pkt[4:4+plen+tagLen], pkt[:4])
+			s.incNonce()
+			if err != nil {
+				return nil, errMAC()
+			}
+		} else {
+			// OpenSSH PROTOCOL §1.7: verify before decrypting anything.
+			if !macEqual(s.computeMAC(r.seq, pkt[:4+plen]), pkt[4+plen:]) {
+				return nil, errMAC()
+			}
+			s.decrypt(pkt[4 : 4+plen])
+		}
+	default:
+		bs := s.blockSize
+		if r.pendingLen < 0 {
+			if err := r.fill(bs); err != nil {
+				return nil, err
+			}
+			s.decrypt(r.buf[r.r0 : r.r0+bs])
+			n := binary.BigEndian.Uint32(r.buf[r.r0:])
+			if n > MaxPacketLength || n < 5 || (n+4)%uint32(bs) != 0 {
+				if s.cbc {
+					return nil, r.discard()
+				}
+				return nil, wire.ProtocolError("bad packet length %d", n)
+			}
+			r.pendingLen = int(n)
+		}
+		plen = r.pendingLen
+		if err := r.fill(4 + plen + tagLen); err != nil {
+			return nil, err
+		}
+		r.pendingLen = -1
+		pkt = r.buf[r.r0 : r.r0+4+plen+tagLen]
+		s.decrypt(pkt[bs : 4+plen])
+		if s.mac != nil && !macEqual(s.computeMAC(r.seq, pkt[:4+plen]), pkt[4+plen:]) {
+			if s.cbc {
+				return nil, r.discard()
+			}
+			return nil, errMAC()
+		}
+	}
+	padLen := int(pkt[4])
+	payloadLen := plen - 1 - padLen
+	if padLen < 4 || payloadLen < 0 {
+		return nil, wire.ProtocolError("bad padding length %d for packet length %d", padLen, plen)
+	}
+	if payloadLen == 0 {
+		return nil, wire.ProtocolError("packet without message type")
+	}
+	r.r0 += len(pkt)
+	r.seq++
+	if r.seq == 0 {
+		r.wrapped = true
+	}
+	r.packets++
+	r.bytes += uint64(len(pkt))
+	payload := pkt[5 : 5+payloadLen]
+	if r.inflate != nil {
+		return r.inflate.decompress(payload)
+	}
+	return payload, nil
+}
+
+// checkLength validates a packet_length that is in the clear or decrypted
+// on its own (etm, GCM, chacha): then packet_length itself is a multiple of
+// the block size (OpenSSH packet.c: aadlen excluded).
+func checkLength(n uint32, bs int) error {
+	if n > MaxPacketLength || n < uint32(bs) || n%uint32(bs) != 0 {
+		return wire.ProtocolError("bad packet length %d", n)
+	}
+	return nil
+}
+
+// discard answers a corrupt CBC MAC-then-encrypt packet. The length field
+// is encrypted there, so failing as soon as a decrypted length looks wrong
+// would tell an attacker who injects a block how many bytes it took to fail,
+// which recovers plaintext bits (CVE-2008-5161, Albrecht, Paterson and
+// Watson 2009). Like OpenSSH (ssh_packet_start_discard) we keep reading
+// until MaxPacketLength bytes of the packet have arrived, whatever went
+// wrong, and then fail with the same MAC error either way.
+func (r *Reader) discard() error {
+	r.pendingLen = -1
+	have := r.r1 - r.r0
+	if len(r.buf) == 0 {
+		r.buf = make([]byte, readBufferInitial)
+	}
+	zero := 0
+	for have < MaxPacketLength {
+		want := min(len(r.buf), MaxPacketLength-have)
+		n, err := r.rd.Read(r.buf[:want])
+		have += n
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			r.err = errMAC()
+			return err
+		}
+		if n == 0 {
+			if zero++; zero >= maxZeroReads {
+				return io.ErrNoProgress
+			}
+		}
+	}
+	r.r0, r.r1 = 0, 0
+	return errMAC()
+}
+
+// fill ensures at least n unconsumed bytes are buffered, reading as much as
+// the buffer holds per read so small packets arrive in batches and a large
+// packet's remainder usually arrives in one read.
+func (r *Reader) fill(n int) error {
+	if r.r1-r.r0 >= n {
+		return nil
+	}
+	if len(r.buf)-r.r0 < n {
+		if n <= len(r.buf) {
+			copy(r.buf, r.buf[r.r0:r.r1])
+		} else {
+			size := max(len(r.buf), readBufferInitial)
+			for size < n {
+				size *= 2
+			}
+			size = min(size, readBufferMax)
+			if size < n {
+				return errShortBuffer
+			}
+			nb := make([]byte, size)
+			copy(nb, r.buf[r.r0:r.r1])
+			r.buf = nb
+		}
+		r.r0, r.r1 = 0, r.r1-r.r0
+	}
+	zero := 0
+	for r.r1-r.r0 < n {
+		m, err := r.rd.Read(r.buf[r.r1:])
+		r.r1 += m
+		if r.r1-r.r0 >= n {
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF && r.r1 > r.r0 {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if m == 0 {
+			if zero++; zero >= maxZeroReads {
+				return io.ErrNoProgress
+			}
+		}
+	}
+	return nil
+}
+
+// Writer seals packets for one direction of a connection. It is not safe
+// for concurrent use.
+type Writer struct {
+	wr  io.Writer
+	out []byte
+
+	s       *suite
+	seq     uint32
+	wrapped bool
+	packets uint64
+	bytes   uint64
+
+	pool    [randPoolSize]byte
+	poolPos int
+
+	deflate *deflater
+	err     error // sticky: after a failed write the stream is torn
+}
+
+// NewWriter returns a Writer over w with cipher, MAC and compression "none".
+func NewWriter(w io.Writer) *Writer {
+	s, _ := newSuite("none", "none", Keys{}, true)
+	return &Writer{wr: w, s: s, poolPos: randPoolSize}
+}
+
+// SetCipher installs new keys for the packets written next and resets Stats
+// and SeqWrapped.
+func (w *Writer) SetCipher(cipherName, macName string, k Keys) error {
+	s, err := newSuite(cipherName, macName, k, true)
+	if err != nil {
+		return err
+	}
+	w.s = s
+	w.packets, w.bytes, w.wrapped = 0, 0, false
+	return nil
+}
+
+// SetCompression switches compression for the packets written next; see
+// Reader.SetCompression for why an active zlib stream is kept.
+func (w *Writer) SetCompression(name string) error {
+	switch name {
+	case "none":
+		w.deflate = nil
+	case "zlib", "zlib@openssh.com":
+		if w.deflate == nil {
+			w.deflate = newDeflater()
+		}
+	default:
+		return fmt.Errorf("packet: unknown compression %q", name)
+	}
+	return nil
+}
+
+// SeqNum returns the sequence number of the next packet to be written.
+func (w *Writer) SeqNum() uint32 { return w.seq }
+
+// ResetSeqNum sets the sequence number to 0 (strict kex, OpenSSH PROTOCOL
+// §1.10).
+func (w *Writer) ResetSeqNum() { w.seq = 0 }
+
+// Stats returns the packets and wire bytes written since the last SetCipher.
+func (w *Writer) Stats() (packets, bytes uint64) { return w.packets, w.bytes }
+
+// SeqWrapped reports whether the sequence number wrapped since the last
+// SetCipher (or NewWriter).
+func (w *Writer) SeqWrapped() bool { return w.wrapped }
+
+// Buffered returns the number of sealed bytes not yet written out.
+func (w *Writer) Buffered() int { return len(w.out) }
+
+// Release drops the output buffer if it is empty, for idle connections.
+func (w *Writer) Release() {
+	if len(w.out) == 0 {
+		w.out = nil
+	}
+}
+
+var errEmptyPayload = errors.New("packet: empty payload")
+
+// WritePacket seals payload into the output buffer, compressing it first
+// if enabled, and writes the buffer out once it passes writeFlushThreshold.
+// payload is not retained.
+func (w *Writer) WritePacket(payload []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(payload) == 0 {
+		return errEmptyPayload
+	}
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("packet: payload of %d bytes exceeds %d", len(payload), MaxPayload)
+	}
+	s := w.s
+	start := len(w.out)
+	w.out = append(w.out, 0, 0, 0, 0, 0)
+	if w.deflate != nil {
+		w.out = w.deflate.appendCompressed(w.out, payload)
+	} else {
+		w.out = append(w.out, payload...)
+	}
+	payloadLen := len(w.out) - start - 5
+	bs := s.blockSize
+	unpadded := 5 + payloadLen
+	if s.lengthInClear() {
+		unpadded -= 4
+	}
+	padLen := bs - unpadded%bs
+	if padLen < 4 {
+		padLen += bs
+	}
+	plen := 1 + payloadLen + padLen
+	if plen > MaxPacketLength {
+		w.out = w.out[:start]
+		return fmt.Errorf("packet: packet length %d after compression exceeds %d", plen, MaxPacketLength)
+	}
+	if w.poolPos+padLen > len(w.pool) {
+		rand.Read(w.pool[:])
+		w.poolPos = 0
+	}
+	w.out = append(w.out, w.pool[w.poolPos:w.poolPos+padLen]...)
+	w.poolPos += padLen
+	binary.BigEndian.PutUint32(w.out[start:], uint32(plen))
+	w.out[start+4] = byte(padLen)
+	w.out = append(w.out, make([]byte, s.tagLen)...)
+	pkt := w.out[start:]
+	s.seal(w.seq, pkt)
+	w.seq++
+	if w.seq == 0 {
+		w.wrapped = true
+	}
+	w.packets++
+	w.bytes += uint64(len(pkt))
+	if len(w.out) >= writeFlushThreshold {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Flush writes all buffered packets to the underlying io.Writer.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.out) == 0 {
+		return nil
+	}
+	_, err := w.wr.Write(w.out)
+	w.out = w.out[:0]
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
