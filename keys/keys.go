@@ -243,17 +243,29 @@ func Equal(a, b PublicKey) bool {
 	return bytes.Equal(a.Marshal(), b.Marshal())
 }
 
+// fingerprintBlob is what a fingerprint hashes: the key blob, or for a
+// certificate the blob of the certified key, as OpenSSH's
+// sshkey_fingerprint does (ssh-keygen -l and sshd's log lines show the same
+// fingerprint for a key and its certificates).
+func fingerprintBlob(k PublicKey) []byte {
+	if c, ok := k.(*Certificate); ok {
+		k = c.Key
+	}
+	return k.Marshal()
+}
+
 // FingerprintSHA256 returns the SHA-256 fingerprint of k exactly as
-// ssh-keygen -l prints it: "SHA256:" and unpadded base64.
+// ssh-keygen -l prints it: "SHA256:" and unpadded base64. A certificate has
+// its certified key's fingerprint.
 func FingerprintSHA256(k PublicKey) string {
-	h := sha256.Sum256(k.Marshal())
+	h := sha256.Sum256(fingerprintBlob(k))
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(h[:])
 }
 
 // FingerprintMD5 returns the legacy MD5 fingerprint as ssh-keygen -l -E md5
 // prints it: "MD5:" and colon-separated hex pairs.
 func FingerprintMD5(k PublicKey) string {
-	h := md5.Sum(k.Marshal())
+	h := md5.Sum(fingerprintBlob(k))
 	hx := hex.EncodeToString(h[:])
 	var b strings.Builder
 	b.Grow(len("MD5:") + len(hx) + len(h) - 1)

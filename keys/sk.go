@@ -38,6 +38,9 @@ type SKPublicKey interface {
 // VerifyWithPolicy verifies sig over data with k, applying p when k is a
 // security key (or a certificate of one); other keys ignore p.
 func VerifyWithPolicy(k PublicKey, data []byte, sig *Signature, p SKPolicy) error {
+	if c, ok := k.(*Certificate); ok {
+		k = c.Key
+	}
 	if sk, ok := k.(SKPublicKey); ok {
 		return sk.VerifyWithPolicy(data, sig, p)
 	}
