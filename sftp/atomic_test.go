@@ -1,0 +1,119 @@
+package sftp
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func listTemps(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tempPrefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func TestAtomicUploadInterrupted(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "previous")
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 0, Data: []byte("partial new")})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "previous" {
+		t.Fatalf("target changed during upload: %q", got)
+	}
+	if n := len(listTemps(t, ts.root)); n != 1 {
+		t.Fatalf("%d temporary files during upload, want 1", n)
+	}
+	// The listing hides the temporary file.
+	rc.send(&pathReq{Type: fxpOpendir, ID: rc.nextID(), Path: "/"})
+	dh := rc.handle()
+	rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: dh})
+	var n nameMsg
+	if p := rc.recv(); !n.unmarshal(p) {
+		t.Fatalf("READDIR: %x", p)
+	}
+	for _, e := range n.Entries {
+		if isTemp(e.Name) {
+			t.Fatalf("READDIR lists %s", e.Name)
+		}
+	}
+	if err := ts.wait(); err != nil { // connection drops without CLOSE
+		t.Fatalf("Serve = %v", err)
+	}
+	if got := ts.read(t, "f"); got != "previous" {
+		t.Fatalf("interrupted upload changed f to %q", got)
+	}
+	if tmp := listTemps(t, ts.root); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+	if len(ts.records) != 1 || ts.records[0].Result != "aborted" || ts.records[0].BytesWritten != 11 {
+		t.Fatalf("transfer records %+v", ts.records)
+	}
+}
+
+func TestAtomicUploadComplete(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "previous")
+	os.Chmod(filepath.Join(ts.root, "f"), 0o640)
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 0, Data: []byte("new")})
+	rc.expectStatus(StatusOK)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "new" {
+		t.Fatalf("f = %q", got)
+	}
+	if fi, _ := os.Stat(filepath.Join(ts.root, "f")); fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode after replace %v, want 0640 kept", fi.Mode())
+	}
+	if tmp := listTemps(t, ts.root); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+}
+
+func TestResumeWritesInPlace(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "0123")
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 4, Data: []byte("4567")})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "01234567" {
+		t.Fatalf("resume wrote %q before CLOSE, want in place", got)
+	}
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfAppend})
+	h2 := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h2, Offset: 0, Data: []byte("89")})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "0123456789" {
+		t.Fatalf("append wrote %q", got)
+	}
+}
+
+func TestDirectUploads(t *testing.T) {
+	ts := startServer(t, &Options{DirectUploads: true})
+	ts.write(t, "f", "previous")
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 0, Data: []byte("x")})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "x" {
+		t.Fatalf("direct upload: f = %q", got)
+	}
+}

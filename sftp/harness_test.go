@@ -1,0 +1,200 @@
+package sftp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	pkgsftp "github.com/pkg/sftp"
+
+	"github.com/ferry-sftp/ferry/vfs"
+)
+
+// testServer runs a Server on an in-memory pipe over a temporary root.
+type testServer struct {
+	root    string // host directory served as "/"
+	outside string // host directory beside root
+	cr      *io.PipeReader
+	cw      *io.PipeWriter
+	done    chan error
+	records []TransferRecord
+	mu      sync.Mutex
+}
+
+func startServer(t testing.TB, opts *Options) *testServer {
+	t.Helper()
+	base := t.TempDir()
+	ts := &testServer{root: filepath.Join(base, "home"), outside: filepath.Join(base, "outside"), done: make(chan error, 1)}
+	for _, d := range []string{ts.root, ts.outside} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(ts.outside, "secret"), []byte("top secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := vfs.Local(ts.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	o := *opts
+	if o.TransferLog == nil {
+		o.TransferLog = func(r TransferRecord) {
+			ts.mu.Lock()
+			ts.records = append(ts.records, r)
+			ts.mu.Unlock()
+		}
+	}
+	srv := NewServer(fsys, &o)
+	sr, cw := io.Pipe() // client -> server
+	cr, sw := io.Pipe() // server -> client
+	ts.cr, ts.cw = cr, cw
+	go func() {
+		err := srv.Serve(context.Background(), sr, sw)
+		sw.Close()
+		sr.Close()
+		ts.done <- err
+	}()
+	t.Cleanup(func() {
+		cw.Close()
+		cr.Close()
+		<-ts.done
+		fsys.Close()
+	})
+	return ts
+}
+
+// wait closes the client side and returns Serve's result.
+func (ts *testServer) wait() error {
+	ts.cw.Close()
+	err := <-ts.done
+	ts.done <- err
+	return err
+}
+
+func (ts *testServer) client(t testing.TB) *pkgsftp.Client {
+	t.Helper()
+	c, err := pkgsftp.NewClientPipe(ts.cr, ts.cw, pkgsftp.MaxConcurrentRequestsPerFile(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (ts *testServer) write(t testing.TB, name, content string) {
+	t.Helper()
+	p := filepath.Join(ts.root, name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (ts *testServer) read(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ts.root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// statusCode extracts the SFTP status from a pkg/sftp error (0 if none).
+func statusCode(err error) uint32 {
+	var se *pkgsftp.StatusError
+	switch {
+	case errors.As(err, &se):
+		return se.Code
+	case errors.Is(err, os.ErrNotExist): // pkg/sftp's translation of NO_SUCH_FILE
+		return StatusNoSuchFile
+	case errors.Is(err, os.ErrPermission): // and of PERMISSION_DENIED
+		return StatusPermissionDenied
+	}
+	return 0
+}
+
+// rawClient speaks the protocol packet by packet, for requests a library
+// client would not send.
+type rawClient struct {
+	t  testing.TB
+	ts *testServer
+	id uint32
+}
+
+func (ts *testServer) raw(t testing.TB) *rawClient {
+	rc := &rawClient{t: t, ts: ts}
+	rc.send(&initMsg{Version: 3})
+	var v versionMsg
+	if p := rc.recv(); !v.unmarshal(p) || v.Version != 3 {
+		t.Fatalf("bad VERSION %x", p)
+	}
+	return rc
+}
+
+func (rc *rawClient) nextID() uint32 { rc.id++; return rc.id }
+
+func (rc *rawClient) send(m appender) {
+	rc.t.Helper()
+	b := m.appendTo([]byte{0, 0, 0, 0})
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	if _, err := rc.ts.cw.Write(b); err != nil {
+		rc.t.Fatalf("send: %v", err)
+	}
+}
+
+func (rc *rawClient) sendRaw(b []byte) {
+	rc.t.Helper()
+	if _, err := rc.ts.cw.Write(b); err != nil {
+		rc.t.Fatalf("send: %v", err)
+	}
+}
+
+func (rc *rawClient) recv() []byte {
+	rc.t.Helper()
+	var hdr [4]byte
+	if _, err := io.ReadFull(rc.ts.cr, hdr[:]); err != nil {
+		rc.t.Fatalf("recv: %v", err)
+	}
+	p := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(rc.ts.cr, p); err != nil {
+		rc.t.Fatalf("recv: %v", err)
+	}
+	return p
+}
+
+func (rc *rawClient) status() statusMsg {
+	rc.t.Helper()
+	p := rc.recv()
+	var s statusMsg
+	if !s.unmarshal(p) {
+		rc.t.Fatalf("expected STATUS, got %x", p)
+	}
+	return s
+}
+
+func (rc *rawClient) handle() []byte {
+	rc.t.Helper()
+	p := rc.recv()
+	var h handleMsg
+	if !h.unmarshal(p) {
+		var s statusMsg
+		s.unmarshal(p)
+		rc.t.Fatalf("expected HANDLE, got %x (status %d %q)", p, s.Code, s.Message)
+	}
+	return h.Handle
+}
+
+func (rc *rawClient) expectStatus(want uint32) {
+	rc.t.Helper()
+	if s := rc.status(); s.Code != want {
+		rc.t.Fatalf("status %d (%q), want %d", s.Code, s.Message, want)
+	}
+}
