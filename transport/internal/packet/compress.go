@@ -331,6 +331,9 @@ func (f *inflater) step() (bool, error) {
 			f.endBlock()
 		}
 	case stStored:
+		// Stored bytes are committed as they are copied, so running out
+		// of input after some progress is not a rewind.
+		progressed := false
 		for f.storedLeft > 0 {
 			var b byte
 			if f.nbits >= 8 {
@@ -339,8 +342,9 @@ func (f *inflater) step() (bool, error) {
 				b = f.in[f.pos]
 				f.pos++
 			} else {
-				return false, nil
+				return progressed, nil
 			}
+			progressed = true
 			if err := f.emit(b); err != nil {
 				return false, err
 			}
@@ -441,7 +445,9 @@ func (f *inflater) buildFixed() {
 		}
 	}
 	f.lit.build(l[:], false)
-	var d [maxDistCodes]uint8
+	// All 32 five-bit codes, so the code is complete; symbols 30 and 31
+	// never occur in valid data and are rejected when decoded.
+	var d [32]uint8
 	for i := range d {
 		d[i] = 5
 	}
