@@ -66,6 +66,7 @@ func TestInteropKeygenKeys(t *testing.T) {
 	keygen := testenv.NeedTool(t, "ssh-keygen")
 	for _, kt := range keygenTypes {
 		t.Run(kt.typ, func(t *testing.T) {
+			t.Parallel() // RSA and DSA generation dominate; run the types side by side
 			dir := t.TempDir()
 			file := filepath.Join(dir, "key")
 			args := append([]string{"-q", "-N", "", "-C", "me@host", "-f", file}, kt.args...)
