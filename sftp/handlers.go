@@ -262,7 +262,9 @@ func (s *session) readdir(id uint32, h *handle) {
 			add("..", fi)
 		}
 	}
-	for len(entries) == 0 && !h.dirEOF {
+	// Read at least once; read again only while everything read was a
+	// hidden temporary file, so a reply is never empty before the end.
+	for first := true; (first || len(entries) == 0) && !h.dirEOF; first = false {
 		fis, err := h.f.ReadDir(maxReaddirEntries - len(entries))
 		for _, fi := range fis {
 			if !isTemp(fi.Name()) {
