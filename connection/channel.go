@@ -1,0 +1,575 @@
+package connection
+
+import (
+	"io"
+	"math"
+	"sync"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+)
+
+// Channel is an open channel (RFC 4254 §5). Read/Write carry CHANNEL_DATA;
+// Stderr and ReadStderr carry EXTENDED_DATA type 1.
+type Channel struct {
+	mux         *Mux
+	channelType string
+	extraData   []byte
+	localID     uint32
+	remoteID    uint32
+
+	// Set before the channel is published or by the read loop only.
+	opening    bool       // we sent CHANNEL_OPEN, no answer yet
+	openResult chan error // answer to our CHANNEL_OPEN
+
+	mu       sync.Mutex
+	readable sync.Cond // data, EOF, close
+	writable sync.Cond // window adjust, close
+
+	// Receive side, guarded by mu. Invariant while open:
+	// stdout.Len() + stderr.Len() + credit + consumed == window.
+	stdout, stderr chunkBuffer
+	window         uint32 // receive window size we maintain (grows to MaxWindow)
+	credit         uint32 // bytes the peer may still send
+	consumed       uint32 // bytes read since our last WINDOW_ADJUST
+	readerStarved  bool   // a reader waited on an empty buffer since the last adjust
+	peerExhausted  bool   // the peer used (nearly) all its credit since the last adjust
+	eofReceived    bool
+	closeReceived  bool
+	abandoned      bool // OpenChannel gave up waiting
+
+	// Send side, guarded by mu.
+	remoteCredit    uint32 // bytes we may still send (the peer's window)
+	remoteMaxPacket uint32
+	localClosed     bool  // Close called
+	writeClosed     bool  // CloseWrite or Close called
+	deadErr         error // the connection ended
+	waiters         []chan bool
+
+	writerMu sync.Mutex // one Write/Stderr write at a time, so chunks do not interleave
+
+	// sendMu orders everything this channel sends: nothing may follow our
+	// CLOSE, and no data our EOF (RFC 4254 §5.3). It is held only while a
+	// message is written, never while waiting for window.
+	sendMu    sync.Mutex
+	eofSent   bool
+	closeSent bool
+	ctl       [16]byte // control messages, under sendMu
+
+	reqMu   sync.Mutex // orders outgoing requests with their waiters
+	reqs    chan *Request
+	replies replySeq
+	done    chan struct{}
+}
+
+// ChannelType is the channel type, e.g. "session".
+func (c *Channel) ChannelType() string { return c.channelType }
+
+// ExtraData is the type-specific data of the CHANNEL_OPEN.
+func (c *Channel) ExtraData() []byte { return c.extraData }
+
+// LocalID and RemoteID are the two channel numbers.
+func (c *Channel) LocalID() uint32 { return c.localID }
+
+// RemoteID is the peer's channel number.
+func (c *Channel) RemoteID() uint32 { return c.remoteID }
+
+// RemoteMaxPacket is the largest data payload we send in one packet: the
+// peer's maximum packet size, capped at MaxPacketLimit.
+func (c *Channel) RemoteMaxPacket() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remoteMaxPacket
+}
+
+// Window returns the channel's current receive window size (grown by
+// autotuning) and the bytes buffered for readers.
+func (c *Channel) Window() (window uint32, buffered int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.window, c.stdout.Len() + c.stderr.Len()
+}
+
+// Requests delivers the peer's channel requests; it is closed when the
+// channel is freed or the connection ends. Each request with WantReply
+// must get exactly one Reply.
+func (c *Channel) Requests() <-chan *Request { return c.reqs }
+
+// Done is closed when the channel is freed (both CLOSEs) or the connection
+// ended.
+func (c *Channel) Done() <-chan struct{} { return c.done }
+
+// Read reads CHANNEL_DATA. It returns io.EOF after the peer's EOF or CLOSE
+// once the buffered data is consumed.
+func (c *Channel) Read(p []byte) (int, error) { return c.read(&c.stdout, p) }
+
+// ReadStderr reads EXTENDED_DATA of type stderr (nothing arrives when
+// Config.DiscardExtendedData is set).
+func (c *Channel) ReadStderr(p []byte) (int, error) { return c.read(&c.stderr, p) }
+
+func (c *Channel) read(buf *chunkBuffer, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.mu.Lock()
+	for buf.Len() == 0 {
+		switch {
+		case c.localClosed:
+			c.mu.Unlock()
+			return 0, ErrClosed
+		case c.eofReceived || c.closeReceived:
+			c.mu.Unlock()
+			return 0, io.EOF
+		case c.deadErr != nil:
+			err := c.deadErr
+			c.mu.Unlock()
+			return 0, err
+		}
+		c.readerStarved = true
+		c.readable.Wait()
+	}
+	n := buf.read(p)
+	adj := c.consumeLocked(uint32(n))
+	c.mu.Unlock()
+	if adj > 0 {
+		if err := c.sendWindowAdjust(adj); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// consumeLocked accounts n bytes handed to a reader and returns the
+// WINDOW_ADJUST to send, if any.
+//
+// Adjusts are batched: one per half window consumed, not one per packet
+// (OpenSSH channel_check_window does the same), so the peer never stalls on
+// an exhausted window while a reader keeps up, at one small message per
+// window/2 bytes.
+//
+// Autotuning (in the spirit of HPN-SSH's dynamic window): the window is the
+// bottleneck when, within one adjust period, both the peer ran out of
+// credit (it sent everything we allowed) and a reader waited on an empty
+// buffer (we drained everything we had). Then a full window is not enough to
+// cover the round trip, so it doubles, up to MaxWindow. A slow reader never
+// waits on an empty buffer and a slow sender never runs out of credit, so
+// neither grows the window: memory only grows where it buys throughput. We
+// use these two events instead of measuring the round-trip time, which keeps
+// the rule free of clocks and deterministic to test.
+func (c *Channel) consumeLocked(n uint32) uint32 {
+	c.consumed += n
+	if c.consumed < c.window/2 || c.eofReceived || c.closeReceived || c.localClosed || c.deadErr != nil {
+		return 0
+	}
+	var grow uint32
+	if c.readerStarved && c.peerExhausted && c.window < c.mux.cfg.MaxWindow {
+		newWindow := uint32(min(uint64(c.window)*2, uint64(c.mux.cfg.MaxWindow)))
+		grow = newWindow - c.window
+		c.window = newWindow
+	}
+	c.readerStarved, c.peerExhausted = false, false
+	adj := c.consumed + grow
+	c.consumed = 0
+	c.credit += adj
+	return adj
+}
+
+func (c *Channel) sendWindowAdjust(n uint32) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.closeSent {
+		return nil
+	}
+	msg := windowAdjustMsg{RecipientChannel: c.remoteID, BytesToAdd: n}
+	return c.mux.conn.WritePacket(msg.appendTo(c.ctl[:0]))
+}
+
+// Write sends CHANNEL_DATA, blocking while the peer's window is exhausted,
+// in packets no larger than the peer's maximum packet size.
+func (c *Channel) Write(p []byte) (int, error) { return c.write(false, p) }
+
+type stderrWriter struct{ c *Channel }
+
+func (w stderrWriter) Write(p []byte) (int, error) { return w.c.write(true, p) }
+
+// Stderr returns a writer of EXTENDED_DATA type 1 (stderr), RFC 4254 §5.2.
+// It shares the window and ordering with Write.
+func (c *Channel) Stderr() io.Writer { return stderrWriter{c} }
+
+func (c *Channel) write(ext bool, p []byte) (int, error) {
+	c.writerMu.Lock()
+	defer c.writerMu.Unlock()
+	written := 0
+	for len(p) > 0 {
+		c.mu.Lock()
+		for c.remoteCredit == 0 && !c.writeClosed && !c.closeReceived && c.deadErr == nil {
+			c.writable.Wait()
+		}
+		switch {
+		case c.writeClosed:
+			c.mu.Unlock()
+			return written, ErrClosed
+		case c.closeReceived:
+			c.mu.Unlock()
+			return written, ErrPeerClosed
+		case c.deadErr != nil:
+			err := c.deadErr
+			c.mu.Unlock()
+			return written, err
+		}
+		n := uint32(min(uint64(len(p)), uint64(c.remoteCredit), uint64(c.remoteMaxPacket)))
+		c.remoteCredit -= n
+		c.mu.Unlock()
+		if err := c.sendData(ext, p[:n]); err != nil {
+			return written, err
+		}
+		written += int(n)
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// sendData builds the data packet in a pooled buffer: WritePacket does not
+// retain it, so steady-state writes allocate nothing.
+func (c *Channel) sendData(ext bool, data []byte) error {
+	m := c.mux
+	pool := &m.smallSendPool
+	if len(data)+extendedDataHeaderLen > smallSendBuf {
+		pool = &m.largeSendPool
+	}
+	bp := pool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if ext {
+		b = append(b, wire.MsgChannelExtendedData)
+		b = wire.AppendUint32(b, c.remoteID)
+		b = wire.AppendUint32(b, wire.ExtendedDataStderr)
+	} else {
+		b = append(b, wire.MsgChannelData)
+		b = wire.AppendUint32(b, c.remoteID)
+	}
+	b = wire.AppendUint32(b, uint32(len(data)))
+	b = append(b, data...)
+	c.sendMu.Lock()
+	var err error
+	switch {
+	case c.closeSent:
+		err = ErrClosed
+	case c.eofSent:
+		err = ErrClosed
+	default:
+		err = m.conn.WritePacket(b)
+	}
+	c.sendMu.Unlock()
+	*bp = b[:0]
+	pool.Put(bp)
+	return err
+}
+
+// CloseWrite sends EOF (RFC 4254 §5.3): no more data from us; the channel
+// stays open for reading and requests (e.g. exit-status).
+func (c *Channel) CloseWrite() error {
+	c.mu.Lock()
+	c.writeClosed = true
+	c.writable.Broadcast()
+	c.mu.Unlock()
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.eofSent || c.closeSent {
+		return nil
+	}
+	c.eofSent = true
+	msg := channelEOFMsg{RecipientChannel: c.remoteID}
+	return c.mux.conn.WritePacket(msg.appendTo(c.ctl[:0]))
+}
+
+// Close sends CLOSE (RFC 4254 §5.3) and drops buffered input. The channel
+// number is freed when the peer's CLOSE arrives; Done is closed then.
+func (c *Channel) Close() error {
+	c.mu.Lock()
+	c.localClosed = true
+	c.writeClosed = true
+	c.stdout.release()
+	c.stderr.release()
+	c.readable.Broadcast()
+	c.writable.Broadcast()
+	c.mu.Unlock()
+	return c.sendClose()
+}
+
+func (c *Channel) sendClose() error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.closeSent {
+		return nil
+	}
+	c.closeSent = true
+	msg := channelCloseMsg{RecipientChannel: c.remoteID}
+	return c.mux.conn.WritePacket(msg.appendTo(c.ctl[:0]))
+}
+
+// SendRequest sends a CHANNEL_REQUEST (RFC 4254 §5.4). With wantReply it
+// waits for CHANNEL_SUCCESS (true) or CHANNEL_FAILURE (false); replies are
+// matched to requests in order.
+func (c *Channel) SendRequest(name string, wantReply bool, payload []byte) (bool, error) {
+	msg := channelRequestMsg{RecipientChannel: c.remoteID, RequestType: name, WantReply: wantReply, Data: payload}
+	b := msg.appendTo(make([]byte, 0, 1+4+4+len(name)+1+len(payload)))
+	c.reqMu.Lock()
+	var w chan bool
+	if wantReply {
+		w = make(chan bool, 1)
+		c.mu.Lock()
+		switch {
+		case c.closeReceived:
+			c.mu.Unlock()
+			c.reqMu.Unlock()
+			return false, ErrPeerClosed
+		case c.deadErr != nil:
+			err := c.deadErr
+			c.mu.Unlock()
+			c.reqMu.Unlock()
+			return false, err
+		}
+		c.waiters = append(c.waiters, w)
+		c.mu.Unlock()
+	}
+	c.sendMu.Lock()
+	var err error
+	if c.closeSent {
+		err = ErrClosed
+	} else {
+		err = c.mux.conn.WritePacket(b)
+	}
+	c.sendMu.Unlock()
+	if err != nil && wantReply {
+		c.mu.Lock()
+		if n := len(c.waiters); n > 0 && c.waiters[n-1] == w {
+			c.waiters = c.waiters[:n-1]
+		}
+		c.mu.Unlock()
+	}
+	c.reqMu.Unlock()
+	if err != nil || !wantReply {
+		return false, err
+	}
+	ok, open := <-w
+	if !open {
+		c.mu.Lock()
+		err := c.deadErr
+		c.mu.Unlock()
+		if err == nil {
+			err = ErrPeerClosed
+		}
+		return false, err
+	}
+	return ok, nil
+}
+
+// Request is an incoming CHANNEL_REQUEST (RFC 4254 §5.4).
+type Request struct {
+	Type      string
+	WantReply bool
+	Payload   []byte
+	ch        *Channel
+	seq       uint64
+	replyMu   sync.Mutex
+	replied   bool
+}
+
+// Reply answers the request with CHANNEL_SUCCESS or CHANNEL_FAILURE.
+// Replies leave in request order (RFC 4254 §5.4), whatever order Reply is
+// called in. Requests without WantReply need none (Reply is a no-op). A
+// second Reply returns ErrAlreadyAnswered, so `defer req.Reply(false)` is a
+// safe default for handlers.
+func (r *Request) Reply(ok bool) error {
+	r.replyMu.Lock()
+	if r.replied {
+		r.replyMu.Unlock()
+		return ErrAlreadyAnswered
+	}
+	r.replied = true
+	r.replyMu.Unlock()
+	if !r.WantReply {
+		return nil
+	}
+	r.ch.replies.answer(r.seq, ok, nil)
+	return r.ch.flushReplies()
+}
+
+func (c *Channel) flushReplies() error {
+	return c.replies.flush(func(ok bool, _ []byte) error {
+		c.sendMu.Lock()
+		defer c.sendMu.Unlock()
+		if c.closeSent {
+			return nil // RFC 4254 §5.3: nothing after our CLOSE
+		}
+		var b []byte
+		if ok {
+			b = (&channelSuccessMsg{RecipientChannel: c.remoteID}).appendTo(c.ctl[:0])
+		} else {
+			b = (&channelFailureMsg{RecipientChannel: c.remoteID}).appendTo(c.ctl[:0])
+		}
+		return c.mux.conn.WritePacket(b)
+	})
+}
+
+// The handlers below run on the read loop.
+
+func (c *Channel) handleData(ext bool, code uint32, data []byte) error {
+	n := uint32(len(data))
+	c.mu.Lock()
+	if c.eofReceived {
+		c.mu.Unlock()
+		return wire.ProtocolError("data on channel %d after EOF", c.localID)
+	}
+	if n > c.mux.cfg.MaxPacket {
+		c.mu.Unlock()
+		return wire.ProtocolError("data packet of %d bytes on channel %d exceeds maximum packet size %d", n, c.localID, c.mux.cfg.MaxPacket)
+	}
+	if n > c.credit {
+		c.mu.Unlock()
+		return wire.ProtocolError("data on channel %d exceeds window (%d bytes, %d left)", c.localID, n, c.credit)
+	}
+	c.credit -= n
+	if c.credit < c.window/16 {
+		c.peerExhausted = true
+	}
+	switch {
+	case c.localClosed:
+		// Data crossing our CLOSE is legal (RFC 4254 §5.3); drop it.
+		c.mu.Unlock()
+		return nil
+	case !ext:
+		c.stdout.write(data)
+	case code == wire.ExtendedDataStderr && !c.mux.cfg.DiscardExtendedData:
+		c.stderr.write(data)
+	default:
+		// Unknown data type codes and discarded stderr are consumed at once
+		// so they cannot pin the window.
+		adj := c.consumeLocked(n)
+		c.mu.Unlock()
+		if adj > 0 {
+			return c.sendWindowAdjust(adj)
+		}
+		return nil
+	}
+	c.readable.Broadcast()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Channel) handleWindowAdjust(n uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if uint64(c.remoteCredit)+uint64(n) > math.MaxUint32 {
+		// RFC 4254 §5.2: the window MUST NOT exceed 2^32 - 1 bytes.
+		return wire.ProtocolError("window adjust on channel %d overflows the window", c.localID)
+	}
+	c.remoteCredit += n
+	c.writable.Broadcast()
+	return nil
+}
+
+func (c *Channel) handleEOF() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.eofReceived {
+		return wire.ProtocolError("second EOF on channel %d", c.localID)
+	}
+	c.eofReceived = true
+	c.readable.Broadcast()
+	return nil
+}
+
+// handleClose frees the channel: after the peer's CLOSE we answer with ours
+// (if not sent yet) and both sides are done (RFC 4254 §5.3).
+func (c *Channel) handleClose() error {
+	c.mu.Lock()
+	c.closeReceived = true
+	waiters := c.waiters
+	c.waiters = nil
+	c.readable.Broadcast()
+	c.writable.Broadcast()
+	c.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
+	err := c.sendClose()
+	c.replies.abandon()
+	c.mux.free(c)
+	close(c.reqs)
+	close(c.done)
+	return err
+}
+
+func (c *Channel) handleRequest(msg *channelRequestMsg) error {
+	c.mu.Lock()
+	closing := c.localClosed
+	c.mu.Unlock()
+	if closing {
+		return nil // we sent CLOSE and may not reply any more
+	}
+	var seq uint64
+	if msg.WantReply {
+		var ok bool
+		if seq, ok = c.replies.add(); !ok {
+			return wire.ProtocolError("more than %d unanswered requests on channel %d", c.replies.limit, c.localID)
+		}
+	}
+	if msg.RequestType != RequestKeepaliveChan {
+		r := &Request{
+			Type:      msg.RequestType,
+			WantReply: msg.WantReply,
+			Payload:   append([]byte(nil), msg.Data...),
+			ch:        c,
+			seq:       seq,
+		}
+		select {
+		case c.reqs <- r:
+			return nil
+		default:
+			c.mux.log.Debug("channel request queue full", "channel", c.localID, "type", msg.RequestType)
+		}
+	}
+	if !msg.WantReply {
+		return nil
+	}
+	c.replies.answer(seq, false, nil)
+	return c.flushReplies()
+}
+
+func (c *Channel) handleReply(ok bool) error {
+	c.mu.Lock()
+	if len(c.waiters) == 0 {
+		c.mu.Unlock()
+		return wire.ProtocolError("channel request reply on channel %d without a request", c.localID)
+	}
+	w := c.waiters[0]
+	n := copy(c.waiters, c.waiters[1:])
+	c.waiters[n] = nil
+	c.waiters = c.waiters[:n]
+	c.mu.Unlock()
+	w <- ok
+	return nil
+}
+
+// kill ends the channel because the connection ended.
+func (c *Channel) kill(err error) {
+	c.mu.Lock()
+	c.deadErr = err
+	waiters := c.waiters
+	c.waiters = nil
+	c.readable.Broadcast()
+	c.writable.Broadcast()
+	if c.opening {
+		select {
+		case c.openResult <- err:
+		default:
+		}
+	}
+	c.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
+	c.replies.abandon()
+	close(c.reqs)
+	close(c.done)
+}
