@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Options configure Open. The zero value is ready to use.
+type Options struct {
+	// KeyParser parses authorized_keys lines; nil means DefaultKeyParser.
+	KeyParser KeyParser
+	// Logger receives migration notices; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultURL is the store URL used when none is configured: SQLite at
+// <dataDir>/ferry.db.
+func DefaultURL(dataDir string) string {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	return "sqlite://" + filepath.ToSlash(filepath.Join(dataDir, "ferry.db"))
+}
+
+// Open connects to the store named by rawURL and brings its schema up to
+// date:
+//
+//	sqlite:///abs/path/ferry.db   absolute path (three slashes)
+//	sqlite://rel/path/ferry.db    relative to the working directory
+//	sqlite:rel/path/ferry.db      the same
+//	postgres://user@host:5432/db?sslmode=disable   (or postgresql://)
+//
+// PostgreSQL URLs are passed to pgx unchanged, so any libpq keyword works,
+// including search_path=schema to keep ferry's tables in their own schema.
+// A SQLite database file is created (mode 0600, it holds password hashes)
+// with its directory (0700) when missing.
+func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: bad database URL: %w", err)
+	}
+	var (
+		d   *dialect
+		dsn string
+	)
+	switch u.Scheme {
+	case "sqlite", "sqlite3":
+		p, err := sqlitePath(u)
+		if err != nil {
+			return nil, err
+		}
+		if err := createSQLiteFile(p); err != nil {
+			return nil, err
+		}
+		// WAL lets logins read while the CLI writes; busy_timeout makes
+		// writers from several processes queue instead of failing;
+		// _txlock=immediate takes the write lock at BEGIN so a read-then-
+		// write transaction never hits SQLITE_BUSY_SNAPSHOT mid-way.
+		dsn = "file:" + p + "?_busy_timeout=10000&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate"
+		d = sqliteDialect
+	case "postgres", "postgresql":
+		dsn = rawURL
+		d = postgresDialect
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL scheme %q (want sqlite:// or postgres://)", u.Scheme)
+	}
+	db, err := sql.Open(d.driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := migrate(ctx, db, d, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s, err := newSQLStore(ctx, db, d, opts.KeyParser)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// maxOpenConns bounds each process's connections: a PostgreSQL server
+// shared by several ferry nodes defaults to max_connections=100, and SQLite
+// serialises writers anyway.
+const maxOpenConns = 8
+
+func sqlitePath(u *url.URL) (string, error) {
+	var p string
+	switch {
+	case u.Opaque != "": // sqlite:rel/path
+		p = u.Opaque
+	case u.Host != "": // sqlite://rel/path: the first segment parses as host
+		p = u.Host + u.Path
+	default: // sqlite:///abs/path
+		p = u.Path
+	}
+	if p == "" {
+		return "", errors.New("store: sqlite URL has no path")
+	}
+	if strings.ContainsAny(p, "?#") || u.RawQuery != "" {
+		return "", errors.New("store: sqlite path must not contain '?' or '#', and the URL takes no parameters")
+	}
+	return filepath.FromSlash(p), nil
+}
+
+func createSQLiteFile(p string) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return f.Close()
+}
+
+// dialect is what differs between the two back ends. Queries are written
+// once with '?' placeholders and rebound for PostgreSQL.
+type dialect struct {
+	name       string
+	driver     string
+	migrations string // directory in migrationFS
+	numbered   bool   // $1, $2, ... placeholders
+	greatest   string // two-argument maximum: SQLite's scalar MAX, PostgreSQL's GREATEST
+	// lockMigrations serialises concurrent Opens (several servers starting
+	// at once) inside the migration transaction. SQLite needs nothing:
+	// BEGIN IMMEDIATE already excludes other writers.
+	lockMigrations string
+}
+
+// migrationLockKey is the pg_advisory_xact_lock key ("ferry\0\0\1"): any
+// constant works as long as no other application on the database uses it.
+const migrationLockKey = 0x6665727279000001
+
+var (
+	sqliteDialect = &dialect{name: "sqlite", driver: "sqlite", migrations: "migrations/sqlite", greatest: "MAX"}
+
+	postgresDialect = &dialect{name: "postgres", driver: "pgx", migrations: "migrations/postgres", numbered: true,
+		greatest: "GREATEST", lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLockKey))}
+)
+
+// rebind turns '?' placeholders into $n for PostgreSQL. ferry's queries
+// have no '?' inside string literals.
+func (d *dialect) rebind(q string) string {
+	q = strings.ReplaceAll(q, "GREATEST(", d.greatest+"(")
+	if !d.numbered {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// isUniqueViolation recognises both drivers' unique-constraint errors.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505" // unique_violation
+	}
+	return false
+}

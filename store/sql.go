@@ -1,0 +1,438 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sqlStore implements Store for both back ends over database/sql.
+type sqlStore struct {
+	db       *sql.DB
+	d        *dialect
+	parseKey KeyParser
+
+	// The two queries every login runs, prepared once.
+	lookupStmt *sql.Stmt
+	keysStmt   *sql.Stmt
+}
+
+const accountColumns = `id, name, password_hash, home, enabled, expires_at, auth_methods,
+	read_only, upload_only, no_delete, no_overwrite, allow_symlinks, allow_shell, allow_forwarding,
+	quota_bytes, quota_files, used_bytes, used_files, max_sessions, allow_from, uid, gid,
+	force_command, created_at, updated_at, last_login_at`
+
+const keyColumns = `k.id, a.name, k.line, k.fingerprint, k.key_type, k.comment, k.created_at`
+
+func newSQLStore(ctx context.Context, db *sql.DB, d *dialect, kp KeyParser) (*sqlStore, error) {
+	if kp == nil {
+		kp = DefaultKeyParser
+	}
+	s := &sqlStore{db: db, d: d, parseKey: kp}
+	var err error
+	s.lookupStmt, err = db.PrepareContext(ctx, d.rebind("SELECT "+accountColumns+" FROM accounts WHERE name = ?"))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// LIMIT: a login parses at most MaxKeysPerAccount keys even if rows
+	// were inserted behind the store's back.
+	s.keysStmt, err = db.PrepareContext(ctx, d.rebind("SELECT "+keyColumns+
+		" FROM authorized_keys k JOIN accounts a ON a.id = k.account_id WHERE a.name = ? ORDER BY k.id LIMIT "+
+		strconv.Itoa(MaxKeysPerAccount)))
+	if err != nil {
+		s.lookupStmt.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return s, nil
+}
+
+func (s *sqlStore) Close() error {
+	s.lookupStmt.Close()
+	s.keysStmt.Close()
+	return s.db.Close()
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanAccount(r rowScanner) (*Account, error) {
+	var (
+		a                          Account
+		hash                       sql.NullString
+		expires, uid, gid, lastLog sql.NullInt64
+		allowFrom                  string
+		created, updated           int64
+	)
+	p := &a.Permissions
+	if err := r.Scan(&a.ID, &a.Name, &hash, &a.Home, &a.Enabled, &expires, &a.AuthMethods,
+		&p.ReadOnly, &p.UploadOnly, &p.NoDelete, &p.NoOverwrite, &p.AllowSymlinks, &p.AllowShell, &p.AllowForwarding,
+		&a.QuotaBytes, &a.QuotaFiles, &a.UsedBytes, &a.UsedFiles, &a.MaxSessions, &allowFrom, &uid, &gid,
+		&a.ForceCommand, &created, &updated, &lastLog); err != nil {
+		return nil, err
+	}
+	a.PasswordHash = hash.String
+	if expires.Valid {
+		a.ExpiresAt = time.Unix(expires.Int64, 0).UTC()
+	}
+	if lastLog.Valid {
+		a.LastLoginAt = time.Unix(lastLog.Int64, 0).UTC()
+	}
+	a.CreatedAt = time.Unix(created, 0).UTC()
+	a.UpdatedAt = time.Unix(updated, 0).UTC()
+	if uid.Valid {
+		v := uint32(uid.Int64)
+		a.UID = &v
+	}
+	if gid.Valid {
+		v := uint32(gid.Int64)
+		a.GID = &v
+	}
+	// A malformed list written directly into the database must not open
+	// the account to every source: fail the lookup instead.
+	var err error
+	if a.AllowFrom, err = parseAllowFromList(allowFrom); err != nil {
+		return nil, fmt.Errorf("store: account %q: allow_from column: %w", a.Name, err)
+	}
+	return &a, nil
+}
+
+func (s *sqlStore) LookupAccount(ctx context.Context, name string) (*Account, error) {
+	a, err := scanAccount(s.lookupStmt.QueryRowContext(ctx, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: lookup %q: %w", name, err)
+	}
+	return a, nil
+}
+
+func (s *sqlStore) ListAccounts(ctx context.Context) ([]*Account, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+accountColumns+" FROM accounts ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return out, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
+}
+
+func nullID(v *uint32) any {
+	if v == nil {
+		return nil
+	}
+	return int64(*v)
+}
+
+// parseKeys parses and de-duplicates (by fingerprint, first wins) the lines
+// to store with an account.
+func (s *sqlStore) parseKeys(lines []string) ([]ParsedKey, error) {
+	var out []ParsedKey
+	seen := map[string]bool{}
+	for _, l := range lines {
+		pk, err := s.parseKey(l)
+		if err != nil {
+			return nil, err
+		}
+		if seen[pk.Fingerprint] {
+			continue
+		}
+		seen[pk.Fingerprint] = true
+		out = append(out, pk)
+	}
+	if len(out) > MaxKeysPerAccount {
+		return nil, fmt.Errorf("%w: more than %d authorized keys", ErrInvalid, MaxKeysPerAccount)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) CreateAccount(ctx context.Context, a *Account, keyLines []string) error {
+	return s.ImportAccounts(ctx, []NewAccount{{Account: a, Keys: keyLines}})
+}
+
+func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) error {
+	// Validate and parse everything before touching the database.
+	parsed := make([][]ParsedKey, len(accounts))
+	names := map[string]bool{}
+	for i, na := range accounts {
+		if err := na.Account.Validate(); err != nil {
+			return err
+		}
+		if names[na.Account.Name] {
+			return fmt.Errorf("account %q: %w (twice in the input)", na.Account.Name, ErrExists)
+		}
+		names[na.Account.Name] = true
+		keys, err := s.parseKeys(na.Keys)
+		if err != nil {
+			return fmt.Errorf("account %q: %w", na.Account.Name, err)
+		}
+		parsed[i] = keys
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().Unix()
+	insertAccount := s.d.rebind(`INSERT INTO accounts (name, password_hash, home, enabled, expires_at, auth_methods,
+		read_only, upload_only, no_delete, no_overwrite, allow_symlinks, allow_shell, allow_forwarding,
+		quota_bytes, quota_files, used_bytes, used_files, max_sessions, allow_from, uid, gid, force_command,
+		created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	for i, na := range accounts {
+		a := na.Account
+		p := a.Permissions
+		var id int64
+		err := tx.QueryRowContext(ctx, insertAccount, a.Name, nullString(a.PasswordHash), a.Home, a.Enabled,
+			nullTime(a.ExpiresAt), a.AuthMethods, p.ReadOnly, p.UploadOnly, p.NoDelete, p.NoOverwrite,
+			p.AllowSymlinks, p.AllowShell, p.AllowForwarding, a.QuotaBytes, a.QuotaFiles, a.UsedBytes, a.UsedFiles,
+			a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now, now).Scan(&id)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("account %q: %w", a.Name, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: create %q: %w", a.Name, err)
+		}
+		for _, k := range parsed[i] {
+			if err := s.insertKey(ctx, tx, id, k, now); err != nil {
+				return fmt.Errorf("account %q: %w", a.Name, err)
+			}
+		}
+		a.ID = id
+		a.CreatedAt = time.Unix(now, 0).UTC()
+		a.UpdatedAt = a.CreatedAt
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) insertKey(ctx context.Context, tx *sql.Tx, accountID int64, k ParsedKey, now int64) error {
+	_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO authorized_keys (account_id, line, fingerprint, key_type, comment, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`), accountID, k.Line, k.Fingerprint, k.Type, k.Comment, now)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("key %s: %w", k.Fingerprint, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: add key: %w", err)
+	}
+	return nil
+}
+
+// execOne runs an UPDATE/DELETE that must hit exactly the named account.
+func (s *sqlStore) execOne(ctx context.Context, name, what, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, s.d.rebind(query), args...)
+	if err != nil {
+		return fmt.Errorf("store: %s %q: %w", what, name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s %q: %w", what, name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqlStore) UpdateAccount(ctx context.Context, a *Account) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	p := a.Permissions
+	now := time.Now().Unix()
+	err := s.execOne(ctx, a.Name, "update", `UPDATE accounts SET password_hash = ?, home = ?, enabled = ?, expires_at = ?,
+		auth_methods = ?, read_only = ?, upload_only = ?, no_delete = ?, no_overwrite = ?, allow_symlinks = ?,
+		allow_shell = ?, allow_forwarding = ?, quota_bytes = ?, quota_files = ?, max_sessions = ?, allow_from = ?,
+		uid = ?, gid = ?, force_command = ?, updated_at = ? WHERE name = ?`,
+		nullString(a.PasswordHash), a.Home, a.Enabled, nullTime(a.ExpiresAt), a.AuthMethods, p.ReadOnly, p.UploadOnly,
+		p.NoDelete, p.NoOverwrite, p.AllowSymlinks, p.AllowShell, p.AllowForwarding, a.QuotaBytes, a.QuotaFiles,
+		a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now, a.Name)
+	if err == nil {
+		a.UpdatedAt = time.Unix(now, 0).UTC()
+	}
+	return err
+}
+
+func (s *sqlStore) DeleteAccount(ctx context.Context, name string) error {
+	// Keys go with the account (ON DELETE CASCADE).
+	return s.execOne(ctx, name, "delete", "DELETE FROM accounts WHERE name = ?", name)
+}
+
+func (s *sqlStore) SetPasswordHash(ctx context.Context, name, hash string) error {
+	if strings.ContainsAny(hash, "\x00\n") || len(hash) > 1024 {
+		return fmt.Errorf("%w password hash", ErrInvalid)
+	}
+	return s.execOne(ctx, name, "set password", "UPDATE accounts SET password_hash = ?, updated_at = ? WHERE name = ?",
+		nullString(hash), time.Now().Unix(), name)
+}
+
+func (s *sqlStore) SetEnabled(ctx context.Context, name string, enabled bool) error {
+	return s.execOne(ctx, name, "enable", "UPDATE accounts SET enabled = ?, updated_at = ? WHERE name = ?",
+		enabled, time.Now().Unix(), name)
+}
+
+func (s *sqlStore) RecordLogin(ctx context.Context, name string, at time.Time) error {
+	return s.execOne(ctx, name, "record login", "UPDATE accounts SET last_login_at = ? WHERE name = ?", at.Unix(), name)
+}
+
+func (s *sqlStore) SetUsage(ctx context.Context, name string, usedBytes, usedFiles int64) error {
+	if usedBytes < 0 || usedFiles < 0 || usedBytes > MaxQuota || usedFiles > MaxQuota {
+		return fmt.Errorf("%w usage counters", ErrInvalid)
+	}
+	return s.execOne(ctx, name, "set usage", "UPDATE accounts SET used_bytes = ?, used_files = ? WHERE name = ?",
+		usedBytes, usedFiles, name)
+}
+
+// addUsageQuery is one statement so that the check and the update are
+// atomic on both back ends: PostgreSQL re-evaluates the WHERE clause on the
+// latest row version after waiting for a concurrent updater's row lock
+// (READ COMMITTED, "EvalPlanQual"), and SQLite runs it under its single
+// writer lock. A positive delta must fit under its quota; a negative one
+// always applies and is clamped at zero.
+const addUsageQuery = `UPDATE accounts
+	SET used_bytes = GREATEST(0, used_bytes + CAST(? AS BIGINT)),
+	    used_files = GREATEST(0, used_files + CAST(? AS BIGINT))
+	WHERE name = ?
+	  AND (CAST(? AS BIGINT) <= 0 OR quota_bytes = 0 OR used_bytes + CAST(? AS BIGINT) <= quota_bytes)
+	  AND (CAST(? AS BIGINT) <= 0 OR quota_files = 0 OR used_files + CAST(? AS BIGINT) <= quota_files)
+	RETURNING used_bytes`
+
+func (s *sqlStore) AddUsage(ctx context.Context, name string, deltaBytes, deltaFiles int64) (bool, error) {
+	if deltaBytes < -MaxUsageDelta || deltaBytes > MaxUsageDelta || deltaFiles < -MaxUsageDelta || deltaFiles > MaxUsageDelta {
+		return false, fmt.Errorf("%w usage delta", ErrInvalid)
+	}
+	var used int64
+	err := s.db.QueryRowContext(ctx, s.d.rebind(addUsageQuery), deltaBytes, deltaFiles, name,
+		deltaBytes, deltaBytes, deltaFiles, deltaFiles).Scan(&used)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("store: add usage %q: %w", name, err)
+	}
+	// No row: either no such account or over quota.
+	var one int
+	err = s.db.QueryRowContext(ctx, s.d.rebind("SELECT 1 FROM accounts WHERE name = ?"), name).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: add usage %q: %w", name, err)
+	}
+	return false, nil
+}
+
+func (s *sqlStore) AuthorizedKeys(ctx context.Context, name string) ([]*AuthorizedKey, error) {
+	rows, err := s.keysStmt.QueryContext(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("store: keys %q: %w", name, err)
+	}
+	defer rows.Close()
+	var out []*AuthorizedKey
+	for rows.Next() {
+		var k AuthorizedKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Account, &k.Line, &k.Fingerprint, &k.Type, &k.Comment, &created); err != nil {
+			return nil, fmt.Errorf("store: keys %q: %w", name, err)
+		}
+		k.CreatedAt = time.Unix(created, 0).UTC()
+		out = append(out, &k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: keys %q: %w", name, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) AddAuthorizedKey(ctx context.Context, name, line string) (*AuthorizedKey, error) {
+	pk, err := s.parseKey(line)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	var id int64
+	err = tx.QueryRowContext(ctx, s.d.rebind("SELECT id FROM accounts WHERE name = ?"), name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: add key: %w", err)
+	}
+	var count int
+	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT COUNT(*) FROM authorized_keys WHERE account_id = ?"), id).Scan(&count); err != nil {
+		return nil, fmt.Errorf("store: add key: %w", err)
+	}
+	if count >= MaxKeysPerAccount {
+		return nil, fmt.Errorf("%w: account %q already has %d authorized keys", ErrInvalid, name, count)
+	}
+	now := time.Now().Unix()
+	if err := s.insertKey(ctx, tx, id, pk, now); err != nil {
+		return nil, err
+	}
+	var keyID int64
+	if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT id FROM authorized_keys WHERE account_id = ? AND fingerprint = ?"),
+		id, pk.Fingerprint).Scan(&keyID); err != nil {
+		return nil, fmt.Errorf("store: add key: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return &AuthorizedKey{ID: keyID, Account: name, Line: pk.Line, Fingerprint: pk.Fingerprint, Type: pk.Type,
+		Comment: pk.Comment, CreatedAt: time.Unix(now, 0).UTC()}, nil
+}
+
+func (s *sqlStore) DeleteAuthorizedKey(ctx context.Context, name, fingerprintOrID string) error {
+	column, arg := "fingerprint", any(fingerprintOrID)
+	if !strings.HasPrefix(fingerprintOrID, "SHA256:") {
+		id, err := strconv.ParseInt(fingerprintOrID, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w key %q: want a SHA256:... fingerprint or a numeric id", ErrInvalid, fingerprintOrID)
+		}
+		column, arg = "id", id
+	}
+	if _, err := s.LookupAccount(ctx, name); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM authorized_keys WHERE "+column+
+		" = ? AND account_id = (SELECT id FROM accounts WHERE name = ?)"), arg, name)
+	if err != nil {
+		return fmt.Errorf("store: delete key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("key %q of account %q: %w", fingerprintOrID, name, ErrNotFound)
+	}
+	return nil
+}
