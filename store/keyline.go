@@ -1,12 +1,11 @@
 package store
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
 
-	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/keys"
 )
 
 // ParsedKey is what the store keeps of one authorized_keys line.
@@ -21,24 +20,26 @@ type ParsedKey struct {
 // lets a caller substitute its own; the default is DefaultKeyParser.
 type KeyParser func(line string) (ParsedKey, error)
 
-// DefaultKeyParser checks the line's shape (sshd(8) AUTHORIZED_KEYS FILE
-// FORMAT: [options] keytype base64-key [comment]), that the base64 blob
-// is a key of the named type, and computes its SHA256 fingerprint.
+// DefaultKeyParser parses the line with package keys (sshd(8) AUTHORIZED_KEYS
+// FILE FORMAT: [options] keytype base64-key [comment]; options are checked
+// and the key itself must parse), and canonicalizes it: options as written,
+// the key re-encoded, the comment trimmed.
 func DefaultKeyParser(line string) (ParsedKey, error) {
-	options, typ, blob, comment, err := splitAuthorizedKey(line)
+	line = strings.TrimRight(line, "\r\n")
+	options, _, _, _, err := splitAuthorizedKey(line)
 	if err != nil {
 		return ParsedKey{}, err
 	}
-	r := wire.NewReader(blob)
-	if inner := r.String(); !r.Ok() || inner != typ {
-		return ParsedKey{}, fmt.Errorf("%w authorized key: blob is not a %s key", ErrInvalid, typ)
+	ak, err := keys.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return ParsedKey{}, fmt.Errorf("%w authorized key: %v", ErrInvalid, err)
 	}
-	sum := sha256.Sum256(blob)
+	typ := ak.Key.Type()
 	return ParsedKey{
-		Line:        canonicalKeyLine(options, typ, blob, comment),
-		Fingerprint: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]),
+		Line:        canonicalKeyLine(options, typ, ak.Key.Marshal(), ak.Comment),
+		Fingerprint: keys.FingerprintSHA256(ak.Key),
 		Type:        typ,
-		Comment:     comment,
+		Comment:     ak.Comment,
 	}, nil
 }
 
@@ -67,7 +68,8 @@ func looksLikeKeyType(f string) bool {
 }
 
 // splitAuthorizedKey splits a line into its options text (verbatim),
-// key type, decoded blob and comment.
+// key type, decoded blob and comment. Package keys parses the options but
+// does not return their text, which the canonical line keeps as written.
 func splitAuthorizedKey(line string) (options, typ string, blob []byte, comment string, err error) {
 	if len(line) > MaxKeyLineLength {
 		return "", "", nil, "", fmt.Errorf("%w authorized key: line longer than %d bytes", ErrInvalid, MaxKeyLineLength)

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -770,6 +771,39 @@ func BenchmarkAddUsage(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.AddUsage(ctx, "user1234", 1, 0); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestKeyParserMatchesSSHKeygen checks the canonical line and fingerprint
+// against OpenSSH's own for each key type it generates.
+func TestKeyParserMatchesSSHKeygen(t *testing.T) {
+	keygen := testenv.NeedTool(t, "ssh-keygen")
+	dir := t.TempDir()
+	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
+		f := filepath.Join(dir, typ)
+		args := []string{"-q", "-t", typ, "-N", "", "-C", "test " + typ, "-f", f}
+		if typ == "rsa" {
+			args = append(args, "-b", "2048")
+		}
+		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
+		}
+		pub, err := os.ReadFile(f + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(keygen, "-l", "-E", "sha256", "-f", f+".pub").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFP := strings.Fields(string(out))[1]
+		pk, err := DefaultKeyParser(string(pub))
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if pk.Line != strings.TrimSpace(string(pub)) || pk.Fingerprint != wantFP || pk.Comment != "test "+typ {
+			t.Errorf("%s: parsed %+v; want line %q fingerprint %s", typ, pk, pub, wantFP)
 		}
 	}
 }
