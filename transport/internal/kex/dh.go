@@ -14,8 +14,20 @@ type Group struct {
 	P, G *big.Int
 }
 
-// Bits returns the size of the modulus in bits.
-func (g Group) Bits() int { return g.P.BitLen() }
+// Bits returns the size of the modulus in bits (0 for a zero Group).
+func (g Group) Bits() int {
+	if g.P == nil {
+		return 0
+	}
+	return g.P.BitLen()
+}
+
+// valid checks the shape ParseModuli guarantees, for Groups built by hand:
+// an odd modulus and a generator in (1, p-1).
+func (g Group) valid() bool {
+	return g.P != nil && g.G != nil && g.P.Bit(0) == 1 && g.G.Sign() > 0 && g.G.BitLen() > 1 &&
+		g.G.Cmp(new(big.Int).Sub(g.P, big.NewInt(1))) < 0
+}
 
 // dhGroup is a Group with the values every exchange in it needs. Its
 // fields are never modified after newDHGroup, so exchanges share it.

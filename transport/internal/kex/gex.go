@@ -57,7 +57,7 @@ func newGEXMethod(opts *Options, hash crypto.Hash) Method {
 	minBits = min(max(minBits, MinGEXBits), MaxGEXBits)
 	gm := &gexMethod{hash: hash, minBits: minBits}
 	for _, g := range opts.Moduli {
-		if b := g.Bits(); b >= minBits && b <= MaxGEXBits && g.P != nil && g.G != nil {
+		if b := g.Bits(); b >= minBits && b <= MaxGEXBits && g.valid() {
 			// Copies, so later changes to the caller's Group values cannot
 			// reach a running exchange.
 			gm.groups = append(gm.groups, newDHGroup(new(big.Int).Set(g.P), new(big.Int).Set(g.G)))
