@@ -201,6 +201,8 @@ type suite struct {
 
 	chachaMain   [32]byte // K_2
 	chachaLength [32]byte // K_1
+	lengthCipher chacha20.Cipher
+	mainCipher   chacha20.Cipher
 
 	mac    hash.Hash // nil for none and AEAD
 	tagLen int
@@ -297,18 +299,23 @@ func (s *suite) incNonce() {
 // is the sequence number, big-endian in the last 8 bytes of the IETF 96-bit
 // nonce, which is the original 64-bit-nonce ChaCha20 OpenSSH uses as long as
 // the block counter stays below 2^32 (a packet is far smaller).
+//
+// The instances live in s and are overwritten per packet: the constructor's
+// result is copied out so it never escapes, keeping packets allocation-free.
 func (s *suite) chachaCiphers(seq uint32) (length, main *chacha20.Cipher) {
 	var nonce [chacha20.NonceSize]byte
 	binary.BigEndian.PutUint32(nonce[8:], seq)
-	length, err := chacha20.NewUnauthenticatedCipher(s.chachaLength[:], nonce[:])
+	lc, err := chacha20.NewUnauthenticatedCipher(s.chachaLength[:], nonce[:])
 	if err != nil {
 		panic(err) // key and nonce sizes are fixed above
 	}
-	main, err = chacha20.NewUnauthenticatedCipher(s.chachaMain[:], nonce[:])
+	s.lengthCipher = *lc
+	mc, err := chacha20.NewUnauthenticatedCipher(s.chachaMain[:], nonce[:])
 	if err != nil {
 		panic(err)
 	}
-	return length, main
+	s.mainCipher = *mc
+	return &s.lengthCipher, &s.mainCipher
 }
 
 // seal encrypts and authenticates pkt in place. pkt is
