@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+// ProxyHeaderTimeout bounds how long an accepted connection may take to send
+// its PROXY protocol header. A load balancer sends it with the first
+// segment; a peer that connects and stays silent only ties up a goroutine
+// and a socket this long (the header is read on the connection's first
+// Read, never in Accept). The LoginGraceTime still bounds the rest.
+const ProxyHeaderTimeout = 5 * time.Second
+
+// Listen binds every address. Like sshd, it sets IPV6_V6ONLY on IPv6
+// sockets, so "[::]:2222" and "0.0.0.0:2222" bind side by side instead of
+// the IPv6 wildcard also claiming IPv4 (Linux's default bindv6only=0) and
+// the IPv4 bind failing with EADDRINUSE.
+//
+// An IPv6 address that cannot be bound because the machine has no IPv6
+// (EAFNOSUPPORT, EADDRNOTAVAIL, EPROTONOSUPPORT) is logged and skipped, as
+// long as something else bound. Any other failure closes what was bound and
+// returns the error: a port already in use is a mistake to report, not to
+// work around.
+func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		out     []net.Listener
+		skipped []error
+	)
+	closeAll := func() {
+		for _, l := range out {
+			l.Close()
+		}
+	}
+	for _, a := range addrs {
+		if err := checkListenAddr(a); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		l, err := listenOne(a)
+		if err != nil {
+			if isIPv6Addr(a) && ipv6Unavailable(err) {
+				log.Warn("IPv6 listen address unavailable; continuing without it", "addr", a, "err", err)
+				skipped = append(skipped, err)
+				continue
+			}
+			closeAll()
+			return nil, fmt.Errorf("listen %s: %w", a, err)
+		}
+		log.Info("listening", "addr", l.Addr().String())
+		out = append(out, l)
+	}
+	if len(out) == 0 {
+		if len(skipped) > 0 {
+			return nil, fmt.Errorf("listen: nothing bound: %w", errors.Join(skipped...))
+		}
+		return nil, errors.New("listen: no addresses")
+	}
+	return out, nil
+}
+
+func listenOne(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{}
+	if isIPv6Addr(addr) {
+		lc.Control = setIPv6Only
+	}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+func setIPv6Only(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func isIPv6Addr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Is6() && !ip.Is4In6()
+}
+
+func ipv6Unavailable(err error) bool {
+	return errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.EPROTONOSUPPORT)
+}
+
+// WrapProxyProtocol makes ln expect a PROXY protocol (v1 or v2) header on
+// every connection when enabled, so RemoteAddr is the client's address as
+// the load balancer saw it. A connection without a valid header fails its
+// first Read with proxyproto.ErrNoProxyProtocol (REQUIRE policy: the spec
+// forbids guessing whether a header is present) and must be closed.
+//
+// Every peer that can reach ln can claim any source address, so a listener
+// with the PROXY protocol must be reachable only from the load balancer
+// (firewall it); otherwise per-source limits and logs are meaningless.
+func WrapProxyProtocol(ln net.Listener, enabled bool) net.Listener {
+	if !enabled {
+		return ln
+	}
+	return &proxyproto.Listener{
+		Listener: ln,
+		// Set explicitly: proxyproto.DefaultPolicy is a package variable
+		// any importer may change.
+		ConnPolicy:        func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
+		ReadHeaderTimeout: ProxyHeaderTimeout,
+	}
+}
