@@ -468,12 +468,11 @@ func quoteOption(name, v string) string {
 }
 
 // canonical renders the options. Flag options are rendered from the
-// effective state, so a KeyOptions built in code (without parsing) prints
-// its restrictions too.
+// effective state relative to "restrict" when it was given, so a
+// KeyOptions built in code prints its restrictions too.
 func (o *KeyOptions) canonical() []string {
 	var out []string
-	all := o.NoPTY && o.NoPortForwarding && o.NoAgentForwarding && o.NoX11Forwarding && o.NoUserRC
-	if o.Restrict || all {
+	if o.Restrict {
 		out = append(out, "restrict")
 		if !o.NoPTY {
 			out = append(out, "pty")

@@ -50,6 +50,9 @@ func TestParseAuthorizedKey(t *testing.T) {
 		{"sk flags", "no-touch-required,verify-required ssh-ed25519 " + ed, KeyEd25519, "",
 			KeyOptions{NoTouchRequired: true, VerifyRequired: true}},
 		{"tunnel", `tunnel="0" ssh-ed25519 ` + ed, KeyEd25519, "", KeyOptions{Tunnel: "0"}},
+		{"every no- flag without restrict", "no-pty,no-port-forwarding,no-agent-forwarding,no-x11-forwarding,no-user-rc ssh-ed25519 " + ed, KeyEd25519, "",
+			KeyOptions{NoPTY: true, NoPortForwarding: true, NoAgentForwarding: true, NoX11Forwarding: true, NoUserRC: true}},
+		{"touch-required after no-touch-required", "no-touch-required,touch-required ssh-ed25519 " + ed, KeyEd25519, "", KeyOptions{}},
 		{"certificate", "ssh-ed25519-cert-v01@openssh.com " + pubB64(t, "id_ed25519-cert.pub") + " cert", CertEd25519, "cert", KeyOptions{}},
 	}
 	for _, tt := range tests {

@@ -224,13 +224,17 @@ func (c *Certificate) Type() string {
 }
 
 func certTypeOf(k PublicKey) string {
-	for ct, kt := range keyTypeOfCertType {
-		if kt == k.Type() {
-			return ct
-		}
-	}
-	return ""
+	return certTypeOfKeyType[k.Type()]
 }
+
+// certTypeOfKeyType inverts keyTypeOfCertType. Built once; never written.
+var certTypeOfKeyType = func() map[string]string {
+	m := make(map[string]string, len(keyTypeOfCertType))
+	for ct, kt := range keyTypeOfCertType {
+		m[kt] = ct
+	}
+	return m
+}()
 
 // bytesToSign encodes every field up to and including the signature key.
 func (c *Certificate) bytesToSign() ([]byte, error) {
@@ -410,7 +414,7 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 	if len(c.ValidPrincipals) == 0 {
 		return refuse("no principals")
 	}
-	if !slices.Contains(c.ValidPrincipals, p.Principal) {
+	if !c.hasPrincipal(certType, p.Principal) {
 		return refuse("principal %q not listed", sanitize(p.Principal))
 	}
 	for name, val := range c.CriticalOptions {
@@ -432,6 +436,22 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 		}
 	}
 	return forceCommand, nil
+}
+
+// hasPrincipal matches a user name exactly (sshd), or a host name against
+// the certificate's principals as case-insensitive wildcard patterns, which
+// ssh(1) allows in host certificates since OpenSSH 8.5.
+func (c *Certificate) hasPrincipal(certType uint32, name string) bool {
+	if certType == UserCert {
+		return slices.Contains(c.ValidPrincipals, name)
+	}
+	name = strings.ToLower(name)
+	for _, p := range c.ValidPrincipals {
+		if wildcardMatch(name, strings.ToLower(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Extensions granting permissions in user certificates, PROTOCOL.certkeys.

@@ -338,6 +338,29 @@ func TestCertificateStrict(t *testing.T) {
 	}
 }
 
+func TestHostCertificatePrincipals(t *testing.T) {
+	signers := testSigners(t)
+	ca := signers[KeyEd25519]
+	c := &Certificate{Key: signers[KeyECDSAP256].PublicKey(), CertType: HostCert,
+		ValidPrincipals: []string{"*.Example.com", "exact.host"}, ValidBefore: CertTimeInfinity}
+	if err := c.SignCert(rand.Reader, ca, ""); err != nil {
+		t.Fatal(err)
+	}
+	trusted := func(k PublicKey) bool { return Equal(k, ca.PublicKey()) }
+	for host, ok := range map[string]bool{"a.example.com": true, "A.EXAMPLE.COM": true, "exact.host": true, "example.com": false, "exact.hostx": false} {
+		if err := c.CheckHostCertificate(host, time.Now(), trusted); (err == nil) != ok {
+			t.Errorf("host %q: %v", host, err)
+		}
+	}
+	// User certificates never match principals as patterns.
+	c.CertType = UserCert
+	c.ValidPrincipals = []string{"*"}
+	c.SignCert(rand.Reader, ca, "")
+	if _, err := c.CheckUserCertificate("alice", time.Now(), nil, trusted); err == nil {
+		t.Error("user certificate principal matched as a pattern")
+	}
+}
+
 func TestCertificateSKPolicy(t *testing.T) {
 	signers := testSigners(t)
 	sk := signers[KeySKEd25519].(*testSKSigner)
