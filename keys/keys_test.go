@@ -379,4 +379,21 @@ func TestCertificateSKPolicy(t *testing.T) {
 	if c.Type() != CertSKEd25519 {
 		t.Errorf("type %s", c.Type())
 	}
+	if err := c.VerifyWithPolicy([]byte("d"), sig, SKPolicy{}); !errors.Is(err, ErrUserPresence) {
+		t.Errorf("Certificate.VerifyWithPolicy: %v", err)
+	}
+	// sk certificates of both types parse back.
+	for _, typ := range []string{KeySKEd25519, KeySKECDSAP256} {
+		c := &Certificate{Key: signers[typ].PublicKey(), CertType: UserCert, ValidPrincipals: []string{"a"}, ValidBefore: CertTimeInfinity}
+		if err := c.SignCert(rand.Reader, signers[KeyEd25519], ""); err != nil {
+			t.Fatal(err)
+		}
+		k, err := ParsePublicKey(c.Marshal())
+		if err != nil {
+			t.Fatalf("%s cert: %v", typ, err)
+		}
+		if k.Type() != certTypeOfKeyType[typ] || k.(*Certificate).Key.(SKPublicKey).Application() != "ssh:" {
+			t.Errorf("%s cert parsed as %s", typ, k.Type())
+		}
+	}
 }
