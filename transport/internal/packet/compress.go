@@ -29,6 +29,12 @@ const maxDecompressedPayload = MaxPacketLength
 // windowSize is deflate's history, RFC 1951 §2: distances reach 32768 back.
 const windowSize = 32 * 1024
 
+// inflateSlack is output room beyond one maximal packet, so the history is
+// slid back (a 32 KiB copy) once per 128 KiB of output rather than once per
+// packet, which a peer sending tiny packets would otherwise turn into a
+// 32 KiB copy per byte.
+const inflateSlack = 128 * 1024
+
 // maxInflateCarry bounds the compressed bytes kept from one packet for the
 // next when a packet ends inside a block header or a symbol. The largest
 // such unit is a dynamic block header: 14 + 19×3 bits plus at most 316 code
@@ -162,7 +168,7 @@ type inflater struct {
 }
 
 func newInflater() *inflater {
-	return &inflater{out: make([]byte, 0, windowSize+maxDecompressedPayload)}
+	return &inflater{out: make([]byte, 0, windowSize+maxDecompressedPayload+inflateSlack)}
 }
 
 func errCompression(msg string) error {
@@ -244,7 +250,7 @@ func (f *inflater) inflateChunk(data []byte) ([]byte, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	if n := len(f.out); n > windowSize {
+	if n := len(f.out); cap(f.out)-n < maxDecompressedPayload {
 		copy(f.out, f.out[n-windowSize:])
 		f.out = f.out[:windowSize]
 	}
