@@ -525,7 +525,13 @@ func (o *KeyOptions) canonical() []string {
 		out = append(out, quoteOption("principals", strings.Join(o.Principals, ",")))
 	}
 	if !o.ExpiryTime.IsZero() {
-		out = append(out, quoteOption("expiry-time", o.ExpiryTime.UTC().Format("20060102150405")+"Z"))
+		// Keep the zone the line was written in: UTC with "Z", anything
+		// else as the server's local time, which is how sshd reads it.
+		if o.ExpiryTime.Location() == time.UTC {
+			out = append(out, quoteOption("expiry-time", o.ExpiryTime.Format("20060102150405")+"Z"))
+		} else {
+			out = append(out, quoteOption("expiry-time", o.ExpiryTime.In(time.Local).Format("20060102150405")))
+		}
 	}
 	for _, v := range o.Environment {
 		out = append(out, quoteOption("environment", v))

@@ -43,6 +43,8 @@ func TestParseAuthorizedKey(t *testing.T) {
 			KeyOptions{Environment: []string{"LANG=C", "A_1=x=y"}}},
 		{"expiry-time utc", `expiry-time="20300102030405Z" ssh-ed25519 ` + ed, KeyEd25519, "",
 			KeyOptions{ExpiryTime: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		{"expiry-time local", `expiry-time="203001020304" ssh-ed25519 ` + ed, KeyEd25519, "",
+			KeyOptions{ExpiryTime: time.Date(2030, 1, 2, 3, 4, 0, 0, time.Local)}},
 		{"expiry-time earliest wins", `expiry-time="20310101Z",expiry-time="20300101Z" ssh-ed25519 ` + ed, KeyEd25519, "",
 			KeyOptions{ExpiryTime: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"cert-authority principals", `cert-authority,principals="alice,bob" ssh-ed25519 ` + ed + " CA", KeyEd25519, "CA",

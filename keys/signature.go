@@ -59,9 +59,10 @@ func ParseSignature(b []byte) (*Signature, error) {
 	} else if len(rest) != 0 {
 		return nil, fmt.Errorf("keys: trailing data after %s signature", format)
 	}
-	s := &Signature{Format: format, Blob: blob}
+	// Copy: callers parse out of packet buffers that are reused.
+	s := &Signature{Format: format, Blob: append([]byte(nil), blob...)}
 	if len(rest) > 0 {
-		s.Rest = rest
+		s.Rest = append([]byte(nil), rest...)
 	}
 	return s, nil
 }
