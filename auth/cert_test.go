@@ -111,13 +111,23 @@ func TestCertificates(t *testing.T) {
 			cert: func(t *testing.T) *certSigner {
 				return makeCert(t, user, ca, "", func(c *keys.Certificate) {
 					c.CriticalOptions[keys.OptForceCommand] = "internal-sftp"
-					c.Extensions = map[string]string{keys.ExtPermitPTY: ""}
+					c.Extensions = map[string]string{keys.ExtPermitAgentForwarding: ""}
 				})
 			},
 			check: func(t *testing.T, res *Result) {
 				p := res.Permissions
-				if p.ForceCommand != "internal-sftp" || p.NoPTY || !p.NoPortForwarding || !p.NoAgentForwarding ||
+				if p.ForceCommand != "internal-sftp" || !p.NoPTY || !p.NoPortForwarding || p.NoAgentForwarding ||
 					!p.NoX11Forwarding || !p.NoUserRC {
+					t.Fatalf("permissions %+v", p)
+				}
+			}},
+		{name: "no extensions", ok: true, authCall: true,
+			cert: func(t *testing.T) *certSigner {
+				return makeCert(t, user, ca, "", func(c *keys.Certificate) { c.Extensions = map[string]string{} })
+			},
+			check: func(t *testing.T, res *Result) {
+				p := res.Permissions
+				if !p.NoPTY || !p.NoPortForwarding || !p.NoAgentForwarding || !p.NoX11Forwarding || !p.NoUserRC {
 					t.Fatalf("permissions %+v", p)
 				}
 			}},

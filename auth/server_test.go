@@ -414,6 +414,12 @@ func TestPublicKeyRefused(t *testing.T) {
 			d[len(testSessionID)+4+1+4+5+4+14+4+9] = 0 // boolean FALSE
 			return userAuthRequest("alice", "ssh-connection", "publickey", boolean(true), str("ssh-ed25519"), blob(kb), blob(sign(t, ed, d, "")))
 		}},
+		{"query: ed25519 name with RSA blob", func(t *testing.T) []byte {
+			return pkQuery("alice", "ssh-ed25519", rsa2048.PublicKey().Marshal())
+		}},
+		{"query: rsa-sha2-256 name with ed25519 blob", func(t *testing.T) []byte {
+			return pkQuery("alice", "rsa-sha2-256", ed.PublicKey().Marshal())
+		}},
 		{"unknown algorithm", func(t *testing.T) []byte {
 			return pkQuery("alice", "ssh-foo", ed.PublicKey().Marshal())
 		}},
