@@ -1,16 +1,933 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-sftp/ferry/store"
+	"github.com/ferry-sftp/ferry/store/password"
 )
 
-// TODO(stub): replaced by the real command.
+// userOptions are the flags every `ferry user` subcommand shares.
+type userOptions struct {
+	g    *globalOptions
+	json bool
+}
+
 func newUserCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:    "user",
-		Hidden: true,
-		RunE:   func(*cobra.Command, []string) error { return errors.New("not implemented yet") },
+	o := &userOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "manage accounts, their keys and policy in the account store",
+		Long: `Manage the accounts in ferry's account store (--database, default
+sqlite:///<data-dir>/ferry.db). Changes take effect at the next login on
+every server using the store; no restart or reload is needed.`,
 	}
+	cmd.PersistentFlags().BoolVar(&o.json, "json", false, "print JSON instead of a table (for scripts)")
+	cmd.AddCommand(
+		o.addCmd(), o.listCmd(), o.showCmd(), o.deleteCmd(), o.passwdCmd(),
+		o.enableCmd(true), o.enableCmd(false), o.setCmd(), o.keyCmd(), o.importCmd(),
+	)
+	return cmd
+}
+
+// open opens the configured store; the caller closes it.
+func (o *userOptions) open(ctx context.Context) (store.Store, error) {
+	u := o.g.database
+	if u == "" {
+		u = store.DefaultURL(o.g.dataDir)
+	}
+	return store.Open(ctx, u, store.Options{})
+}
+
+// withStore runs fn with an open store.
+func (o *userOptions) withStore(cmd *cobra.Command, fn func(ctx context.Context, s store.Store) error) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(ctx, s)
+}
+
+func (o *userOptions) printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// accountJSON is an account as `--json` prints it: the password hash is
+// never printed, only whether there is one.
+type accountJSON struct {
+	*store.Account
+	HasPassword bool                   `json:"has_password"`
+	Keys        []*store.AuthorizedKey `json:"keys"`
+}
+
+func toJSON(a *store.Account, keys []*store.AuthorizedKey) accountJSON {
+	if keys == nil {
+		keys = []*store.AuthorizedKey{}
+	}
+	c := *a
+	if c.AllowFrom == nil {
+		c.AllowFrom = []netip.Prefix{} // [] rather than null for scripts
+	}
+	return accountJSON{Account: &c, HasPassword: a.HasPassword(), Keys: keys}
+}
+
+// accountFlags are the settings `user add` and `user set` share. Only
+// flags given on the command line are applied, so `set` changes just those.
+type accountFlags struct {
+	home           string
+	passwordStdin  bool
+	readOnly       bool
+	uploadOnly     bool
+	noDelete       bool
+	noOverwrite    bool
+	symlinks       bool
+	shell          bool
+	forwarding     bool
+	quotaBytes     string
+	quotaFiles     string
+	maxSessions    int
+	allowFrom      []string
+	expires        string
+	disabled       bool
+	authMethods    string
+	uid, gid       string
+	forceCommand   string
+	authorizedKeys []string
+	authorizedFile string
+	clearPassword  bool
+	clearAllowFrom bool
+	forSet         bool
+	flags          *pflag.FlagSet
+}
+
+func (f *accountFlags) register(fs *pflag.FlagSet, forSet bool) {
+	f.flags, f.forSet = fs, forSet
+	fs.StringVar(&f.home, "home", "", "absolute home directory (default <data-dir>/home/NAME)")
+	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	fs.BoolVar(&f.readOnly, "readonly", false, "no writes at all")
+	fs.BoolVar(&f.uploadOnly, "upload-only", false, "writes only: no downloads or listings of file contents")
+	fs.BoolVar(&f.noDelete, "no-delete", false, "no removing or renaming over files")
+	fs.BoolVar(&f.noOverwrite, "no-overwrite", false, "no overwriting existing files")
+	fs.BoolVar(&f.symlinks, "symlinks", false, "allow creating symbolic links")
+	fs.BoolVar(&f.shell, "shell", false, "allow shell and exec sessions")
+	fs.BoolVar(&f.forwarding, "forwarding", false, "allow TCP port forwarding")
+	fs.StringVar(&f.quotaBytes, "quota-bytes", "", "disk quota, e.g. 500M, 10G (binary units; 0 = unlimited)")
+	fs.StringVar(&f.quotaFiles, "quota-files", "", "file count quota (0 = unlimited)")
+	fs.IntVar(&f.maxSessions, "max-sessions", 0, "concurrent sessions (0 = server default)")
+	fs.StringArrayVar(&f.allowFrom, "allow-from", nil, "allow logins only from this CIDR or address (repeatable)")
+	fs.StringVar(&f.expires, "expires", "", `expiry: YYYY-MM-DD (00:00 UTC that day), RFC 3339 time, or "never"`)
+	fs.BoolVar(&f.disabled, "disabled", false, "account cannot log in")
+	fs.StringVar(&f.authMethods, "auth-methods", "", `required methods, sshd AuthenticationMethods syntax ("publickey,password publickey"); "" = server default`)
+	fs.StringVar(&f.uid, "uid", "", `system uid for shell sessions ("" = none)`)
+	fs.StringVar(&f.gid, "gid", "", `system gid for shell sessions ("" = none)`)
+	fs.StringVar(&f.forceCommand, "force-command", "", "command run instead of any the client asks for")
+	if forSet {
+		fs.BoolVar(&f.clearPassword, "clear-password", false, "remove the password (public key logins only)")
+		fs.BoolVar(&f.clearAllowFrom, "clear-allow-from", false, "allow logins from anywhere")
+	} else {
+		fs.StringArrayVar(&f.authorizedKeys, "authorized-key", nil, "authorized_keys line (repeatable)")
+		fs.StringVar(&f.authorizedFile, "authorized-keys-file", "", "file of authorized_keys lines")
+	}
+}
+
+// apply sets the given flags on a; it reads a password from in when asked.
+func (f *accountFlags) apply(a *store.Account, in io.Reader) error {
+	ch := f.flags.Changed
+	if ch("home") {
+		if f.home != "" && !filepath.IsAbs(f.home) {
+			return fmt.Errorf("--home %q: must be an absolute path", f.home)
+		}
+		a.Home = filepath.Clean(f.home)
+		if f.home == "" {
+			a.Home = ""
+		}
+	}
+	p := &a.Permissions
+	for name, dst := range map[string]*bool{"readonly": &p.ReadOnly, "upload-only": &p.UploadOnly, "no-delete": &p.NoDelete,
+		"no-overwrite": &p.NoOverwrite, "symlinks": &p.AllowSymlinks, "shell": &p.AllowShell, "forwarding": &p.AllowForwarding} {
+		if ch(name) {
+			v, _ := f.flags.GetBool(name)
+			*dst = v
+		}
+	}
+	if p.ReadOnly && p.UploadOnly {
+		return errors.New("--readonly and --upload-only exclude each other")
+	}
+	if ch("quota-bytes") {
+		n, err := parseSize(f.quotaBytes)
+		if err != nil {
+			return fmt.Errorf("--quota-bytes %q: %v", f.quotaBytes, err)
+		}
+		a.QuotaBytes = n
+	}
+	if ch("quota-files") {
+		n, err := parseSize(f.quotaFiles)
+		if err != nil {
+			return fmt.Errorf("--quota-files %q: %v", f.quotaFiles, err)
+		}
+		a.QuotaFiles = n
+	}
+	if ch("max-sessions") {
+		if f.maxSessions < 0 {
+			return fmt.Errorf("--max-sessions %d: must be 0 or more", f.maxSessions)
+		}
+		a.MaxSessions = f.maxSessions
+	}
+	if f.clearAllowFrom {
+		a.AllowFrom = nil
+	}
+	if ch("allow-from") {
+		a.AllowFrom = nil
+		for _, s := range f.allowFrom {
+			pfx, err := store.ParseAllowFrom(s)
+			if err != nil {
+				return fmt.Errorf("--allow-from %q: not a CIDR or IP address", s)
+			}
+			a.AllowFrom = append(a.AllowFrom, pfx)
+		}
+	}
+	if ch("expires") {
+		t, err := parseExpiry(f.expires)
+		if err != nil {
+			return fmt.Errorf("--expires %q: %v", f.expires, err)
+		}
+		a.ExpiresAt = t
+	}
+	if ch("disabled") {
+		a.Enabled = !f.disabled
+	}
+	if ch("auth-methods") {
+		if err := store.ValidateAuthMethods(f.authMethods); err != nil {
+			return fmt.Errorf("--auth-methods: %v", err)
+		}
+		a.AuthMethods = strings.Join(strings.Fields(f.authMethods), " ")
+	}
+	for name, dst := range map[string]**uint32{"uid": &a.UID, "gid": &a.GID} {
+		if !ch(name) {
+			continue
+		}
+		v, _ := f.flags.GetString(name)
+		if v == "" {
+			*dst = nil
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("--%s %q: not a number", name, v)
+		}
+		id := uint32(n)
+		*dst = &id
+	}
+	if ch("force-command") {
+		a.ForceCommand = f.forceCommand
+	}
+	if f.clearPassword && f.passwordStdin {
+		return errors.New("--clear-password and --password-stdin exclude each other")
+	}
+	if f.clearPassword {
+		a.PasswordHash = ""
+	}
+	if f.passwordStdin {
+		h, err := readPasswordHash(in)
+		if err != nil {
+			return err
+		}
+		a.PasswordHash = h
+	}
+	return nil
+}
+
+// keyLines collects --authorized-key and --authorized-keys-file.
+func (f *accountFlags) keyLines() ([]string, error) {
+	lines := slices.Clone(f.authorizedKeys)
+	if f.authorizedFile != "" {
+		more, err := store.ReadAuthorizedKeysFile(f.authorizedFile)
+		if err != nil {
+			return nil, fmt.Errorf("--authorized-keys-file: %v", err)
+		}
+		lines = append(lines, more...)
+	}
+	return lines, nil
+}
+
+// maxPasswordInput bounds what is read from standard input for a password.
+const maxPasswordInput = password.MaxPasswordLength + 2
+
+// readPasswordHash reads one line from in and hashes it.
+func readPasswordHash(in io.Reader) (string, error) {
+	line, err := bufio.NewReaderSize(io.LimitReader(in, maxPasswordInput), maxPasswordInput).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading password from standard input: %v", err)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if pw == "" {
+		return "", errors.New("empty password on standard input")
+	}
+	if len(pw) > password.MaxPasswordLength {
+		return "", fmt.Errorf("password longer than %d bytes", password.MaxPasswordLength)
+	}
+	return password.Hash(pw)
+}
+
+// parseSize parses a byte count with an optional binary suffix
+// (K, M, G, T, P; "KB"/"KiB" spellings too).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(t), "B"), "I")
+	shift := 0
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGTP", t[n-1]); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a number with an optional K, M, G, T or P suffix")
+	}
+	if n > store.MaxQuota>>shift {
+		return 0, errors.New("too large")
+	}
+	return n << shift, nil
+}
+
+func parseExpiry(s string) (time.Time, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "never", "none":
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, errors.New(`want YYYY-MM-DD, an RFC 3339 time, or "never"`)
+}
+
+func (o *userOptions) addCmd() *cobra.Command {
+	var f accountFlags
+	cmd := &cobra.Command{
+		Use:   "add NAME",
+		Short: "create an account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := &store.Account{Name: args[0], Enabled: true}
+			if err := store.ValidateName(a.Name); err != nil {
+				return err
+			}
+			if err := f.apply(a, cmd.InOrStdin()); err != nil {
+				return err
+			}
+			keys, err := f.keyLines()
+			if err != nil {
+				return err
+			}
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if err := s.CreateAccount(ctx, a, keys); err != nil {
+					return err
+				}
+				stored, err := s.AuthorizedKeys(ctx, a.Name)
+				if err != nil {
+					return err
+				}
+				if o.json {
+					return o.printJSON(cmd, toJSON(a, stored))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created account %s (id %d, %d keys, password %s)\n", a.Name, a.ID, len(stored), yesNo(a.HasPassword(), "set", "none"))
+				return nil
+			})
+		},
+	}
+	f.register(cmd.Flags(), false)
+	return cmd
+}
+
+func (o *userOptions) setCmd() *cobra.Command {
+	var f accountFlags
+	cmd := &cobra.Command{
+		Use:   "set NAME",
+		Short: "change an account's settings (only the flags given)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			changed := 0
+			cmd.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
+				if fl.Changed {
+					changed++
+				}
+			})
+			if changed == 0 {
+				return errors.New("nothing to change: give at least one flag (see ferry user set --help)")
+			}
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				a, err := s.LookupAccount(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if err := f.apply(a, cmd.InOrStdin()); err != nil {
+					return err
+				}
+				if err := s.UpdateAccount(ctx, a); err != nil {
+					return err
+				}
+				if o.json {
+					keys, err := s.AuthorizedKeys(ctx, a.Name)
+					if err != nil {
+						return err
+					}
+					return o.printJSON(cmd, toJSON(a, keys))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "updated account %s\n", a.Name)
+				return nil
+			})
+		},
+	}
+	f.register(cmd.Flags(), true)
+	return cmd
+}
+
+func (o *userOptions) listCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "list accounts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				accts, err := s.ListAccounts(ctx)
+				if err != nil {
+					return err
+				}
+				out := make([]accountJSON, 0, len(accts))
+				for _, a := range accts {
+					keys, err := s.AuthorizedKeys(ctx, a.Name)
+					if err != nil {
+						return err
+					}
+					out = append(out, toJSON(a, keys))
+				}
+				if o.json {
+					return o.printJSON(cmd, out)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tENABLED\tPASSWORD\tKEYS\tQUOTA\tUSED\tEXPIRES\tLAST LOGIN")
+				for _, a := range out {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.Name, enabledText(a.Account), yesNo(a.HasPassword, "yes", "no"),
+						len(a.Keys), quotaText(a.QuotaBytes), formatSize(a.UsedBytes), dateText(a.ExpiresAt, "never"), dateText(a.LastLoginAt, "never"))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func (o *userOptions) showCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "show one account with its keys",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				a, err := s.LookupAccount(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				keys, err := s.AuthorizedKeys(ctx, a.Name)
+				if err != nil {
+					return err
+				}
+				if o.json {
+					return o.printJSON(cmd, toJSON(a, keys))
+				}
+				w := cmd.OutOrStdout()
+				tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+				p := a.Permissions
+				home := a.Home
+				if home == "" {
+					home = a.HomeDir(o.g.dataDir) + " (default)"
+				}
+				rows := [][2]string{
+					{"name", a.Name},
+					{"id", strconv.FormatInt(a.ID, 10)},
+					{"enabled", enabledText(a)},
+					{"password", passwordText(a)},
+					{"home", home},
+					{"expires", dateText(a.ExpiresAt, "never")},
+					{"auth methods", or(a.AuthMethods, "server default")},
+					{"permissions", permissionsText(p)},
+					{"quota", fmt.Sprintf("%s used of %s, %d files of %s", formatSize(a.UsedBytes), quotaText(a.QuotaBytes), a.UsedFiles, countText(a.QuotaFiles))},
+					{"max sessions", countTextInt(a.MaxSessions, "server default")},
+					{"allow from", or(strings.Join(prefixStrings(a), ", "), "anywhere")},
+					{"uid/gid", idText(a.UID) + "/" + idText(a.GID)},
+					{"force command", or(a.ForceCommand, "none")},
+					{"created", a.CreatedAt.Format(time.RFC3339)},
+					{"updated", a.UpdatedAt.Format(time.RFC3339)},
+					{"last login", dateText(a.LastLoginAt, "never")},
+				}
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+				}
+				fmt.Fprintf(tw, "keys:\t%d\n", len(keys))
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				return printKeys(w, keys, "  ")
+			})
+		},
+	}
+}
+
+func (o *userOptions) deleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "delete an account and its keys (files in its home are left alone)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if err := s.DeleteAccount(ctx, args[0]); err != nil {
+					return err
+				}
+				return o.done(cmd, "deleted", args[0])
+			})
+		},
+	}
+}
+
+// done reports a simple action.
+func (o *userOptions) done(cmd *cobra.Command, what, name string) error {
+	if o.json {
+		return o.printJSON(cmd, map[string]string{"account": name, "result": what})
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s account %s\n", what, name)
+	return nil
+}
+
+func (o *userOptions) passwdCmd() *cobra.Command {
+	var stdin bool
+	cmd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "set an account's password (argon2id)",
+		Long: `Set an account's password, read from the first line of standard input
+with --password-stdin. (Prompting on a terminal is not supported: this
+build has no terminal echo control, so the password would be shown.)`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !stdin {
+				return errors.New("give the password on standard input with --password-stdin (e.g. printf '%s\\n' \"$PW\" | ferry user passwd NAME --password-stdin)")
+			}
+			hash, err := readPasswordHash(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if err := s.SetPasswordHash(ctx, args[0], hash); err != nil {
+					return err
+				}
+				return o.done(cmd, "set password of", args[0])
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from the first line of standard input")
+	return cmd
+}
+
+func (o *userOptions) enableCmd(enable bool) *cobra.Command {
+	use, short, what := "disable NAME", "stop an account from logging in", "disabled"
+	if enable {
+		use, short, what = "enable NAME", "allow a disabled account to log in again", "enabled"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if err := s.SetEnabled(ctx, args[0], enable); err != nil {
+					return err
+				}
+				return o.done(cmd, what, args[0])
+			})
+		},
+	}
+}
+
+func (o *userOptions) keyCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "manage an account's authorized keys"}
+	var file string
+	add := &cobra.Command{
+		Use:   "add NAME [LINE]",
+		Short: "add an authorized_keys line (or every line of --file)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var lines []string
+			switch {
+			case len(args) == 2 && file != "":
+				return errors.New("give a key line or --file, not both")
+			case len(args) == 2:
+				lines = []string{args[1]}
+			case file != "":
+				var err error
+				if lines, err = store.ReadAuthorizedKeysFile(file); err != nil {
+					return fmt.Errorf("--file: %v", err)
+				}
+				if len(lines) == 0 {
+					return fmt.Errorf("--file %s: no keys in it", file)
+				}
+			default:
+				return errors.New("give a key line or --file FILE")
+			}
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				// Check every line, and against the stored keys, before
+				// adding any, so bad input changes nothing.
+				existing, err := s.AuthorizedKeys(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if _, err := s.LookupAccount(ctx, args[0]); err != nil {
+					return err
+				}
+				seen := map[string]bool{}
+				for _, k := range existing {
+					seen[k.Fingerprint] = true
+				}
+				for i, l := range lines {
+					pk, err := store.DefaultKeyParser(l)
+					if err != nil {
+						return fmt.Errorf("key %d: %v", i+1, err)
+					}
+					if seen[pk.Fingerprint] {
+						return fmt.Errorf("key %d (%s): %w", i+1, pk.Fingerprint, store.ErrExists)
+					}
+					seen[pk.Fingerprint] = true
+				}
+				var added []*store.AuthorizedKey
+				for _, l := range lines {
+					k, err := s.AddAuthorizedKey(ctx, args[0], l)
+					if err != nil {
+						return err
+					}
+					added = append(added, k)
+				}
+				if o.json {
+					return o.printJSON(cmd, added)
+				}
+				for _, k := range added {
+					fmt.Fprintf(cmd.OutOrStdout(), "added key %d %s %s to %s\n", k.ID, k.Type, k.Fingerprint, args[0])
+				}
+				return nil
+			})
+		},
+	}
+	add.Flags().StringVar(&file, "file", "", "authorized_keys file to add every key from")
+	list := &cobra.Command{
+		Use:   "list NAME",
+		Short: "list an account's authorized keys",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if _, err := s.LookupAccount(ctx, args[0]); err != nil {
+					return err
+				}
+				keys, err := s.AuthorizedKeys(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if o.json {
+					if keys == nil {
+						keys = []*store.AuthorizedKey{}
+					}
+					return o.printJSON(cmd, keys)
+				}
+				return printKeys(cmd.OutOrStdout(), keys, "")
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME FINGERPRINT|ID",
+		Short: "remove an authorized key by SHA256 fingerprint or id",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if err := s.DeleteAuthorizedKey(ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				if o.json {
+					return o.printJSON(cmd, map[string]string{"account": args[0], "key": args[1], "result": "deleted"})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted key %s of %s\n", args[1], args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, del)
+	return cmd
+}
+
+func (o *userOptions) importCmd() *cobra.Command {
+	var (
+		passwdFile, shadowFile, keysDir, csvFile string
+		minUID                                   uint32
+		skipUnsupported                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "import (--passwd FILE [--shadow FILE] [--authorized-keys-dir DIR] | --csv FILE)",
+		Short: "create accounts from passwd/shadow files or CSV, all or nothing",
+		Long: `Create accounts in one transaction: if any entry is bad, nothing is imported.
+
+--passwd reads passwd(5) lines (name:x:uid:gid:gecos:home:shell); password
+hashes come from --shadow (argon2id, bcrypt, SHA-crypt $5$/$6$, md5crypt $1$;
+locked and empty ones give no password). Keys come from
+--authorized-keys-dir/NAME if given, else from HOME/.ssh/authorized_keys
+when readable. The passwd home becomes the account's home.
+
+--csv reads a header "name,password_hash,home,authorized_keys" and one
+account per row; authorized_keys is a quoted field of key lines separated
+by newlines; an empty home means the default.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				accts    []store.NewAccount
+				warnings []string
+				err      error
+			)
+			switch {
+			case (passwdFile == "") == (csvFile == ""):
+				return errors.New("give exactly one of --passwd FILE or --csv FILE")
+			case csvFile != "":
+				if shadowFile != "" || keysDir != "" {
+					return errors.New("--shadow and --authorized-keys-dir go with --passwd, not --csv")
+				}
+				accts, err = readImport(csvFile, store.ParseCSVImport)
+			default:
+				accts, warnings, err = importPasswd(passwdFile, shadowFile, keysDir, store.PasswdImportOptions{MinUID: minUID, SkipUnsupportedHashes: skipUnsupported})
+			}
+			if err != nil {
+				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				if err := s.ImportAccounts(ctx, accts); err != nil {
+					return fmt.Errorf("import failed, nothing imported: %w", err)
+				}
+				nkeys, npw := 0, 0
+				for _, a := range accts {
+					nkeys += len(a.Keys)
+					if a.Account.HasPassword() {
+						npw++
+					}
+				}
+				if o.json {
+					names := make([]string, len(accts))
+					for i, a := range accts {
+						names[i] = a.Account.Name
+					}
+					return o.printJSON(cmd, map[string]any{"imported": names, "accounts": len(accts), "keys": nkeys, "passwords": npw, "warnings": len(warnings)})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "imported %d accounts (%d with a password, %d keys, %d warnings)\n", len(accts), npw, nkeys, len(warnings))
+				return nil
+			})
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&passwdFile, "passwd", "", "passwd(5)-style file")
+	fs.StringVar(&shadowFile, "shadow", "", "shadow(5)-style file with the password hashes")
+	fs.StringVar(&keysDir, "authorized-keys-dir", "", "directory of authorized_keys files named after the accounts")
+	fs.Uint32Var(&minUID, "min-uid", 0, "skip passwd entries with a lower uid (e.g. 1000 for system accounts)")
+	fs.BoolVar(&skipUnsupported, "skip-unsupported-hashes", false, "import accounts whose hash ferry cannot verify (yescrypt, DES) without a password")
+	fs.StringVar(&csvFile, "csv", "", "CSV file: name,password_hash,home,authorized_keys")
+	return cmd
+}
+
+func readImport(name string, parse func(io.Reader) ([]store.NewAccount, error)) ([]store.NewAccount, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	accts, err := parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return accts, nil
+}
+
+func importPasswd(passwdFile, shadowFile, keysDir string, opts store.PasswdImportOptions) ([]store.NewAccount, []string, error) {
+	pf, err := os.Open(passwdFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pf.Close()
+	var shadow io.Reader
+	if shadowFile != "" {
+		sf, err := os.Open(shadowFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer sf.Close()
+		shadow = sf
+	}
+	accts, warnings, err := store.ParsePasswdImport(pf, shadow, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range accts {
+		a := accts[i].Account
+		var keyFile string
+		if keysDir != "" {
+			keyFile = filepath.Join(keysDir, a.Name)
+		} else if a.Home != "" {
+			keyFile = filepath.Join(a.Home, ".ssh", "authorized_keys")
+		}
+		if keyFile == "" {
+			continue
+		}
+		lines, err := store.ReadAuthorizedKeysFile(keyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("account %q: %v", a.Name, err)
+		}
+		accts[i].Keys = lines
+	}
+	return accts, warnings, nil
+}
+
+func printKeys(w io.Writer, keys []*store.AuthorizedKey, indent string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%sID\tTYPE\tFINGERPRINT\tCOMMENT\tADDED\n", indent)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\n", indent, k.ID, k.Type, k.Fingerprint, k.Comment, k.CreatedAt.Format(time.DateOnly))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func enabledText(a *store.Account) string {
+	switch {
+	case !a.Enabled:
+		return "no"
+	case a.Expired(time.Now()):
+		return "expired"
+	}
+	return "yes"
+}
+
+func passwordText(a *store.Account) string {
+	if !a.HasPassword() {
+		return "none"
+	}
+	if password.NeedsRehash(a.PasswordHash) {
+		return "set (imported format, upgraded to argon2id at next login)"
+	}
+	return "set (argon2id)"
+}
+
+func permissionsText(p store.Permissions) string {
+	var s []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{p.ReadOnly, "read-only"}, {p.UploadOnly, "upload-only"}, {p.NoDelete, "no-delete"}, {p.NoOverwrite, "no-overwrite"},
+		{p.AllowSymlinks, "symlinks"}, {p.AllowShell, "shell"}, {p.AllowForwarding, "forwarding"}} {
+		if f.on {
+			s = append(s, f.name)
+		}
+	}
+	return or(strings.Join(s, ", "), "default (read-write file transfer only)")
+}
+
+func prefixStrings(a *store.Account) []string {
+	s := make([]string, len(a.AllowFrom))
+	for i, p := range a.AllowFrom {
+		s[i] = p.String()
+	}
+	return s
+}
+
+func idText(v *uint32) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+func dateText(t time.Time, zero string) string {
+	if t.IsZero() {
+		return zero
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func quotaText(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return formatSize(n)
+}
+
+func countText(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func countTextInt(n int, zero string) string {
+	if n == 0 {
+		return zero
+	}
+	return strconv.Itoa(n)
+}
+
+// formatSize prints a byte count in binary units, exactly when it is a
+// whole number of them (what parseSize accepts back).
+func formatSize(n int64) string {
+	for i, unit := range []string{"P", "T", "G", "M", "K"} {
+		shift := 10 * (5 - i)
+		if n >= 1<<shift && n%(1<<shift) == 0 {
+			return strconv.FormatInt(n>>shift, 10) + unit
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

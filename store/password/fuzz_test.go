@@ -1,6 +1,7 @@
 package password
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -24,5 +25,14 @@ func FuzzVerifyHash(f *testing.F) {
 			t.Fatalf("Verify(%q): needsRehash without a match", hash)
 		}
 		NeedsRehash(hash)
+		// Check is Verify's parser without the work: they must agree on
+		// which hashes are usable.
+		checkErr := Check(hash)
+		if err == nil && checkErr != nil {
+			t.Fatalf("Verify accepted %q but Check says %v", hash, checkErr)
+		}
+		if checkErr == nil && err != nil && !errors.Is(err, ErrPasswordTooLong) {
+			t.Fatalf("Check accepted %q but Verify says %v", hash, err)
+		}
 	})
 }

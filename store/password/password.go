@@ -331,3 +331,37 @@ func isDecimal(s string) bool {
 	}
 	return true
 }
+
+// Check reports whether hash is a well-formed hash of a supported format
+// within the cost bounds, without computing anything: for validating
+// imported hashes in bulk.
+func Check(hash string) error {
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		_, _, _, err := parseArgon2id(hash)
+		return err
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		// bcrypt's fixed layout: "$2x$" cost "$" 22 salt + 31 hash characters.
+		if len(hash) != 60 {
+			return fmt.Errorf("%w: bcrypt", ErrMalformed)
+		}
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
+			return fmt.Errorf("%w: bcrypt: %v", ErrMalformed, err)
+		}
+		if cost > MaxBcryptCost {
+			return ErrTooExpensive
+		}
+		return nil
+	case strings.HasPrefix(hash, "$5$"):
+		_, err := parseCrypt(hash, sha256Crypt)
+		return err
+	case strings.HasPrefix(hash, "$6$"):
+		_, err := parseCrypt(hash, sha512Crypt)
+		return err
+	case strings.HasPrefix(hash, "$1$"):
+		_, err := parseCrypt(hash, md5Crypt)
+		return err
+	}
+	return ErrUnknownFormat
+}

@@ -284,3 +284,23 @@ func BenchmarkVerifySHA512Crypt(b *testing.B) {
 		Verify("$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1", "Hello world!")
 	}
 }
+
+func TestCheck(t *testing.T) {
+	for _, tc := range knownAnswers {
+		if err := Check(tc.hash); err != nil {
+			t.Errorf("Check(%q) = %v", tc.hash, err)
+		}
+	}
+	for hash, want := range map[string]error{
+		"":                        ErrUnknownFormat,
+		"$y$j9T$abc$def":          ErrUnknownFormat, // yescrypt
+		"abJnggxhB/yJU":           ErrUnknownFormat, // traditional DES crypt
+		"$2b$06$abc":              ErrMalformed,
+		"$6$rounds=2000000$s$abc": ErrTooExpensive,
+		"$argon2id$v=19$m=131072,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc": ErrTooExpensive,
+	} {
+		if err := Check(hash); !errors.Is(err, want) {
+			t.Errorf("Check(%q) = %v, want %v", hash, err, want)
+		}
+	}
+}

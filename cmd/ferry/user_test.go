@@ -1,0 +1,480 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/store"
+	"github.com/ferry-sftp/ferry/store/password"
+)
+
+// ferryRun runs `ferry --data-dir dir ARGS...` in-process.
+func ferryRun(t *testing.T, dir, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetArgs(append([]string{"--data-dir", dir, "--database", ""}, args...))
+	err = root.Execute()
+	return out.String(), errb.String(), err
+}
+
+// mustRun fails the test unless the command succeeds.
+func mustRun(t *testing.T, dir, stdin string, args ...string) string {
+	t.Helper()
+	out, errOut, err := ferryRun(t, dir, stdin, args...)
+	if err != nil {
+		t.Fatalf("ferry %q: %v\nstderr: %s", args, err, errOut)
+	}
+	return out
+}
+
+// snapshot is the whole store as `user list --json` prints it.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	return mustRun(t, dir, "", "user", "list", "--json")
+}
+
+func keyLine(t *testing.T, comment string) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := wire.AppendString(wire.AppendStringS(nil, "ssh-ed25519"), pub)
+	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " " + comment
+}
+
+type shownAccount struct {
+	ID           int64           `json:"id"`
+	Name         string          `json:"name"`
+	Home         string          `json:"home"`
+	Enabled      bool            `json:"enabled"`
+	ExpiresAt    string          `json:"expires_at"`
+	AuthMethods  string          `json:"auth_methods"`
+	Perms        map[string]bool `json:"permissions"`
+	QuotaBytes   int64           `json:"quota_bytes"`
+	QuotaFiles   int64           `json:"quota_files"`
+	MaxSessions  int             `json:"max_sessions"`
+	AllowFrom    []string        `json:"allow_from"`
+	UID          *uint32         `json:"uid"`
+	GID          *uint32         `json:"gid"`
+	ForceCommand string          `json:"force_command"`
+	HasPassword  bool            `json:"has_password"`
+	PasswordHash *string         `json:"password_hash"`
+	Keys         []struct {
+		ID          int64  `json:"id"`
+		Line        string `json:"line"`
+		Fingerprint string `json:"fingerprint"`
+		Type        string `json:"type"`
+		Comment     string `json:"comment"`
+	} `json:"keys"`
+}
+
+func showJSON(t *testing.T, dir, name string) shownAccount {
+	t.Helper()
+	var a shownAccount
+	out := mustRun(t, dir, "", "user", "show", name, "--json")
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatalf("show --json output %q: %v", out, err)
+	}
+	return a
+}
+
+// openStore opens the test's store directly, to check what the CLI wrote.
+func openStore(t *testing.T, dir string) store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), store.DefaultURL(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestUserAddShowList(t *testing.T) {
+	dir := t.TempDir()
+	k1, k2 := keyLine(t, "laptop"), keyLine(t, "ci")
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(keyFile, []byte("# team keys\n"+k2+"\n"), 0o600)
+	out := mustRun(t, dir, "s3cret pass\n", "user", "add", "alice", "--password-stdin",
+		"--authorized-key", k1, "--authorized-keys-file", keyFile, "--home", "/srv/sftp/alice",
+		"--readonly", "--no-delete", "--no-overwrite", "--symlinks", "--shell", "--forwarding",
+		"--quota-bytes", "10G", "--quota-files", "1000", "--max-sessions", "3",
+		"--allow-from", "192.0.2.0/24", "--allow-from", "2001:db8::1", "--expires", "2031-02-03",
+		"--auth-methods", "publickey,password", "--uid", "1001", "--gid", "1002", "--force-command", "internal-sftp")
+	if out != "created account alice (id 1, 2 keys, password set)\n" {
+		t.Fatalf("add printed %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ferry.db")); err != nil {
+		t.Fatalf("default database not at <data-dir>/ferry.db: %v", err)
+	}
+	a := showJSON(t, dir, "alice")
+	want := map[string]bool{"read_only": true, "upload_only": false, "no_delete": true, "no_overwrite": true,
+		"allow_symlinks": true, "allow_shell": true, "allow_forwarding": true}
+	for k, v := range want {
+		if a.Perms[k] != v {
+			t.Errorf("permission %s = %v, want %v", k, a.Perms[k], v)
+		}
+	}
+	if a.ID != 1 || a.Name != "alice" || a.Home != "/srv/sftp/alice" || !a.Enabled || a.ExpiresAt != "2031-02-03T00:00:00Z" ||
+		a.AuthMethods != "publickey,password" || a.QuotaBytes != 10<<30 || a.QuotaFiles != 1000 || a.MaxSessions != 3 ||
+		strings.Join(a.AllowFrom, " ") != "192.0.2.0/24 2001:db8::1/128" || *a.UID != 1001 || *a.GID != 1002 ||
+		a.ForceCommand != "internal-sftp" || !a.HasPassword || a.PasswordHash != nil {
+		t.Fatalf("show --json = %+v", a)
+	}
+	if len(a.Keys) != 2 || a.Keys[0].Line != k1 || a.Keys[1].Line != k2 || a.Keys[0].Comment != "laptop" ||
+		!strings.HasPrefix(a.Keys[0].Fingerprint, "SHA256:") || a.Keys[0].Type != "ssh-ed25519" {
+		t.Fatalf("keys = %+v", a.Keys)
+	}
+	// The password was hashed with argon2id and verifies.
+	acct, err := openStore(t, dir).LookupAccount(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, rehash, err := password.Verify(acct.PasswordHash, "s3cret pass"); !ok || rehash || err != nil {
+		t.Fatalf("stored hash %q: %v %v %v", acct.PasswordHash, ok, rehash, err)
+	}
+
+	mustRun(t, dir, "", "user", "add", "bob", "--disabled", "--upload-only")
+	var list []shownAccount
+	if err := json.Unmarshal([]byte(snapshot(t, dir)), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "alice" || list[1].Name != "bob" || list[1].Enabled || !list[1].Perms["upload_only"] ||
+		list[1].AllowFrom == nil || len(list[1].Keys) != 0 {
+		t.Fatalf("list --json = %+v", list)
+	}
+	// Human output.
+	table := mustRun(t, dir, "", "user", "list")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "alice") ||
+		!strings.Contains(lines[1], "10G") || !strings.Contains(lines[2], "no") {
+		t.Fatalf("list table:\n%s", table)
+	}
+	show := mustRun(t, dir, "", "user", "show", "alice")
+	for _, want := range []string{"name:", "alice", "password:", "set (argon2id)", "home:", "/srv/sftp/alice",
+		"read-only, no-delete, no-overwrite, symlinks, shell, forwarding", "10G", "192.0.2.0/24, 2001:db8::1/128", "1001/1002", "laptop"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show output lacks %q:\n%s", want, show)
+		}
+	}
+	if show := mustRun(t, dir, "", "user", "show", "bob"); !strings.Contains(show, filepath.Join(dir, "home", "bob")+" (default)") {
+		t.Errorf("show bob does not give the default home:\n%s", show)
+	}
+}
+
+func TestUserSetPasswdEnable(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "pw1\n", "user", "add", "alice", "--password-stdin", "--allow-from", "10.0.0.0/8", "--shell", "--quota-bytes", "1M")
+	mustRun(t, dir, "", "user", "set", "alice", "--quota-bytes", "2G", "--no-delete", "--expires", "2030-01-01T12:00:00+02:00")
+	a := showJSON(t, dir, "alice")
+	// Only the given flags change.
+	if a.QuotaBytes != 2<<30 || !a.Perms["no_delete"] || !a.Perms["allow_shell"] || len(a.AllowFrom) != 1 ||
+		a.ExpiresAt != "2030-01-01T10:00:00Z" || !a.HasPassword {
+		t.Fatalf("after set: %+v", a)
+	}
+	mustRun(t, dir, "", "user", "set", "alice", "--shell=false", "--clear-allow-from", "--clear-password", "--expires", "never", "--uid", "7")
+	a = showJSON(t, dir, "alice")
+	if a.Perms["allow_shell"] || len(a.AllowFrom) != 0 || a.HasPassword || a.ExpiresAt != "" || a.UID == nil || *a.UID != 7 {
+		t.Fatalf("after second set: %+v", a)
+	}
+	if out := mustRun(t, dir, "new password\n", "user", "passwd", "alice", "--password-stdin"); out != "set password of account alice\n" {
+		t.Fatalf("passwd printed %q", out)
+	}
+	acct, _ := openStore(t, dir).LookupAccount(t.Context(), "alice")
+	if ok, _, _ := password.Verify(acct.PasswordHash, "new password"); !ok {
+		t.Fatal("new password does not verify")
+	}
+	if out := mustRun(t, dir, "", "user", "disable", "alice"); out != "disabled account alice\n" {
+		t.Fatalf("disable printed %q", out)
+	}
+	if showJSON(t, dir, "alice").Enabled {
+		t.Fatal("still enabled")
+	}
+	out := mustRun(t, dir, "", "user", "enable", "alice", "--json")
+	var res map[string]string
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res["result"] != "enabled" || res["account"] != "alice" {
+		t.Fatalf("enable --json = %q", out)
+	}
+	if !showJSON(t, dir, "alice").Enabled {
+		t.Fatal("not enabled")
+	}
+	if out := mustRun(t, dir, "", "user", "delete", "alice"); out != "deleted account alice\n" {
+		t.Fatalf("delete printed %q", out)
+	}
+	if snapshot(t, dir) != "[]\n" {
+		t.Fatal("account not deleted")
+	}
+}
+
+func TestUserKeys(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	k1, k2, k3 := keyLine(t, "one"), keyLine(t, "two"), keyLine(t, "three")
+	out := mustRun(t, dir, "", "user", "key", "add", "alice", k1)
+	if !strings.HasPrefix(out, "added key 1 ssh-ed25519 SHA256:") {
+		t.Fatalf("key add printed %q", out)
+	}
+	f := filepath.Join(t.TempDir(), "authorized_keys")
+	os.WriteFile(f, []byte(k2+"\n\n"+`no-pty,command="ls -l" `+k3+"\n"), 0o600)
+	var added []struct {
+		ID          int64
+		Fingerprint string
+		Line        string
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "", "user", "key", "add", "alice", "--file", f, "--json")), &added); err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != 2 || added[1].Line != `no-pty,command="ls -l" `+k3 {
+		t.Fatalf("key add --file --json = %+v", added)
+	}
+	var listed []struct {
+		ID          int64  `json:"id"`
+		Fingerprint string `json:"fingerprint"`
+		Comment     string `json:"comment"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "", "user", "key", "list", "alice", "--json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 3 || listed[0].Comment != "one" || listed[2].Comment != "three" {
+		t.Fatalf("key list --json = %+v", listed)
+	}
+	if table := mustRun(t, dir, "", "user", "key", "list", "alice"); !strings.HasPrefix(table, "ID") || strings.Count(table, "\n") != 4 {
+		t.Fatalf("key list:\n%s", table)
+	}
+	mustRun(t, dir, "", "user", "key", "delete", "alice", listed[0].Fingerprint)
+	mustRun(t, dir, "", "user", "key", "delete", "alice", "3")
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "", "user", "key", "list", "alice", "--json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].Comment != "two" {
+		t.Fatalf("after deletes: %+v", listed)
+	}
+}
+
+// TestUserErrors: bad input gives one clear error naming the problem, and
+// leaves the database exactly as it was.
+func TestUserErrors(t *testing.T) {
+	dir := t.TempDir()
+	k := keyLine(t, "k")
+	mustRun(t, dir, "", "user", "add", "alice", "--authorized-key", k)
+	badFile := filepath.Join(t.TempDir(), "bad_keys")
+	os.WriteFile(badFile, []byte(keyLine(t, "fine")+"\nssh-ed25519 broken\n"), 0o600)
+	before := snapshot(t, dir)
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", []string{"user", "add", "alice"}, `account "alice": already exists`},
+		{"", []string{"user", "add", "bob", "--authorized-key", "ssh-ed25519 AAAAnotakey"}, "authorized key"},
+		{"", []string{"user", "add", "bob", "--authorized-key", keyLine(t, "ok"), "--authorized-key", "garbage"}, "authorized key"},
+		{"", []string{"user", "add", "bob", "--allow-from", "10.0.0.0/33"}, `--allow-from "10.0.0.0/33"`},
+		{"", []string{"user", "add", "bob", "--allow-from", "example.com"}, "not a CIDR"},
+		{"", []string{"user", "add", "bob", "--quota-bytes", "ten"}, `--quota-bytes "ten"`},
+		{"", []string{"user", "add", "bob", "--quota-bytes", "-5"}, "--quota-bytes"},
+		{"", []string{"user", "add", "bob", "--quota-files", "9999999P"}, "too large"},
+		{"", []string{"user", "add", "bob", "--expires", "next week"}, "--expires"},
+		{"", []string{"user", "add", "bob", "--home", "relative"}, "absolute"},
+		{"", []string{"user", "add", "bob", "--readonly", "--upload-only"}, "exclude each other"},
+		{"", []string{"user", "add", "bob", "--auth-methods", "hostbased"}, `auth method "hostbased"`},
+		{"", []string{"user", "add", "bob", "--uid", "-1"}, "--uid"},
+		{"", []string{"user", "add", "bad/name"}, "account name"},
+		{"", []string{"user", "add", "bob", "--password-stdin"}, "empty password"},
+		{"", []string{"user", "add", "bob", "--authorized-keys-file", "/nonexistent"}, "--authorized-keys-file"},
+		{"", []string{"user", "show", "bob"}, `account "bob": not found`},
+		{"", []string{"user", "delete", "bob"}, `account "bob": not found`},
+		{"", []string{"user", "disable", "bob"}, `account "bob": not found`},
+		{"", []string{"user", "enable", "bob"}, `account "bob": not found`},
+		{"x\n", []string{"user", "passwd", "bob", "--password-stdin"}, `account "bob": not found`},
+		{"x\n", []string{"user", "passwd", "alice"}, "--password-stdin"},
+		{"", []string{"user", "set", "bob", "--shell"}, `account "bob": not found`},
+		{"", []string{"user", "set", "alice"}, "nothing to change"},
+		{"", []string{"user", "set", "alice", "--max-sessions", "-2"}, "--max-sessions"},
+		{"", []string{"user", "set", "alice", "--allow-from", "300.1.1.1"}, "--allow-from"},
+		{"", []string{"user", "key", "add", "bob", keyLine(t, "x")}, `account "bob": not found`},
+		{"", []string{"user", "key", "add", "alice", k}, "already exists"},
+		{"", []string{"user", "key", "add", "alice", "not a key"}, "authorized key"},
+		{"", []string{"user", "key", "add", "alice", "--file", badFile}, "key 2"},
+		{"", []string{"user", "key", "add", "alice"}, "give a key line or --file"},
+		{"", []string{"user", "key", "list", "bob"}, `account "bob": not found`},
+		{"", []string{"user", "key", "delete", "alice", "SHA256:nope"}, "not found"},
+		{"", []string{"user", "key", "delete", "alice", "abc"}, "fingerprint or a numeric id"},
+		{"", []string{"user", "import"}, "exactly one of --passwd FILE or --csv FILE"},
+		{"", []string{"user", "import", "--csv", "/nonexistent"}, "/nonexistent"},
+	} {
+		_, stderr, err := ferryRun(t, dir, tc.stdin, tc.args...)
+		if err == nil {
+			t.Errorf("ferry %q succeeded", tc.args)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+			t.Errorf("ferry %q: error %q, want one line containing %q", tc.args, msg, tc.want)
+		}
+		if stderr != "" {
+			t.Errorf("ferry %q wrote to stderr %q (main prints the one error line)", tc.args, stderr)
+		}
+		if after := snapshot(t, dir); after != before {
+			t.Fatalf("ferry %q changed the database:\nbefore %s\nafter  %s", tc.args, before, after)
+		}
+	}
+}
+
+func TestUserImportCSV(t *testing.T) {
+	dir := t.TempDir()
+	k1, k2, k3 := keyLine(t, "a1"), keyLine(t, "a2"), keyLine(t, "b1")
+	csvFile := filepath.Join(t.TempDir(), "accounts.csv")
+	os.WriteFile(csvFile, []byte("name,password_hash,home,authorized_keys\n"+
+		"alice,$1$12345678$o2n/JiO/h5VviOInWJ4OQ/,/srv/alice,\""+k1+"\n"+k2+"\"\n"+
+		"bob,,,"+k3+"\n"), 0o600)
+	out := mustRun(t, dir, "", "user", "import", "--csv", csvFile)
+	if out != "imported 2 accounts (1 with a password, 3 keys, 0 warnings)\n" {
+		t.Fatalf("import printed %q", out)
+	}
+	a := showJSON(t, dir, "alice")
+	if a.Home != "/srv/alice" || !a.HasPassword || len(a.Keys) != 2 || a.Keys[1].Line != k2 || !a.Enabled {
+		t.Fatalf("alice = %+v", a)
+	}
+	if b := showJSON(t, dir, "bob"); b.Home != "" || b.HasPassword || len(b.Keys) != 1 {
+		t.Fatalf("bob = %+v", b)
+	}
+	// The imported md5crypt hash verifies and asks to be upgraded.
+	acct, _ := openStore(t, dir).LookupAccount(t.Context(), "alice")
+	if ok, rehash, _ := password.Verify(acct.PasswordHash, "password"); !ok || !rehash {
+		t.Fatalf("imported hash: ok=%v rehash=%v", ok, rehash)
+	}
+
+	before := snapshot(t, dir)
+	// Importing again fails on the first duplicate and imports nothing.
+	again := filepath.Join(t.TempDir(), "again.csv")
+	os.WriteFile(again, []byte("name,password_hash,home,authorized_keys\ncarol,,,\nbob,,,\n"), 0o600)
+	_, _, err := ferryRun(t, dir, "", "user", "import", "--csv", again)
+	if err == nil || !strings.Contains(err.Error(), `account "bob": already exists`) || !strings.Contains(err.Error(), "nothing imported") {
+		t.Fatalf("duplicate import err = %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("name,password_hash,home,authorized_keys\ncarol,,,\ndave,,,not-a-key\n"), 0o600)
+	if _, _, err := ferryRun(t, dir, "", "user", "import", "--csv", bad); err == nil || !strings.Contains(err.Error(), `"dave"`) {
+		t.Fatalf("bad key import err = %v", err)
+	}
+	bad2 := filepath.Join(t.TempDir(), "bad2.csv")
+	os.WriteFile(bad2, []byte("name,password_hash,home,authorized_keys\ncarol,$y$j9T$x$y,,\n"), 0o600)
+	if _, _, err := ferryRun(t, dir, "", "user", "import", "--csv", bad2); err == nil || !strings.Contains(err.Error(), "csv line 2") {
+		t.Fatalf("bad hash import err = %v", err)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Fatal("failed imports changed the database")
+	}
+}
+
+func TestUserImportPasswd(t *testing.T) {
+	dir := t.TempDir()
+	src := t.TempDir()
+	home := filepath.Join(src, "home", "carol")
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	kc, ka := keyLine(t, "carol"), keyLine(t, "alice")
+	os.WriteFile(filepath.Join(home, ".ssh", "authorized_keys"), []byte(kc+"\n"), 0o600)
+	passwd := filepath.Join(src, "passwd")
+	os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/bash\n"+
+		"alice:x:1000:1000:Alice:/home/alice:/bin/bash\n"+
+		"carol:x:1001:1001::"+home+":/bin/sh\n"), 0o600)
+	shadow := filepath.Join(src, "shadow")
+	const sha256Hash = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"
+	os.WriteFile(shadow, []byte("root:*:1::::::\nalice:"+sha256Hash+":19000:0:99999:7:::\ncarol:$y$j9T$abc$def:1::::::\n"), 0o600)
+
+	before := snapshot(t, dir)
+	_, _, err := ferryRun(t, dir, "", "user", "import", "--passwd", passwd, "--shadow", shadow, "--min-uid", "1000")
+	if err == nil || !strings.Contains(err.Error(), `account "carol"`) || !strings.Contains(err.Error(), "--skip-unsupported-hashes") {
+		t.Fatalf("yescrypt import err = %v", err)
+	}
+	if snapshot(t, dir) != before {
+		t.Fatal("failed import changed the database")
+	}
+
+	// Keys: alice's from --authorized-keys-dir would hide carol's home file,
+	// so first import from homes, with the unsupported hash skipped.
+	out, stderr, err := ferryRun(t, dir, "", "user", "import", "--passwd", passwd, "--shadow", shadow, "--min-uid", "1000", "--skip-unsupported-hashes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "imported 2 accounts (1 with a password, 1 keys, 1 warnings)\n" || !strings.Contains(stderr, `warning: account "carol"`) {
+		t.Fatalf("import printed %q, stderr %q", out, stderr)
+	}
+	a := showJSON(t, dir, "alice")
+	if a.Home != "/home/alice" || *a.UID != 1000 || *a.GID != 1000 || !a.HasPassword || len(a.Keys) != 0 {
+		t.Fatalf("alice = %+v", a)
+	}
+	c := showJSON(t, dir, "carol")
+	if c.Home != home || c.HasPassword || len(c.Keys) != 1 || c.Keys[0].Line != kc {
+		t.Fatalf("carol = %+v", c)
+	}
+	if _, err := showJSONErr(t, dir, "root"); err == nil {
+		t.Fatal("root imported despite --min-uid 1000")
+	}
+
+	// --authorized-keys-dir, into a fresh store.
+	dir2 := t.TempDir()
+	keysDir := filepath.Join(src, "keys")
+	os.MkdirAll(keysDir, 0o700)
+	os.WriteFile(filepath.Join(keysDir, "alice"), []byte(ka+"\n"), 0o600)
+	out = mustRun(t, dir2, "", "user", "import", "--passwd", passwd, "--authorized-keys-dir", keysDir, "--min-uid", "1000", "--json")
+	var res struct {
+		Imported []string `json:"imported"`
+		Keys     int      `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || strings.Join(res.Imported, ",") != "alice,carol" || res.Keys != 1 {
+		t.Fatalf("import --json = %q (%v)", out, err)
+	}
+	if a := showJSON(t, dir2, "alice"); len(a.Keys) != 1 || a.Keys[0].Line != ka || a.HasPassword {
+		t.Fatalf("alice from keys dir = %+v", a)
+	}
+}
+
+func showJSONErr(t *testing.T, dir, name string) (string, error) {
+	out, _, err := ferryRun(t, dir, "", "user", "show", name, "--json")
+	return out, err
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "123": 123, "1K": 1024, "500M": 500 << 20, "10G": 10 << 30, "2T": 2 << 40,
+		"1P": 1 << 50, "10GB": 10 << 30, "10GiB": 10 << 30, "10g": 10 << 30, " 7 ": 7} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "1.5G", "-1", "1X", "4097P", "9223372036854775807"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) succeeded", in)
+		}
+	}
+	for n, want := range map[int64]string{0: "0", 1023: "1023", 1024: "1K", 10 << 30: "10G", 1536: "1536"} {
+		if got := formatSize(n); got != want {
+			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestParseExpiry(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"never":                time.Time{},
+		"":                     time.Time{},
+		"2030-06-01":           time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC),
+		"2030-06-01T10:00:00Z": time.Date(2030, 6, 1, 10, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseExpiry(in); err != nil || !got.Equal(want) {
+			t.Errorf("parseExpiry(%q) = %v, %v", in, got, err)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ferry-sftp/ferry/store/password"
+)
+
+// Import-file bounds: an import is one transaction held in memory.
+const (
+	// MaxImportAccounts is far above any one hosting server's customer
+	// count, and a hundred thousand accounts import in seconds.
+	MaxImportAccounts = 100_000
+	// maxPasswdLine: passwd(5)/shadow(5) lines are short; glibc's NSS
+	// buffer for one entry is typically 1 KiB, 64 KiB is generous.
+	maxPasswdLine = 64 * 1024
+	// maxAuthorizedKeysFile bounds one authorized_keys file read at import.
+	maxAuthorizedKeysFile = 4 << 20
+)
+
+// CSVImportHeader is the header ParseCSVImport requires (columns may come
+// in any order).
+var csvImportColumns = []string{"name", "password_hash", "home", "authorized_keys"}
+
+// ParseCSVImport reads accounts from CSV (RFC 4180) with the header
+// "name,password_hash,home,authorized_keys". authorized_keys holds zero or
+// more lines (a quoted field may span lines); an empty home means the
+// default; an empty password_hash means no password. Imported accounts are
+// enabled. Errors name the CSV line.
+func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = len(csvImportColumns)
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("csv header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) // spreadsheet exports start with a BOM
+		if !slices.Contains(csvImportColumns, h) {
+			return nil, fmt.Errorf("csv header: unknown column %q (want %s)", h, strings.Join(csvImportColumns, ","))
+		}
+		if _, dup := col[h]; dup {
+			return nil, fmt.Errorf("csv header: column %q twice", h)
+		}
+		col[h] = i
+	}
+	var out []NewAccount
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("csv: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(out) == MaxImportAccounts {
+			return nil, fmt.Errorf("csv line %d: more than %d accounts", line, MaxImportAccounts)
+		}
+		a := &Account{
+			Name:         strings.TrimSpace(rec[col["name"]]),
+			PasswordHash: strings.TrimSpace(rec[col["password_hash"]]),
+			Home:         strings.TrimSpace(rec[col["home"]]),
+			Enabled:      true,
+		}
+		if err := checkImported(a); err != nil {
+			return nil, fmt.Errorf("csv line %d: %w", line, err)
+		}
+		keys := splitKeyLines(rec[col["authorized_keys"]])
+		if len(keys) > MaxKeysPerAccount {
+			return nil, fmt.Errorf("csv line %d: account %q: more than %d keys", line, a.Name, MaxKeysPerAccount)
+		}
+		out = append(out, NewAccount{Account: a, Keys: keys})
+	}
+	return out, nil
+}
+
+func checkImported(a *Account) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if a.PasswordHash != "" {
+		if err := password.Check(a.PasswordHash); err != nil {
+			return fmt.Errorf("account %q: password hash: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// splitKeyLines splits authorized_keys text into lines, dropping blank and
+// comment lines.
+func splitKeyLines(s string) []string {
+	var out []string
+	for l := range strings.Lines(s) {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// ReadAuthorizedKeysFile returns the key lines of an authorized_keys file.
+func ReadAuthorizedKeysFile(name string) ([]string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxAuthorizedKeysFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxAuthorizedKeysFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxAuthorizedKeysFile)
+	}
+	return splitKeyLines(string(b)), nil
+}
+
+// PasswdImportOptions tune ParsePasswdImport.
+type PasswdImportOptions struct {
+	// MinUID skips entries with a lower uid (system accounts: 1000 on
+	// Debian).
+	MinUID uint32
+	// SkipUnsupportedHashes imports accounts whose shadow hash ferry
+	// cannot verify (yescrypt "$y$", DES crypt, ...) without a password
+	// instead of failing the import; each is reported in warnings.
+	SkipUnsupportedHashes bool
+}
+
+// ParsePasswdImport reads passwd(5) lines (name:x:uid:gid:gecos:home:shell)
+// and, when shadow is not nil, shadow(5) lines (name:hash:...). Each entry
+// becomes an enabled account with the entry's home, uid and gid. Locked
+// ("!...", "*") and empty shadow hashes give no password: an empty hash
+// means "no password needed" to crypt(3), which ferry never allows. Keys
+// are left for the caller to attach.
+func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (accounts []NewAccount, warnings []string, err error) {
+	hashes := map[string]string{}
+	if shadow != nil {
+		err := scanColonFile(shadow, "shadow", 2, func(line int, f []string) error {
+			if len(hashes) >= MaxImportAccounts {
+				return fmt.Errorf("more than %d entries", MaxImportAccounts)
+			}
+			hashes[f[0]] = f[1]
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	seen := map[string]bool{}
+	err = scanColonFile(passwd, "passwd", 7, func(line int, f []string) error {
+		if len(f) != 7 {
+			return errors.New("want name:password:uid:gid:gecos:home:shell")
+		}
+		uid, err1 := strconv.ParseUint(f[2], 10, 32)
+		gid, err2 := strconv.ParseUint(f[3], 10, 32)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("account %q: bad uid or gid", f[0])
+		}
+		if uint32(uid) < opts.MinUID {
+			return nil
+		}
+		if seen[f[0]] {
+			return fmt.Errorf("account %q: listed twice", f[0])
+		}
+		seen[f[0]] = true
+		if len(accounts) == MaxImportAccounts {
+			return fmt.Errorf("more than %d accounts", MaxImportAccounts)
+		}
+		u, g := uint32(uid), uint32(gid)
+		home := f[5]
+		if home != "" && !path.IsAbs(home) {
+			return fmt.Errorf("account %q: home %q is not absolute", f[0], home)
+		}
+		a := &Account{Name: f[0], Home: path.Clean(home), UID: &u, GID: &g, Enabled: true}
+		if home == "" {
+			a.Home = ""
+		}
+		hash := hashes[f[0]]
+		if shadow == nil && f[1] != "x" && f[1] != "*" && f[1] != "" && f[1][0] != '!' {
+			hash = f[1] // a hash kept in passwd itself (pre-shadow systems, BSD master.passwd style)
+		}
+		switch {
+		case hash == "", hash[0] == '!', hash[0] == '*':
+			// locked or empty: no password
+		default:
+			if err := password.Check(hash); err != nil {
+				if !opts.SkipUnsupportedHashes {
+					return fmt.Errorf("account %q: password hash %s: %w (use --skip-unsupported-hashes to import it without a password)", a.Name, hashKind(hash), err)
+				}
+				warnings = append(warnings, fmt.Sprintf("account %q: password hash %s not supported, imported without a password", a.Name, hashKind(hash)))
+			} else {
+				a.PasswordHash = hash
+			}
+		}
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		accounts = append(accounts, NewAccount{Account: a})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return accounts, warnings, nil
+}
+
+// hashKind names a hash's format for messages without revealing it.
+func hashKind(h string) string {
+	if strings.HasPrefix(h, "$") {
+		if i := strings.IndexByte(h[1:], '$'); i >= 0 {
+			return fmt.Sprintf("%q", h[:i+2])
+		}
+	}
+	return "(no $id$ prefix)"
+}
+
+// scanColonFile calls fn with the colon-separated fields of every
+// non-blank, non-comment line; an error names the file and line.
+func scanColonFile(r io.Reader, what string, minFields int, fn func(line int, fields []string) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxPasswdLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		l := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f := strings.Split(l, ":")
+		if len(f) < minFields {
+			return fmt.Errorf("%s line %d: too few fields", what, n)
+		}
+		if err := fn(n, f); err != nil {
+			return fmt.Errorf("%s line %d: %w", what, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s line %d: %w", what, n+1, err)
+	}
+	return nil
+}
