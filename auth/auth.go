@@ -225,6 +225,11 @@ type Config struct {
 	// not called.
 	KeyboardInteractivePassword bool
 
+	// PermitEmptyPasswords lets an empty password reach the
+	// Authenticator; by default it fails without asking, like sshd's
+	// PermitEmptyPasswords no.
+	PermitEmptyPasswords bool
+
 	// Logger receives one record per decision; nil discards.
 	Logger *slog.Logger
 	// Now returns the current time, for certificate validity; default
@@ -267,7 +272,8 @@ const (
 	// keyboard-interactive attempt (password, then OTP, then a message is
 	// three).
 	MaxChallengeRounds = 8
-	// MaxUserAuthRequests bounds all USERAUTH_REQUESTs of a connection,
+	// MaxUserAuthRequests bounds all USERAUTH_REQUESTs of a connection
+	// (or twice MaxAuthTries, if that is larger),
 	// including "none" and public key queries that MaxAuthTries does not
 	// count, so a client cannot cycle PK_OK queries forever
 	// (CVE-2025-26466 class). OpenSSH offers at most one query per key and

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
 )
@@ -38,10 +39,18 @@ type challenger struct {
 	// err latches the first error: the Authenticator may swallow it, but
 	// the auth layer acts on it (ends the connection, or takes the next
 	// request) regardless of what the Authenticator returns.
-	err error
+	err    error
+	closed atomic.Bool
 }
 
+// errChallengerClosed is returned by a Challenger used after
+// KeyboardInteractive returned.
+var errChallengerClosed = errors.New("auth: keyboard-interactive challenger used after its attempt ended")
+
 func (c *challenger) Challenge(name, instruction string, prompts []Prompt) ([]string, error) {
+	if c.closed.Load() {
+		return nil, errChallengerClosed
+	}
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -100,10 +109,13 @@ func (s *serverAuthState) keyboardInteractive(req *userAuthRequestMsg) (outcome,
 		err   error
 	)
 	if s.cfg.KeyboardInteractivePassword {
-		perms, err = PasswordChallenge(s.ctx, &s.meta, ch, s.auth.Password)
+		perms, err = PasswordChallenge(s.ctx, &s.meta, ch, s.checkPassword)
 	} else {
 		perms, err = s.auth.KeyboardInteractive(s.ctx, &s.meta, ch)
 	}
+	// An Authenticator that kept the Challenger must not be able to write
+	// packets after its turn is over.
+	ch.closed.Store(true)
 	switch {
 	case errors.Is(ch.err, ErrChallengeAbandoned):
 		return outcome{kind: outcomeAbandoned}, nil
@@ -137,4 +149,13 @@ func PasswordChallenge(ctx context.Context, meta ConnMetadata, ch Challenger,
 		return nil, ErrDenied
 	}
 	return check(ctx, meta, []byte(answers[0]))
+}
+
+// checkPassword is Authenticator.Password behind the empty-password rule,
+// for passwords asked through keyboard-interactive.
+func (s *serverAuthState) checkPassword(ctx context.Context, meta ConnMetadata, password []byte) (*Permissions, error) {
+	if len(password) == 0 && !s.cfg.PermitEmptyPasswords {
+		return nil, ErrDenied
+	}
+	return s.auth.Password(ctx, meta, password)
 }

@@ -74,6 +74,7 @@ type serverAuthState struct {
 	log  *slog.Logger
 
 	maxTries     int
+	maxRequests  int
 	failureDelay time.Duration
 	pubkeyAlgs   []string
 	caAlgs       []string
@@ -146,6 +147,9 @@ func newServerAuthState(ctx context.Context, c Conn, peer Peer, cfg *Config) (*s
 	if s.maxTries <= 0 {
 		s.maxTries = DefaultMaxAuthTries
 	}
+	// The request cap must leave room for MaxAuthTries real attempts
+	// and the queries between them when a Config raises MaxAuthTries.
+	s.maxRequests = max(MaxUserAuthRequests, 2*s.maxTries)
 	if s.failureDelay == 0 {
 		s.failureDelay = DefaultFailureDelay
 	}
@@ -224,8 +228,11 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 	if !req.unmarshal(p) {
 		return nil, wire.ProtocolError("malformed USERAUTH_REQUEST")
 	}
+	if err := s.ctx.Err(); err != nil {
+		return nil, wire.Errorf(wire.DisconnectByApplication, "authentication cancelled: %v", err)
+	}
 	s.requests++
-	if s.requests > MaxUserAuthRequests {
+	if s.requests > s.maxRequests {
 		return nil, errTooManyFailures()
 	}
 	if err := s.checkUserAndService(&req); err != nil {
@@ -280,6 +287,11 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 	// "none" probe; any other failure counts, unknown methods included.
 	if !(first && req.Method == methodNone) {
 		s.failures++
+		if req.Method != methodNone {
+			s.log.LogAttrs(s.ctx, slog.LevelInfo, "authentication failed",
+				slog.String("user", s.meta.user), slog.String("method", req.Method),
+				slog.Any("remote", s.meta.peer.RemoteAddr), slog.Int("failures", s.failures))
+		}
 	}
 	if s.failures > s.maxTries {
 		s.log.LogAttrs(s.ctx, slog.LevelInfo, "too many authentication failures",
@@ -576,7 +588,7 @@ func (s *serverAuthState) password(req *userAuthRequestMsg) (outcome, error) {
 		// managed elsewhere, so it is a plain failure.
 		return outcome{kind: outcomeFailure}, nil
 	}
-	if len(p.Password) > MaxPasswordLen {
+	if len(p.Password) > MaxPasswordLen || (len(p.Password) == 0 && !s.cfg.PermitEmptyPasswords) {
 		return outcome{kind: outcomeFailure}, nil
 	}
 	perms, err := s.auth.Password(s.ctx, &s.meta, p.Password)

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -928,4 +929,108 @@ func TestAuthenticatorErrors(t *testing.T) {
 			t.Fatal("Result shares the Authenticator's Permissions")
 		}
 	})
+}
+
+func TestEmptyPassword(t *testing.T) {
+	fa := newFake()
+	fa.users["alice"].password = ""
+	tc := start(t, testConfig(fa))
+	tc.service()
+	tc.send(passwordRequestMsg("alice", ""))
+	tc.expect(failure(false, allMethods...))
+	if c := fa.Calls(); len(c) != 0 {
+		t.Fatalf("authenticator asked about an empty password: %v", c)
+	}
+
+	fa = newFake()
+	cfg := testConfig(fa)
+	cfg.PermitEmptyPasswords = true
+	tc = start(t, cfg)
+	tc.service()
+	tc.send(passwordRequestMsg("alice", ""))
+	tc.expect(failure(false, allMethods...))
+	if c := fa.Calls(); !slices.Equal(c, []string{"password alice"}) {
+		t.Fatalf("calls %v", c)
+	}
+}
+
+func TestChallengerClosedAfterAttempt(t *testing.T) {
+	fa := newFake()
+	kept := make(chan Challenger, 1)
+	fa.ki = func(ctx context.Context, meta ConnMetadata, ch Challenger) (*Permissions, error) {
+		kept <- ch
+		return nil, ErrDenied
+	}
+	tc := start(t, testConfig(fa))
+	tc.service()
+	tc.send(kiRequest("alice"))
+	tc.expect(failure(false, allMethods...))
+	if _, err := (<-kept).Challenge("", "", []Prompt{{"late", true}}); err == nil {
+		t.Fatal("Challenger worked after KeyboardInteractive returned")
+	}
+	tc.send(passwordRequestMsg("alice", "correct horse"))
+	tc.expectSuccess()
+}
+
+func TestContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	conn := &scriptConn{in: [][]byte{serviceRequest("ssh-userauth"), noneRequest("alice")}}
+	cancel()
+	_, err := Run(ctx, conn, Peer{}, testConfig(newFake()))
+	var de *wire.DisconnectError
+	if !errors.As(err, &de) || de.Reason != wire.DisconnectByApplication {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestRaisedMaxAuthTries(t *testing.T) {
+	cfg := testConfig(newFake())
+	cfg.MaxAuthTries = MaxUserAuthRequests
+	var in [][]byte
+	in = append(in, serviceRequest("ssh-userauth"))
+	for range MaxUserAuthRequests + 1 {
+		in = append(in, passwordRequestMsg("alice", "wrong"))
+	}
+	conn := &scriptConn{in: in}
+	_, err := Run(context.Background(), conn, Peer{}, cfg)
+	var de *wire.DisconnectError
+	if !errors.As(err, &de) || de.Message != "Too many authentication failures" {
+		t.Fatalf("err %v", err)
+	}
+	// Every allowed failure was answered before the disconnect.
+	if n := len(conn.out) - 1; n != MaxUserAuthRequests {
+		t.Fatalf("%d FAILURE replies, want %d", n, MaxUserAuthRequests)
+	}
+}
+
+// TestLogsNoSecrets: the logger sees decisions, never passwords or answers.
+func TestLogsNoSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	fa := newFake()
+	fa.ki = func(ctx context.Context, meta ConnMetadata, ch Challenger) (*Permissions, error) {
+		ch.Challenge("", "", []Prompt{{"Code: ", true}})
+		return nil, errors.New("backend down")
+	}
+	cfg := testConfig(fa)
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	conn := &scriptConn{in: [][]byte{
+		serviceRequest("ssh-userauth"),
+		passwordRequestMsg("alice", "hunter2-secret"),
+		kiRequest("alice"), infoResponse("otp-secret-991"),
+		passwordRequestMsg("alice", "correct horse"),
+	}}
+	if _, err := Run(context.Background(), conn, Peer{RemoteAddr: testRemote()}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	log := buf.String()
+	for _, secret := range []string{"hunter2-secret", "otp-secret-991", "correct horse"} {
+		if strings.Contains(log, secret) {
+			t.Fatalf("log contains %q:\n%s", secret, log)
+		}
+	}
+	for _, want := range []string{"authentication failed", "backend down", "user authenticated"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
+	}
 }
