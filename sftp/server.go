@@ -437,7 +437,13 @@ func (s *session) sendStatus(id uint32, code uint32, msg string) {
 	if msg == "" {
 		msg = statusText(code)
 	}
-	s.sendMsg(&statusMsg{ID: id, Code: code, Message: msg})
+	// Built without the appender interface, which would move the message
+	// to the heap: WRITE replies are on the zero-allocation path.
+	m := statusMsg{ID: id, Code: code, Message: msg}
+	b := s.srv.getBuf(smallBuf)
+	b.b = m.appendTo(append(b.b[:0], 0, 0, 0, 0))
+	binary.BigEndian.PutUint32(b.b, uint32(len(b.b)-4))
+	s.out <- b
 }
 
 // sendError answers a failed request with the status OpenSSH's
