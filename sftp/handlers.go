@@ -130,7 +130,8 @@ func (s *session) open(m *openReq) {
 	if modifies {
 		fi, err := s.fs.Lstat(p)
 		exists := err == nil
-		if exists && fi.Mode()&fs.ModeSymlink != 0 {
+		isLink := exists && fi.Mode()&fs.ModeSymlink != 0
+		if isLink {
 			if tfi, err := s.fs.Stat(p); err == nil {
 				fi = tfi
 			}
@@ -145,11 +146,8 @@ func (s *session) open(m *openReq) {
 		}
 		atomicUpload := !o.DirectUploads && write && !h.append &&
 			((!exists && flags&os.O_CREATE != 0) || (exists && fi.Mode().IsRegular() && flags&os.O_TRUNC != 0))
-		if exists && fi.Mode()&fs.ModeSymlink != 0 {
-			atomicUpload = false // would replace the link, not write through it
-		}
-		if lfi, err := s.fs.Lstat(p); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
-			atomicUpload = false
+		if isLink {
+			atomicUpload = false // a rename would replace the link, not write through it
 		}
 		if o.Quota != nil && (!exists || atomicUpload) && flags&os.O_CREATE != 0 {
 			if err := o.Quota.Reserve(s.ctx, 0, 1); err != nil {
@@ -160,7 +158,9 @@ func (s *session) open(m *openReq) {
 		}
 		if atomicUpload {
 			h.tmp = tempName(p)
-			h.excl = flags&os.O_EXCL != 0
+			// Under NoOverwrite the rename must not replace a file another
+			// session created meanwhile.
+			h.excl = flags&os.O_EXCL != 0 || o.Permissions.NoOverwrite
 			tflags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if read {
 				tflags = os.O_RDWR | os.O_CREATE | os.O_EXCL
@@ -216,12 +216,7 @@ func (s *session) handleOp(m *handleReq) {
 	}
 	switch m.Type {
 	case fxpClose:
-		err := s.finish(h, true)
-		if err != nil && err.Error() == "upload failed; previous version kept" {
-			s.sendStatus(m.ID, StatusFailure, err.Error())
-			return
-		}
-		s.sendErrorOrOK(m.ID, err)
+		s.sendErrorOrOK(m.ID, s.finish(h, true))
 	case fxpFstat:
 		fi, err := h.f.Stat()
 		if err != nil {

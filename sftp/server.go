@@ -60,7 +60,7 @@ type Quota interface {
 // Permissions restrict what a session may do beyond Options.ReadOnly.
 // Each denied request is answered SSH_FX_PERMISSION_DENIED.
 type Permissions struct {
-	NoDownload  bool // upload-only: OPEN for reading is refused
+	NoDownload  bool // upload-only: OPEN for reading is refused (listing is allowed)
 	NoDelete    bool // REMOVE and RMDIR are refused
 	NoOverwrite bool // writing to an existing file, or renaming over one, is refused
 	NoSymlinks  bool // SYMLINK and hardlink@openssh.com are refused
@@ -146,6 +146,10 @@ const (
 // errQuota is answered SSH_FX_FAILURE "quota exceeded": SFTP v3 has no
 // quota code, and clients print the message.
 var errQuota = errors.New("quota exceeded")
+
+// errUploadDiscarded answers CLOSE of an atomic upload that saw a failed
+// WRITE: the temporary file is removed and the target left as it was.
+var errUploadDiscarded = errors.New("upload failed; previous version kept")
 
 // errPacketTooLong ends a session whose client sent more than maxPacket.
 var errPacketTooLong = errors.New("sftp: packet longer than 256 KiB")
@@ -751,7 +755,7 @@ func (s *session) finish(h *handle, commit bool) error {
 			result = "aborted"
 		case h.writeFailed.Load():
 			result = "failed: a write failed; previous version kept"
-			err = errors.New("upload failed; previous version kept")
+			err = errUploadDiscarded
 		}
 		if err == nil && commit {
 			// fsync before rename: after a crash the name points at

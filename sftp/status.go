@@ -18,8 +18,8 @@ func statusFromError(err error) (uint32, string) {
 	switch {
 	case err == nil:
 		code = StatusOK
-	case errors.Is(err, errQuota):
-		return StatusFailure, errQuota.Error()
+	case errors.Is(err, errQuota), errors.Is(err, errUploadDiscarded):
+		return StatusFailure, err.Error()
 	case errors.Is(err, io.EOF):
 		code = StatusEOF
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR),
