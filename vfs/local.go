@@ -173,7 +173,12 @@ func (l *local) Symlink(target, linkname string) error {
 	if target == "" {
 		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.ENOENT}
 	}
-	dir := path.Dir(Clean(linkname))
+	// The link's real directory (its parent may be reached through other
+	// links), so the escape check below measures the true depth.
+	dir, err := l.RealPath(path.Dir(Clean(linkname)))
+	if err != nil {
+		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: unwrapPathErr(err)}
+	}
 	stored := target
 	if path.IsAbs(target) {
 		r, err := filepath.Rel(dir, Clean(target))
@@ -181,8 +186,6 @@ func (l *local) Symlink(target, linkname string) error {
 			return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.EINVAL}
 		}
 		stored = filepath.ToSlash(r)
-	} else if j := path.Join(dir, target); j == ".." || strings.HasPrefix(j, "../") {
-		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: ErrEscape}
 	} else if escapesLexically(dir, target) {
 		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: ErrEscape}
 	}
@@ -210,6 +213,14 @@ func escapesLexically(dir, target string) bool {
 		}
 	}
 	return false
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (l *local) Readlink(name string) (string, error) {
@@ -270,6 +281,10 @@ func splitPath(p string) []string {
 	return strings.Split(strings.Trim(p, "/"), "/")
 }
 
+// Chmod, Chown and Chtimes resolve the path inside the root, but on Unix
+// os.Root applies them by name afterwards: a file swapped for a link in
+// between gets the change on the link itself (see os.Root), never on
+// anything outside.
 func (l *local) Chmod(name string, mode fs.FileMode) error {
 	return fix("chmod", name, l.root.Chmod(rel(name), mode))
 }

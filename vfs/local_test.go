@@ -231,3 +231,64 @@ func TestLocalRemoveRmdirRename(t *testing.T) {
 		t.Errorf("StatVFS = %+v, %v", st, err)
 	}
 }
+
+func TestLocalSymlinkDepthThroughLinks(t *testing.T) {
+	l, home, _ := newJail(t)
+	// "/here" is the root itself, so "/here/x" lives at depth 0 and
+	// "../x" from there leaves the root although it looks one level deep.
+	if err := os.Symlink(".", filepath.Join(home, "here")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Symlink("../outside/secret", "/here/evil"); !errors.Is(err, ErrEscape) {
+		t.Fatalf("Symlink through a link to the root = %v, want ErrEscape", err)
+	}
+	if err := l.Symlink("../file", "/sub/fine"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOS(t *testing.T) {
+	dir := t.TempDir()
+	o, err := OS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := o.OpenFile("a", os.O_CREATE|os.O_WRONLY, 0o644) // relative to startDir
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("a"))
+	f.Close()
+	if _, err := os.Stat(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Mkdir(dir+"/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Remove(dir + "/d"); err == nil {
+		t.Error("Remove(dir) succeeded")
+	}
+	if err := o.Rmdir(dir + "/a"); !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("Rmdir(file) = %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "b"), []byte("b"), 0o644)
+	if err := o.Rename(dir+"/a", dir+"/b"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Rename onto existing = %v", err)
+	}
+	if err := o.Rename(dir+"/d", dir+"/b"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Rename dir onto existing = %v", err)
+	}
+	real, _ := filepath.EvalSymlinks(dir)
+	if p, err := o.RealPath(dir + "/d/../missing"); err != nil || p != real+"/missing" {
+		t.Errorf("RealPath = %q %v", p, err)
+	}
+	if _, err := o.RealPath(dir + "/nope/missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("RealPath(missing dir) = %v", err)
+	}
+	if err := o.Symlink("/etc", dir+"/l"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := o.Readlink(dir + "/l"); s != "/etc" {
+		t.Errorf("OS symlink target stored as %q", s)
+	}
+}
