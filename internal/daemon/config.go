@@ -663,7 +663,7 @@ var topLevelKeys = map[string]setter{
 	},
 	"data_dir":                   stringSetter(func(c *Config) *string { return &c.DataDir }),
 	"database":                   stringSetter(func(c *Config) *string { return &c.Database }),
-	"host_keys":                  func(c *Config, v any) (err error) { c.HostKeys, err = asStrings(v); return },
+	"host_keys":                  func(c *Config, v any) (err error) { c.HostKeys, err = asStringsOrNil(v); return },
 	"kex_algorithms":             algSetter(transport.KindKex, func(c *Config) *[]string { return &c.KexAlgorithms }),
 	"ciphers":                    algSetter(transport.KindCipher, func(c *Config) *[]string { return &c.Ciphers }),
 	"macs":                       algSetter(transport.KindMAC, func(c *Config) *[]string { return &c.MACs }),
@@ -798,9 +798,9 @@ var topLevelKeys = map[string]setter{
 		c.PermitOpen = p
 		return err
 	},
-	"accept_env":       func(c *Config, v any) (err error) { c.AcceptEnv, err = asStrings(v); return },
+	"accept_env":       func(c *Config, v any) (err error) { c.AcceptEnv, err = asStringsOrNil(v); return },
 	"proxy_protocol":   boolSetter(func(c *Config) *bool { return &c.ProxyProtocol }),
-	"allowed_commands": func(c *Config, v any) (err error) { c.AllowedCommands, err = asStrings(v); return },
+	"allowed_commands": func(c *Config, v any) (err error) { c.AllowedCommands, err = asStringsOrNil(v); return },
 	"run_as":           stringSetter(func(c *Config) *string { return &c.RunAs }),
 	"shell_uid":        idSetter(func(c *Config) **uint32 { return &c.ShellUID }),
 	"shell_gid":        idSetter(func(c *Config) **uint32 { return &c.ShellGID }),
@@ -1027,6 +1027,15 @@ func asStrings(v any) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// asStringsOrNil is asStrings with an empty array meaning "none" (nil).
+func asStringsOrNil(v any) ([]string, error) {
+	l, err := asStrings(v)
+	if len(l) == 0 {
+		return nil, err
+	}
+	return l, err
 }
 
 // asBool takes a TOML boolean or sshd's "yes"/"no".
