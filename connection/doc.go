@@ -12,11 +12,16 @@
 // which never holds more than the window we advertised: a slow reader stops
 // sending WINDOW_ADJUST, which is the back-pressure.
 //
-// We are stricter than OpenSSH about peer mistakes. OpenSSH logs and drops
-// data beyond the window or after EOF (channels.c, channel_input_data); we
-// end the connection with PROTOCOL_ERROR, because a peer that ignores the
-// window is either broken or probing for unbounded buffering, and silently
-// discarding data corrupts the stream.
+// We are stricter than OpenSSH about peer mistakes. OpenSSH's
+// channel_input_data (channels.c) logs and drops a packet beyond the window
+// or the maximum packet size, and only disconnects ("peer ignored channel
+// window") once the excess passes a tenth of the window. We end the
+// connection with PROTOCOL_ERROR at the first byte over the window, over the
+// maximum packet size, after the peer's EOF, on a freed channel, or on a
+// WINDOW_ADJUST that takes the window past 2^32-1 (RFC 4254 §5.2): a peer
+// doing any of these is broken or probing for unbounded buffering, and
+// silently dropping data corrupts the stream. Data crossing our own CLOSE is
+// legal (RFC 4254 §5.3) and is dropped quietly.
 //
 // Transport contract: the read loop itself writes a few replies
 // (CHANNEL_OPEN_FAILURE, request FAILURE, the answering CHANNEL_CLOSE), so a

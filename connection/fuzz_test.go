@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strconv"
+	"time"
 	"testing"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -179,7 +181,9 @@ func fuzzMuxSeeds() [][]byte {
 	ext := func(ch uint32, n int) []byte {
 		return (&extendedDataMsg{RecipientChannel: ch, DataTypeCode: 1, Data: make([]byte, n)}).appendTo(nil)
 	}
-	adj := func(ch, n uint32) []byte { return (&windowAdjustMsg{RecipientChannel: ch, BytesToAdd: n}).appendTo(nil) }
+	adj := func(ch, n uint32) []byte {
+		return (&windowAdjustMsg{RecipientChannel: ch, BytesToAdd: n}).appendTo(nil)
+	}
 	eof := func(ch uint32) []byte { return (&channelEOFMsg{RecipientChannel: ch}).appendTo(nil) }
 	cls := func(ch uint32) []byte { return (&channelCloseMsg{RecipientChannel: ch}).appendTo(nil) }
 	glob := func(name string, want bool, d []byte) []byte {
@@ -227,6 +231,18 @@ func FuzzMux(f *testing.F) {
 			t.Fatal(err)
 		}
 		fc.m = m
+		// A hang is a bug too: the whole run is synchronous, so it must
+		// end long before this watchdog fires.
+		ended := make(chan struct{})
+		defer close(ended)
+		go func() {
+			select {
+			case <-ended:
+			case <-time.After(60 * time.Second):
+				debug.SetTraceback("all")
+				panic("FuzzMux: Run did not return")
+			}
+		}()
 		err = m.Run()
 		var de *wire.DisconnectError
 		if err != errFuzzEnd && !errors.As(err, &de) {

@@ -37,7 +37,7 @@ func (h *pipeHalf) close() { h.once.Do(func() { close(h.done) }) }
 type pipeConn struct {
 	in, out *pipeHalf
 	last    *[]byte
-	hookMu sync.Mutex
+	hookMu  sync.Mutex
 	// onWrite, if set, sees every packet written (tests that inspect
 	// what a Mux sends). It must not retain p.
 	onWrite func(p []byte)
