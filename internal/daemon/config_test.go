@@ -222,7 +222,11 @@ func TestContribExample(t *testing.T) {
 		}
 	}
 	for k := range topLevelKeys {
-		if !regexp.MustCompile(`(?m)^#\s?` + k + ` = `).Match(data) {
+		re := `(?m)^#\s?` + k + ` = `
+		if k == "shell_uid" || k == "shell_gid" {
+			re = `(?m)^#\s+` + k + ` = ` // no default; shown as an example
+		}
+		if !regexp.MustCompile(re).Match(data) {
 			t.Errorf("example does not document %s", k)
 		}
 	}
