@@ -26,6 +26,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/ferry-sftp/ferry/keys"
@@ -97,8 +98,10 @@ type Authenticator interface {
 // MethodsPolicy is an optional interface for an Authenticator that sets
 // AuthenticationMethods per user. The answer must not depend on whether the
 // user exists (return the default for unknown users), or the FAILURE
-// method lists would tell an attacker which users exist. A nil result means
-// Config's lists.
+// method lists would tell an attacker which users exist. A nil or empty
+// result means Config's lists. Lists naming a method that is not enabled are
+// dropped, as sshd does; submethods ("keyboard-interactive:pam") are not
+// supported.
 type MethodsPolicy interface {
 	AuthenticationMethods(ctx context.Context, meta ConnMetadata) [][]string
 }
@@ -307,3 +310,29 @@ func DefaultPubkeyAlgorithms() []string {
 		"rsa-sha2-256",
 	}
 }
+
+// ServerSigAlgs returns the value for the server-sig-algs extension of
+// EXT_INFO (RFC 8308 §3.1): the plain signature algorithms of
+// PubkeyAlgorithms, since clients use it to pick an RSA signature algorithm
+// before trying a key.
+func (c *Config) ServerSigAlgs() []string {
+	algs := c.PubkeyAlgorithms
+	if len(algs) == 0 {
+		algs = DefaultPubkeyAlgorithms()
+	}
+	var out []string
+	for _, a := range algs {
+		if !keys.IsCertificateType(keys.KeyTypeOfAlgorithm(a)) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// The EXT_INFO extension by which a server offers
+// publickey-hostbound-v00@openssh.com (OpenSSH PROTOCOL §1.10 and §2.5).
+// The transport sends it with the server's first EXT_INFO.
+const (
+	HostboundExtension        = "publickey-hostbound@openssh.com"
+	HostboundExtensionVersion = "0"
+)

@@ -329,7 +329,7 @@ func (s *serverAuthState) start(req *userAuthRequestMsg) error {
 	}
 	lists := s.cfg.AuthenticationMethods
 	if mp, ok := s.auth.(MethodsPolicy); ok {
-		if l := mp.AuthenticationMethods(s.ctx, &s.meta); l != nil {
+		if l := mp.AuthenticationMethods(s.ctx, &s.meta); len(l) > 0 {
 			lists = l
 		}
 	}

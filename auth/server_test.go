@@ -1034,3 +1034,16 @@ func TestLogsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestServerSigAlgs(t *testing.T) {
+	got := (&Config{}).ServerSigAlgs()
+	want := []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+		"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512", "rsa-sha2-256"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ServerSigAlgs() = %v, want %v", got, want)
+	}
+	got = (&Config{PubkeyAlgorithms: []string{"rsa-sha2-256-cert-v01@openssh.com", "ssh-rsa", "rsa-sha2-256"}}).ServerSigAlgs()
+	if !slices.Equal(got, []string{"ssh-rsa", "rsa-sha2-256"}) {
+		t.Fatalf("got %v", got)
+	}
+}
