@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto"
 	"encoding/hex"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -210,5 +212,44 @@ func TestDeriveKnownAnswer(t *testing.T) {
 	want := "b0064c9455366352a61d5780e9cb266ba50a1408701d932f303f6cbf5497a03da5064bb6c0844dc3"
 	if got := hex.EncodeToString(Derive(crypto.SHA256, K, H, 'A', sid, 40)); got != want {
 		t.Fatalf("Derive = %s, want %s", got, want)
+	}
+}
+
+// TestConcurrentExchanges: one Method value serves many exchanges at once
+// (the handshake builds a Method per negotiation, but nothing should break
+// if it is shared). Run with -race.
+func TestConcurrentExchanges(t *testing.T) {
+	hk := newTestHostKey()
+	for _, name := range []string{"mlkem768x25519-sha256", "curve25519-sha256", "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256", "diffie-hellman-group-exchange-sha256"} {
+		t.Run(name, func(t *testing.T) {
+			m := mustMethod(t, name, nil)
+			const n = 4
+			hs := make([][]byte, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					run := runKex(t, m, m, hk, detRand(byte(i)), detRand(byte(i+10)))
+					errs[i] = errors.Join(run.clientErr, run.serverErr)
+					if errs[i] == nil && !bytes.Equal(run.client.H, run.server.H) {
+						errs[i] = errors.New("H differs")
+					}
+					if run.client != nil {
+						hs[i] = run.client.H
+					}
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("exchange %d: %v", i, err)
+				}
+				for j := range i {
+					if bytes.Equal(hs[i], hs[j]) {
+						t.Fatalf("exchanges %d and %d produced the same H", i, j)
+					}
+				}
+			}
+		})
 	}
 }
