@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func listTemps(t *testing.T, dir string) []string {
@@ -115,5 +116,30 @@ func TestDirectUploads(t *testing.T) {
 	rc.expectStatus(StatusOK)
 	if got := ts.read(t, "f"); got != "x" {
 		t.Fatalf("direct upload: f = %q", got)
+	}
+}
+
+func TestStaleTempRemovedOnListing(t *testing.T) {
+	ts := startServer(t, nil)
+	stale := filepath.Join(ts.root, tempPrefix+"OLD")
+	fresh := filepath.Join(ts.root, tempPrefix+"NEW")
+	os.WriteFile(stale, []byte("x"), 0o644)
+	os.WriteFile(fresh, []byte("x"), 0o644)
+	old := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(stale, old, old)
+	c := ts.client(t)
+	defer c.Close()
+	fis, err := c.ReadDir("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fis) != 0 {
+		t.Fatalf("listing shows %d entries, want none", len(fis))
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("fresh temporary file removed: %v", err)
 	}
 }

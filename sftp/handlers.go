@@ -264,6 +264,8 @@ func (s *session) readdir(id uint32, h *handle) {
 		for _, fi := range fis {
 			if !isTemp(fi.Name()) {
 				add(fi.Name(), fi)
+			} else if now.Sub(fi.ModTime()) > staleTempAge {
+				s.removeStaleTemp(path.Join(h.path, fi.Name()))
 			}
 		}
 		if err != nil {
@@ -282,6 +284,25 @@ func (s *session) readdir(id uint32, h *handle) {
 		return
 	}
 	s.sendMsg(&nameMsg{ID: id, Entries: entries})
+}
+
+// removeStaleTemp deletes an atomic upload's temporary file left by a
+// server that died before it could clean up (kill -9, power loss); an
+// upload in progress rewrites its file far more often than staleTempAge.
+func (s *session) removeStaleTemp(p string) {
+	if s.srv.opts.ReadOnly {
+		return
+	}
+	fi, err := s.fs.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	if err := s.fs.Remove(p); err == nil {
+		s.log.Info("sftp: removed stale temporary upload", "path", p, "mtime", fi.ModTime())
+		if q := s.srv.opts.Quota; q != nil {
+			q.Release(s.ctx, fi.Size(), 1)
+		}
+	}
 }
 
 // pathOp handles LSTAT, STAT, OPENDIR, REMOVE, RMDIR, REALPATH, READLINK.

@@ -135,6 +135,12 @@ const maxNameCache = 1024
 // tempPrefix starts the name of an atomic upload's temporary file.
 const tempPrefix = ".ferry-upload-"
 
+// staleTempAge is how long after its last write a temporary upload is
+// taken as abandoned by a crashed server and removed when its directory
+// is listed. A live upload writes every few seconds at worst; a day
+// leaves room for a client stalled by a suspended laptop.
+const staleTempAge = 24 * time.Hour
+
 // Buffer size classes: small replies and requests, 32 KiB transfers
 // (OpenSSH's default), and the largest packet.
 const (

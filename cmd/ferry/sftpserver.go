@@ -87,14 +87,23 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 				}
 				opts.Home = home
 			}
-			defer fsys.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-			defer stop()
+			// On a signal, end the session the way a closed channel does,
+			// so open atomic uploads are discarded rather than left behind.
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+			go func() {
+				<-ctx.Done()
+				os.Stdin.Close()
+			}()
 			err = sftp.NewServer(fsys, opts).Serve(ctx, os.Stdin, os.Stdout)
+			stop()
+			fsys.Close()
 			if err != nil {
+				// Like OpenSSH's sftp-server, say nothing on stderr (the
+				// client's terminal) unless asked to with -e.
 				logger.Error("sftp-server: session ended", "err", err)
+				os.Exit(1)
 			}
-			return err
+			return nil
 		},
 	}
 	f := cmd.Flags()
