@@ -86,8 +86,10 @@ type Authenticator interface {
 	// called both for a query without a signature (to decide on PK_OK) and
 	// again after the signature of a request has been verified; only the
 	// second call's answer authorizes (CVE-2024-45337 class). For a
-	// certificate, key is the *keys.Certificate and is called after the
-	// certificate passed Config's CA and principal checks.
+	// certificate, key is the *keys.Certificate, and the call comes only
+	// after the certificate passed the CA, validity, principal (= user)
+	// and critical option checks; the auth layer then adds the
+	// certificate's force-command and extension restrictions.
 	PublicKey(ctx context.Context, meta ConnMetadata, key keys.PublicKey) (*Permissions, error)
 	// KeyboardInteractive runs challenge rounds (RFC 4256) through
 	// challenge. The number of rounds and prompts is bounded by
@@ -185,7 +187,13 @@ type Config struct {
 
 	// MaxAuthTries is the number of failed attempts answered with FAILURE;
 	// the next failed attempt ends the connection with "Too many
-	// authentication failures". Default DefaultMaxAuthTries.
+	// authentication failures" (reason PROTOCOL_ERROR, as sshd sends).
+	// Counted, as in sshd's auth2.c: every failed request except a first
+	// "none", including refused public key queries; not counted: PK_OK
+	// answers and partial successes. (sshd disconnects on the
+	// MaxAuthTries-th failure itself; ferry answers it, so a client that
+	// offers MaxAuthTries wrong keys can still try a password.) Default
+	// DefaultMaxAuthTries.
 	MaxAuthTries int
 
 	// FailureDelay is the minimum time from a request's arrival to its
@@ -275,12 +283,12 @@ const (
 	// keyboard-interactive attempt (password, then OTP, then a message is
 	// three).
 	MaxChallengeRounds = 8
-	// MaxUserAuthRequests bounds all USERAUTH_REQUESTs of a connection
-	// (or twice MaxAuthTries, if that is larger),
-	// including "none" and public key queries that MaxAuthTries does not
-	// count, so a client cannot cycle PK_OK queries forever
-	// (CVE-2025-26466 class). OpenSSH offers at most one query per key and
-	// agents rarely hold more than a dozen keys.
+	// MaxUserAuthRequests bounds all USERAUTH_REQUESTs of a connection,
+	// including the PK_OK queries that MaxAuthTries does not count, so a
+	// client cannot cycle queries forever (CVE-2025-26466 class). OpenSSH
+	// offers at most one query per key and agents rarely hold more than a
+	// dozen keys. A Config with MaxAuthTries above half of it raises the
+	// cap to twice MaxAuthTries.
 	MaxUserAuthRequests = 64
 	// maxMethodSteps bounds the length of one AuthenticationMethods list
 	// and the number of lists; sshd has no such lists longer than a few.

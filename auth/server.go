@@ -56,6 +56,18 @@ const (
 	outcomeAbandoned
 )
 
+func (k outcomeKind) String() string {
+	switch k {
+	case outcomeSuccess:
+		return "success"
+	case outcomePKOK:
+		return "pk-ok"
+	case outcomeAbandoned:
+		return "abandoned"
+	}
+	return "failure"
+}
+
 type outcome struct {
 	kind    outcomeKind
 	perms   *Permissions
@@ -272,8 +284,8 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		return nil, err
 	}
 	s.log.LogAttrs(s.ctx, slog.LevelDebug, "userauth request",
-		slog.String("user", s.meta.user), slog.String("method", req.Method),
-		slog.Int("outcome", int(out.kind)))
+		slog.String("user", s.meta.user), slog.String("method", truncate(req.Method)),
+		slog.String("outcome", out.kind.String()))
 
 	switch out.kind {
 	case outcomePKOK:
@@ -289,7 +301,7 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		s.failures++
 		if req.Method != methodNone {
 			s.log.LogAttrs(s.ctx, slog.LevelInfo, "authentication failed",
-				slog.String("user", s.meta.user), slog.String("method", req.Method),
+				slog.String("user", s.meta.user), slog.String("method", truncate(req.Method)),
 				slog.Any("remote", s.meta.peer.RemoteAddr), slog.Int("failures", s.failures))
 		}
 	}
