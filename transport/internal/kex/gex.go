@@ -38,7 +38,7 @@ const (
 //	         string K_S || uint32 min || uint32 n || uint32 max ||
 //	         mpint p || mpint g || mpint e || mpint f || mpint K)
 //
-// where min and max are left out after an old request (RFC 4419 §3,
+// where min and max are left out after an old request (RFC 4419 §5,
 // OpenSSH kexgex_hash). The uint32 values are hashed as the client sent
 // them, not as the server clamped them.
 type gexMethod struct {
