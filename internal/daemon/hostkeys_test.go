@@ -22,6 +22,7 @@ func fingerprints(signers []keys.Signer) []string {
 }
 
 func TestLoadOrCreateHostKeysGeneratesDefaults(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	dir := filepath.Join(t.TempDir(), "data")
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
@@ -113,6 +114,7 @@ func TestLoadOrCreateHostKeysGeneratesDefaults(t *testing.T) {
 }
 
 func TestLoadOrCreateHostKeysDSAOnlyWhenEnabled(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	dir := t.TempDir()
 	signers, err := LoadOrCreateHostKeys(dir, nil, []string{"ssh-ed25519", "ssh-dss"}, nil)
 	if err != nil {
@@ -136,6 +138,7 @@ func TestLoadOrCreateHostKeysDSAOnlyWhenEnabled(t *testing.T) {
 }
 
 func TestLoadOrCreateHostKeysRefusesUnprotectedKey(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	dir := t.TempDir()
 	if _, err := LoadOrCreateHostKeys(dir, nil, nil, nil); err != nil {
 		t.Fatal(err)
@@ -164,6 +167,7 @@ func TestLoadOrCreateHostKeysRefusesUnprotectedKey(t *testing.T) {
 }
 
 func TestLoadOrCreateHostKeysRefusesForeignOwner(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to chown a file to another user")
 	}
@@ -182,6 +186,7 @@ func TestLoadOrCreateHostKeysRefusesForeignOwner(t *testing.T) {
 }
 
 func TestLoadOrCreateHostKeysExplicitPaths(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	dir := t.TempDir()
 	gen, err := LoadOrCreateHostKeys(dir, nil, nil, nil)
 	if err != nil {
@@ -215,6 +220,7 @@ func TestLoadOrCreateHostKeysExplicitPaths(t *testing.T) {
 }
 
 func TestLoadOrCreateHostKeysReadsSSHKeygenKeys(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	sshKeygen := testenv.NeedTool(t, "ssh-keygen")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ssh_host_ed25519_key")
@@ -240,6 +246,7 @@ func TestLoadOrCreateHostKeysReadsSSHKeygenKeys(t *testing.T) {
 }
 
 func TestLoadOrCreateHostKeysRewritesMissingPub(t *testing.T) {
+	t.Parallel() // RSA 3072 generation dominates; run the cases side by side
 	dir := t.TempDir()
 	signers, err := LoadOrCreateHostKeys(dir, nil, nil, nil)
 	if err != nil {
