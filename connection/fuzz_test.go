@@ -8,8 +8,8 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strconv"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
 )

@@ -765,11 +765,9 @@ func (nc *NewChannel) ChannelType() string { return nc.channelType }
 // ExtraData is the channel-type-specific data (e.g. DirectTCPIP).
 func (nc *NewChannel) ExtraData() []byte { return nc.extraData }
 
-// answer marks nc answered and releases its pending-open slot.
-func (nc *NewChannel) answer() error {
+// answerLocked marks nc answered and releases its pending-open slot.
+func (nc *NewChannel) answerLocked() error {
 	m := nc.mux
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if nc.answered {
 		return ErrAlreadyAnswered
 	}
@@ -783,19 +781,18 @@ func (nc *NewChannel) answer() error {
 
 // Accept confirms the channel (CHANNEL_OPEN_CONFIRMATION).
 func (nc *NewChannel) Accept() (*Channel, error) {
-	if err := nc.answer(); err != nil {
-		return nil, err
-	}
 	m := nc.mux
 	c := m.newChannel(nc.channelType, nc.extraData)
 	c.remoteID = nc.remoteID
 	c.remoteCredit = nc.remoteWindow
 	c.remoteMaxPacket = min(nc.remoteMax, maxSendData)
 	m.mu.Lock()
-	if m.closed {
+	if err := nc.answerLocked(); err != nil {
 		m.mu.Unlock()
-		return nil, m.closedErr()
+		return nil, err
 	}
+	// Under the same lock as releasing the pending slot, so the read loop
+	// never sees the slot free before the channel is counted.
 	m.allocLocked(c)
 	m.mu.Unlock()
 	msg := channelOpenConfirmMsg{
@@ -813,7 +810,10 @@ func (nc *NewChannel) Accept() (*Channel, error) {
 // Reject refuses the channel with an RFC 4254 §5.1 reason code
 // (wire.OpenAdministrativelyProhibited, ...).
 func (nc *NewChannel) Reject(reason uint32, message string) error {
-	if err := nc.answer(); err != nil {
+	nc.mux.mu.Lock()
+	err := nc.answerLocked()
+	nc.mux.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	msg := channelOpenFailureMsg{RecipientChannel: nc.remoteID, ReasonCode: reason, Description: message}
