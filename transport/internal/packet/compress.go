@@ -92,10 +92,20 @@ const (
 
 // huffman is a canonical Huffman code in the count/symbol form of Mark
 // Adler's puff.c description of RFC 1951 §3.2.2 decoding.
+//
+// fast maps the next fastBits input bits (in stream order) to symbol |
+// code length<<9 for every code of at most fastBits bits, so most symbols
+// decode with one lookup; longer codes, and symbols at the very end of the
+// input, take the bit-at-a-time path.
 type huffman struct {
 	count  [maxCodeBits + 1]uint16
 	symbol [maxLitCodes]uint16
+	fast   [1 << fastBits]uint16
 }
+
+// fastBits: 9 covers every fixed literal code and nearly all dynamic ones
+// zlib emits, with a 1 KiB table (as zlib's inflate uses 9-bit roots).
+const fastBits = 9
 
 const (
 	maxCodeBits  = 15  // RFC 1951 §3.2.2
@@ -144,6 +154,35 @@ func (h *huffman) build(lengths []uint8, incompleteOK bool) bool {
 		if l != 0 {
 			h.symbol[offs[l]] = uint16(sym)
 			offs[l]++
+		}
+	}
+	// Canonical codes, RFC 1951 §3.2.2, bit-reversed because deflate packs
+	// Huffman codes starting with their most significant bit.
+	h.fast = [1 << fastBits]uint16{}
+	var next [maxCodeBits + 2]int
+	code := 0
+	for l := 1; l <= maxCodeBits; l++ {
+		code = (code + int(h.count[l-1])) << 1
+		if l == 1 {
+			code = 0
+		}
+		next[l] = code
+	}
+	for sym, l := range lengths {
+		if l == 0 {
+			continue
+		}
+		c := next[l]
+		next[l]++
+		if l > fastBits {
+			continue
+		}
+		rev := 0
+		for i := uint8(0); i < l; i++ {
+			rev |= (c >> i & 1) << (l - 1 - i)
+		}
+		for i := rev; i < 1<<fastBits; i += 1 << l {
+			h.fast[i] = uint16(sym) | uint16(l)<<9
 		}
 	}
 	return true
@@ -206,6 +245,12 @@ func (f *inflater) getBits(n uint) (uint32, bool) {
 // decodeSym returns the next symbol of h, -1 if the input ran out, or -2
 // for a bit string that is no code.
 func (f *inflater) decodeSym(h *huffman) int {
+	if f.need(fastBits) {
+		if e := h.fast[f.bits&(1<<fastBits-1)]; e != 0 {
+			f.take(uint(e >> 9))
+			return int(e & 0x1ff)
+		}
+	}
 	code, first, index := 0, 0, 0
 	for l := 1; l <= maxCodeBits; l++ {
 		b, ok := f.getBits(1)

@@ -8,6 +8,18 @@
 // steady state without compression: buffers are reused, packets are sealed
 // and opened in place, and MAC state is Reset rather than recreated.
 // Primitives come from the standard library and golang.org/x/crypto only.
+//
+// Memory: a Reader starts with an 8 KiB buffer and doubles it on demand up
+// to one maximal packet plus read-ahead (readBufferMax); Release drops it
+// when nothing is buffered, for the connection layer to call on idle
+// connections. A Writer's buffer grows to writeFlushThreshold plus one
+// packet; Release drops it after a Flush. Compression adds one zlib writer
+// (compress/zlib) and one inflater with a history-plus-output buffer per
+// direction while enabled.
+//
+// CBC with MAC-then-encrypt hides why a packet failed (see Reader.discard);
+// every other mode checks the length in the clear or under its own key and
+// fails at once.
 package packet
 
 import (
