@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/store"
 	"github.com/ferry-sftp/ferry/store/password"
@@ -476,5 +481,49 @@ func TestParseExpiry(t *testing.T) {
 		if got, err := parseExpiry(in); err != nil || !got.Equal(want) {
 			t.Errorf("parseExpiry(%q) = %v, %v", in, got, err)
 		}
+	}
+}
+
+// TestUserPostgres runs the CLI against PostgreSQL (--database), in a fresh
+// schema, when FERRY_TEST_POSTGRES is set (always under CI).
+func TestUserPostgres(t *testing.T) {
+	base := os.Getenv("FERRY_TEST_POSTGRES")
+	if base == "" {
+		testenv.Missing(t, "FERRY_TEST_POSTGRES is not set (source .ci/setup-postgres.sh)")
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	schema := fmt.Sprintf("ferry_cli_test_%x", rnd)
+	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	dir := t.TempDir()
+	pg := func(args ...string) []string { return append([]string{"--database", u.String()}, args...) }
+	mustRun(t, dir, "pw\n", pg("user", "add", "alice", "--password-stdin", "--quota-bytes", "1G")...)
+	out := mustRun(t, dir, "", pg("user", "show", "alice", "--json")...)
+	var a shownAccount
+	if err := json.Unmarshal([]byte(out), &a); err != nil || a.QuotaBytes != 1<<30 || !a.HasPassword {
+		t.Fatalf("show on postgres = %q (%v)", out, err)
+	}
+	var n int
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+schema+".accounts WHERE name = 'alice'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("row in PostgreSQL: %d, %v", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ferry.db")); !os.IsNotExist(err) {
+		t.Fatalf("--database postgres:// still created a SQLite file: %v", err)
 	}
 }
