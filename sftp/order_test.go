@@ -1,0 +1,156 @@
+package sftp
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// TestConflictingRequestsKeepOrder sends overlapping WRITEs and a READ of
+// the same range without waiting: the pipeline must apply them in order.
+func TestConflictingRequestsKeepOrder(t *testing.T) {
+	ts := startServer(t, nil)
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead | fxfWrite | fxfCreat})
+	h := rc.handle()
+	const rounds = 200
+	go func() {
+		for i := 0; i < rounds; i++ {
+			rc.send(&writeReq{ID: uint32(1000 + i), Handle: h, Offset: 0, Data: []byte(fmt.Sprintf("%08d", i))})
+			rc.send(&readReq{ID: uint32(5000 + i), Handle: h, Offset: 0, Length: 8})
+		}
+	}()
+	for n := 0; n < 2*rounds; n++ {
+		p := rc.recv()
+		switch p[0] {
+		case fxpStatus:
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != StatusOK {
+				t.Fatalf("WRITE status %+v", s)
+			}
+		case fxpData:
+			var d dataMsg
+			d.unmarshal(p)
+			if want := fmt.Sprintf("%08d", d.ID-5000); string(d.Data) != want {
+				t.Fatalf("READ %d saw %q, want %q: reordered around a WRITE", d.ID, d.Data, want)
+			}
+		default:
+			t.Fatalf("unexpected reply %x", p)
+		}
+	}
+	rc.send(&handleReq{Type: fxpClose, ID: 1, Handle: h})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != fmt.Sprintf("%08d", rounds-1) {
+		t.Fatalf("final content %q", got)
+	}
+}
+
+// TestCloseWaitsForWrites pipelines many WRITEs then CLOSE: every byte
+// must be in the file when CLOSE is answered.
+func TestCloseWaitsForWrites(t *testing.T) {
+	ts := startServer(t, nil)
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: 1, Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	chunk := bytes.Repeat([]byte("x"), 4096)
+	const n = 300
+	go func() {
+		for i := 0; i < n; i++ {
+			rc.send(&writeReq{ID: uint32(10 + i), Handle: h, Offset: uint64(i * len(chunk)), Data: chunk})
+		}
+		rc.send(&handleReq{Type: fxpClose, ID: 9999, Handle: h})
+	}()
+	for i := 0; i < n; i++ {
+		if s := rc.status(); s.Code != StatusOK || s.ID == 9999 {
+			t.Fatalf("reply %d: %+v", i, s)
+		}
+	}
+	if s := rc.status(); s.ID != 9999 || s.Code != StatusOK {
+		t.Fatalf("CLOSE reply %+v", s)
+	}
+	if fi, err := os.Stat(filepath.Join(ts.root, "f")); err != nil || fi.Size() != n*4096 {
+		t.Fatalf("after CLOSE: %v %v", fi, err)
+	}
+	if len(ts.records) != 1 || ts.records[0].BytesWritten != n*4096 || ts.records[0].Result != "ok" || ts.records[0].Path != "/f" {
+		t.Fatalf("transfer record %+v", ts.records)
+	}
+}
+
+func TestReaddirBatches(t *testing.T) {
+	ts := startServer(t, nil)
+	const files = 250
+	for i := 0; i < files; i++ {
+		ts.write(t, fmt.Sprintf("d/f%03d", i), "")
+	}
+	rc := ts.raw(t)
+	rc.send(&pathReq{Type: fxpOpendir, ID: 1, Path: "/d"})
+	h := rc.handle()
+	var names []string
+	for i := 0; ; i++ {
+		rc.send(&handleReq{Type: fxpReaddir, ID: uint32(2 + i), Handle: h})
+		p := rc.recv()
+		if p[0] == fxpStatus {
+			var s statusMsg
+			s.unmarshal(p)
+			if s.Code != StatusEOF {
+				t.Fatalf("READDIR status %+v", s)
+			}
+			break
+		}
+		var n nameMsg
+		if !n.unmarshal(p) || len(n.Entries) > maxReaddirEntries || len(n.Entries) == 0 {
+			t.Fatalf("READDIR batch of %d", len(n.Entries))
+		}
+		for _, e := range n.Entries {
+			names = append(names, e.Name)
+		}
+	}
+	sort.Strings(names)
+	if len(names) != files+2 || names[0] != "." || names[1] != ".." || names[2] != "f000" {
+		t.Fatalf("listed %d names: %v...", len(names), names[:3])
+	}
+}
+
+func TestUmaskAndModes(t *testing.T) {
+	ts := startServer(t, &Options{Umask: 0o027})
+	rc := ts.raw(t)
+	rc.send(&mkdirReq{ID: 1, Path: "/d", Attrs: Attrs{Flags: AttrPermissions, Permissions: 0o777}})
+	rc.expectStatus(StatusOK)
+	rc.send(&openReq{ID: 2, Path: "/f", PFlags: fxfWrite | fxfCreat, Attrs: Attrs{Flags: AttrPermissions, Permissions: 0o666}})
+	h := rc.handle()
+	rc.send(&handleReq{Type: fxpClose, ID: 3, Handle: h})
+	rc.expectStatus(StatusOK)
+	for name, want := range map[string]os.FileMode{"d": 0o750, "f": 0o640} {
+		fi, err := os.Stat(filepath.Join(ts.root, name))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %v", name, fi.Mode(), err, want)
+		}
+	}
+	// FSETSTAT then SETSTAT with times and setgid bit.
+	rc.send(&setstatReq{ID: 4, Path: "/d", Attrs: Attrs{Flags: AttrPermissions | AttrACModTime, Permissions: 0o2755, ATime: 1000, MTime: 2000}})
+	rc.expectStatus(StatusOK)
+	fi, _ := os.Stat(filepath.Join(ts.root, "d"))
+	if fi.Mode()&os.ModeSetgid == 0 || fi.Mode().Perm() != 0o755 || fi.ModTime().Unix() != 2000 {
+		t.Errorf("after SETSTAT: %v %v", fi.Mode(), fi.ModTime())
+	}
+}
+
+func TestLsetstat(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "x")
+	os.Symlink("f", filepath.Join(ts.root, "l"))
+	rc := ts.raw(t)
+	body := appendStr(nil, "/l")
+	body = (&Attrs{Flags: AttrUIDGID, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}).appendTo(body)
+	rc.send(&extendedReq{ID: 1, Request: "lsetstat@openssh.com", Data: body})
+	rc.expectStatus(StatusOK)
+	body = (&Attrs{Flags: AttrPermissions, Permissions: 0o600}).appendTo(appendStr(nil, "/l"))
+	rc.send(&extendedReq{ID: 2, Request: "lsetstat@openssh.com", Data: body})
+	rc.expectStatus(StatusOpUnsupported) // Linux cannot chmod a link
+	if fi, _ := os.Stat(filepath.Join(ts.root, "f")); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("lsetstat changed the target: %v", fi.Mode())
+	}
+}
