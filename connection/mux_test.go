@@ -518,3 +518,36 @@ func TestMuxEndWakesEveryone(t *testing.T) {
 		t.Errorf("Accept after end: %v", err)
 	}
 }
+
+// TestServerInitiatedOpen: the server opens forwarded-tcpip to the client
+// (RFC 4254 §7.2), as for a remote port forward.
+func TestServerInitiatedOpen(t *testing.T) {
+	p := newMuxPair(t, nil, nil)
+	extra := (&ForwardedTCPIP{ConnectedAddr: "127.0.0.1", ConnectedPort: 8080, OriginatorAddr: "127.0.0.1", OriginatorPort: 41000}).Marshal()
+	go func() {
+		nc, err := p.client.Accept(ctxT(t))
+		if err != nil {
+			return
+		}
+		f, err := ParseForwardedTCPIP(nc.ExtraData())
+		if err != nil || nc.ChannelType() != ChannelTypeForwardedTCPIP || f.ConnectedPort != 8080 {
+			nc.Reject(wire.OpenConnectFailed, "bad forward")
+			return
+		}
+		c, err := nc.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	s, err := p.server.OpenChannel(ctxT(t), ChannelTypeForwardedTCPIP, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.Write([]byte("GET / HTTP/1.0\r\n\r\n")); s.CloseWrite() }()
+	if got := readAllBounded(t, s, 100); string(got) != "GET / HTTP/1.0\r\n\r\n" {
+		t.Fatalf("echo %q", got)
+	}
+	waitDone(t, s)
+}
