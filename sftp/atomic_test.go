@@ -1,6 +1,7 @@
 package sftp
 
 import (
+	"github.com/ferry-sftp/ferry/vfs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,4 +143,37 @@ func TestStaleTempRemovedOnListing(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Fatalf("fresh temporary file removed: %v", err)
 	}
+}
+
+func TestAtomicUploadKeepsOwnerAndNeedsWriteAccess(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to own files as another user")
+	}
+	ts := startServer(t, nil)
+	ts.write(t, "f", "previous")
+	p := filepath.Join(ts.root, "f")
+	os.Chown(p, 1234, 5678)
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: 1, Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: 2, Handle: h, Data: []byte("new")})
+	rc.expectStatus(StatusOK)
+	rc.send(&handleReq{Type: fxpClose, ID: 3, Handle: h})
+	rc.expectStatus(StatusOK)
+	fi, _ := os.Stat(p)
+	if uid, gid, _, _ := vfs.Owner(fi); uid != 1234 || gid != 5678 {
+		t.Fatalf("owner after replace %d:%d, want 1234:5678", uid, gid)
+	}
+}
+
+func TestAtomicUploadOfReadOnlyFileDenied(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root may write any file")
+	}
+	ts := startServer(t, nil)
+	ts.write(t, "f", "previous")
+	os.Chmod(filepath.Join(ts.root, "f"), 0o444)
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: 1, Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	rc.expectStatus(StatusPermissionDenied)
 }

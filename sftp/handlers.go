@@ -156,6 +156,17 @@ func (s *session) open(m *openReq) {
 				return
 			}
 		}
+		if atomicUpload && exists {
+			// The replaced file must be writable by this user, as it would
+			// have to be for truncating it in place; a rename alone only
+			// needs the directory.
+			probe, err := s.fs.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				s.sendError(m.ID, err)
+				return
+			}
+			probe.Close()
+		}
 		if atomicUpload {
 			h.tmp = tempName(p)
 			// Under NoOverwrite the rename must not replace a file another
@@ -174,8 +185,17 @@ func (s *session) open(m *openReq) {
 				return
 			}
 			if exists {
-				// Keep the replaced file's mode, as truncating it in place would.
+				// Keep the replaced file's mode and (when privileged, the
+				// only case where they differ) owner, as truncating it in
+				// place would.
 				f.Chmod(fi.Mode().Perm())
+				if uid, gid, _, ok := vfs.Owner(fi); ok {
+					if tfi, err := f.Stat(); err == nil {
+						if tuid, tgid, _, _ := vfs.Owner(tfi); tuid != uid || tgid != gid {
+							f.Chown(int(uid), int(gid))
+						}
+					}
+				}
 				h.replaces = fi.Size()
 			}
 			h.f = f

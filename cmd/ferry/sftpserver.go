@@ -31,6 +31,7 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 		stderr   bool
 		level    string
 		umask    string
+		direct   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sftp-server",
@@ -45,7 +46,7 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 				}
 				logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 			}
-			opts := &sftp.Options{ReadOnly: readOnly, Logger: logger}
+			opts := &sftp.Options{ReadOnly: readOnly, DirectUploads: direct, Logger: logger}
 			if u := os.Getenv("USER"); u != "" {
 				opts.User = u
 			}
@@ -113,6 +114,7 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&stderr, "log-stderr", "e", false, "log to stderr")
 	f.StringVarP(&level, "log-level", "l", "INFO", "log level: QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG, DEBUG1-3")
 	f.StringVarP(&umask, "umask", "u", "", "umask (octal) for files and directories created")
+	f.BoolVar(&direct, "direct-uploads", false, "write uploads in place, as OpenSSH does, instead of to a temporary file renamed on close (keeps inode, hard links and extended attributes)")
 	return cmd
 }
 
