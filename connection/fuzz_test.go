@@ -1,6 +1,7 @@
 package connection
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -63,6 +64,14 @@ func (f *fuzzConn) serverLayer() {
 		default:
 		}
 		break
+	}
+	if f.step%5 == 2 {
+		// An open whose caller has already given up: exercises the
+		// abandoned-open path with whatever answer the input sends.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		m.OpenChannel(ctx, ChannelTypeForwardedTCPIP, nil)
+		m.SendGlobalRequest(GlobalHostKeys, false, nil)
 	}
 	live := f.chans[:0]
 	for i, c := range f.chans {
@@ -201,6 +210,11 @@ func fuzzMuxSeeds() [][]byte {
 		joinPackets(data(3, 1)),
 		joinPackets([]byte{wire.MsgRequestSuccess}),
 		joinPackets(open(0, "session"), (&channelSuccessMsg{RecipientChannel: 0}).appendTo(nil)),
+		// Steps 2 and 7 open channel 0 (abandoned) twice; answer both.
+		joinPackets(glob("x", false, nil), glob("x", false, nil),
+			(&channelOpenConfirmMsg{RecipientChannel: 0, SenderChannel: 9, InitialWindowSize: 100, MaximumPacketSize: 10}).appendTo(nil),
+			data(0, 5), cls(0), glob("x", false, nil), glob("x", false, nil), glob("x", false, nil),
+			(&channelOpenFailureMsg{RecipientChannel: 0, ReasonCode: 2}).appendTo(nil)),
 	}
 }
 
