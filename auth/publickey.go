@@ -42,7 +42,9 @@ func (s *serverAuthState) publicKey(req *userAuthRequestMsg) (outcome, error) {
 		s.refused(req.Method, "signature algorithm not allowed")
 		return fail, nil
 	}
-	key, err := keys.ParsePublicKey(p.PubKey)
+	// Parsed from a copy: the key outlives this packet's buffer (it may
+	// become Result.PublicKey) and parsers may alias their input.
+	key, err := keys.ParsePublicKey(bytes.Clone(p.PubKey))
 	if err != nil {
 		s.refused(req.Method, "unparsable public key")
 		return fail, nil

@@ -1047,3 +1047,27 @@ func TestServerSigAlgs(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestResultOutlivesPackets: the transport reuses its packet buffer, so
+// nothing in the Result may alias a packet.
+func TestResultOutlivesPackets(t *testing.T) {
+	k := ed25519Signer(t)
+	fa := newFake()
+	fa.users["alice"].keys[string(k.PublicKey().Marshal())] = &Permissions{}
+	in := [][]byte{serviceRequest("ssh-userauth"), pkSigned(t, k, testSessionID, "alice", "alice", "ssh-ed25519")}
+	res, err := Run(context.Background(), &scriptConn{in: slices.Clone(in)}, Peer{}, testConfig(fa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range in {
+		for i := range p {
+			p[i] = 0xAA
+		}
+	}
+	if res.User != "alice" || !bytes.Equal(res.PublicKey.Marshal(), k.PublicKey().Marshal()) {
+		t.Fatalf("result changed with the packet buffer: %q %x", res.User, res.PublicKey.Marshal())
+	}
+	if err := res.PublicKey.Verify([]byte("x"), &keys.Signature{Format: "ssh-ed25519", Blob: make([]byte, 64)}); err == nil {
+		t.Fatal("zero signature verified")
+	}
+}
