@@ -67,7 +67,7 @@ func (c *Channel) ChannelType() string { return c.channelType }
 // ExtraData is the type-specific data of the CHANNEL_OPEN.
 func (c *Channel) ExtraData() []byte { return c.extraData }
 
-// LocalID and RemoteID are the two channel numbers.
+// LocalID is our channel number (the peer's "recipient channel").
 func (c *Channel) LocalID() uint32 { return c.localID }
 
 // RemoteID is the peer's channel number.
