@@ -50,6 +50,11 @@ func fuzzSeedStream(t testing.TB, m fuzzMode, payloads ...[]byte) []byte {
 	return stream.Bytes()
 }
 
+// reset returns an inflater to the start of a stream, keeping its buffers.
+func (f *inflater) reset() {
+	*f = inflater{out: f.out[:0], in: f.in[:0]}
+}
+
 func fuzzSeedPayloads() [][]byte {
 	return [][]byte{{2}, []byte("\x5ehello"), bytes.Repeat([]byte{0x5e, 1, 2}, 300)}
 }
@@ -95,9 +100,12 @@ func FuzzDecompress(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0x78, 0x9c, 0x05, 0xc0, 0x81, 0x00, 0x00, 0x00, 0x00, 0x80, 0x90, 0xfe, 0x5f, 0x00}, uint8(255))
+	// One deflater and inflater per fuzz worker, reset per input: creating
+	// them costs ~1 MiB of allocation, which would dominate the run.
+	in, def := newInflater(), newDeflater()
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		step := int(chunk) + 1
-		in := newInflater()
+		in.reset()
 		for rest := data; len(rest) > 0; {
 			n := min(step, len(rest))
 			out, err := in.inflateChunk(rest[:n])
@@ -113,8 +121,9 @@ func FuzzDecompress(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		comp := newDeflater().appendCompressed(nil, data)
-		in = newInflater()
+		def.zw.Reset(&def.sink)
+		comp := def.appendCompressed(nil, data)
+		in.reset()
 		var got []byte
 		for rest := comp; len(rest) > 0; {
 			n := min(step, len(rest))
