@@ -3,6 +3,7 @@ package connection
 import (
 	"bytes"
 	"errors"
+	"io"
 	"runtime"
 	"testing"
 	"time"
@@ -385,5 +386,113 @@ func TestUnreadChannelBuffers(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.stdout.chunks != nil || c.stdout.Len() != 0 {
 		t.Errorf("Close kept %d bytes in %d chunks", c.stdout.Len(), len(c.stdout.chunks))
+	}
+}
+
+// TestWindowAdjustBatching: no WINDOW_ADJUST until half the window has been
+// read, then one for everything read.
+func TestWindowAdjustBatching(t *testing.T) {
+	r := newRawPeer(t, &Config{InitialWindow: 1000, MaxWindow: 1000})
+	c, conf := r.openAccepted(1<<20, 32768)
+	buf := make([]byte, 1000)
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 400)))
+	if n, err := io.ReadFull(c, buf[:400]); n != 400 || err != nil {
+		t.Fatal(n, err)
+	}
+	// Read sends its adjust before returning, so an adjust would come
+	// before this global request's reply.
+	r.send((&globalRequestMsg{RequestName: "sync", WantReply: true}).appendTo(nil))
+	if p := r.recv(); !bytes.Equal(p, []byte{wire.MsgRequestFailure}) {
+		t.Fatalf("want no WINDOW_ADJUST below half the window, got % x", p)
+	}
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 100)))
+	if n, err := io.ReadFull(c, buf[:100]); n != 100 || err != nil {
+		t.Fatal(n, err)
+	}
+	var adj windowAdjustMsg
+	if p := r.recv(); !adj.unmarshal(p) || adj.BytesToAdd != 500 || adj.RecipientChannel != conf.RecipientChannel {
+		t.Fatalf("want WINDOW_ADJUST 500, got % x", p)
+	}
+}
+
+// TestWindowAutotune drives the growth rule directly: the window doubles
+// only when a reader waited on an empty buffer and the peer used up its
+// credit in the same adjust period.
+func TestWindowAutotune(t *testing.T) {
+	r := newRawPeer(t, &Config{InitialWindow: 1000, MaxWindow: 3000})
+	c, conf := r.openAccepted(1<<20, 32768)
+	buf := make([]byte, 4000)
+	waitStarved := func() {
+		deadline := time.Now().Add(testTimeout)
+		for {
+			c.mu.Lock()
+			starved := c.readerStarved
+			c.mu.Unlock()
+			if starved {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("reader never waited")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	expectAdjust := func(want uint32) {
+		t.Helper()
+		var adj windowAdjustMsg
+		if p := r.recv(); !adj.unmarshal(p) || adj.BytesToAdd != want {
+			t.Fatalf("want WINDOW_ADJUST %d, got % x", want, p)
+		}
+	}
+	readAsync := func(n int) chan error {
+		ch := make(chan error, 1)
+		go func() { _, err := io.ReadFull(c, buf[:n]); ch <- err }()
+		return ch
+	}
+
+	// Slow reader: the peer fills the window before anyone reads.
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 1000)))
+	r.send((&globalRequestMsg{RequestName: "sync", WantReply: true}).appendTo(nil))
+	r.recv() // the data is buffered
+	if err := <-readAsync(1000); err != nil {
+		t.Fatal(err)
+	}
+	expectAdjust(1000)
+	if w, _ := c.Window(); w != 1000 {
+		t.Fatalf("window %d after a slow reader, want 1000", w)
+	}
+
+	// Fast reader, exhausted peer: double to 2000 (adjust = 1000 read +
+	// 1000 growth).
+	done := readAsync(1000)
+	waitStarved()
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 1000)))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	expectAdjust(2000)
+
+	// Again: capped at MaxWindow 3000 (adjust = 2000 read + 1000 growth).
+	done = readAsync(2000)
+	waitStarved()
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 2000)))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	expectAdjust(3000)
+	if w, _ := c.Window(); w != 3000 {
+		t.Fatalf("window %d, want MaxWindow 3000", w)
+	}
+
+	// Fast reader but a peer that does not use its credit: no growth.
+	done = readAsync(1500)
+	waitStarved()
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 1500)))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	expectAdjust(1500)
+	if w, _ := c.Window(); w != 3000 {
+		t.Fatalf("window %d, want 3000", w)
 	}
 }
