@@ -3,6 +3,7 @@ package sftp
 import (
 	"github.com/ferry-sftp/ferry/vfs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,8 +123,12 @@ func TestDirectUploads(t *testing.T) {
 
 func TestStaleTempRemovedOnListing(t *testing.T) {
 	ts := startServer(t, nil)
-	stale := filepath.Join(ts.root, tempPrefix+"OLD")
-	fresh := filepath.Join(ts.root, tempPrefix+"NEW")
+	stale := filepath.Join(ts.root, tempPrefix+strings.Repeat("A", tempRandLen))
+	fresh := filepath.Join(ts.root, tempPrefix+strings.Repeat("B", tempRandLen))
+	// Not of the exact form: an ordinary file, listed and kept.
+	mine := filepath.Join(ts.root, tempPrefix+"mine")
+	os.WriteFile(mine, []byte("x"), 0o644)
+	os.Chtimes(mine, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour))
 	os.WriteFile(stale, []byte("x"), 0o644)
 	os.WriteFile(fresh, []byte("x"), 0o644)
 	old := time.Now().Add(-48 * time.Hour)
@@ -134,8 +139,11 @@ func TestStaleTempRemovedOnListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fis) != 0 {
-		t.Fatalf("listing shows %d entries, want none", len(fis))
+	if len(fis) != 1 || fis[0].Name() != tempPrefix+"mine" {
+		t.Fatalf("listing shows %v, want only %smine", fis, tempPrefix)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Fatalf("user's file removed: %v", err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("stale temporary file kept: %v", err)
@@ -176,4 +184,39 @@ func TestAtomicUploadOfReadOnlyFileDenied(t *testing.T) {
 	rc := ts.raw(t)
 	rc.send(&openReq{ID: 1, Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
 	rc.expectStatus(StatusPermissionDenied)
+}
+
+func TestTempNamesReserved(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "x")
+	c := ts.client(t)
+	defer c.Close()
+	name := "/" + tempPrefix + strings.Repeat("C", tempRandLen)
+	if _, err := c.Create(name); statusCode(err) != StatusPermissionDenied {
+		t.Errorf("Create(%s) = %v", name, err)
+	}
+	if err := c.Mkdir(name); statusCode(err) != StatusPermissionDenied {
+		t.Errorf("Mkdir = %v", err)
+	}
+	if err := c.Rename("/f", name); statusCode(err) != StatusPermissionDenied {
+		t.Errorf("Rename = %v", err)
+	}
+	if err := c.PosixRename("/f", name); statusCode(err) != StatusPermissionDenied {
+		t.Errorf("PosixRename = %v", err)
+	}
+	if err := c.Symlink("/f", name); statusCode(err) != StatusPermissionDenied {
+		t.Errorf("Symlink = %v", err)
+	}
+	if err := c.Link("/f", name); statusCode(err) != StatusPermissionDenied {
+		t.Errorf("Link = %v", err)
+	}
+	for _, ok := range []string{tempPrefix + "x", tempPrefix + strings.Repeat("c", tempRandLen)} {
+		if !isTemp(ok) {
+			continue
+		}
+		t.Errorf("isTemp(%q) = true", ok)
+	}
+	if !isTemp(path.Base(tempName("/d/f"))) {
+		t.Error("tempName does not satisfy isTemp")
+	}
 }

@@ -30,7 +30,7 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
-		if o.ReadOnly {
+		if o.ReadOnly || reserved(newp) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
@@ -76,7 +76,7 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
-		if o.ReadOnly || o.Permissions.NoSymlinks {
+		if o.ReadOnly || o.Permissions.NoSymlinks || reserved(newp) {
 			s.sendError(m.ID, errDenied)
 			return
 		}

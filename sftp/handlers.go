@@ -113,7 +113,7 @@ func (s *session) open(m *openReq) {
 	}
 	modifies := write || flags&(os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0
 	readable := !write || read
-	if (o.ReadOnly && modifies) || (o.Permissions.NoDownload && readable) {
+	if (o.ReadOnly && modifies) || (o.Permissions.NoDownload && readable) || (modifies && reserved(p)) {
 		s.sendError(m.ID, errDenied)
 		return
 	}
@@ -406,7 +406,7 @@ func (s *session) sendName(id uint32, name string) {
 
 func (s *session) mkdir(m *mkdirReq) {
 	o := &s.srv.opts
-	if o.ReadOnly {
+	if o.ReadOnly || reserved(m.Path) {
 		s.sendError(m.ID, errDenied)
 		return
 	}
@@ -420,7 +420,7 @@ func (s *session) mkdir(m *mkdirReq) {
 // twoPathOp handles RENAME and SYMLINK.
 func (s *session) twoPathOp(m *twoPathReq) {
 	o := &s.srv.opts
-	if o.ReadOnly || (m.Type == fxpSymlink && o.Permissions.NoSymlinks) {
+	if o.ReadOnly || (m.Type == fxpSymlink && o.Permissions.NoSymlinks) || reserved(m.Second) {
 		s.sendError(m.ID, errDenied)
 		return
 	}

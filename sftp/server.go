@@ -814,7 +814,27 @@ func tempName(target string) string {
 	return path.Join(path.Dir(target), tempPrefix+rand.Text())
 }
 
-// isTemp reports whether a directory entry is an atomic upload in progress.
-func isTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+// tempRandLen is the length of rand.Text's output: 26 base32 characters.
+const tempRandLen = 26
+
+// isTemp reports whether a name has exactly the form tempName gives
+// (prefix and 26 characters of the base32 alphabet). Such names are hidden
+// from listings, removed when stale, and reserved: clients may not create
+// them, so none of a user's own files is ever taken for one.
+func isTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok || len(rest) != tempRandLen {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// reserved reports whether p names a temporary upload.
+func reserved(p string) bool { return isTemp(path.Base(p)) }
 
 var _ = os.O_RDONLY
