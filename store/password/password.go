@@ -181,12 +181,8 @@ func (h *Hasher) Verify(hash, password string) (ok, needsRehash bool, err error)
 		}
 		return true, p != h.params, nil
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil {
-			return false, false, fmt.Errorf("%w: bcrypt: %v", ErrMalformed, err)
-		}
-		if cost > MaxBcryptCost {
-			return false, false, ErrTooExpensive
+		if err := checkBcrypt(hash); err != nil {
+			return false, false, err
 		}
 		// bcrypt uses only the first 72 bytes of a password and
 		// GenerateFromPassword refuses longer ones; systems that produced
@@ -341,18 +337,7 @@ func Check(hash string) error {
 		_, _, _, err := parseArgon2id(hash)
 		return err
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		// bcrypt's fixed layout: "$2x$" cost "$" 22 salt + 31 hash characters.
-		if len(hash) != 60 {
-			return fmt.Errorf("%w: bcrypt", ErrMalformed)
-		}
-		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil {
-			return fmt.Errorf("%w: bcrypt: %v", ErrMalformed, err)
-		}
-		if cost > MaxBcryptCost {
-			return ErrTooExpensive
-		}
-		return nil
+		return checkBcrypt(hash)
 	case strings.HasPrefix(hash, "$5$"):
 		_, err := parseCrypt(hash, sha256Crypt)
 		return err
@@ -364,4 +349,24 @@ func Check(hash string) error {
 		return err
 	}
 	return ErrUnknownFormat
+}
+
+// bcryptAlphabet is bcrypt's base64 alphabet.
+const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// checkBcrypt checks bcrypt's fixed layout, "$2x$NN$" then 22 salt and 31
+// hash characters, more strictly than x/crypto/bcrypt does (it skips the
+// '$' after the cost unchecked), and the cost bound.
+func checkBcrypt(hash string) error {
+	if len(hash) != 60 || hash[6] != '$' || strings.Trim(hash[7:], bcryptAlphabet) != "" {
+		return fmt.Errorf("%w: bcrypt", ErrMalformed)
+	}
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return fmt.Errorf("%w: bcrypt: %v", ErrMalformed, err)
+	}
+	if cost > MaxBcryptCost {
+		return ErrTooExpensive
+	}
+	return nil
 }
