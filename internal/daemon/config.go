@@ -8,6 +8,7 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,9 @@ const (
 	// maxConfigFile bounds the configuration file we read: a complete,
 	// commented configuration is a few KiB.
 	maxConfigFile = 1 << 20
+	// maxNesting bounds nesting of arrays, tables and dotted keys in the
+	// file (see checkNesting); the schema needs 2.
+	maxNesting = 16
 	// maxAuthTriesLimit: sshd accepts any int, but past a few hundred
 	// tries per connection the limit no longer limits anything.
 	maxAuthTriesLimit = 1000
@@ -415,6 +419,9 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(name string, data []byte) (*Config, error) {
 	c := Default()
 	c.Path = name
+	if line, err := checkNesting(data); err != nil {
+		return nil, &ConfigError{File: name, Line: line, Err: err}
+	}
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(string(data), &top)
 	if err != nil {
@@ -437,6 +444,68 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkNesting bounds how deeply arrays, tables and dotted keys nest
+// before the TOML parser sees the text: BurntSushi/toml v1.6.0 takes time
+// and memory quadratic in the depth (30000 nested keys took over a minute
+// and hundreds of MiB), and ferry's schema never nests deeper than 2. It
+// skips strings and comments, and reports the line where the limit is
+// passed.
+func checkNesting(data []byte) (line int, err error) {
+	line = 1
+	depth, dots := 0, 0
+	for i := 0; i < len(data); i++ {
+		switch b := data[i]; b {
+		case '\n':
+			line++
+			dots = 0
+		case '#':
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			delim := string(b)
+			multi := i+2 < len(data) && data[i+1] == b && data[i+2] == b
+			if multi {
+				delim = strings.Repeat(delim, 3)
+				i += 2
+			}
+			for i++; i < len(data); i++ {
+				if data[i] == '\\' && b == '"' {
+					if i+1 < len(data) && data[i+1] == '\n' {
+						line++
+					}
+					i++
+					continue
+				}
+				if data[i] == '\n' {
+					if !multi {
+						line++
+						dots = 0
+						break // unterminated; the parser reports it
+					}
+					line++
+					continue
+				}
+				if bytes.HasPrefix(data[i:], []byte(delim)) {
+					i += len(delim) - 1
+					break
+				}
+			}
+		case '[', '{':
+			if depth++; depth > maxNesting {
+				return line, fmt.Errorf("arrays and tables nested deeper than %d", maxNesting)
+			}
+		case ']', '}':
+			depth = max(depth-1, 0)
+		case '.':
+			if dots++; dots > maxNesting {
+				return line, fmt.Errorf("more than %d dots in one line outside strings (keys nested too deeply)", maxNesting)
+			}
+		}
+	}
+	return 0, nil
 }
 
 // fileParser applies a decoded TOML document to a Config, key by key in

@@ -372,6 +372,48 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+func TestCheckNesting(t *testing.T) {
+	// Brackets and dots in strings and comments do not count, and
+	// multi-line strings keep the line count right.
+	stringsAndComments := "a = \"" + strings.Repeat("[.", 40) + "\"\n" + // 1
+		"b = '" + strings.Repeat("{.", 40) + "'\n" + // 2
+		"# " + strings.Repeat("[", 40) + "\n" + // 3
+		"c = \"\"\"\n" + // 4
+		strings.Repeat("[", 40) + "\n" + // 5
+		"\\\"\"\"\"\n" + // 6: escaped quote, then the closing """
+		"d = '''\n" + // 7
+		"]]]\n" + // 8
+		"'''\n" + // 9
+		"e = [" + strings.Repeat("[", 20) // 10
+	for _, tc := range []struct {
+		doc  string
+		line int
+		msg  string
+	}{
+		{"a = " + strings.Repeat("[", 17), 1, "nested deeper than 16"},
+		{"x = 1\na = [\n" + strings.Repeat("[\n", 16), 18, "nested deeper than 16"},
+		{"\n" + strings.Repeat("a.", 17) + "b = 1", 2, "more than 16 dots"},
+		{"a = { b = " + strings.Repeat("{c=", 16) + "1", 1, "nested deeper than 16"},
+		{stringsAndComments, 10, "nested deeper than 16"},
+	} {
+		c, err := ParseConfig("t.toml", []byte(tc.doc))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Line != tc.line || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%.60q: err = %v (config %v), want line %d %q", tc.doc, err, c, tc.line, tc.msg)
+		}
+	}
+	// Ordinary files pass.
+	for _, f := range []string{"testdata/full.toml", "../../contrib/ferry.toml.example"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line, err := checkNesting(data); err != nil {
+			t.Errorf("%s:%d: %v", f, line, err)
+		}
+	}
+}
+
 func TestLoadConfigFileErrors(t *testing.T) {
 	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
