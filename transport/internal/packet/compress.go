@@ -20,10 +20,9 @@ import (
 // therefore our own RFC 1951 decoder that suspends at any input boundary
 // and resumes with the next packet.
 
-// maxDecompressedPayload bounds one packet's decompressed payload. No peer
-// can send a larger uncompressed message within MaxPacketLength, so more is
-// a decompression bomb (OpenSSH likewise caps it at PACKET_MAX_SIZE-ish
-// sshbuf limits).
+// maxDecompressedPayload bounds one packet's decompressed payload. A peer
+// could not send a larger message uncompressed within MaxPacketLength, so
+// more is a decompression bomb, not a message.
 const maxDecompressedPayload = MaxPacketLength
 
 // windowSize is deflate's history, RFC 1951 §2: distances reach 32768 back.
@@ -41,8 +40,9 @@ const inflateSlack = 128 * 1024
 // lengths of 7+7 bits, under 600 bytes.
 const maxInflateCarry = 1024
 
-// deflateLevel trades ratio for CPU: compression is opt-in for slow links,
-// and at BestSpeed a server core compresses several hundred MB/s.
+// deflateLevel trades ratio for CPU: a server compressing for many clients
+// pays for every level above BestSpeed, while the links that want
+// compression gain most from the first level.
 const deflateLevel = flate.BestSpeed
 
 // deflater compresses one direction's payloads into the Writer's buffer.

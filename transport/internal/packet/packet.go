@@ -333,11 +333,14 @@ func (r *Reader) fill(n int) error {
 		return nil
 	}
 	if len(r.buf)-r.r0 < n {
-		if n <= len(r.buf) {
+		// Keep room for two packets of this size: with read-ahead the next
+		// packet's start is usually buffered behind this one, and with room
+		// for only one it would be copied down on every packet.
+		if 2*n <= len(r.buf) || len(r.buf) == readBufferMax {
 			copy(r.buf, r.buf[r.r0:r.r1])
 		} else {
 			size := max(len(r.buf), readBufferInitial)
-			for size < n {
+			for size < 2*n {
 				size *= 2
 			}
 			size = min(size, readBufferMax)
