@@ -556,7 +556,7 @@ func TestCBCDiscardNeedsFullLength(t *testing.T) {
 	}
 }
 
-// TestBadMAC flips every bit past the length field of a sealed packet and
+// TestBadMAC flips a bit in every byte past the length field of a sealed packet and
 // expects MAC_ERROR for every pair that has integrity.
 func TestBadMAC(t *testing.T) {
 	junk := make([]byte, MaxPacketLength)
@@ -575,9 +575,10 @@ func TestBadMAC(t *testing.T) {
 			if !s.lengthInClear() {
 				from = s.blockSize // the first block holds the encrypted length
 			}
-			for i := from * 8; i < len(good)*8; i++ {
+			// One bit per byte, a different bit in consecutive bytes.
+			for i := from; i < len(good); i++ {
 				bad := append([]byte(nil), good...)
-				bad[i/8] ^= 1 << (i % 8)
+				bad[i] ^= 1 << (i % 8)
 				if s.cbc {
 					bad = append(bad, junk...)
 				}
