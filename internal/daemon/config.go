@@ -17,6 +17,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -2018,6 +2019,35 @@ func (c *Config) HomeRoot() (string, error) {
 		return "", fmt.Errorf("config: data_dir: %w", err)
 	}
 	return filepath.Join(dir, "home"), nil
+}
+
+// HomeDir is a user's home, <data_dir>/home/<user>. The name must be a
+// single path element; the store validates user names, this is the last
+// line against a name that would escape the home root.
+func (c *Config) HomeDir(user string) (string, error) {
+	if user == "" || user == "." || user == ".." || strings.ContainsAny(user, "/\\\x00") {
+		return "", fmt.Errorf("config: user name %q cannot be a directory name", user)
+	}
+	root, err := c.HomeRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, user), nil
+}
+
+// RedactedDatabaseURL is DatabaseURL with any password replaced, for logs.
+func (c *Config) RedactedDatabaseURL() string {
+	s, err := c.DatabaseURL()
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// Not a URL (e.g. a libpq key=value string): say nothing more
+		// than its scheme-less kind rather than risk printing a password.
+		return "(unparsed database setting)"
+	}
+	return u.Redacted()
 }
 
 // DSAEnabled reports whether ssh-dss is among the host key algorithms, the

@@ -741,6 +741,26 @@ func TestValidateCodeBuiltConfig(t *testing.T) {
 	}
 }
 
+func TestHomeDirAndRedactedDatabaseURL(t *testing.T) {
+	c := Default()
+	c.DataDir = "/srv/ferry"
+	if h, err := c.HomeDir("alice"); err != nil || h != "/srv/ferry/home/alice" {
+		t.Errorf("HomeDir(alice) = %q, %v", h, err)
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "../root", "a\x00b", `a\b`} {
+		if h, err := c.HomeDir(bad); err == nil {
+			t.Errorf("HomeDir(%q) = %q, want error", bad, h)
+		}
+	}
+	if got := c.RedactedDatabaseURL(); got != "sqlite:///srv/ferry/ferry.db" {
+		t.Errorf("RedactedDatabaseURL() = %q", got)
+	}
+	c.Database = "postgres://ferry:s3cret@db.internal:5432/ferry?sslmode=verify-full"
+	if got := c.RedactedDatabaseURL(); strings.Contains(got, "s3cret") || !strings.Contains(got, "db.internal:5432") {
+		t.Errorf("RedactedDatabaseURL() = %q", got)
+	}
+}
+
 func TestSnakeCaseAndCloseTo(t *testing.T) {
 	for in, want := range map[string]string{
 		"MaxAuthTries": "max_auth_tries", "PubkeyAcceptedAlgorithms": "pubkey_accepted_algorithms",
