@@ -1921,6 +1921,14 @@ func (c *Config) Validate() error {
 	if c.RunAs != "" && (strings.ContainsAny(c.RunAs, " \t:/\x00") || len(c.RunAs) > 32) {
 		return keyErr("run_as", "bad user name %q", c.RunAs)
 	}
+	// Half a credential would run commands with the server's own group
+	// (or user), which is never what the admin meant.
+	if c.ShellUID != nil && c.ShellGID == nil {
+		return keyErr("shell_uid", "set shell_gid too")
+	}
+	if c.ShellGID != nil && c.ShellUID == nil {
+		return keyErr("shell_gid", "set shell_uid too")
+	}
 	if c.SFTP.Umask > 0o777 {
 		return keyErr("sftp.umask", "bad octal umask %#o: only permission bits (0-0777) allowed", uint32(c.SFTP.Umask))
 	}

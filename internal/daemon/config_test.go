@@ -336,6 +336,7 @@ func TestConfigErrors(t *testing.T) {
 		{"zero where positive", "max_auth_tries = 0\n", "max_auth_tries", 1, "out of range: 0 is not between 1 and 1000"},
 		{"negative in section", "[sftp]\nmax_handles = -3\n", "sftp.max_handles", 2, "must not be negative (got -3)"},
 		{"root uid", "shell_uid = 0\n", "shell_uid", 1, "out of range: 0"},
+		{"uid without gid", "shell_uid = 2000\n", "shell_uid", 1, "set shell_gid too"},
 		{"listen without port", "listen = [\n  \"0.0.0.0:2222\",\n  \"[::]\",\n]\n", "listen", 1, "missing port"},
 		{"listen bad port", "listen = [\"127.0.0.1:ssh\"]\n", "listen", 1, "port must be a number"},
 		{"duplicate listen", "listen = [\"127.0.0.1:22\", \"127.0.0.1:22\"]\n", "listen", 1, "duplicate address"},
@@ -530,8 +531,8 @@ func TestCompressionAndForwardingValues(t *testing.T) {
 			t.Errorf("umask = %s: %v, %v", tc.v, c, err)
 		}
 	}
-	c, err := ParseConfig("t", []byte("per_source_max_startups = \"none\"\nlogin_grace_time = 0\nshell_gid = 100\n"))
-	if err != nil || c.PerSourceMaxStartups != 0 || c.LoginGraceTime != 0 || c.ShellGID == nil || *c.ShellGID != 100 || c.ShellUID != nil {
+	c, err := ParseConfig("t", []byte("per_source_max_startups = \"none\"\nlogin_grace_time = 0\nshell_gid = 100\nshell_uid = 1000\n"))
+	if err != nil || c.PerSourceMaxStartups != 0 || c.LoginGraceTime != 0 || c.ShellGID == nil || *c.ShellGID != 100 || *c.ShellUID != 1000 {
 		t.Errorf("%+v %v", c, err)
 	}
 	c, err = ParseConfig("t", []byte("banner = \"none\"\ntrusted_user_ca_keys = \"none\"\nauthentication_methods = \"any\"\n"))
