@@ -30,7 +30,8 @@ const ProxyHeaderTimeout = 5 * time.Second
 // (EAFNOSUPPORT, EADDRNOTAVAIL, EPROTONOSUPPORT) is logged and skipped, as
 // long as something else bound. Any other failure closes what was bound and
 // returns the error: a port already in use is a mistake to report, not to
-// work around.
+// work around. A host name is resolved and bound on its first address only
+// (net.Listen); list IP addresses to bind several.
 func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
