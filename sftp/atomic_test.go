@@ -1,7 +1,11 @@
 package sftp
 
 import (
+	"context"
+	"encoding/binary"
+	"errors"
 	"github.com/ferry-sftp/ferry/vfs"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -218,5 +222,55 @@ func TestTempNamesReserved(t *testing.T) {
 	}
 	if !isTemp(path.Base(tempName("/d/f"))) {
 		t.Error("tempName does not satisfy isTemp")
+	}
+}
+
+func TestCancelledSessionDiscardsUpload(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "previous")
+	fsys, _ := vfs.Local(ts.root)
+	defer fsys.Close()
+	q := &testQuota{limit: 1 << 20}
+	srv := NewServer(fsys, &Options{Quota: q})
+	ctx, cancel := context.WithCancel(context.Background())
+	sr, cw := io.Pipe()
+	cr, sw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, sr, sw) }()
+	send := func(m appender) {
+		b := m.appendTo([]byte{0, 0, 0, 0})
+		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+		cw.Write(b)
+	}
+	send(&initMsg{Version: 3})
+	send(&openReq{ID: 1, Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	send(&writeReq{ID: 2, Handle: []byte{0, 0, 0, 1}, Data: []byte("new")})
+	// VERSION, HANDLE, STATUS: the upload is under way before the cancel.
+	var hdr [4]byte
+	for i := 0; i < 3; i++ {
+		io.ReadFull(cr, hdr[:])
+		io.CopyN(io.Discard, cr, int64(binary.BigEndian.Uint32(hdr[:])))
+	}
+	if n := len(listTemps(t, ts.root)); n != 1 {
+		t.Fatalf("%d temporary files during the upload, want 1", n)
+	}
+	go io.Copy(io.Discard, cr)
+	cancel()
+	// Wakes the read loop; it may never be read, so not from this goroutine.
+	go send(&pathReq{Type: fxpStat, ID: 3, Path: "/"})
+	err := <-done
+	sr.Close()
+	sw.Close()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Serve = %v, want context.Canceled", err)
+	}
+	if got := ts.read(t, "f"); got != "previous" {
+		t.Fatalf("f = %q", got)
+	}
+	if tmp := listTemps(t, ts.root); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+	if q.bytes != 0 || q.files != 0 {
+		t.Fatalf("quota not released: %d bytes, %d files", q.bytes, q.files)
 	}
 }

@@ -349,6 +349,9 @@ func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err err
 
 func (s *session) shutdown() {
 	s.barrier()
+	// Quota releases for abandoned uploads must reach the store even
+	// when the session ends because its context was cancelled.
+	s.ctx = context.WithoutCancel(s.ctx)
 	for _, h := range s.handles {
 		s.finish(h, false)
 	}
