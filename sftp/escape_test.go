@@ -90,6 +90,22 @@ func TestEscapes(t *testing.T) {
 			t.Fatal("file planted outside")
 		}
 	})
+	t.Run("create through dangling link to outside", func(t *testing.T) {
+		link(filepath.Join(ts.outside, "created"), "dangle-abs")
+		link("../outside/created", "dangle-rel")
+		for _, name := range []string{"/dangle-abs", "/dangle-rel"} {
+			_, err := c.Create(name)
+			denied(t, err)
+			f, err := c.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
+			if err == nil {
+				f.Close()
+			}
+			denied(t, err)
+		}
+		if _, err := os.Lstat(filepath.Join(ts.outside, "created")); err == nil {
+			t.Fatal("file created outside")
+		}
+	})
 	t.Run("hardlink target outside", func(t *testing.T) {
 		denied(t, c.Link("/abs/secret", "/stolen"))
 		ts.write(t, "mine", "x")

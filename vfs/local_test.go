@@ -292,3 +292,35 @@ func TestOS(t *testing.T) {
 		t.Errorf("OS symlink target stored as %q", s)
 	}
 }
+
+func TestLocalCreateThroughDanglingLink(t *testing.T) {
+	l, home, outside := newJail(t)
+	for name, target := range map[string]string{
+		"dangle-abs": filepath.Join(outside, "created"),
+		"dangle-rel": "../outside/created",
+	} {
+		if err := os.Symlink(target, filepath.Join(home, name)); err != nil {
+			t.Fatal(err)
+		}
+		f, err := l.OpenFile("/"+name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err == nil {
+			f.Close()
+			t.Errorf("%s: created through a dangling link", name)
+		} else if !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("%s: %v, want a permission error", name, err)
+		}
+		if _, err := os.Lstat(filepath.Join(outside, "created")); err == nil {
+			t.Fatalf("%s: file created outside", name)
+		}
+	}
+	// A dangling link inside is followed, as open(2) would.
+	os.Symlink("sub/new", filepath.Join(home, "dangle-in"))
+	f, err := l.OpenFile("/dangle-in", os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := os.Stat(filepath.Join(home, "sub/new")); err != nil {
+		t.Fatal(err)
+	}
+}
