@@ -216,7 +216,10 @@ func (c *Conn) handshake() error {
 // ReadPacket returns the payload of the next message for the layers above
 // the transport. Transport messages (IGNORE, DEBUG, UNIMPLEMENTED, PING,
 // key re-exchange) are handled here. The returned slice is valid until the
-// next call. ReadPacket must be called by one goroutine at a time.
+// next call. ReadPacket must be called by one goroutine at a time, and
+// someone must keep calling it for as long as the connection is used: key
+// re-exchanges (started by either side) complete inside ReadPacket, and
+// data writers wait for them.
 func (c *Conn) ReadPacket() ([]byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()

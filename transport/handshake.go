@@ -129,7 +129,9 @@ func (c *Conn) maybeStartRekeyLocked() error {
 // 3des/blowfish/cast128 (Sweet32 needs ~2^32 blocks).
 func (c *Conn) rekeyLimit(cipherName string) uint64 {
 	limit := c.s.rekeyBytes
-	if bs := packet.CipherBlockSize(cipherName); bs == 8 {
+	// chacha20-poly1305 reports OpenSSH's nominal 8-byte block, but it is a
+	// stream cipher with a 64-bit block counter per packet: not Sweet32.
+	if bs := packet.CipherBlockSize(cipherName); bs == 8 && !packet.IsAEAD(cipherName) {
 		const blocks = 1 << (64 / 4)
 		if limit > blocks*8 {
 			limit = blocks * 8
