@@ -147,15 +147,15 @@ func TestInflateFinalBlock(t *testing.T) {
 
 func TestInflateErrors(t *testing.T) {
 	tests := []struct {
-		name string
-		data []byte
+		name, msg string
+		data      []byte
 	}{
-		{"bad zlib method", []byte{0x79, 0x9c}},
-		{"bad zlib check", []byte{0x78, 0x9d}},
-		{"preset dictionary", []byte{0x78, 0xbb}},
-		{"reserved block type", []byte{0x78, 0x9c, 0x07}},
-		{"stored length check", []byte{0x78, 0x9c, 0x00, 0x05, 0x00, 0x05, 0x00}},
-		{"distance too far", []byte{0x78, 0x9c, 0x63, 0x00, 0x02, 0x10}},
+		{"bad zlib method", "bad zlib header", []byte{0x79, 0x9c}},
+		{"bad zlib check", "bad zlib header", []byte{0x78, 0x9d}},
+		{"preset dictionary", "bad zlib header", []byte{0x78, 0xbb}},
+		{"reserved block type", "invalid block type", []byte{0x78, 0x9c, 0x07}},
+		{"stored length check", "stored block length check failed", []byte{0x78, 0x9c, 0x00, 0x05, 0x00, 0x05, 0x00}},
+		{"distance too far", "distance too far back", []byte{0x78, 0x9c, 0x63, 0x00, 0x02, 0x10}},
 	}
 	for _, tt := range tests {
 		f := newInflater()
@@ -164,7 +164,12 @@ func TestInflateErrors(t *testing.T) {
 			// Some cases only fail once the rest of the unit arrives.
 			_, err = f.inflateChunk(bytes.Repeat([]byte{0xff}, 16))
 		}
-		t.Run(tt.name, func(t *testing.T) { wantDisconnect(t, err, wire.DisconnectCompressionError) })
+		t.Run(tt.name, func(t *testing.T) {
+			wantDisconnect(t, err, wire.DisconnectCompressionError)
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("got %v, want %q", err, tt.msg)
+			}
+		})
 	}
 }
 
@@ -231,4 +236,75 @@ func readFull(r interface{ Read([]byte) (int, error) }, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// bitWriter packs fields LSB first, as RFC 1951 §3.1.1 orders them.
+type bitWriter struct {
+	b     []byte
+	nbits uint
+}
+
+func (w *bitWriter) bits(v uint32, n uint) {
+	for i := uint(0); i < n; i++ {
+		if w.nbits%8 == 0 {
+			w.b = append(w.b, 0)
+		}
+		w.b[len(w.b)-1] |= byte(v>>i&1) << (w.nbits % 8)
+		w.nbits++
+	}
+}
+
+// dynamicHeader starts a zlib stream with a dynamic block whose code length
+// code gives the listed symbols (16, 17, 18, 0 in RFC 1951 §3.2.7 order)
+// the listed lengths.
+func dynamicHeader(nlen, ndist int, cl16, cl17, cl18, cl0 uint32) *bitWriter {
+	w := &bitWriter{b: []byte{0x78, 0x9c}, nbits: 16}
+	w.bits(0, 1) // BFINAL
+	w.bits(2, 2) // BTYPE dynamic
+	w.bits(uint32(nlen-257), 5)
+	w.bits(uint32(ndist-1), 5)
+	w.bits(0, 4) // HCLEN: 4 code length codes
+	for _, l := range []uint32{cl16, cl17, cl18, cl0} {
+		w.bits(l, 3)
+	}
+	return w
+}
+
+func TestInflateDynamicHeaderErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  string
+		w    *bitWriter
+		body func(w *bitWriter)
+	}{
+		{"too many literal/length codes", "bad dynamic block counts", dynamicHeader(288, 1, 1, 0, 0, 1), func(w *bitWriter) {}},
+		{"over-subscribed code length code", "bad code length code", dynamicHeader(257, 1, 1, 1, 1, 0), func(w *bitWriter) {}},
+		{"repeat with no previous length", "repeat with no previous length", dynamicHeader(257, 1, 1, 0, 0, 1), func(w *bitWriter) {
+			w.bits(1, 1) // symbol 16 (code 1; symbol 0 has code 0)
+			w.bits(0, 2)
+		}},
+		{"too many code lengths", "too many code lengths", dynamicHeader(257, 1, 0, 0, 1, 1), func(w *bitWriter) {
+			for i := 0; i < 2; i++ {
+				w.bits(1, 1)   // symbol 18
+				w.bits(127, 7) // 138 zeros
+			}
+		}},
+		{"no end-of-block code", "no end-of-block code", dynamicHeader(257, 1, 0, 0, 1, 1), func(w *bitWriter) {
+			w.bits(1, 1)
+			w.bits(127, 7) // 138 zeros
+			w.bits(1, 1)
+			w.bits(109, 7) // 120 zeros: all 258 lengths zero
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.body(tt.w)
+			tt.w.bits(0, 16) // enough input that nothing waits for more
+			_, err := newInflater().inflateChunk(tt.w.b)
+			wantDisconnect(t, err, wire.DisconnectCompressionError)
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("got %v, want %q", err, tt.msg)
+			}
+		})
+	}
 }

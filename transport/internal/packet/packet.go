@@ -17,9 +17,12 @@
 // (compress/zlib) and one inflater with a history-plus-output buffer per
 // direction while enabled.
 //
-// CBC with MAC-then-encrypt hides why a packet failed (see Reader.discard);
-// every other mode checks the length in the clear or under its own key and
-// fails at once.
+// CBC with MAC-then-encrypt hides why a packet failed (see Reader.discard).
+// Every other mode fails at once: etm and GCM send the length in the clear,
+// chacha20-poly1305 encrypts it under its own key, and in CTR a ciphertext
+// block moved to a length position decrypts under a different keystream
+// block, so its bogus length tells an attacker nothing about the original
+// plaintext.
 package packet
 
 import (
