@@ -1,0 +1,256 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/internal/wire"
+)
+
+// permitOpen reports whether host:port is allowed by the key's permitopen=
+// list (empty list: unrestricted), sshd's semantics with "*" wildcards for
+// host or port.
+func permitted(list []string, host string, port uint32) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, e := range list {
+		h, p, err := net.SplitHostPort(e)
+		if err != nil {
+			continue
+		}
+		if (h == "*" || h == host) && (p == "*" || p == strconv.FormatUint(uint64(port), 10)) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveDirectTCPIP serves "direct-tcpip" (RFC 4254 §7.2, ssh -L) when the
+// server's policy and the user's permissions allow it.
+func (c *Conn) serveDirectTCPIP(ctx context.Context, nch *connection.NewChannel) {
+	d, err := connection.ParseDirectTCPIP(nch.ExtraData())
+	if err != nil {
+		nch.Reject(wire.OpenConnectFailed, "malformed request")
+		return
+	}
+	p := c.Permissions()
+	if c.srv.LocalForward == nil || p.NoPortForwarding || !permitted(p.PermitOpen, d.HostToConnect, d.PortToConnect) ||
+		!c.srv.LocalForward(c, d.HostToConnect, d.PortToConnect) {
+		nch.Reject(wire.OpenAdministrativelyProhibited, "port forwarding is not permitted")
+		return
+	}
+	var dialer net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, forwardDialTimeout)
+	nc, err := dialer.DialContext(dctx, "tcp", net.JoinHostPort(d.HostToConnect, strconv.FormatUint(uint64(d.PortToConnect), 10)))
+	cancel()
+	if err != nil {
+		nch.Reject(wire.OpenConnectFailed, "connect failed")
+		return
+	}
+	ch, err := nch.Accept()
+	if err != nil {
+		nc.Close()
+		return
+	}
+	splice(ctx, ch, nc)
+}
+
+// serveDirectStreamlocal serves "direct-streamlocal@openssh.com" (OpenSSH
+// PROTOCOL §2.4) when allowed.
+func (c *Conn) serveDirectStreamlocal(ctx context.Context, nch *connection.NewChannel) {
+	d, err := connection.ParseDirectStreamlocal(nch.ExtraData())
+	if err != nil {
+		nch.Reject(wire.OpenConnectFailed, "malformed request")
+		return
+	}
+	if c.srv.LocalSocketForward == nil || c.Permissions().NoPortForwarding || !c.srv.LocalSocketForward(c, d.SocketPath) {
+		nch.Reject(wire.OpenAdministrativelyProhibited, "socket forwarding is not permitted")
+		return
+	}
+	var dialer net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, forwardDialTimeout)
+	nc, err := dialer.DialContext(dctx, "unix", d.SocketPath)
+	cancel()
+	if err != nil {
+		nch.Reject(wire.OpenConnectFailed, "connect failed")
+		return
+	}
+	ch, err := nch.Accept()
+	if err != nil {
+		nc.Close()
+		return
+	}
+	splice(ctx, ch, nc)
+}
+
+// handleTCPIPForward serves "tcpip-forward" and "cancel-tcpip-forward"
+// (RFC 4254 §7.1, ssh -R).
+func (c *Conn) handleTCPIPForward(ctx context.Context, req *connection.GlobalRequest) {
+	f, err := connection.ParseTCPIPForward(req.Payload)
+	if err != nil {
+		req.Reply(false, nil)
+		return
+	}
+	key := net.JoinHostPort(f.AddressToBind, strconv.FormatUint(uint64(f.PortToBind), 10))
+	if req.Type == connection.GlobalCancelTCPIPForward {
+		req.Reply(c.closeForward(key), nil)
+		return
+	}
+	p := c.Permissions()
+	if c.srv.RemoteForward == nil || p.NoPortForwarding || !permitted(p.PermitListen, f.AddressToBind, f.PortToBind) ||
+		!c.srv.RemoteForward(c, f.AddressToBind, f.PortToBind) {
+		req.Reply(false, nil)
+		return
+	}
+	bind := f.AddressToBind
+	switch bind {
+	case "", "0.0.0.0", "*":
+		bind = "" // RFC 4254 §7.1: all addresses
+	case "localhost":
+		bind = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.FormatUint(uint64(f.PortToBind), 10)))
+	if err != nil {
+		req.Reply(false, nil)
+		return
+	}
+	port := uint32(ln.Addr().(*net.TCPAddr).Port)
+	if f.PortToBind == 0 {
+		// Cancel requests name the port the client asked for (0); the
+		// client learns the real port from our reply and uses it later.
+		key = net.JoinHostPort(f.AddressToBind, strconv.FormatUint(uint64(port), 10))
+	}
+	if !c.addForward(key, ln) {
+		ln.Close()
+		req.Reply(false, nil)
+		return
+	}
+	var reply []byte
+	if f.PortToBind == 0 {
+		reply = (&connection.TCPIPForwardReply{PortBound: port}).Marshal()
+	}
+	req.Reply(true, reply)
+	go c.acceptForwarded(ctx, ln, func(nc net.Conn) []byte {
+		ra, _ := nc.RemoteAddr().(*net.TCPAddr)
+		fwd := connection.ForwardedTCPIP{ConnectedAddr: f.AddressToBind, ConnectedPort: port}
+		if ra != nil {
+			fwd.OriginatorAddr, fwd.OriginatorPort = ra.IP.String(), uint32(ra.Port)
+		}
+		return fwd.Marshal()
+	}, connection.ChannelTypeForwardedTCPIP)
+}
+
+// handleStreamlocalForward serves streamlocal-forward@openssh.com and its
+// cancel (OpenSSH PROTOCOL §2.4).
+func (c *Conn) handleStreamlocalForward(ctx context.Context, req *connection.GlobalRequest) {
+	f, err := connection.ParseStreamlocalForward(req.Payload)
+	if err != nil {
+		req.Reply(false, nil)
+		return
+	}
+	if req.Type == connection.GlobalCancelStreamlocalForward {
+		req.Reply(c.closeForward("unix:"+f.SocketPath), nil)
+		return
+	}
+	if c.srv.RemoteSocketForward == nil || c.Permissions().NoPortForwarding || !c.srv.RemoteSocketForward(c, f.SocketPath) {
+		req.Reply(false, nil)
+		return
+	}
+	ln, err := net.Listen("unix", f.SocketPath)
+	if err != nil {
+		req.Reply(false, nil)
+		return
+	}
+	if !c.addForward("unix:"+f.SocketPath, ln) {
+		ln.Close()
+		req.Reply(false, nil)
+		return
+	}
+	req.Reply(true, nil)
+	go c.acceptForwarded(ctx, ln, func(net.Conn) []byte {
+		return (&connection.ForwardedStreamlocal{SocketPath: f.SocketPath}).Marshal()
+	}, connection.ChannelTypeForwardedStreamlocal)
+}
+
+func (c *Conn) addForward(key string, ln net.Listener) bool {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	if c.listeners == nil {
+		c.listeners = make(map[string]net.Listener)
+	}
+	if _, dup := c.listeners[key]; dup || len(c.listeners) >= maxForwardListeners {
+		return false
+	}
+	c.listeners[key] = ln
+	return true
+}
+
+func (c *Conn) closeForward(key string) bool {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	ln, ok := c.listeners[key]
+	if ok {
+		ln.Close()
+		delete(c.listeners, key)
+	}
+	return ok
+}
+
+func (c *Conn) closeForwards() {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	for k, ln := range c.listeners {
+		ln.Close()
+		delete(c.listeners, k)
+	}
+}
+
+// acceptForwarded opens a channel to the client for each connection to a
+// forwarded listener.
+func (c *Conn) acceptForwarded(ctx context.Context, ln net.Listener, extra func(net.Conn) []byte, chanType string) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			ch, err := c.mux.OpenChannel(ctx, chanType, extra(nc))
+			if err != nil {
+				nc.Close()
+				return
+			}
+			splice(ctx, ch, nc)
+		}()
+	}
+}
+
+// splice copies both ways until both directions are done, propagating EOF.
+func splice(ctx context.Context, ch *connection.Channel, nc net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		io.Copy(nc, ch)
+		if tc, ok := nc.(interface{ CloseWrite() error }); ok {
+			tc.CloseWrite()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		io.Copy(ch, nc)
+		ch.CloseWrite()
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	nc.Close()
+	ch.Close()
+}

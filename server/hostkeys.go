@@ -1,0 +1,91 @@
+package server
+
+import (
+	"crypto/rand"
+	"slices"
+
+	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/keys"
+	"github.com/ferry-sftp/ferry/transport"
+)
+
+// maxProveKeys bounds the keys one hostkeys-prove request may ask about;
+// a server holds a handful of host keys.
+const maxProveKeys = 16
+
+// offeredHostKeys are the host keys with at least one enabled algorithm.
+func (c *Conn) offeredHostKeys() []keys.Signer {
+	algs := c.srv.Transport.HostKeyAlgorithms
+	if algs == nil {
+		algs = transport.DefaultAlgorithms(transport.KindHostKey)
+	}
+	var out []keys.Signer
+	for _, s := range c.srv.Transport.HostKeys {
+		for _, a := range keys.SignatureAlgorithmsFor(s.PublicKey().Type()) {
+			if slices.Contains(algs, a) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sendHostKeys announces every host key after authentication, so clients
+// with UpdateHostKeys learn new keys before an old one is retired (OpenSSH
+// PROTOCOL §2.5).
+func (c *Conn) sendHostKeys() {
+	var payload []byte
+	for _, s := range c.offeredHostKeys() {
+		payload = wire.AppendString(payload, s.PublicKey().Marshal())
+	}
+	if payload != nil {
+		c.mux.SendGlobalRequest(connection.GlobalHostKeys, false, payload)
+	}
+}
+
+// proveHostKeys answers hostkeys-prove-00@openssh.com: for each requested
+// key we hold, a signature over string "hostkeys-prove-00@openssh.com" ||
+// string session_id || string hostkey.
+func (c *Conn) proveHostKeys(req *connection.GlobalRequest) {
+	r := wire.NewReader(req.Payload)
+	held := c.offeredHostKeys()
+	var reply []byte
+	for n := 0; !r.Empty(); n++ {
+		blob := r.Bytes()
+		if !r.Ok() || n >= maxProveKeys {
+			req.Reply(false, nil)
+			return
+		}
+		var signer keys.Signer
+		for _, s := range held {
+			if string(s.PublicKey().Marshal()) == string(blob) {
+				signer = s
+			}
+		}
+		if signer == nil {
+			req.Reply(false, nil)
+			return
+		}
+		data := wire.AppendStringS(nil, connection.GlobalHostKeysProve)
+		data = wire.AppendString(data, c.SessionID())
+		data = wire.AppendString(data, blob)
+		alg := ""
+		if signer.PublicKey().Type() == "ssh-rsa" {
+			// The negotiated RSA algorithm when kex used RSA, else SHA-512,
+			// as OpenSSH's sshd does.
+			alg = "rsa-sha2-512"
+			if a := c.Algorithms().HostKey; a == "rsa-sha2-256" || a == "rsa-sha2-512" {
+				alg = a
+			}
+		}
+		sig, err := signer.Sign(rand.Reader, data, alg)
+		if err != nil {
+			req.Reply(false, nil)
+			return
+		}
+		reply = wire.AppendString(reply, sig.Marshal())
+	}
+	req.Reply(true, reply)
+}

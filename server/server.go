@@ -1,0 +1,291 @@
+// Package server is ferry's embeddable SSH server API. It ties the layers
+// together — transport (RFC 4253), user authentication (RFC 4252/4256) and
+// the connection protocol (RFC 4254) — and exposes them the way net/http
+// exposes HTTP: a Server value with handlers.
+//
+//	srv := &server.Server{
+//		Transport: transport.Config{HostKeys: hostKeys},
+//		Auth:      auth.Config{Authenticator: myAuthenticator},
+//		Handler:   server.HandlerFunc(func(s *server.Session) { io.WriteString(s, "hello\n") }),
+//		SubsystemHandlers: map[string]server.Handler{"sftp": sftpHandler},
+//	}
+//	srv.Serve(listener)
+//
+// Everything a client could use to reach beyond its session — port
+// forwarding, Unix socket forwarding, agent and X11 forwarding — is refused
+// unless a policy callback allows it.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ferry-sftp/ferry/auth"
+	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/transport"
+)
+
+// Defaults for Server fields left zero.
+const (
+	// DefaultLoginGraceTime is sshd's LoginGraceTime: the whole
+	// unauthenticated phase (version exchange, kex, auth) must fit in it.
+	DefaultLoginGraceTime = 120 * time.Second
+	// DefaultMaxSessions is sshd's MaxSessions: session channels open at
+	// once on one connection.
+	DefaultMaxSessions = 10
+	// maxForwardListeners bounds tcpip-forward/streamlocal-forward
+	// listeners per connection.
+	maxForwardListeners = 16
+	// forwardDialTimeout bounds a direct-tcpip connect.
+	forwardDialTimeout = 10 * time.Second
+)
+
+// Handler serves a session's shell, exec or subsystem request. When
+// ServeSSH returns, the session ends with exit status 0 unless Exit was
+// called.
+type Handler interface {
+	ServeSSH(s *Session)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(s *Session)
+
+// ServeSSH calls f(s).
+func (f HandlerFunc) ServeSSH(s *Session) { f(s) }
+
+// ChannelHandler serves a channel type other than "session". It must
+// Accept or Reject nc.
+type ChannelHandler interface {
+	ServeChannel(ctx context.Context, c *Conn, nc *connection.NewChannel)
+}
+
+// ChannelHandlerFunc adapts a function to a ChannelHandler.
+type ChannelHandlerFunc func(ctx context.Context, c *Conn, nc *connection.NewChannel)
+
+// ServeChannel calls f.
+func (f ChannelHandlerFunc) ServeChannel(ctx context.Context, c *Conn, nc *connection.NewChannel) {
+	f(ctx, c, nc)
+}
+
+// RequestHandler answers a global request; it must call req.Reply when
+// req.WantReply is set.
+type RequestHandler func(ctx context.Context, c *Conn, req *connection.GlobalRequest)
+
+// ForwardPolicy decides whether a connection may forward to or listen on
+// host:port. A nil policy denies.
+type ForwardPolicy func(c *Conn, host string, port uint32) bool
+
+// SocketPolicy decides whether a connection may connect to or listen on a
+// Unix socket path. A nil policy denies.
+type SocketPolicy func(c *Conn, path string) bool
+
+// ConnInfo summarises a finished connection for logs, metrics and
+// penalties.
+type ConnInfo struct {
+	RemoteAddr     net.Addr
+	LocalAddr      net.Addr
+	ClientVersion  string
+	Algorithms     transport.Algorithms
+	User           string
+	Authenticated  bool
+	Methods        []string
+	KeyFingerprint string
+	Start          time.Time
+	Duration       time.Duration
+	// Phase is where the connection ended: "handshake", "auth" or
+	// "session".
+	Phase string
+	// GraceExceeded is true when LoginGraceTime cut the connection.
+	GraceExceeded bool
+	Err           error
+}
+
+// Server is an SSH server. Set its fields before calling Serve and do not
+// change them afterwards. The zero value of each field means its default.
+type Server struct {
+	// Transport configures algorithms and host keys.
+	Transport transport.Config
+	// Auth configures user authentication; Auth.Authenticator is required.
+	Auth auth.Config
+	// Connection configures windows, packet sizes and channel limits.
+	Connection connection.Config
+
+	// Handler serves "shell" and "exec" requests; nil refuses them.
+	Handler Handler
+	// SubsystemHandlers serve "subsystem" requests by name, e.g. "sftp".
+	SubsystemHandlers map[string]Handler
+	// ChannelHandlers serve channel types other than "session",
+	// "direct-tcpip" and "direct-streamlocal@openssh.com".
+	ChannelHandlers map[string]ChannelHandler
+	// RequestHandlers serve global requests by name.
+	RequestHandlers map[string]RequestHandler
+
+	// LocalForward allows "direct-tcpip" (ssh -L); RemoteForward allows
+	// "tcpip-forward" (ssh -R). Both nil: no TCP forwarding.
+	LocalForward  ForwardPolicy
+	RemoteForward ForwardPolicy
+	// LocalSocketForward allows "direct-streamlocal@openssh.com",
+	// RemoteSocketForward "streamlocal-forward@openssh.com".
+	LocalSocketForward  SocketPolicy
+	RemoteSocketForward SocketPolicy
+
+	// LoginGraceTime bounds the unauthenticated phase.
+	LoginGraceTime time.Duration
+	// MaxSessions bounds concurrent session channels per connection.
+	MaxSessions int
+	// ClientAliveInterval, if set, sends keepalive@openssh.com after that
+	// much silence; ClientAliveCountMax unanswered ones end the connection
+	// (sshd semantics, default 3).
+	ClientAliveInterval time.Duration
+	ClientAliveCountMax int
+	// AcceptEnv lists the environment variables (patterns with * and ?)
+	// a client may set with "env".
+	AcceptEnv []string
+	// PtyAllowed, if set, decides whether a connection may have a pty
+	// (in addition to the key's no-pty); nil allows.
+	PtyAllowed func(c *Conn) bool
+
+	// ConnContext, if set, derives each connection's context.
+	ConnContext func(ctx context.Context, c *Conn) context.Context
+	// OnConnClosed, if set, is called once per connection when it ends.
+	OnConnClosed func(info *ConnInfo)
+
+	// Logger receives connection-level logs; nil discards.
+	Logger *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	shutdown  bool
+	wg        sync.WaitGroup
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("server: closed")
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine.
+// It returns ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.shutdown
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) || isTemporary(err) {
+				// EMFILE and friends: back off instead of spinning.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.ServeConn(nc)
+		}()
+	}
+}
+
+var errTemporary = errors.New("temporary")
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+// Shutdown stops accepting connections and waits for active ones to end
+// until ctx is done; then it closes the remaining ones.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shutdown = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.tc.Disconnect(11, "server shutting down") // SSH_DISCONNECT_BY_APPLICATION
+	}
+	return nil
+}
+
+// ActiveConns returns the number of connections being served.
+func (s *Server) ActiveConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Server) track(c *Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = make(map[*Conn]struct{})
+	}
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}

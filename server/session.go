@@ -1,0 +1,325 @@
+package server
+
+import (
+	"context"
+	"io"
+	"path"
+	"sync"
+
+	"github.com/ferry-sftp/ferry/auth"
+	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/keys"
+)
+
+// maxEnv bounds "env" requests accepted per session.
+const maxEnv = 64
+
+// Window is a terminal size.
+type Window struct {
+	Columns, Rows, WidthPx, HeightPx uint32
+}
+
+// Pty is the pseudo-terminal a client requested with "pty-req".
+type Pty struct {
+	Term   string
+	Window Window
+	Modes  []connection.TerminalMode
+}
+
+// Signal is a signal name without "SIG", e.g. "INT" (RFC 4254 §6.10).
+type Signal string
+
+// Session is one session channel (RFC 4254 §6) serving a shell, exec or
+// subsystem request. Reading returns the client's stdin; writing sends
+// stdout. It is safe to Read and Write from different goroutines.
+type Session struct {
+	conn *Conn
+	ch   *connection.Channel
+	ctx  context.Context
+
+	mu        sync.Mutex
+	env       []string
+	pty       *Pty
+	winch     chan Window
+	signals   chan<- Signal
+	breaks    chan<- uint32
+	command   string // what runs: the forced command if any
+	rawCmd    string // what the client asked for
+	subsystem string
+	exited    bool
+}
+
+// Read reads the client's input (CHANNEL_DATA); io.EOF after the client's EOF.
+func (s *Session) Read(p []byte) (int, error) { return s.ch.Read(p) }
+
+// Write sends output (CHANNEL_DATA).
+func (s *Session) Write(p []byte) (int, error) { return s.ch.Write(p) }
+
+// Stderr writes to the client's stderr (CHANNEL_EXTENDED_DATA type 1).
+func (s *Session) Stderr() io.Writer { return s.ch.Stderr() }
+
+// CloseWrite sends EOF: no more output.
+func (s *Session) CloseWrite() error { return s.ch.CloseWrite() }
+
+// Exit sends EOF, the exit status and closes the session (RFC 4254
+// §6.10). Further calls do nothing.
+func (s *Session) Exit(code int) error {
+	s.mu.Lock()
+	if s.exited {
+		s.mu.Unlock()
+		return nil
+	}
+	s.exited = true
+	s.mu.Unlock()
+	s.ch.CloseWrite()
+	_, err := s.ch.SendRequest(connection.RequestExitStatus, false, (&connection.ExitStatus{Status: uint32(code)}).Marshal())
+	s.ch.Close()
+	return err
+}
+
+// ExitSignal reports that the command was killed by a signal and closes
+// the session.
+func (s *Session) ExitSignal(sig Signal, coreDumped bool, message string) error {
+	s.mu.Lock()
+	if s.exited {
+		s.mu.Unlock()
+		return nil
+	}
+	s.exited = true
+	s.mu.Unlock()
+	s.ch.CloseWrite()
+	_, err := s.ch.SendRequest(connection.RequestExitSignal, false,
+		(&connection.ExitSignal{Signal: string(sig), CoreDumped: coreDumped, ErrorMessage: message}).Marshal())
+	s.ch.Close()
+	return err
+}
+
+// Context is cancelled when the session or connection ends.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// User is the authenticated user.
+func (s *Session) User() string { return s.conn.User() }
+
+// Permissions are the user's permissions.
+func (s *Session) Permissions() *auth.Permissions { return s.conn.Permissions() }
+
+// PublicKey is the key the user authenticated with, or nil.
+func (s *Session) PublicKey() keys.PublicKey { return s.conn.PublicKey() }
+
+// Conn is the connection the session belongs to.
+func (s *Session) Conn() *Conn { return s.conn }
+
+// Environ returns the variables set with "env" (accepted by AcceptEnv)
+// and the key's environment= options, as NAME=value.
+func (s *Session) Environ() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.env...)
+}
+
+// Command is the command to run for exec (the forced command when the
+// account or key has one); empty for a shell or subsystem.
+func (s *Session) Command() string { return s.command }
+
+// RawCommand is the command the client asked for (SSH_ORIGINAL_COMMAND
+// when a forced command replaced it).
+func (s *Session) RawCommand() string { return s.rawCmd }
+
+// Subsystem is the subsystem name, or empty.
+func (s *Session) Subsystem() string { return s.subsystem }
+
+// Pty returns the requested pty and a channel of window changes, or
+// ok=false without a pty.
+func (s *Session) Pty() (pty Pty, windowChanges <-chan Window, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pty == nil {
+		return Pty{}, nil, false
+	}
+	return *s.pty, s.winch, true
+}
+
+// Signals registers a channel for "signal" requests; nil unregisters.
+// Signals are dropped when c is full.
+func (s *Session) Signals(c chan<- Signal) {
+	s.mu.Lock()
+	s.signals = c
+	s.mu.Unlock()
+}
+
+// Breaks registers a channel for "break" requests (RFC 4335), carrying
+// the break length in milliseconds.
+func (s *Session) Breaks(c chan<- uint32) {
+	s.mu.Lock()
+	s.breaks = c
+	s.mu.Unlock()
+}
+
+// serveSession handles a session channel's requests and runs the handler
+// for its shell/exec/subsystem request.
+func (c *Conn) serveSession(ctx context.Context, ch *connection.Channel) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &Session{conn: c, ch: ch, ctx: ctx}
+	s.env = append(s.env, c.Permissions().Environment...)
+	started := false
+	handlerDone := make(chan struct{})
+	for {
+		var req *connection.Request
+		var ok bool
+		select {
+		case req, ok = <-ch.Requests():
+		case <-handlerDone:
+			handlerDone = nil
+			continue
+		case <-ch.Done():
+			ok = false
+		}
+		if !ok {
+			break
+		}
+		switch req.Type {
+		case connection.RequestPtyReq:
+			p, err := connection.ParsePtyRequest(req.Payload)
+			if err != nil || started || c.Permissions().NoPTY || (c.srv.PtyAllowed != nil && !c.srv.PtyAllowed(c)) {
+				req.Reply(false)
+				continue
+			}
+			s.mu.Lock()
+			s.pty = &Pty{Term: p.Term, Window: Window{p.Columns, p.Rows, p.WidthPx, p.HeightPx}, Modes: p.Modes}
+			s.winch = make(chan Window, 1)
+			s.mu.Unlock()
+			req.Reply(true)
+		case connection.RequestWindowChange:
+			w, err := connection.ParseWindowChange(req.Payload)
+			s.mu.Lock()
+			if err == nil && s.pty != nil {
+				s.pty.Window = Window{w.Columns, w.Rows, w.WidthPx, w.HeightPx}
+				// Keep only the latest size: drop a stale one not yet read.
+				select {
+				case <-s.winch:
+				default:
+				}
+				s.winch <- s.pty.Window
+			}
+			s.mu.Unlock()
+			req.Reply(err == nil)
+		case connection.RequestEnv:
+			e, err := connection.ParseEnvRequest(req.Payload)
+			accepted := err == nil && !started && c.acceptEnv(e.Name)
+			if accepted {
+				s.mu.Lock()
+				if len(s.env) < maxEnv {
+					s.env = append(s.env, e.Name+"="+e.Value)
+				} else {
+					accepted = false
+				}
+				s.mu.Unlock()
+			}
+			req.Reply(accepted)
+		case connection.RequestSignal:
+			sig, err := connection.ParseSignal(req.Payload)
+			s.mu.Lock()
+			if err == nil && s.signals != nil {
+				select {
+				case s.signals <- Signal(sig.Name):
+				default:
+				}
+			}
+			s.mu.Unlock()
+			req.Reply(err == nil)
+		case connection.RequestBreak:
+			b, err := connection.ParseBreak(req.Payload)
+			s.mu.Lock()
+			delivered := false
+			if err == nil && s.breaks != nil {
+				select {
+				case s.breaks <- b.LengthMillis:
+					delivered = true
+				default:
+				}
+			}
+			s.mu.Unlock()
+			req.Reply(delivered)
+		case connection.RequestShell, connection.RequestExec, connection.RequestSubsystem:
+			if started {
+				req.Reply(false)
+				continue
+			}
+			h := c.chooseHandler(s, req)
+			if h == nil {
+				req.Reply(false)
+				continue
+			}
+			started = true
+			req.Reply(true)
+			go func() {
+				defer close(handlerDone)
+				h.ServeSSH(s)
+				s.Exit(0)
+			}()
+		case connection.RequestEOW:
+			// eow@openssh.com: the client will send no more; nothing to do.
+			req.Reply(true)
+		default:
+			// x11-req, auth-agent-req@openssh.com, xon-xoff and anything
+			// unknown are refused.
+			req.Reply(false)
+		}
+	}
+	if handlerDone != nil && started {
+		<-handlerDone
+	}
+	ch.Close()
+}
+
+// chooseHandler picks the handler for a shell/exec/subsystem request,
+// applying a forced command (authorized_keys command=, certificate
+// force-command) over whatever the client asked for.
+func (c *Conn) chooseHandler(s *Session, req *connection.Request) Handler {
+	switch req.Type {
+	case connection.RequestExec:
+		e, err := connection.ParseExecRequest(req.Payload)
+		if err != nil {
+			return nil
+		}
+		s.rawCmd = e.Command
+		s.command = e.Command
+	case connection.RequestSubsystem:
+		sub, err := connection.ParseSubsystemRequest(req.Payload)
+		if err != nil {
+			return nil
+		}
+		s.subsystem = sub.Name
+	case connection.RequestShell:
+		if connection.ParseEmpty(req.Type, req.Payload) != nil {
+			return nil
+		}
+	}
+	if fc := c.Permissions().ForceCommand; fc != "" {
+		// sshd: a forced command replaces shell, exec and subsystem alike;
+		// the handler sees the original in RawCommand.
+		if s.subsystem != "" {
+			s.rawCmd = s.subsystem
+			s.subsystem = ""
+		}
+		s.command = fc
+		s.mu.Lock()
+		s.env = append(s.env, "SSH_ORIGINAL_COMMAND="+s.rawCmd)
+		s.mu.Unlock()
+		return c.srv.Handler
+	}
+	if s.subsystem != "" {
+		return c.srv.SubsystemHandlers[s.subsystem]
+	}
+	return c.srv.Handler
+}
+
+func (c *Conn) acceptEnv(name string) bool {
+	for _, p := range c.srv.AcceptEnv {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
