@@ -141,6 +141,18 @@ const tempPrefix = ".ferry-upload-"
 // leaves room for a client stalled by a suspended laptop.
 const staleTempAge = 24 * time.Hour
 
+// readBatch is the input buffer: it gathers small requests into one
+// read, while WRITE payloads larger than it are read straight into their
+// packet buffers (bufio skips its buffer for large reads).
+const readBatch = 8 << 10
+
+// writeBatch gathers small replies (STATUS, HANDLE, ATTRS) into one write;
+// replies of directWrite bytes or more are written without copying.
+const (
+	writeBatch  = 16 << 10
+	directWrite = 4 << 10
+)
+
 // Buffer size classes: small replies and requests, 32 KiB transfers
 // (OpenSSH's default), and the largest packet.
 const (
@@ -344,7 +356,7 @@ func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err err
 			}
 		}
 	}()
-	return s.readLoop(bufio.NewReaderSize(r, 64<<10))
+	return s.readLoop(bufio.NewReaderSize(r, readBatch))
 }
 
 func (s *session) shutdown() {
@@ -471,11 +483,21 @@ func (s *session) sendError(id uint32, err error) {
 // small replies costs one write.
 func (s *session) writer(w io.Writer) {
 	defer close(s.writerDone)
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := bufio.NewWriterSize(w, writeBatch)
 	failed := false
 	for b := range s.out {
 		if !failed {
-			if _, err := bw.Write(b.b); err != nil {
+			var err error
+			if len(b.b) >= directWrite {
+				// A DATA reply goes out as is: copying it into the batch
+				// buffer would cost more than the write it saves.
+				if err = bw.Flush(); err == nil {
+					_, err = w.Write(b.b)
+				}
+			} else {
+				_, err = bw.Write(b.b)
+			}
+			if err != nil {
 				s.failWrite(err)
 				failed = true
 			}
