@@ -1,0 +1,200 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/ferry-sftp/ferry/auth"
+	"github.com/ferry-sftp/ferry/keys"
+	"github.com/ferry-sftp/ferry/store"
+)
+
+// extAccount is the Permissions.Extensions key carrying the account name
+// from authentication to the session handlers, which read the account
+// afresh (a change made in the database applies to the next session).
+const extAccount = "ferry-account"
+
+// accountAuthenticator implements auth.Authenticator over the account
+// store. Every decision reads the database: no cache, so a control panel's
+// change applies to the very next login.
+type accountAuthenticator struct {
+	st  store.Store
+	pv  store.PasswordVerifier
+	now func() time.Time
+	log *slog.Logger
+	// onAttempt, if set, observes each decision (metrics).
+	onAttempt func(method string, ok bool)
+}
+
+func remoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func (a *accountAuthenticator) observe(method string, ok bool) {
+	if a.onAttempt != nil {
+		a.onAttempt(method, ok)
+	}
+}
+
+// Password checks the password; store.PasswordLogin costs one argon2id
+// run whether or not the account exists (CVE-2018-15473 class).
+func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetadata, pw []byte) (*auth.Permissions, error) {
+	acct, err := store.PasswordLogin(ctx, a.st, a.pv, meta.User(), string(pw), a.now())
+	if err != nil || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
+		a.observe("password", false)
+		return nil, auth.ErrDenied
+	}
+	a.observe("password", true)
+	a.st.RecordLogin(ctx, acct.Name, a.now())
+	return accountPermissions(acct, nil), nil
+}
+
+// PublicKey allows key if it is one of the account's authorized keys and
+// its options (from=, expiry-time=) admit this connection. Unknown users
+// run the same queries and get the same answer as a key mismatch.
+func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMetadata, key keys.PublicKey) (*auth.Permissions, error) {
+	acct, aerr := a.st.LookupAccount(ctx, meta.User())
+	lines, kerr := a.st.AuthorizedKeys(ctx, meta.User())
+	if aerr != nil || kerr != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
+		a.observe("publickey", false)
+		return nil, auth.ErrDenied
+	}
+	cert, isCert := key.(*keys.Certificate)
+	for _, l := range lines {
+		ak, err := keys.ParseAuthorizedKey([]byte(l.Line))
+		if err != nil {
+			continue
+		}
+		if isCert {
+			// A certificate authorizes through a cert-authority line for
+			// its CA (the auth layer already checked validity and that
+			// the principal is the user).
+			if !ak.Options.CertAuthority || !keys.Equal(ak.Key, cert.SignatureKey) {
+				continue
+			}
+		} else if ak.Options.CertAuthority || !keys.Equal(ak.Key, key) {
+			continue
+		}
+		if !keyOptionsAdmit(&ak.Options, meta, a.now()) {
+			continue
+		}
+		a.observe("publickey", true)
+		return accountPermissions(acct, &ak.Options), nil
+	}
+	a.observe("publickey", false)
+	return nil, auth.ErrDenied
+}
+
+// IsUserCA trusts a CA named by one of the account's cert-authority lines
+// (sshd's authorized_keys cert-authority).
+func (a *accountAuthenticator) IsUserCA(ctx context.Context, meta auth.ConnMetadata, ca keys.PublicKey) bool {
+	lines, err := a.st.AuthorizedKeys(ctx, meta.User())
+	if err != nil {
+		return false
+	}
+	for _, l := range lines {
+		ak, err := keys.ParseAuthorizedKey([]byte(l.Line))
+		if err == nil && ak.Options.CertAuthority && keys.Equal(ak.Key, ca) {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyboardInteractive asks for the password in one prompt, for clients
+// (PuTTY, WinSCP) configured for keyboard-interactive only.
+func (a *accountAuthenticator) KeyboardInteractive(ctx context.Context, meta auth.ConnMetadata, ch auth.Challenger) (*auth.Permissions, error) {
+	return auth.PasswordChallenge(ctx, meta, ch, a.Password)
+}
+
+// AuthenticationMethods returns an account's own method lists. Accounts
+// without one, and unknown users, get the server's lists, so the FAILURE
+// replies of unknown users look like those of most real ones.
+func (a *accountAuthenticator) AuthenticationMethods(ctx context.Context, meta auth.ConnMetadata) [][]string {
+	acct, err := a.st.LookupAccount(ctx, meta.User())
+	if err != nil {
+		return nil
+	}
+	return acct.AuthMethodLists()
+}
+
+func keyOptionsAdmit(o *keys.KeyOptions, meta auth.ConnMetadata, now time.Time) bool {
+	if o.Expired(now) {
+		return false
+	}
+	if len(o.From) > 0 {
+		ip := remoteIP(meta.RemoteAddr())
+		if !ip.IsValid() || !keys.MatchFrom(o.From, net.IP(ip.AsSlice()), "") {
+			return false
+		}
+	}
+	return true
+}
+
+// accountPermissions combines the account's switches with the key's
+// options: each restriction from either side applies.
+func accountPermissions(acct *store.Account, o *keys.KeyOptions) *auth.Permissions {
+	p := &auth.Permissions{
+		ForceCommand:      acct.ForceCommand,
+		NoPTY:             !acct.Permissions.AllowShell,
+		NoPortForwarding:  !acct.Permissions.AllowForwarding,
+		NoAgentForwarding: true,
+		NoX11Forwarding:   true,
+		NoUserRC:          true,
+		Extensions:        map[string]string{extAccount: acct.Name},
+	}
+	if !acct.ExpiresAt.IsZero() {
+		p.ExpiresAt = acct.ExpiresAt
+	}
+	if o == nil {
+		return p
+	}
+	if o.Command != "" {
+		p.ForceCommand = o.Command
+	}
+	p.NoPTY = p.NoPTY || !o.PTYAllowed()
+	p.NoPortForwarding = p.NoPortForwarding || !o.PortForwardingAllowed()
+	p.PermitOpen = o.PermitOpen
+	p.PermitListen = o.PermitListen
+	p.NoTouchRequired = o.NoTouchRequired
+	p.VerifyRequired = o.VerifyRequired
+	if !o.ExpiryTime.IsZero() && (p.ExpiresAt.IsZero() || o.ExpiryTime.Before(p.ExpiresAt)) {
+		p.ExpiresAt = o.ExpiryTime
+	}
+	return p
+}
+
+// storeQuota implements sftp.Quota over the store's atomic usage counters.
+type storeQuota struct {
+	st      store.Store
+	account string
+}
+
+var errQuotaExceeded = errors.New("quota exceeded")
+
+func (q storeQuota) Reserve(ctx context.Context, bytes, files int64) error {
+	ok, err := q.st.AddUsage(ctx, q.account, bytes, files)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errQuotaExceeded
+	}
+	return nil
+}
+
+func (q storeQuota) Release(ctx context.Context, bytes, files int64) {
+	q.st.AddUsage(context.WithoutCancel(ctx), q.account, -bytes, -files)
+}

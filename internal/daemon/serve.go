@@ -1,0 +1,533 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ferry-sftp/ferry/auth"
+	"github.com/ferry-sftp/ferry/keys"
+	"github.com/ferry-sftp/ferry/server"
+	"github.com/ferry-sftp/ferry/sftp"
+	"github.com/ferry-sftp/ferry/store"
+	"github.com/ferry-sftp/ferry/transport"
+	"github.com/ferry-sftp/ferry/vfs"
+)
+
+// DefaultDrainTimeout is how long SIGTERM lets active connections finish
+// before closing them.
+const DefaultDrainTimeout = 30 * time.Second
+
+// RunOptions configure Run.
+type RunOptions struct {
+	// Load returns the configuration, at start and on every SIGHUP.
+	Load func() (*Config, error)
+	// Version is ferry's version, sent as SSH-2.0-ferry_<version>.
+	Version string
+	// LogOutput receives logs; nil means os.Stderr.
+	LogOutput io.Writer
+	// DrainTimeout bounds the SIGTERM drain; 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// Ready, if set, is called with the bound listener addresses once the
+	// server accepts connections (tests use it with port 0).
+	Ready func(addrs []net.Addr)
+}
+
+// Daemon is a running `ferry serve`.
+type Daemon struct {
+	opts    RunOptions
+	log     *slog.Logger
+	st      store.Store
+	current atomic.Pointer[generation]
+
+	connWG sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+
+	sessMu   sync.Mutex
+	sessions map[string]int // active sessions per account
+}
+
+// generation is one configuration's server; a reload starts a new one
+// while connections of the old keep running under it.
+type generation struct {
+	cfg      *Config
+	srv      *server.Server
+	hostKeys []keys.Signer
+}
+
+// Run starts the daemon and serves until ctx is cancelled or SIGTERM/SIGINT
+// arrives; SIGHUP reloads the configuration, host keys and algorithm lists
+// for new connections.
+func Run(ctx context.Context, opts RunOptions) error {
+	cfg, err := opts.Load()
+	if err != nil {
+		return err
+	}
+	out := opts.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	log := newLogger(cfg.Log, out)
+	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]int)}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	homeRoot, err := cfg.HomeRoot()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(homeRoot, 0o755); err != nil {
+		return fmt.Errorf("home directory root: %w", err)
+	}
+	dbURL, err := cfg.DatabaseURL()
+	if err != nil {
+		return err
+	}
+	d.st, err = store.Open(ctx, dbURL, store.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("account store %s: %w", cfg.RedactedDatabaseURL(), err)
+	}
+	defer d.st.Close()
+
+	gen, err := d.newGeneration(cfg)
+	if err != nil {
+		return err
+	}
+	d.current.Store(gen)
+
+	lns, err := Listen(cfg.Listen, log)
+	if err != nil {
+		return err
+	}
+	var addrs []net.Addr
+	for i, ln := range lns {
+		lns[i] = WrapProxyProtocol(ln, cfg.ProxyProtocol)
+		addrs = append(addrs, ln.Addr())
+	}
+	if err := dropPrivileges(cfg, log); err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	var acceptWG sync.WaitGroup
+	for _, ln := range lns {
+		acceptWG.Add(1)
+		go func() {
+			defer acceptWG.Done()
+			d.acceptLoop(ln)
+		}()
+	}
+	if opts.Ready != nil {
+		opts.Ready(addrs)
+	}
+	sdNotify("READY=1")
+	log.Info("ferry started", "version", opts.Version, "data_dir", cfg.DataDir, "database", cfg.RedactedDatabaseURL())
+
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown(lns, &acceptWG)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			return d.shutdown(lns, &acceptWG)
+		}
+	}
+}
+
+// reload re-reads the configuration and host keys; new connections use
+// them, live ones keep theirs. Listen addresses and the database URL need
+// a restart.
+func (d *Daemon) reload() {
+	sdNotify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(time.Now().UnixMicro(), 10))
+	defer sdNotify("READY=1")
+	cfg, err := d.opts.Load()
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "error", err)
+		return
+	}
+	old := d.current.Load().cfg
+	newDB, _ := cfg.DatabaseURL()
+	oldDB, _ := old.DatabaseURL()
+	if fmt.Sprint(cfg.Listen) != fmt.Sprint(old.Listen) || newDB != oldDB {
+		d.log.Warn("listen addresses and database changes take effect after a restart")
+	}
+	gen, err := d.newGeneration(cfg)
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "error", err)
+		return
+	}
+	d.current.Store(gen)
+	d.log.Info("configuration reloaded", "kex", cfg.KexAlgorithms, "ciphers", cfg.Ciphers, "macs", cfg.MACs)
+}
+
+func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
+	sdNotify("STOPPING=1")
+	for _, ln := range lns {
+		ln.Close()
+	}
+	acceptWG.Wait()
+	timeout := d.opts.DrainTimeout
+	if timeout == 0 {
+		timeout = DefaultDrainTimeout
+	}
+	done := make(chan struct{})
+	go func() {
+		d.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		d.log.Warn("drain timeout: closing remaining connections", "timeout", timeout)
+		d.mu.Lock()
+		for nc := range d.conns {
+			nc.Close()
+		}
+		d.mu.Unlock()
+		<-done
+	}
+	d.log.Info("ferry stopped")
+	return nil
+}
+
+func (d *Daemon) acceptLoop(ln net.Listener) {
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// PROXY header errors and EMFILE: keep serving others.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			d.log.Debug("accept", "error", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		d.mu.Lock()
+		d.conns[nc] = struct{}{}
+		d.mu.Unlock()
+		d.connWG.Add(1)
+		gen := d.current.Load()
+		go func() {
+			defer d.connWG.Done()
+			defer func() {
+				d.mu.Lock()
+				delete(d.conns, nc)
+				d.mu.Unlock()
+			}()
+			gen.srv.ServeConn(nc)
+		}()
+	}
+}
+
+// newGeneration builds a server for cfg.
+func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
+	hostKeys, err := LoadOrCreateHostKeys(cfg.DataDir, cfg.HostKeys, cfg.HostKeyAlgorithms, d.log)
+	if err != nil {
+		return nil, err
+	}
+	authn := &accountAuthenticator{st: d.st, pv: store.DefaultPasswordVerifier(), now: time.Now, log: d.log}
+	var methods []string
+	if cfg.PubkeyAuthentication {
+		methods = append(methods, "publickey")
+	}
+	if cfg.PasswordAuthentication {
+		methods = append(methods, "password")
+	}
+	if cfg.KbdInteractiveAuthentication {
+		methods = append(methods, "keyboard-interactive")
+	}
+	var banner string
+	if cfg.Banner != "" {
+		b, err := os.ReadFile(cfg.Banner)
+		if err != nil {
+			return nil, fmt.Errorf("banner: %w", err)
+		}
+		banner = string(b)
+	}
+	var cas []keys.PublicKey
+	if cfg.TrustedUserCAKeys != "" {
+		b, err := os.ReadFile(cfg.TrustedUserCAKeys)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_user_ca_keys: %w", err)
+		}
+		aks, err := keys.ParseAuthorizedKeys(b)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_user_ca_keys %s: %w", cfg.TrustedUserCAKeys, err)
+		}
+		for _, ak := range aks {
+			cas = append(cas, ak.Key)
+		}
+	}
+	srv := &server.Server{
+		Transport: transport.Config{
+			HostKeys:          hostKeys,
+			KeyExchanges:      cfg.KexAlgorithms,
+			HostKeyAlgorithms: cfg.HostKeyAlgorithms,
+			Ciphers:           cfg.Ciphers,
+			MACs:              cfg.MACs,
+			Compressions:      cfg.Compressions,
+			RekeyBytes:        cfg.RekeyLimit.Bytes,
+			RekeyInterval:     cfg.RekeyLimit.Interval,
+			SoftwareVersion:   "ferry_" + d.opts.Version,
+			Logger:            d.log,
+		},
+		Auth: auth.Config{
+			Authenticator:               authn,
+			MaxAuthTries:                cfg.MaxAuthTries,
+			Banner:                      banner,
+			Methods:                     methods,
+			AuthenticationMethods:       cfg.AuthenticationMethods,
+			PubkeyAlgorithms:            cfg.PubkeyAcceptedAlgorithms,
+			TrustedUserCAKeys:           cas,
+			KeyboardInteractivePassword: true,
+			Logger:                      d.log,
+		},
+		SubsystemHandlers:   map[string]server.Handler{"sftp": d.sftpHandler(cfg)},
+		Handler:             d.execHandler(cfg),
+		LoginGraceTime:      cfg.LoginGraceTime,
+		MaxSessions:         cfg.MaxSessions,
+		ClientAliveInterval: cfg.ClientAliveInterval,
+		ClientAliveCountMax: cfg.ClientAliveCountMax,
+		AcceptEnv:           cfg.AcceptEnv,
+		OnConnClosed:        d.connClosed,
+		Logger:              d.log,
+	}
+	if cfg.LoginGraceTime == 0 {
+		srv.LoginGraceTime = 100 * 365 * 24 * time.Hour // sshd: 0 means no limit
+	}
+	if cfg.AllowTCPForwarding.AllowsLocal() {
+		srv.LocalForward = func(c *server.Conn, host string, port uint32) bool {
+			return cfg.PermitOpen.Allows(host, int(port))
+		}
+	}
+	if cfg.AllowTCPForwarding.AllowsRemote() {
+		srv.RemoteForward = func(*server.Conn, string, uint32) bool { return true }
+	}
+	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys}, nil
+}
+
+// connClosed logs one line per connection.
+func (d *Daemon) connClosed(info *server.ConnInfo) {
+	attrs := []any{"remote", info.RemoteAddr.String(), "user", info.User, "authenticated", info.Authenticated,
+		"methods", info.Methods, "duration", info.Duration.Round(time.Millisecond), "phase", info.Phase,
+		"client", info.ClientVersion, "kex", info.Algorithms.Kex, "hostkey", info.Algorithms.HostKey,
+		"cipher", info.Algorithms.CipherIn, "mac", info.Algorithms.MACIn}
+	if info.KeyFingerprint != "" {
+		attrs = append(attrs, "key", info.KeyFingerprint)
+	}
+	if info.GraceExceeded {
+		attrs = append(attrs, "grace_exceeded", true)
+	}
+	if info.Err != nil {
+		attrs = append(attrs, "reason", info.Err.Error())
+	}
+	d.log.Info("connection closed", attrs...)
+}
+
+// sessionAccount reads the session's account afresh and takes one of its
+// concurrent-session slots.
+func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), error) {
+	name := s.Permissions().Extensions[extAccount]
+	acct, err := d.st.LookupAccount(s.Context(), name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !acct.CanLogin(time.Now()) {
+		return nil, nil, errors.New("account disabled or expired")
+	}
+	d.sessMu.Lock()
+	defer d.sessMu.Unlock()
+	if acct.MaxSessions > 0 && d.sessions[name] >= acct.MaxSessions {
+		return nil, nil, fmt.Errorf("too many concurrent sessions (max %d)", acct.MaxSessions)
+	}
+	d.sessions[name]++
+	var once sync.Once
+	return acct, func() {
+		once.Do(func() {
+			d.sessMu.Lock()
+			if d.sessions[name]--; d.sessions[name] <= 0 {
+				delete(d.sessions, name)
+			}
+			d.sessMu.Unlock()
+		})
+	}, nil
+}
+
+// userFS opens the account's home, creating it (0700) on first login.
+func (d *Daemon) userFS(cfg *Config, acct *store.Account) (vfs.FS, error) {
+	home := acct.HomeDir(cfg.DataDir)
+	if acct.Home == "" {
+		// The default home: <data_dir>/home/<name>, validated by the config.
+		h, err := cfg.HomeDir(acct.Name)
+		if err != nil {
+			return nil, err
+		}
+		home = h
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	return vfs.Local(home)
+}
+
+func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
+	return server.HandlerFunc(func(s *server.Session) {
+		acct, release, err := d.sessionAccount(s)
+		if err != nil {
+			fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
+			s.Exit(1)
+			return
+		}
+		defer release()
+		fsys, err := d.userFS(cfg, acct)
+		if err != nil {
+			d.log.Error("home directory", "user", acct.Name, "error", err)
+			s.Exit(1)
+			return
+		}
+		opts := d.sftpOptions(cfg, acct)
+		if err := sftp.NewServer(fsys, opts).Serve(s.Context(), s, s); err != nil {
+			d.log.Info("sftp session ended", "user", acct.Name, "error", err)
+			s.Exit(1)
+			return
+		}
+		s.Exit(0)
+	})
+}
+
+func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
+	p := acct.Permissions
+	opts := &sftp.Options{
+		ReadOnly: p.ReadOnly,
+		Permissions: sftp.Permissions{
+			NoDownload:  p.UploadOnly,
+			NoDelete:    p.NoDelete,
+			NoOverwrite: p.NoOverwrite,
+			NoSymlinks:  !p.AllowSymlinks,
+		},
+		DirectUploads: !cfg.SFTP.AtomicUploads,
+		Umask:         cfg.SFTP.Umask,
+		MaxHandles:    cfg.SFTP.MaxHandles,
+		Logger:        d.log,
+		User:          acct.Name,
+	}
+	if acct.QuotaBytes > 0 || acct.QuotaFiles > 0 {
+		opts.Quota = storeQuota{st: d.st, account: acct.Name}
+	}
+	if cfg.Log.TransferLog {
+		opts.TransferLog = func(r sftp.TransferRecord) {
+			d.log.Info("transfer", "protocol", "sftp", "user", r.User, "path", r.Path, "bytes_read", r.BytesRead,
+				"bytes_written", r.BytesWritten, "duration", r.Duration.Round(time.Millisecond), "result", r.Result)
+		}
+	}
+	return opts
+}
+
+// execHandler serves shell and exec requests. Only accounts with shell
+// permission get a shell; others may run the configured allowed commands.
+func (d *Daemon) execHandler(cfg *Config) server.Handler {
+	return server.HandlerFunc(func(s *server.Session) {
+		acct, release, err := d.sessionAccount(s)
+		if err != nil {
+			fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
+			s.Exit(1)
+			return
+		}
+		defer release()
+		cmd := s.Command()
+		if cmd == "" {
+			fmt.Fprintf(s.Stderr(), "ferry: this account has no shell access; use sftp or scp\n")
+			s.Exit(1)
+			return
+		}
+		fmt.Fprintf(s.Stderr(), "ferry: command not allowed: %s\n", cmd)
+		_ = acct
+		s.Exit(1)
+	})
+}
+
+func newLogger(c LogConfig, out io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// sdNotify sends a state to systemd when run with Type=notify
+// (sd_notify(3)); a no-op otherwise.
+func sdNotify(state string) {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return
+	}
+	if addr[0] == '@' {
+		addr = "\x00" + addr[1:] // abstract socket
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write([]byte(state))
+}
+
+// dropPrivileges switches to run_as after the ports are bound when
+// started as root. Go applies setuid/setgid to every thread (Linux,
+// Go ≥ 1.16), so no thread keeps root.
+func dropPrivileges(cfg *Config, log *slog.Logger) error {
+	if cfg.RunAs == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(cfg.RunAs)
+	if err != nil {
+		return fmt.Errorf("run_as: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// The data directory and what ferry created in it must stay usable.
+	filepath.WalkDir(cfg.DataDir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && (p == cfg.DataDir || filepath.Dir(p) == cfg.DataDir) {
+			os.Lchown(p, uid, gid)
+		}
+		return nil
+	})
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("run_as setgroups: %w", err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("run_as setgid: %w", err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("run_as setuid: %w", err)
+	}
+	log.Info("dropped privileges", "user", cfg.RunAs, "uid", uid, "gid", gid)
+	return nil
+}
