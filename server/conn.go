@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -31,6 +30,62 @@ type Conn struct {
 
 	fwdMu     sync.Mutex
 	listeners map[string]net.Listener // forward listeners by "host:port" or socket path
+
+	// activeMu guards active, the channels being served (any type, either
+	// direction), which Shutdown waits for before it ends the connection.
+	activeMu sync.Mutex
+	active   int
+
+	failErr error // guarded by activeMu: why a handler ended the connection (a panic)
+}
+
+// channelStarted and channelDone count channels being served; when the
+// server is shutting down, the end of the last one ends the connection.
+func (c *Conn) channelStarted() {
+	c.activeMu.Lock()
+	c.active++
+	c.activeMu.Unlock()
+}
+
+func (c *Conn) channelDone() {
+	c.activeMu.Lock()
+	c.active--
+	idle := c.active == 0
+	c.activeMu.Unlock()
+	if idle && c.srv.shuttingDown() {
+		c.closeIfIdle()
+	}
+}
+
+// closeIfIdle ends the connection when no channel is open, for Shutdown.
+// A channel opened at the same moment may be cut; the client sees the
+// DISCONNECT reason.
+func (c *Conn) closeIfIdle() {
+	c.activeMu.Lock()
+	idle := c.active == 0
+	c.activeMu.Unlock()
+	if idle {
+		c.tc.Disconnect(wire.DisconnectByApplication, "server shutting down")
+	}
+}
+
+// recoverHandler, deferred at the top of every goroutine that runs
+// library-user code, turns a panic into the end of this connection only
+// (STYLE: a panic in one connection ends only that connection).
+func (c *Conn) recoverHandler(what string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	err := fmt.Errorf("server: panic in %s: %v", what, r)
+	c.activeMu.Lock()
+	if c.failErr == nil {
+		c.failErr = err
+	}
+	c.activeMu.Unlock()
+	c.srv.logger().Error("panic in handler", "remote", c.RemoteAddr().String(), "user", c.User(),
+		"handler", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	c.tc.Disconnect(wire.DisconnectByApplication, "internal error")
 }
 
 // User is the authenticated user name.
@@ -82,7 +137,16 @@ var globalRequestTypes = []string{
 func (s *Server) ServeConn(nc net.Conn) {
 	info := &ConnInfo{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Start: time.Now(), Phase: "handshake"}
 	log := s.logger()
+	if !s.trackNetConn(nc, true) {
+		nc.Close()
+		info.Err = ErrServerClosed
+		if s.OnConnClosed != nil {
+			s.OnConnClosed(info)
+		}
+		return
+	}
 	defer func() {
+		s.trackNetConn(nc, false)
 		if r := recover(); r != nil {
 			info.Err = fmt.Errorf("panic: %v", r)
 			log.Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
@@ -102,13 +166,14 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 		grace = DefaultLoginGraceTime
 	}
 	deadline := time.Now().Add(grace)
-	nc.SetDeadline(deadline)
+	gc := &graceConn{Conn: nc, limit: deadline}
+	gc.SetDeadline(deadline)
 
 	tcfg := s.Transport
 	if tcfg.ServerSigAlgs == nil {
 		tcfg.ServerSigAlgs = s.Auth.ServerSigAlgs()
 	}
-	tc, err := transport.Server(nc, &tcfg)
+	tc, err := transport.Server(gc, &tcfg)
 	if err != nil {
 		info.GraceExceeded = isTimeout(err)
 		return err
@@ -122,12 +187,16 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &s.Auth)
 	cancel()
+	gc.lift()
 	if err != nil {
 		info.GraceExceeded = isTimeout(err) || errors.Is(err, context.DeadlineExceeded)
 		var d *wire.DisconnectError
 		if errors.As(err, &d) && !d.Remote {
 			tc.Disconnect(d.Reason, d.Message)
 		} else if info.GraceExceeded {
+			// Reached only when auth noticed ctx's deadline first; after a
+			// read timeout the transport sends nothing more (as sshd, whose
+			// grace alarm exits without DISCONNECT).
 			tc.Disconnect(wire.DisconnectByApplication, "login grace time exceeded")
 		}
 		return err
@@ -160,12 +229,12 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	if mcfg.Logger == nil {
 		mcfg.Logger = s.Logger
 	}
-	mux, err := connection.New(tc, &mcfg)
+	mux, err := connection.New(sessionGate{tc, c}, &mcfg)
 	if err != nil {
 		return err
 	}
 	c.mux = mux
-	s.track(c, true)
+	shuttingDown := s.track(c, true)
 	defer s.track(c, false)
 
 	ctx, cancel = context.WithCancel(context.Background())
@@ -183,6 +252,9 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 		go c.clientAlive(ctx)
 	}
 	go c.serveGlobalRequests(ctx)
+	if shuttingDown {
+		c.closeIfIdle()
+	}
 
 	for {
 		nch, err := mux.Accept(ctx)
@@ -190,8 +262,11 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 			break
 		}
 		handlers.Add(1)
+		c.channelStarted()
 		go func() {
 			defer handlers.Done()
+			defer c.channelDone()
+			defer c.recoverHandler("channel " + nch.ChannelType())
 			c.serveChannel(ctx, nch)
 		}()
 	}
@@ -203,11 +278,14 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	}
 	tc.Close()
 	handlers.Wait()
+	c.activeMu.Lock()
+	failErr := c.failErr
+	c.activeMu.Unlock()
+	if failErr != nil {
+		return failErr
+	}
 	if d != nil && d.Remote && d.Reason == wire.DisconnectByApplication {
 		return nil // the client said goodbye
-	}
-	if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return err
 	}
 	return err
 }
@@ -222,10 +300,8 @@ func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel) {
 	s := c.srv
 	switch t := nch.ChannelType(); t {
 	case connection.ChannelTypeSession:
-		if c.noMoreSessions.Load() {
-			nch.Reject(wire.OpenAdministrativelyProhibited, "no more sessions")
-			return
-		}
+		// no-more-sessions@openssh.com is enforced in sessionGate, in
+		// message order.
 		max := s.MaxSessions
 		if max == 0 {
 			max = DefaultMaxSessions
@@ -259,8 +335,7 @@ func (c *Conn) serveGlobalRequests(ctx context.Context) {
 	for req := range c.mux.GlobalRequests() {
 		switch req.Type {
 		case connection.GlobalNoMoreSessions:
-			c.noMoreSessions.Store(true)
-			req.Reply(true, nil)
+			req.Reply(true, nil) // sessionGate has acted on it
 		case connection.GlobalHostKeysProve:
 			c.proveHostKeys(req)
 		case connection.GlobalTCPIPForward, connection.GlobalCancelTCPIPForward:
@@ -269,7 +344,7 @@ func (c *Conn) serveGlobalRequests(ctx context.Context) {
 			c.handleStreamlocalForward(ctx, req)
 		default:
 			if h, ok := c.srv.RequestHandlers[req.Type]; ok {
-				h(ctx, c, req)
+				c.runRequestHandler(ctx, h, req)
 			}
 			req.Reply(false, nil) // no-op if the handler answered
 		}
@@ -315,5 +390,56 @@ func (c *Conn) clientAlive(ctx context.Context) {
 				}
 			}()
 		}
+	}
+}
+
+func (c *Conn) runRequestHandler(ctx context.Context, h RequestHandler, req *connection.GlobalRequest) {
+	defer c.recoverHandler("global request " + req.Type)
+	h(ctx, c, req)
+}
+
+// sessionGate applies no-more-sessions@openssh.com (OpenSSH PROTOCOL
+// §2.2) in message order. The mux hands global requests and channel opens
+// to different goroutines, so a flag set when the request is served could
+// miss a session open sent right after it (OpenSSH sends the request
+// without want-reply), or refuse one sent before it. Reading both in the
+// transport's order here, before the mux, cannot.
+type sessionGate struct {
+	*transport.Conn
+	c *Conn
+}
+
+func (g sessionGate) ReadPacket() ([]byte, error) {
+	for {
+		p, err := g.Conn.ReadPacket()
+		if err != nil || len(p) == 0 {
+			return p, err
+		}
+		switch p[0] {
+		case wire.MsgGlobalRequest:
+			r := wire.NewReader(p[1:])
+			if name := r.String(); r.Ok() && name == connection.GlobalNoMoreSessions {
+				g.c.noMoreSessions.Store(true)
+			}
+		case wire.MsgChannelOpen:
+			if !g.c.noMoreSessions.Load() {
+				break
+			}
+			r := wire.NewReader(p[1:])
+			chanType, sender := r.String(), r.Uint32()
+			if !r.Ok() || chanType != connection.ChannelTypeSession {
+				break // malformed ones are the mux's to refuse
+			}
+			// RFC 4254 §5.1 CHANNEL_OPEN_FAILURE.
+			f := wire.AppendUint32([]byte{wire.MsgChannelOpenFailure}, sender)
+			f = wire.AppendUint32(f, wire.OpenAdministrativelyProhibited)
+			f = wire.AppendStringS(f, "no more sessions")
+			f = wire.AppendStringS(f, "")
+			if err := g.Conn.WritePacket(f); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return p, nil
 	}
 }

@@ -218,7 +218,9 @@ func (c *Conn) acceptForwarded(ctx context.Context, ln net.Listener, extra func(
 		if err != nil {
 			return
 		}
+		c.channelStarted()
 		go func() {
+			defer c.channelDone()
 			ch, err := c.mux.OpenChannel(ctx, chanType, extra(nc))
 			if err != nil {
 				nc.Close()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/transport"
 )
 
@@ -159,10 +160,15 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{}
+	netConns  map[net.Conn]struct{} // every connection being served, any phase
+	conns     map[*Conn]struct{}    // the authenticated ones
 	shutdown  bool
-	wg        sync.WaitGroup
 }
+
+// shutdownPollInterval is how often Shutdown checks whether the last
+// connection has ended, as net/http's Shutdown polls: connections end on
+// their own schedule and a poll costs nothing measurable.
+const shutdownPollInterval = 10 * time.Millisecond
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("server: closed")
@@ -213,11 +219,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.ServeConn(nc)
-		}()
+		go s.ServeConn(nc)
 	}
 }
 
@@ -228,32 +230,13 @@ func isTemporary(err error) bool {
 	return ok && t.Temporary()
 }
 
-// Shutdown stops accepting connections and waits for active ones to end
-// until ctx is done; then it closes the remaining ones.
+// Shutdown stops accepting connections, ends authenticated connections
+// as soon as they have no open channel (an idle one at once), and waits
+// for every connection to end until ctx is done; then it closes the
+// remaining ones with Close and returns ctx.Err(). Connections still
+// authenticating may finish (bounded by LoginGraceTime) and are then ended
+// like idle ones.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		<-done
-		return ctx.Err()
-	}
-}
-
-// Close stops accepting and closes every connection at once.
-func (s *Server) Close() error {
 	s.mu.Lock()
 	s.shutdown = true
 	for ln := range s.listeners {
@@ -265,19 +248,89 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.tc.Disconnect(11, "server shutting down") // SSH_DISCONNECT_BY_APPLICATION
+		c.closeIfIdle()
+	}
+	t := time.NewTicker(shutdownPollInterval)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.netConns)
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops accepting and closes every connection at once, sending
+// DISCONNECT to authenticated ones. It does not wait for handlers to
+// return.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shutdown = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	netConns := make([]net.Conn, 0, len(s.netConns))
+	for nc := range s.netConns {
+		netConns = append(netConns, nc)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.tc.Disconnect(wire.DisconnectByApplication, "server shutting down")
+	}
+	for _, nc := range netConns {
+		nc.Close()
 	}
 	return nil
 }
 
-// ActiveConns returns the number of connections being served.
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutdown
+}
+
+// trackNetConn registers a connection being served; it reports false
+// (and registers nothing) once the server is shutting down.
+func (s *Server) trackNetConn(nc net.Conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.netConns, nc)
+		return true
+	}
+	if s.shutdown {
+		return false
+	}
+	if s.netConns == nil {
+		s.netConns = make(map[net.Conn]struct{})
+	}
+	s.netConns[nc] = struct{}{}
+	return true
+}
+
+// ActiveConns returns the number of authenticated connections being
+// served.
 func (s *Server) ActiveConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
 
-func (s *Server) track(c *Conn, add bool) {
+// track registers an authenticated connection (add) or forgets it; on
+// add it reports whether the server is shutting down.
+func (s *Server) track(c *Conn, add bool) (shuttingDown bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
@@ -288,4 +341,5 @@ func (s *Server) track(c *Conn, add bool) {
 	} else {
 		delete(s.conns, c)
 	}
+	return s.shutdown
 }

@@ -255,6 +255,7 @@ func (c *Conn) serveSession(ctx context.Context, ch *connection.Channel) {
 			req.Reply(true)
 			go func() {
 				defer close(handlerDone)
+				defer c.recoverHandler("session")
 				h.ServeSSH(s)
 				s.Exit(0)
 			}()
@@ -267,6 +268,10 @@ func (c *Conn) serveSession(ctx context.Context, ch *connection.Channel) {
 			req.Reply(false)
 		}
 	}
+	// The channel or connection is gone: tell the handler through its
+	// context before waiting for it, or a handler blocked on something
+	// other than the channel would hold this goroutine forever.
+	cancel()
 	if handlerDone != nil && started {
 		<-handlerDone
 	}
