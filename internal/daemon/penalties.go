@@ -1,0 +1,344 @@
+package daemon
+
+// PerSourcePenalties as OpenSSH 9.8 introduced them (sshd_config(5)
+// PerSourcePenalties, srclimit.c srclimit_penalise and
+// srclimit_penalty_check_allow): each misbehaviour of a source block adds
+// its duration to the block's penalty, capped at max; once the penalty
+// left exceeds min the block is refused until it runs out.
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/server"
+)
+
+// Event is a misbehaviour that PerSourcePenalties punishes.
+type Event int
+
+const (
+	// EventCrash: serving the connection panicked (sshd: the session
+	// process crashed). A client that can crash the server is probing.
+	EventCrash Event = iota + 1
+	// EventAuthFail: the client tried to authenticate and failed.
+	EventAuthFail
+	// EventNoAuth: the client went away without trying to authenticate
+	// (scanners, banner grabbers).
+	EventNoAuth
+	// EventGraceExceeded: LoginGraceTime ran out.
+	EventGraceExceeded
+	// EventInvalidUser: authentication was attempted for a user that does
+	// not exist.
+	EventInvalidUser
+	// EventRefuseConnection: the configuration refused the connection
+	// (sshd's RefuseConnection).
+	EventRefuseConnection
+)
+
+// String is the event's name in sshd's PerSourcePenalties syntax.
+func (e Event) String() string {
+	switch e {
+	case EventCrash:
+		return "crash"
+	case EventAuthFail:
+		return "authfail"
+	case EventNoAuth:
+		return "noauth"
+	case EventGraceExceeded:
+		return "grace-exceeded"
+	case EventInvalidUser:
+		return "invaliduser"
+	case EventRefuseConnection:
+		return "refuseconnection"
+	}
+	return fmt.Sprintf("event(%d)", int(e))
+}
+
+var (
+	// ErrPenalised wraps the refusal of a penalised source block.
+	ErrPenalised = errors.New("penalty")
+	// ErrPenaltyTableFull: the table is full and its overflow mode is
+	// deny-all (sshd: "too many penalised addresses").
+	ErrPenaltyTableFull = errors.New("too many penalised addresses")
+)
+
+// maxExpirePerCall bounds the expired entries one Record or Check
+// removes, so a burst of expiries never stalls the accept loop. Each
+// Record adds at most one entry, so removing up to 64 per call keeps up.
+const maxExpirePerCall = 64
+
+// Penalties is the penalty table. Its size is bounded by max-sources4
+// plus max-sources6 (config.go bounds those at 1<<24 each).
+type Penalties struct {
+	cfg    PerSourcePenalties
+	exempt []netip.Prefix
+	blocks NetBlockSize
+	now    func() time.Time
+
+	mu     sync.Mutex
+	v4, v6 penaltyTable
+}
+
+type penaltyTable struct {
+	max      int
+	overflow PenaltyOverflow
+	byBlock  map[netip.Prefix]*penalty
+	byExpiry penaltyHeap
+	active   int
+}
+
+type penalty struct {
+	block  netip.Prefix
+	expiry time.Time
+	// active: the accumulated penalty once exceeded min. sshd never
+	// deactivates an entry; it only expires.
+	active bool
+	reason Event
+	index  int // in byExpiry
+}
+
+// NewPenalties returns the table for cfg's PerSourcePenalties,
+// PerSourcePenaltyExemptList and PerSourceNetBlockSize. now is the clock
+// (time.Now in production; a monotonic reading keeps wall-clock steps
+// from lifting or extending penalties).
+func NewPenalties(cfg *Config, now func() time.Time) *Penalties {
+	if now == nil {
+		now = time.Now
+	}
+	p := &Penalties{
+		cfg:    cfg.PerSourcePenalties,
+		exempt: slices.Clone(cfg.PerSourcePenaltyExemptList),
+		blocks: cfg.PerSourceNetBlockSize,
+		now:    now,
+	}
+	p.v4 = penaltyTable{max: p.cfg.MaxSources4, overflow: p.cfg.Overflow, byBlock: make(map[netip.Prefix]*penalty)}
+	p.v6 = penaltyTable{max: p.cfg.MaxSources6, overflow: p.cfg.Overflow6, byBlock: make(map[netip.Prefix]*penalty)}
+	return p
+}
+
+func (p *Penalties) duration(e Event) time.Duration {
+	switch e {
+	case EventCrash:
+		return p.cfg.Crash
+	case EventAuthFail:
+		return p.cfg.AuthFail
+	case EventNoAuth:
+		return p.cfg.NoAuth
+	case EventGraceExceeded:
+		return p.cfg.GraceExceeded
+	case EventInvalidUser:
+		return p.cfg.InvalidUser
+	case EventRefuseConnection:
+		return p.cfg.RefuseConnection
+	}
+	return 0
+}
+
+// exempted matches the address itself, not its block, against the
+// exempt list, as sshd does.
+func (p *Penalties) exempted(addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
+	for _, e := range p.exempt {
+		if e.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Penalties) table(block netip.Prefix) *penaltyTable {
+	if block.Addr().Is4() {
+		return &p.v4
+	}
+	return &p.v6
+}
+
+// Record adds event's penalty to addr's source block.
+func (p *Penalties) Record(addr netip.Addr, event Event) {
+	if !p.cfg.Enabled || p.exempted(addr) {
+		return
+	}
+	d := p.duration(event)
+	if d <= 0 {
+		return
+	}
+	block, ok := sourceBlock(addr, p.blocks)
+	if !ok {
+		return
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.table(block)
+	t.expire(now)
+	e := t.byBlock[block]
+	if e != nil && e.expiry.Before(now) {
+		// Expired but not yet collected (maxExpirePerCall): start afresh.
+		t.remove(e)
+		e = nil
+	}
+	if e == nil {
+		if len(t.byBlock) >= t.max && t.overflow == OverflowDenyAll {
+			// sshd cannot penalise it either; Check refuses everyone
+			// while the table stays full.
+			return
+		}
+		e = &penalty{block: block, expiry: now.Add(d), reason: event, active: d > p.cfg.Min}
+		t.byBlock[block] = e
+		heap.Push(&t.byExpiry, e)
+		if e.active {
+			t.active++
+		}
+		// Permissive overflow: make room by dropping the penalties that
+		// would end soonest (sshd srclimit_early_expire_penalties).
+		for len(t.byBlock) > t.max {
+			t.remove(t.byExpiry[0])
+		}
+		return
+	}
+	e.expiry = e.expiry.Add(d)
+	if limit := now.Add(p.cfg.Max); e.expiry.After(limit) {
+		e.expiry = limit
+	}
+	e.reason = event
+	if !e.active && e.expiry.Sub(now) > p.cfg.Min {
+		e.active = true
+		t.active++
+	}
+	heap.Fix(&t.byExpiry, e.index)
+}
+
+// Check returns nil when addr may connect, or why not: an error wrapping
+// ErrPenalised, or ErrPenaltyTableFull.
+func (p *Penalties) Check(addr netip.Addr) error {
+	if !p.cfg.Enabled || p.exempted(addr) {
+		return nil
+	}
+	block, ok := sourceBlock(addr, p.blocks)
+	if !ok {
+		return nil
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.table(block)
+	t.expire(now)
+	if len(t.byBlock) >= t.max && t.overflow == OverflowDenyAll {
+		return ErrPenaltyTableFull
+	}
+	e := t.byBlock[block]
+	if e == nil || e.expiry.Before(now) || !e.active {
+		return nil
+	}
+	return fmt.Errorf("%w: %s for %s (%s left)", ErrPenalised, e.reason, block, e.expiry.Sub(now).Round(time.Second))
+}
+
+// Blocked reports whether addr is refused now.
+func (p *Penalties) Blocked(addr netip.Addr) bool { return p.Check(addr) != nil }
+
+// Len is the number of tracked source blocks, penalised or not yet.
+func (p *Penalties) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.v4.byBlock) + len(p.v6.byBlock)
+}
+
+// Active is the number of source blocks being refused (for the
+// ferry_penalties_active gauge). Entries that expired since the last
+// Record or Check still count until then.
+func (p *Penalties) Active() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.v4.active + p.v6.active
+}
+
+func (t *penaltyTable) expire(now time.Time) {
+	for i := 0; i < maxExpirePerCall && len(t.byExpiry) > 0 && t.byExpiry[0].expiry.Before(now); i++ {
+		t.remove(t.byExpiry[0])
+	}
+}
+
+func (t *penaltyTable) remove(e *penalty) {
+	heap.Remove(&t.byExpiry, e.index)
+	delete(t.byBlock, e.block)
+	if e.active {
+		t.active--
+	}
+}
+
+// penaltyHeap orders penalties by expiry, soonest first.
+type penaltyHeap []*penalty
+
+func (h penaltyHeap) Len() int           { return len(h) }
+func (h penaltyHeap) Less(i, j int) bool { return h[i].expiry.Before(h[j].expiry) }
+func (h penaltyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *penaltyHeap) Push(x any) {
+	e := x.(*penalty)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *penaltyHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
+
+// FromConnInfo maps a finished connection to the events sshd would
+// penalise it for (sshd.c child_reap's exit-status mapping):
+//   - a recovered panic → crash;
+//   - authenticated → nothing;
+//   - LoginGraceTime ran out → grace-exceeded;
+//   - authentication failed (too many failures, or the client gave up
+//     with NO_MORE_AUTH_METHODS_AVAILABLE / AUTH_CANCELLED_BY_USER) →
+//     authfail;
+//   - any other end before authentication → noauth.
+//
+// ConnInfo does not say how many attempts failed, so a client that fails
+// and then just closes the socket (OpenSSH's ssh after its password
+// prompts) counts as noauth; see the report on adding a failure count.
+func FromConnInfo(info *server.ConnInfo) []Event {
+	if info == nil {
+		return nil
+	}
+	if info.Err != nil && strings.HasPrefix(info.Err.Error(), "panic: ") {
+		return []Event{EventCrash}
+	}
+	if info.Authenticated {
+		return nil
+	}
+	if info.GraceExceeded {
+		return []Event{EventGraceExceeded}
+	}
+	if info.Phase == "auth" && authFailed(info.Err) {
+		return []Event{EventAuthFail}
+	}
+	return []Event{EventNoAuth}
+}
+
+// tooManyAuthFailures is the message auth sends when MaxAuthTries is
+// exceeded (sshd's auth_maxtries_exceeded wording).
+const tooManyAuthFailures = "Too many authentication failures"
+
+func authFailed(err error) bool {
+	var d *wire.DisconnectError
+	if !errors.As(err, &d) {
+		return false
+	}
+	if d.Remote {
+		return d.Reason == wire.DisconnectNoMoreAuthMethodsAvailable || d.Reason == wire.DisconnectAuthCancelledByUser
+	}
+	return d.Reason == wire.DisconnectProtocolError && d.Message == tooManyAuthFailures
+}
