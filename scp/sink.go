@@ -1,0 +1,395 @@
+package scp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+
+	"github.com/ferry-sftp/ferry/vfs"
+)
+
+// runSink serves "scp -t TARGET": the client sends records and data.
+func (s *session) runSink() error {
+	o := &s.srv.opts
+	if o.ReadOnly {
+		return s.fatal("Permission denied: the account is read-only")
+	}
+	w := s.cmd.Paths[0]
+	target := s.resolve(w.Text, w.Home)
+	fi, err := s.fs.Stat(target)
+	isDir := err == nil && fi.IsDir()
+	if s.cmd.TargetDir && !isDir {
+		// scp.c verifydir(): a fatal error before any transfer.
+		if err == nil {
+			return s.fatal("%s: Not a directory", target)
+		}
+		return s.fatal("%s: %s", target, errText(err))
+	}
+	if err := s.ack(); err != nil {
+		return errPeerGone
+	}
+	return s.sink(target, isDir, 0)
+}
+
+// sink reads records for one directory level (scp.c sink()); it returns
+// at the E ending the level, or at EOF on the top level.
+func (s *session) sink(target string, isDir bool, depth int) error {
+	var times *timeMsg
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return &fatalError{err}
+		}
+		line, err := s.readLine()
+		if err == io.EOF {
+			if depth == 0 {
+				return nil
+			}
+			return errPeerGone
+		}
+		if err != nil {
+			return err
+		}
+		if line == "" {
+			return s.fatal("protocol error: unexpected <newline>")
+		}
+		switch line[0] {
+		case respWarning, respFatal:
+			// The client could not read a file it meant to send; it
+			// reports it to us as scp.c's run_err does to its peer.
+			s.log.Debug("scp: client reported an error", "msg", line[1:])
+			s.errs++
+			if line[0] == respFatal {
+				return &fatalError{errors.New("client: " + line[1:])}
+			}
+			continue
+		case 'E':
+			var m endDirMsg
+			if err := m.unmarshal(line); err != nil {
+				return s.fatal("protocol error: %v", err)
+			}
+			if err := s.ack(); err != nil {
+				return errPeerGone
+			}
+			return nil
+		case 'T':
+			var m timeMsg
+			if err := m.unmarshal(line); err != nil {
+				return s.fatal("protocol error: %v", err)
+			}
+			if err := s.ack(); err != nil {
+				return errPeerGone
+			}
+			times = &m
+			continue
+		case 'C', 'D':
+		default:
+			return s.fatal("protocol error: %v", errExpectedControl)
+		}
+		var m fileMsg
+		if err := m.unmarshal(line); err != nil {
+			if err == errBadName {
+				return s.fatal("error: unexpected filename: %s", line[min(len(line), 1+4+1):])
+			}
+			return s.fatal("protocol error: %v", err)
+		}
+		np := target
+		if isDir {
+			np = path.Join(target, m.Name)
+		}
+		if m.Dir {
+			if !s.cmd.Recursive {
+				return s.fatal("protocol error: received directory without -r")
+			}
+			err = s.sinkDir(np, &m, times, depth)
+		} else {
+			err = s.sinkFile(np, &m, times)
+		}
+		if err != nil && isFatal(err) {
+			return err
+		}
+		if err != nil {
+			return errPeerGone
+		}
+		times = nil
+	}
+}
+
+func (s *session) sinkDir(np string, m *fileMsg, times *timeMsg, depth int) error {
+	o := &s.srv.opts
+	if depth+1 >= maxDepth {
+		return s.fatal("protocol error: directories nested too deeply")
+	}
+	if isTemp(path.Base(np)) {
+		return s.warn("%s: Permission denied", np)
+	}
+	mode := m.Mode
+	if !s.cmd.PreserveTimes {
+		mode &^= o.Umask
+	}
+	fi, err := s.fs.Stat(np)
+	created := false
+	switch {
+	case err == nil && !fi.IsDir():
+		return s.warn("%s: Not a directory", np)
+	case err == nil:
+	case !errors.Is(err, fs.ErrNotExist):
+		return s.warn("%s: %s", np, errText(err))
+	default:
+		// Owner rwx while the contents arrive, as scp.c does, so a
+		// read-only directory can still be filled; the real mode is set
+		// at its E.
+		if err := s.fs.Mkdir(np, mode|0o700); err != nil {
+			return s.warn("%s: %s", np, errText(err))
+		}
+		created = true
+	}
+	if err := s.ack(); err != nil {
+		return errPeerGone
+	}
+	if err := s.sink(np, true, depth+1); err != nil {
+		return err
+	}
+	if (created && mode|0o700 != mode) || (s.cmd.PreserveTimes && !o.Permissions.NoChmod) {
+		s.fs.Chmod(np, mode)
+	}
+	if times != nil {
+		s.fs.Chtimes(np, time.Unix(times.Atime, times.AtimeUsec*1000), time.Unix(times.Mtime, times.MtimeUsec*1000))
+	}
+	return nil
+}
+
+// upload is one file being received.
+type upload struct {
+	path     string
+	tmp      string // atomic: the temporary file renamed over path
+	f        vfs.File
+	reserved int64 // bytes charged to the quota
+	files    int64 // files charged to the quota
+	replaces int64 // atomic over an existing file: its size, else -1
+}
+
+// sinkFile receives one C record's file. Errors before the data are sent
+// instead of the OK, so the client skips the data (scp.c sink "bad:").
+func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
+	start := time.Now()
+	if isTemp(path.Base(np)) {
+		return s.warn("%s: Permission denied", np)
+	}
+	u, err := s.openUpload(np, m)
+	if err != nil {
+		return s.warn("%s: %s", np, errText(err))
+	}
+	if err := s.ack(); err != nil {
+		s.abort(u)
+		return errPeerGone
+	}
+	var written int64
+	var werr error
+	for remaining := m.Size; remaining > 0; {
+		if err := s.ctx.Err(); err != nil {
+			s.abort(u)
+			return &fatalError{err}
+		}
+		n := int(min(int64(len(s.buf)), remaining))
+		if _, err := io.ReadFull(s.r, s.buf[:n]); err != nil {
+			s.abort(u)
+			s.record(np, 0, written, start, "aborted")
+			return errPeerGone
+		}
+		if werr == nil {
+			if _, werr = u.f.Write(s.buf[:n]); werr == nil {
+				written += int64(n)
+			}
+		}
+		remaining -= int64(n)
+	}
+	// The client's verdict on what it sent: a warning means it could not
+	// read the whole file and padded it (scp.c source()); such a file is
+	// not kept.
+	if err := s.response(); err != nil {
+		if isFatal(err) {
+			s.abort(u)
+			return err
+		}
+		s.abort(u)
+		s.record(np, 0, written, start, "failed: client read error")
+		return s.warn("%s: upload discarded: the client reported an error", np)
+	}
+	if werr == nil && times != nil {
+		werr = u.f.Chtimes(time.Unix(times.Atime, times.AtimeUsec*1000), time.Unix(times.Mtime, times.MtimeUsec*1000))
+	}
+	if werr != nil {
+		s.abort(u)
+		s.record(np, 0, written, start, "failed: "+errText(werr))
+		return s.warn("%s: %s", np, errText(werr))
+	}
+	if err := s.commit(u); err != nil {
+		s.record(np, 0, written, start, "failed: "+errText(err))
+		return s.warn("%s: %s", np, errText(err))
+	}
+	s.record(np, 0, written, start, "ok")
+	return s.ack()
+}
+
+// openUpload applies the account's rules and opens the file to write:
+// a temporary file beside np (atomic) or np itself.
+func (s *session) openUpload(np string, m *fileMsg) (*upload, error) {
+	o := &s.srv.opts
+	u := &upload{path: np, replaces: -1}
+	lfi, err := s.fs.Lstat(np)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	fi := lfi
+	isLink := exists && lfi.Mode()&fs.ModeSymlink != 0
+	if isLink {
+		if fi, err = s.fs.Stat(np); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+			// A dangling link: writing through it creates its target
+			// (vfs.Local refuses targets outside the root).
+			exists, fi = false, nil
+		}
+	}
+	if exists && fi.IsDir() {
+		return nil, errIsDir
+	}
+	if exists && !fi.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
+	if exists && o.Permissions.NoOverwrite {
+		return nil, fs.ErrPermission
+	}
+	// A rename would replace a link instead of writing through it, as
+	// the in-place write the user asked for would (sftp does the same).
+	atomicUpload := !o.DirectUploads && !isLink
+	mode := m.Mode
+	if !s.cmd.PreserveTimes {
+		mode &^= o.Umask
+	}
+	u.reserved = m.Size
+	if atomicUpload || !exists {
+		u.files = 1
+	}
+	if o.Quota != nil {
+		if err := o.Quota.Reserve(s.ctx, u.reserved, u.files); err != nil {
+			s.log.Info("scp: quota refused an upload", "path", np, "size", m.Size, "err", err)
+			return nil, errQuota
+		}
+	}
+	fail := func(err error) (*upload, error) {
+		if o.Quota != nil {
+			o.Quota.Release(s.ctx, u.reserved, u.files)
+		}
+		return nil, err
+	}
+	setMode := s.cmd.PreserveTimes && !(exists && o.Permissions.NoChmod)
+	if !atomicUpload {
+		f, err := s.fs.OpenFile(np, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+		if err != nil {
+			return fail(err)
+		}
+		if exists && o.Quota != nil {
+			o.Quota.Release(s.ctx, fi.Size(), 0)
+		}
+		if setMode {
+			f.Chmod(mode)
+		}
+		u.f = f
+		return u, nil
+	}
+	if exists {
+		// The replaced file must be writable by this user, as it would
+		// have to be for an in-place write; a rename alone needs only the
+		// directory.
+		probe, err := s.fs.OpenFile(np, os.O_WRONLY, 0)
+		if err != nil {
+			return fail(err)
+		}
+		probe.Close()
+	}
+	u.tmp = tempName(np)
+	f, err := s.fs.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case setMode:
+		f.Chmod(mode)
+	case exists:
+		// Without -p an existing file keeps its mode and (when
+		// privileged, the only case where it differs) owner, as the
+		// in-place write of scp.c would.
+		f.Chmod(fi.Mode().Perm())
+		if uid, gid, _, ok := vfs.Owner(fi); ok {
+			if tfi, err := f.Stat(); err == nil {
+				if tuid, tgid, _, _ := vfs.Owner(tfi); tuid != uid || tgid != gid {
+					f.Chown(int(uid), int(gid))
+				}
+			}
+		}
+	}
+	if exists {
+		u.replaces = fi.Size()
+	}
+	u.f = f
+	return u, nil
+}
+
+var (
+	errIsDir      = errors.New("Is a directory")
+	errNotRegular = errors.New("Not a regular file")
+)
+
+// abort discards an upload: the temporary file goes, the target stays as
+// it was, the quota is given back.
+func (s *session) abort(u *upload) {
+	u.f.Close()
+	q := s.srv.opts.Quota
+	if u.tmp != "" {
+		if err := s.fs.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("scp: cannot remove temporary upload", "path", u.tmp, "err", err)
+		}
+		if q != nil {
+			q.Release(context.WithoutCancel(s.ctx), u.reserved, u.files)
+		}
+	}
+}
+
+// commit makes a complete upload visible: fsync before the rename, so
+// after a crash the name holds the old or the complete new contents.
+func (s *session) commit(u *upload) error {
+	q := s.srv.opts.Quota
+	if u.tmp == "" {
+		return u.f.Close()
+	}
+	err := u.f.Sync()
+	if cerr := u.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if s.srv.opts.Permissions.NoOverwrite {
+			// Never replace a file another session created meanwhile.
+			err = s.fs.Rename(u.tmp, u.path)
+		} else {
+			err = s.fs.PosixRename(u.tmp, u.path)
+		}
+	}
+	if err != nil {
+		s.fs.Remove(u.tmp)
+		if q != nil {
+			q.Release(context.WithoutCancel(s.ctx), u.reserved, u.files)
+		}
+		return err
+	}
+	if q != nil && u.replaces >= 0 {
+		q.Release(context.WithoutCancel(s.ctx), u.replaces, 1)
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package scp
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+)
+
+// runSource serves "scp -f PATH...": we send records and data.
+func (s *session) runSource() error {
+	// scp.c: the sink speaks first, with one OK.
+	if err := s.response(); err != nil {
+		if isFatal(err) {
+			return err
+		}
+		return &fatalError{err}
+	}
+	if s.srv.opts.Permissions.NoDownload {
+		return s.fatal("Permission denied: the account is upload-only")
+	}
+	for _, w := range s.cmd.Paths {
+		names := []string{s.resolve(w.Text, w.Home)}
+		if w.Glob {
+			var err error
+			names, err = s.glob(w)
+			if err != nil {
+				if err := s.warn("%s: %v", w.Text, err); err != nil {
+					return errPeerGone
+				}
+				continue
+			}
+			if len(names) == 0 {
+				if err := s.warn("%s: No such file or directory", w.Text); err != nil {
+					return errPeerGone
+				}
+				continue
+			}
+		}
+		for _, p := range names {
+			if err := s.source(p, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// source sends one file or (with -r) directory tree (scp.c source()).
+// Only errors that end the session are returned.
+func (s *session) source(p string, depth int) error {
+	if err := s.ctx.Err(); err != nil {
+		return &fatalError{err}
+	}
+	name := path.Base(p)
+	if p == "/" {
+		// The whole home, e.g. "scp -r host:. dir" or "host:~".
+		name = "."
+	}
+	if isTemp(name) {
+		return nil
+	}
+	fi, err := s.fs.Stat(p)
+	if err != nil {
+		return s.warnOrGone("%s: %s", p, errText(err))
+	}
+	if strings.Contains(name, "\n") {
+		// The name ends at the newline in a record; scp.c skips it too.
+		return s.warnOrGone("%s: skipping, filename contains a newline", p)
+	}
+	if fi.IsDir() {
+		if !s.cmd.Recursive {
+			return s.warnOrGone("%s: not a regular file", p)
+		}
+		return s.rsource(p, name, fi, depth)
+	}
+	if !fi.Mode().IsRegular() {
+		return s.warnOrGone("%s: not a regular file", p)
+	}
+	start := time.Now()
+	f, err := s.fs.OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		return s.warnOrGone("%s: %s", p, errText(err))
+	}
+	defer f.Close()
+	// The size and times of what was opened, not of what the name
+	// pointed at a moment before.
+	if fi, err = f.Stat(); err != nil {
+		return s.warnOrGone("%s: %s", p, errText(err))
+	}
+	if s.cmd.PreserveTimes {
+		if skip, err := s.sendRecord(timeRecord(fi)); skip || err != nil {
+			return err
+		}
+	}
+	if skip, err := s.sendRecord(&fileMsg{Mode: fi.Mode() & modeMask, Size: fi.Size(), Name: name}); skip || err != nil {
+		return err
+	}
+	// Exactly Size bytes follow, whatever happens to the file meanwhile:
+	// a shrunk or unreadable file is padded with zeros and reported
+	// after the data, as scp.c does, so the stream stays in step.
+	var rerr error
+	var sent int64
+	for remaining := fi.Size(); remaining > 0; {
+		if err := s.ctx.Err(); err != nil {
+			return &fatalError{err}
+		}
+		n := int(min(int64(len(s.buf)), remaining))
+		b := s.buf[:n]
+		if rerr == nil {
+			var got int
+			got, rerr = io.ReadFull(f, b)
+			if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
+				rerr = errors.New("file changed size during transfer")
+			}
+			clear(b[got:])
+		} else {
+			clear(b)
+		}
+		if _, err := s.w.Write(b); err != nil {
+			s.record(p, sent, 0, start, "aborted")
+			return errPeerGone
+		}
+		sent += int64(n)
+		remaining -= int64(n)
+	}
+	if rerr != nil {
+		msg := rerr.Error()
+		if !strings.HasPrefix(msg, "file changed") {
+			msg = errText(rerr)
+		}
+		if err := s.warn("%s: %s", p, msg); err != nil {
+			return errPeerGone
+		}
+		s.record(p, sent, 0, start, "failed: "+msg)
+	} else {
+		if err := s.ack(); err != nil {
+			return errPeerGone
+		}
+		s.record(p, sent, 0, start, "ok")
+	}
+	if err := s.response(); err != nil && isFatal(err) {
+		return err
+	}
+	return nil
+}
+
+// rsource sends a directory and its contents (scp.c rsource()).
+func (s *session) rsource(p, name string, fi fs.FileInfo, depth int) error {
+	if depth+1 >= maxDepth {
+		return s.warnOrGone("%s: directories nested too deeply", p)
+	}
+	d, err := s.fs.OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		return s.warnOrGone("%s: %s", p, errText(err))
+	}
+	defer d.Close()
+	if s.cmd.PreserveTimes {
+		if skip, err := s.sendRecord(timeRecord(fi)); skip || err != nil {
+			return err
+		}
+	}
+	if skip, err := s.sendRecord(&fileMsg{Dir: true, Mode: fi.Mode() & modeMask, Name: name}); skip || err != nil {
+		return err
+	}
+	for {
+		ents, err := d.ReadDir(readDirBatch)
+		for _, e := range ents {
+			if isTemp(e.Name()) {
+				continue
+			}
+			if err := s.source(path.Join(p, e.Name()), depth+1); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				if err := s.warnOrGone("%s: %s", p, errText(err)); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		if len(ents) == 0 {
+			break
+		}
+	}
+	_, err = s.sendRecord(endDirMsg{})
+	return err
+}
+
+type record interface{ appendTo([]byte) []byte }
+
+// sendRecord sends a record and reads the answer. skip reports a
+// warning: the peer refused this entry and the next one follows.
+func (s *session) sendRecord(m record) (skip bool, err error) {
+	var b [maxLine + 64]byte
+	if _, err := s.w.Write(m.appendTo(b[:0])); err != nil {
+		return true, errPeerGone
+	}
+	if err := s.response(); err != nil {
+		if isFatal(err) {
+			return true, err
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// warnOrGone sends a warning; only a failed write is returned.
+func (s *session) warnOrGone(format string, args ...any) error {
+	if err := s.warn(format, args...); err != nil {
+		return errPeerGone
+	}
+	return nil
+}
+
+func timeRecord(fi fs.FileInfo) *timeMsg {
+	mt := fi.ModTime()
+	at := atime(fi)
+	sec := func(t time.Time) int64 { return max(t.Unix(), 0) }
+	return &timeMsg{Mtime: sec(mt), Atime: sec(at)}
+}
