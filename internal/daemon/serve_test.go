@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-sftp/ferry/internal/testenv"
+	"github.com/ferry-sftp/ferry/store"
+	"github.com/ferry-sftp/ferry/store/password"
+)
+
+// startDaemon runs Run in-process with cfg adjusted for tests, and returns
+// its address and the store it uses.
+func startDaemon(t *testing.T, dataDir, database string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan []net.Addr, 1)
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- Run(ctx, RunOptions{
+			Load: func() (*Config, error) {
+				cfg := Default()
+				if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dataDir, Database: database}); err != nil {
+					return nil, err
+				}
+				return cfg, cfg.Validate()
+			},
+			Version:   "test",
+			LogOutput: &lockedWriter{w: &logs},
+			Ready:     func(a []net.Addr) { ready <- a },
+		})
+	}()
+	select {
+	case a := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			<-done
+			if t.Failed() {
+				t.Logf("daemon log:\n%s", logs.String())
+			}
+		})
+		return a[0].String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("daemon: %v\n%s", err, logs.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("daemon did not start")
+	}
+	return ""
+}
+
+// lockedWriter serialises the daemon's log writes into a buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func addAccount(t *testing.T, st store.Store, name, pw string, quota int64, keyLines ...string) {
+	t.Helper()
+	h, err := password.Hash(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Account{Name: name, PasswordHash: h, Enabled: true, QuotaBytes: quota}
+	if err := st.CreateAccount(context.Background(), a, keyLines); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sftpClient(t *testing.T, addr, user string, auth ssh.AuthMethod) *sftp.Client {
+	t.Helper()
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{auth},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("login %s at %s: %v", user, addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc, err := sftp.NewClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return sc
+}
+
+func upload(sc *sftp.Client, name string, data []byte) error {
+	f, err := sc.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func TestDaemonSFTPWithPasswordAndKey(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	addAccount(t, st, "alice", "pw-alice", 0, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))))
+
+	addr := startDaemon(t, dir, "")
+	data := make([]byte, 3<<20)
+	rand.Read(data)
+	byPassword := sftpClient(t, addr, "alice", ssh.Password("pw-alice"))
+	if err := upload(byPassword, "up.bin", data); err != nil {
+		t.Fatal(err)
+	}
+	byKey := sftpClient(t, addr, "alice", ssh.PublicKeys(signer))
+	f, err := byKey.Open("/up.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(f)
+	f.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("downloaded data differs")
+	}
+	onDisk, err := os.ReadFile(filepath.Join(dir, "home", "alice", "up.bin"))
+	if err != nil || !bytes.Equal(onDisk, data) {
+		t.Fatalf("file in home: %v", err)
+	}
+	if _, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("wrong")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+}
+
+// TestTwoServersOnePostgres: two ferry servers sharing one PostgreSQL
+// database see an account added through the store at once, and a quota
+// consumed through one is enforced by the other.
+func TestTwoServersOnePostgres(t *testing.T) {
+	base := os.Getenv("FERRY_TEST_POSTGRES")
+	if base == "" {
+		testenv.Missing(t, "FERRY_TEST_POSTGRES is not set (see .ci/setup-postgres.sh)")
+	}
+	schema := fmt.Sprintf("ferry_daemon_%d", time.Now().UnixNano())
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	dbURL := u.String()
+
+	addr1 := startDaemon(t, t.TempDir(), dbURL)
+	addr2 := startDaemon(t, t.TempDir(), dbURL)
+
+	st, err := store.Open(context.Background(), dbURL, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Added after both servers started: each must see it on the next login.
+	addAccount(t, st, "carol", "pw-carol", 1<<20)
+	c1 := sftpClient(t, addr1, "carol", ssh.Password("pw-carol"))
+	c2 := sftpClient(t, addr2, "carol", ssh.Password("pw-carol"))
+
+	if err := upload(c1, "a.bin", make([]byte, 700<<10)); err != nil {
+		t.Fatalf("first upload within quota: %v", err)
+	}
+	// 700 KiB used of 1 MiB through server 1: 500 KiB more through server
+	// 2 must be refused.
+	err = upload(c2, "b.bin", make([]byte, 500<<10))
+	if err == nil {
+		t.Fatal("server 2 let the account exceed the quota consumed on server 1")
+	}
+	acct, err := st.LookupAccount(context.Background(), "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acct.UsedBytes < 700<<10 || acct.UsedBytes > 1<<20 {
+		t.Errorf("used bytes = %d", acct.UsedBytes)
+	}
+}
