@@ -276,3 +276,17 @@ func (c *rawClient) expect(typ byte) []byte {
 	}
 	return p
 }
+
+// closedInfo returns the OnConnClosed report of the connection from
+// client address addr, skipping others.
+func (ts *testServer) closedInfo(t testing.TB, addr net.Addr) *server.ConnInfo {
+	t.Helper()
+	for range 1000 {
+		info := <-ts.closed
+		if info.RemoteAddr.String() == addr.String() {
+			return info
+		}
+	}
+	t.Fatalf("no OnConnClosed for %v", addr)
+	return nil
+}

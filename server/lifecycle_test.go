@@ -1,0 +1,171 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/server"
+)
+
+// A panicking handler ends its own connection only; the server keeps
+// serving, and OnConnClosed reports the panic.
+func TestHandlerPanicEndsOnlyItsConnection(t *testing.T) {
+	ts := startServer(t, &server.Server{
+		Handler: server.HandlerFunc(func(s *server.Session) {
+			if s.Command() == "panic" {
+				panic("handler bug")
+			}
+			echoHandler(s)
+		}),
+		ChannelHandlers: map[string]server.ChannelHandler{
+			"panic@example.com": server.ChannelHandlerFunc(func(context.Context, *server.Conn, *connection.NewChannel) {
+				panic("channel handler bug")
+			}),
+		},
+		RequestHandlers: map[string]server.RequestHandler{
+			"panic@example.com": func(context.Context, *server.Conn, *connection.GlobalRequest) {
+				panic("request handler bug")
+			},
+		},
+	})
+	bystander := ts.dial(t)
+	triggers := map[string]func(c *ssh.Client) error{
+		"session": func(c *ssh.Client) error {
+			s, err := c.NewSession()
+			if err != nil {
+				return err
+			}
+			return s.Run("panic")
+		},
+		"channel": func(c *ssh.Client) error {
+			_, _, err := c.OpenChannel("panic@example.com", nil)
+			return err
+		},
+		"global request": func(c *ssh.Client) error {
+			_, _, err := c.SendRequest("panic@example.com", true, nil)
+			return err
+		},
+	}
+	for name, trigger := range triggers {
+		t.Run(name, func(t *testing.T) {
+			victim := ts.dial(t)
+			if err := trigger(victim); err == nil {
+				t.Fatal("panicking handler reported success")
+			}
+			victim.Wait() // the server ended the connection
+			info := ts.closedInfo(t, victim.LocalAddr())
+			if info.Err == nil || !strings.Contains(info.Err.Error(), "panic") {
+				t.Errorf("OnConnClosed error %v, want the panic", info.Err)
+			}
+			// The other connection and new ones still work.
+			for _, c := range []*ssh.Client{bystander, ts.dial(t)} {
+				out, err := runCmd(c, "still alive")
+				if err != nil || out != "still alive\n" {
+					t.Fatalf("after panic: %q, %v", out, err)
+				}
+			}
+		})
+	}
+}
+
+func runCmd(c *ssh.Client, cmd string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	out, err := s.Output(cmd)
+	return string(out), err
+}
+
+// Shutdown lets a running session finish, ends idle connections at once,
+// refuses new ones and returns when the last connection is gone.
+func TestShutdownGraceful(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(func(s *server.Session) {
+		close(started)
+		<-release
+		s.Write([]byte("finished\n"))
+		s.Exit(4)
+	})})
+	busy := ts.dial(t)
+	idle := ts.dial(t)
+	sess, err := busy.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sess.Stdout = &out
+	if err := sess.Start("long"); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+
+	shutdownErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		shutdownErr <- ts.srv.Shutdown(ctx)
+	}()
+	if err := idle.Wait(); err == nil {
+		t.Log("idle connection ended") // Wait returns once the server hung up
+	}
+	if err := <-ts.served; !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	select {
+	case err := <-shutdownErr:
+		t.Fatalf("Shutdown returned %v while a session was running", err)
+	default:
+	}
+	close(release)
+	err = sess.Wait()
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 4 || out.String() != "finished\n" {
+		t.Fatalf("session: %v, output %q", err, out.String())
+	}
+	if err := <-shutdownErr; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := ts.srv.ActiveConns(); n != 0 {
+		t.Errorf("%d connections left", n)
+	}
+}
+
+// Close cuts running sessions: the handler's context is cancelled and the
+// client gets no exit status.
+func TestCloseCutsSessions(t *testing.T) {
+	started := make(chan struct{})
+	handlerDone := make(chan error, 1)
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(func(s *server.Session) {
+		close(started)
+		<-s.Context().Done()
+		handlerDone <- s.Context().Err()
+	})})
+	client := ts.dial(t)
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("long"); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ts.srv.Close()
+	err = sess.Wait()
+	var ee *ssh.ExitError
+	if err == nil || errors.As(err, &ee) {
+		t.Fatalf("session after Close: %v, want a cut connection", err)
+	}
+	if err := <-handlerDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler context: %v", err)
+	}
+}
