@@ -1,0 +1,195 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/server"
+)
+
+// scrape returns the ferry_ samples of the text exposition, keyed as
+// printed: `name{label="value",...}`.
+func scrape(t *testing.T, h http.Handler) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "ferry_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		samples[line[:i]] = v
+	}
+	return samples
+}
+
+func TestMetrics(t *testing.T) {
+	m := NewMetrics()
+	m.ConnOpened()
+	m.ConnOpened()
+	m.ConnOpened()
+	m.ConnOpened()
+	m.ConnClosed(&server.ConnInfo{Phase: "session", Authenticated: true})
+	m.ConnClosed(&server.ConnInfo{Phase: "auth", Err: wire.ProtocolError(tooManyAuthFailures)})
+	m.ConnClosed(&server.ConnInfo{Phase: "handshake", Err: io.EOF})
+	m.AuthAttempt("password", false)
+	m.AuthAttempt("password", false)
+	m.AuthAttempt("publickey", true)
+	m.AuthAttempt("x-\"evil\"\n", false)
+	m.SessionStarted()
+	m.SessionStarted()
+	m.SessionEnded()
+	m.Bytes(100, 2000)
+	m.Bytes(1, 0)
+	m.KexDuration(3 * time.Millisecond)
+	m.KexDuration(20 * time.Second)
+	m.SFTPOp("open", "ok")
+	m.SFTPOp("open", "ok")
+	m.SFTPOp("remove", "no_such_file")
+	m.PenaltiesActive(7)
+	m.StartupDropped()
+	m.StartupDropped()
+	m.Transfer("sftp", "upload", "ok", 1<<20)
+	m.Transfer("scp", "download", "error", 0)
+
+	want := map[string]float64{
+		`ferry_connections_active`:                                                  1,
+		`ferry_connections_total{result="authenticated"}`:                           1,
+		`ferry_connections_total{result="auth_failed"}`:                             1,
+		`ferry_connections_total{result="handshake"}`:                               1,
+		`ferry_auth_total{method="password",result="failure"}`:                      2,
+		`ferry_auth_total{method="publickey",result="success"}`:                     1,
+		`ferry_auth_total{method="other",result="failure"}`:                         1,
+		`ferry_sessions_active`:                                                     1,
+		`ferry_bytes_total{direction="in"}`:                                         101,
+		`ferry_bytes_total{direction="out"}`:                                        2000,
+		`ferry_kex_duration_seconds_count`:                                          2,
+		`ferry_kex_duration_seconds_sum`:                                            20.003,
+		`ferry_kex_duration_seconds_bucket{le="0.001"}`:                             0,
+		`ferry_kex_duration_seconds_bucket{le="0.0025"}`:                            0,
+		`ferry_kex_duration_seconds_bucket{le="0.00625"}`:                           1,
+		`ferry_kex_duration_seconds_bucket{le="+Inf"}`:                              2,
+		`ferry_sftp_ops_total{op="open",status="ok"}`:                               2,
+		`ferry_sftp_ops_total{op="remove",status="no_such_file"}`:                   1,
+		`ferry_penalties_active`:                                                    7,
+		`ferry_startups_dropped_total`:                                              2,
+		`ferry_transfers_total{direction="upload",protocol="sftp",result="ok"}`:     1,
+		`ferry_transfers_total{direction="download",protocol="scp",result="error"}`: 1,
+		`ferry_transfer_bytes_total{direction="upload",protocol="sftp"}`:            1 << 20,
+	}
+	got := scrape(t, m.Handler())
+	for k, v := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("missing %s", k)
+		} else if g != v {
+			t.Errorf("%s = %v, want %v", k, g, v)
+		}
+	}
+	if _, ok := got[`ferry_transfer_bytes_total{direction="download",protocol="scp"}`]; ok {
+		t.Error("a transfer of 0 bytes created a bytes series")
+	}
+	for k := range got {
+		if strings.Contains(k, "evil") {
+			t.Errorf("client-chosen label value exported: %s", k)
+		}
+	}
+}
+
+// TestMetricsRegistriesIndependent: no default registry, so two Metrics
+// in one process neither collide nor share counts.
+func TestMetricsRegistriesIndependent(t *testing.T) {
+	a, b := NewMetrics(), NewMetrics()
+	a.StartupDropped()
+	if got := scrape(t, b.Handler())["ferry_startups_dropped_total"]; got != 0 {
+		t.Errorf("b sees a's count: %v", got)
+	}
+	if got := scrape(t, a.Handler())["ferry_startups_dropped_total"]; got != 1 {
+		t.Errorf("a: %v", got)
+	}
+}
+
+func TestMetricsConnResult(t *testing.T) {
+	for _, tc := range []struct {
+		info server.ConnInfo
+		want string
+	}{
+		{server.ConnInfo{Phase: "session", Authenticated: true}, ConnAuthenticated},
+		{server.ConnInfo{Phase: "session", Authenticated: true, Err: errors.New("panic: x")}, ConnError},
+		{server.ConnInfo{Phase: "auth", GraceExceeded: true}, ConnGraceExceeded},
+		{server.ConnInfo{Phase: "auth", Err: io.EOF}, ConnAuthFailed},
+		{server.ConnInfo{Phase: "handshake", Err: io.EOF}, ConnHandshake},
+	} {
+		if got := connResult(&tc.info); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.info, got, tc.want)
+		}
+	}
+}
+
+func TestMetricsServe(t *testing.T) {
+	m := NewMetrics()
+	m.StartupDropped()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.ServeListener(ctx, ln) }()
+	url := "http://" + ln.Addr().String() + "/metrics"
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "\nferry_startups_dropped_total 1\n") {
+		t.Fatalf("GET: %d\n%s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), "\ngo_goroutines ") {
+		t.Error("Go runtime collector missing")
+	}
+	resp, err = http.Post(url, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d", resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after cancel: %v", err)
+	}
+	if err := m.Serve(context.Background(), "127.0.0.1:notaport"); err == nil {
+		t.Fatal("Serve on a bad address succeeded")
+	}
+}
