@@ -416,7 +416,7 @@ func startAuth(t testing.TB, c *transport.Conn) {
 	}
 }
 
-// readSkipping reads the next message other than a banner.
+// readSkipping reads the next message other than a banner or global request.
 func readSkipping(t testing.TB, c *transport.Conn) []byte {
 	t.Helper()
 	for {
@@ -424,7 +424,9 @@ func readSkipping(t testing.TB, c *transport.Conn) []byte {
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		if p[0] != wire.MsgUserAuthBanner {
+		// Banners, and the hostkeys-00@openssh.com GLOBAL_REQUEST the
+		// server sends after authentication, are not what probes wait for.
+		if p[0] != wire.MsgUserAuthBanner && p[0] != wire.MsgGlobalRequest {
 			return p
 		}
 	}
