@@ -290,3 +290,8 @@ func (ts *testServer) closedInfo(t testing.TB, addr net.Addr) *server.ConnInfo {
 	t.Fatalf("no OnConnClosed for %v", addr)
 	return nil
 }
+
+// hostPKBase64 is the host key blob as authorized_keys/known_hosts show it.
+func (ts *testServer) hostPKBase64() string {
+	return string(bytes.Fields(keys.MarshalAuthorizedKey(ts.hostPK))[1])
+}
