@@ -71,9 +71,12 @@ const bufSize = 64 << 10
 // maxDepth bounds directory recursion both ways. A client can nest D
 // records without end, and in source mode a symbolic link to a parent
 // directory makes a loop (scp.c follows links and stops only at
-// ENAMETOOLONG); PATH_MAX (4096) over the shortest component ("a/") is
-// 2048, far deeper than real trees.
-const maxDepth = 2048
+// ENAMETOOLONG). vfs.Local resolves every path component by component, so
+// the work per record grows with depth and a whole tree with its square;
+// 256 levels is deeper than real trees (the Linux kernel source reaches
+// about 12) and keeps a malicious nesting to a fraction of a second. In
+// source mode each level also holds one open directory.
+const maxDepth = 256
 
 // maxGlobMatches bounds the names one pattern expands to, and
 // maxGlobScan the directory entries read while expanding it, so a

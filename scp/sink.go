@@ -92,7 +92,7 @@ func (s *session) sink(target string, isDir bool, depth int) error {
 		var m fileMsg
 		if err := m.unmarshal(line); err != nil {
 			if err == errBadName {
-				return s.fatal("error: unexpected filename: %s", line[min(len(line), 1+4+1):])
+				return s.fatal("error: unexpected filename: %s", m.Name)
 			}
 			return s.fatal("protocol error: %v", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -168,6 +169,9 @@ func (s *session) rsource(p, name string, fi fs.FileInfo, depth int) error {
 	}
 	for {
 		ents, err := d.ReadDir(readDirBatch)
+		// Sorted within a batch: stable output for equal trees, at no
+		// cost in memory.
+		slices.SortFunc(ents, func(a, b fs.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 		for _, e := range ents {
 			if isTemp(e.Name()) {
 				continue
