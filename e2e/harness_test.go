@@ -265,6 +265,17 @@ func (s *server) addUser(name, password string, flags ...string) {
 	}
 }
 
+// mkHome creates a user's home before the first login (ferry makes it at
+// login, mode 0700), for tests that place files there first.
+func (s *server) mkHome(t *testing.T, user string) string {
+	t.Helper()
+	h := s.home(user)
+	if err := os.MkdirAll(h, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func copyHostKeys(t *testing.T, dst string) {
 	t.Helper()
 	ents, err := os.ReadDir(hostKeyTemplate)

@@ -79,8 +79,7 @@ func TestOpenSSHSFTP(t *testing.T) {
 	}
 
 	// carol may not create symbolic links.
-	os.MkdirAll(s.home("carol"), 0o700)
-	writeFile(t, filepath.Join(s.home("carol"), "target"), []byte("t"))
+	writeFile(t, filepath.Join(s.mkHome(t, "carol"), "target"), []byte("t"))
 	r = s.sftpBatch(t, local, "carol", "pw-carol", "ln -s target link\n")
 	if r.code != 1 || !strings.Contains(r.out, "Permission denied") {
 		t.Errorf("ln -s without --symlinks: exit %d, want 1 and Permission denied:\n%s", r.code, r.out)

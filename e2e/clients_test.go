@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sftp/ferry/internal/testenv"
+)
+
+// fingerprint returns the SHA256 fingerprint of one of the server's host
+// keys as ssh-keygen -l prints it ("SHA256:...").
+func (s *server) fingerprint(t *testing.T, kind string) string {
+	t.Helper()
+	keygen := testenv.NeedTool(t, "ssh-keygen")
+	r := run(t, "", "", keygen, "-lf", s.hostKeyPub(kind))
+	mustSucceed(t, r, "ssh-keygen -l")
+	f := strings.Fields(r.out)
+	if len(f) < 2 || !strings.HasPrefix(f[1], "SHA256:") {
+		t.Fatalf("ssh-keygen -l printed %q", r.out)
+	}
+	return f[1]
+}
+
+// TestPuTTYPSFTP: PuTTY's psftp, checking the host key by fingerprint.
+func TestPuTTYPSFTP(t *testing.T) {
+	psftp := testenv.NeedTool(t, "psftp")
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	local := t.TempDir()
+	data := randomBytes(t, 700001)
+	writeFile(t, filepath.Join(local, "up"), data)
+	script := filepath.Join(local, "script")
+	writeFile(t, script, []byte("mkdir pd\nput up pd/pu\nget pd/pu got\nls pd\n"))
+	psftpRun := func(hostkey string) result {
+		return run(t, local, "", psftp, "-batch", "-pw", "pw-alice", "-P", strconv.Itoa(s.port),
+			"-hostkey", hostkey, "-b", script, "alice@127.0.0.1")
+	}
+	r := psftpRun(s.fingerprint(t, "ed25519"))
+	mustSucceed(t, r, "psftp")
+	for _, want := range []string{"mkdir /pd: OK", "local:up => remote:/pd/pu", "remote:/pd/pu => local:got", " 700001 "} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("psftp output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if got := readFile(t, filepath.Join(s.home("alice"), "pd", "pu")); !bytes.Equal(got, data) {
+		t.Errorf("psftp upload: %d bytes differ", len(got))
+	}
+	if got := readFile(t, filepath.Join(local, "got")); !bytes.Equal(got, data) {
+		t.Errorf("psftp download: %d bytes differ", len(got))
+	}
+	// The server offers its ed25519 key first; psftp must refuse a
+	// different one (here the server's own RSA key).
+	if r := psftpRun(s.fingerprint(t, "rsa")); r.code != 1 || !strings.Contains(r.out, "Host key not in manually configured list") {
+		t.Errorf("psftp with the wrong -hostkey: exit %d:\n%s", r.code, r.out)
+	}
+}
+
+// TestCurlSFTP: curl's sftp:// (libssh2), pinning the host key with
+// --hostpubsha256 (base64 without the "SHA256:" prefix).
+func TestCurlSFTP(t *testing.T) {
+	curl := testenv.NeedTool(t, "curl")
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	local := t.TempDir()
+	data := randomBytes(t, 1<<20+5)
+	writeFile(t, filepath.Join(s.mkHome(t, "alice"), "down.bin"), data)
+	pin := strings.TrimPrefix(s.fingerprint(t, "ed25519"), "SHA256:")
+	base := "sftp://127.0.0.1:" + strconv.Itoa(s.port) + "/~/"
+	curlRun := func(pin string, args ...string) result {
+		return run(t, local, "", curl, append([]string{"-sS", "-u", "alice:pw-alice", "--hostpubsha256", pin}, args...)...)
+	}
+	mustSucceed(t, curlRun(pin, base+"down.bin", "-o", "got"), "curl download")
+	if got := readFile(t, filepath.Join(local, "got")); !bytes.Equal(got, data) {
+		t.Fatalf("curl download: %d bytes differ", len(got))
+	}
+	up := randomBytes(t, 300007)
+	writeFile(t, filepath.Join(local, "up"), up)
+	mustSucceed(t, curlRun(pin, "-T", "up", base+"up.bin"), "curl upload")
+	if got := readFile(t, filepath.Join(s.home("alice"), "up.bin")); !bytes.Equal(got, up) {
+		t.Fatalf("curl upload: %d bytes differ", len(got))
+	}
+	// CURLE_REMOTE_FILE_NOT_FOUND (78) for a missing file.
+	if r := curlRun(pin, base+"missing", "-o", "m"); r.code != 78 {
+		t.Errorf("curl of a missing file: exit %d, want 78:\n%s", r.code, r.out)
+	}
+	// CURLE_PEER_FAILED_VERIFICATION (60) for a wrong pin.
+	wrong := strings.TrimPrefix(s.fingerprint(t, "rsa"), "SHA256:")
+	if r := curlRun(wrong, base+"down.bin", "-o", "x"); r.code != 60 {
+		t.Errorf("curl with a wrong host key pin: exit %d, want 60:\n%s", r.code, r.out)
+	}
+}
+
+const paramikoScript = `
+import json, os, sys, paramiko
+port, user, pw, op = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+t = paramiko.Transport(("127.0.0.1", port))
+t.connect(username=user, password=pw)
+c = paramiko.SFTPClient.from_transport(t)
+res = {}
+if op == "full":
+    c.put("up.bin", "p.bin")
+    c.get("p.bin", "p.back")
+    res["listdir"] = sorted(c.listdir("."))
+    st = c.stat("p.bin")
+    res["size"] = st.st_size
+    res["mode"] = oct(st.st_mode)
+    c.rename("p.bin", "q.bin")
+    res["after_rename"] = sorted(c.listdir("/"))
+    c.remove("q.bin")
+    res["after_remove"] = sorted(c.listdir("/"))
+    try:
+        c.stat("q.bin")
+    except IOError as e:
+        res["stat_removed"] = e.errno
+elif op == "denied":
+    for name, f in [("put", lambda: c.put("up.bin", "x.bin")), ("mkdir", lambda: c.mkdir("d")),
+                    ("remove", lambda: c.remove("keep.txt")), ("rename", lambda: c.rename("keep.txt", "k2"))]:
+        try:
+            f()
+            res[name] = 0
+        except IOError as e:
+            res[name] = e.errno
+    with c.open("keep.txt") as f:
+        res["read"] = f.read().decode()
+c.close()
+t.close()
+print(json.dumps(res))
+`
+
+// TestParamiko: paramiko's SFTPClient, run by Debian's python3.
+func TestParamiko(t *testing.T) {
+	py := testenv.SystemPython(t, "paramiko")
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	s.addUser("reader", "pw-reader", "--readonly")
+	local := t.TempDir()
+	data := randomBytes(t, 1<<20+11)
+	writeFile(t, filepath.Join(local, "up.bin"), data)
+	script := filepath.Join(local, "client.py")
+	writeFile(t, script, []byte(paramikoScript))
+
+	pyRun := func(user, pw, op string, v any) {
+		t.Helper()
+		r := run(t, local, "", py, script, strconv.Itoa(s.port), user, pw, op)
+		mustSucceed(t, r, "paramiko "+op)
+		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
+			t.Fatalf("paramiko %s printed %q: %v", op, r.out, err)
+		}
+	}
+	var full struct {
+		Listdir     []string `json:"listdir"`
+		Size        int      `json:"size"`
+		Mode        string   `json:"mode"`
+		AfterRename []string `json:"after_rename"`
+		AfterRemove []string `json:"after_remove"`
+		StatRemoved int      `json:"stat_removed"`
+	}
+	pyRun("alice", "pw-alice", "full", &full)
+	if got := readFile(t, filepath.Join(local, "p.back")); !bytes.Equal(got, data) {
+		t.Errorf("paramiko get: %d bytes differ", len(got))
+	}
+	if strings.Join(full.Listdir, ",") != "p.bin" || full.Size != len(data) ||
+		strings.Join(full.AfterRename, ",") != "q.bin" || len(full.AfterRemove) != 0 ||
+		full.StatRemoved != 2 || !strings.HasPrefix(full.Mode, "0o100") {
+		t.Errorf("paramiko results: %+v", full)
+	}
+
+	writeFile(t, filepath.Join(s.mkHome(t, "reader"), "keep.txt"), []byte("kept"))
+	var denied map[string]any
+	pyRun("reader", "pw-reader", "denied", &denied)
+	for _, op := range []string{"put", "mkdir", "remove", "rename"} {
+		// EACCES, from SSH_FX_PERMISSION_DENIED.
+		if denied[op] != float64(13) {
+			t.Errorf("read-only %s: errno %v, want 13", op, denied[op])
+		}
+	}
+	if denied["read"] != "kept" {
+		t.Errorf("read-only account read %v, want kept", denied["read"])
+	}
+	ents, _ := os.ReadDir(s.home("reader"))
+	if len(ents) != 1 {
+		t.Errorf("read-only home has %d entries, want only keep.txt", len(ents))
+	}
+}
