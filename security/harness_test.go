@@ -2,6 +2,8 @@ package security
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -445,13 +447,28 @@ func login(t testing.TB, c *transport.Conn, user, password string) {
 	}
 }
 
-func newEd25519(t testing.TB) keys.Signer {
+// testKey is one Ed25519 key as both ferry's signer (for hand-built
+// requests) and x/crypto/ssh's (for the test-peer client).
+type testKey struct {
+	keys.Signer
+	ssh ssh.Signer
+}
+
+func newEd25519(t testing.TB) *testKey {
 	t.Helper()
-	k, err := keys.GenerateKey("ssh-ed25519", 0)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	k, err := keys.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testKey{Signer: k, ssh: sk}
 }
 
 func authorizedLine(k keys.Signer) string {
