@@ -43,7 +43,8 @@ type StartupGate struct {
 }
 
 // NewStartupGate returns a gate for cfg's MaxStartups,
-// PerSourceMaxStartups and PerSourceNetBlockSize.
+// PerSourceMaxStartups and PerSourceNetBlockSize. A zero MaxStartups
+// (Full 0, which config.go never produces) means no global limit.
 func NewStartupGate(cfg *Config) *StartupGate {
 	return &StartupGate{
 		start:     cfg.MaxStartups.Start,
@@ -103,7 +104,7 @@ func (g *StartupGate) Admit(remote netip.Addr) (release func(), err error) {
 // (startups-start)/(full-start), in whole percent as sshd computes it.
 func (g *StartupGate) shouldDrop(startups int) bool {
 	switch {
-	case startups < g.start:
+	case g.full <= 0, startups < g.start:
 		return false
 	case startups >= g.full, g.rate >= 100:
 		return true
@@ -155,6 +156,11 @@ const (
 // Authenticated.
 type GuardedListener struct {
 	net.Listener
+	// OnAdmit, if set, is called for each connection Accept returns
+	// (e.g. Metrics.ConnOpened, balancing OnConnClosed's ConnClosed).
+	// Set it before Accept is first called.
+	OnAdmit func(remote netip.Addr)
+
 	gate      *StartupGate
 	penalties *Penalties
 	onDrop    func(remote netip.Addr, reason error)
@@ -196,6 +202,9 @@ func (l *GuardedListener) Accept() (net.Conn, error) {
 			}
 		}
 		if l.gate == nil {
+			if l.OnAdmit != nil {
+				l.OnAdmit(remote)
+			}
 			return nc, nil
 		}
 		release, err := l.gate.Admit(remote)
@@ -212,6 +221,9 @@ func (l *GuardedListener) Accept() (net.Conn, error) {
 			l.mu.Lock()
 			l.pending[gc.key] = gc
 			l.mu.Unlock()
+		}
+		if l.OnAdmit != nil {
+			l.OnAdmit(remote)
 		}
 		return gc, nil
 	}

@@ -106,6 +106,16 @@ func TestAdmitRate100(t *testing.T) {
 	}
 }
 
+func TestAdmitNoGlobalLimit(t *testing.T) {
+	g := NewStartupGate(gateConfig(MaxStartups{}, 0, NetBlockSize{32, 128}))
+	g.randN = func(int) int { t.Fatal("drew a random number"); return 0 }
+	for i := range 1000 {
+		if _, err := g.Admit(addrA); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+}
+
 func TestAdmitPerSource(t *testing.T) {
 	g := NewStartupGate(gateConfig(MaxStartups{Start: 100, Rate: 30, Full: 100}, 2, NetBlockSize{24, 64}))
 	g.randN = func(int) int { t.Fatal("drew a random number below start"); return 0 }
@@ -268,6 +278,8 @@ func TestGuardListenerFlood(t *testing.T) {
 				drops[remote.String()+" "+reason.Error()]++
 				mu.Unlock()
 			})
+			var admits atomic.Int32
+			gl.OnAdmit = func(netip.Addr) { admits.Add(1) }
 			srv := newTestServer(t, 0)
 			srv.ConnContext = func(ctx context.Context, c *server.Conn) context.Context {
 				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
@@ -334,6 +346,13 @@ func TestGuardListenerFlood(t *testing.T) {
 				}
 			} else if err == nil {
 				t.Fatal("control: login succeeded, the flood should have filled MaxStartups")
+			}
+			wantAdmits := int32(admitted)
+			if tc.wantLogin {
+				wantAdmits++
+			}
+			if n := admits.Load(); n != wantAdmits {
+				t.Errorf("OnAdmit called %d times, want %d", n, wantAdmits)
 			}
 			for _, c := range held {
 				c.Close()

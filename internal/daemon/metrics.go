@@ -45,6 +45,9 @@ const (
 	ConnHandshake     = "handshake"     // ended before authentication began
 	ConnGraceExceeded = "grace_exceeded"
 	ConnError         = "error" // panicked
+	// Refused at accept, never served (ConnRefused).
+	ConnRefusedStartups = "refused_startups"
+	ConnRefusedPenalty  = "refused_penalty"
 )
 
 // NewMetrics returns metrics registered on a fresh registry, with the Go
@@ -177,6 +180,18 @@ func (m *Metrics) PenaltiesActive(n int) { m.penaltiesActive.Set(float64(n)) }
 
 // StartupDropped counts a connection refused by the StartupGate.
 func (m *Metrics) StartupDropped() { m.startupsDropped.Inc() }
+
+// ConnRefused counts a connection GuardedListener refused with reason
+// (its onDrop argument): MaxStartups refusals also count in
+// ferry_startups_dropped_total.
+func (m *Metrics) ConnRefused(reason error) {
+	if errors.Is(reason, ErrMaxStartups) || errors.Is(reason, ErrPerSourceMaxStartups) {
+		m.startupsDropped.Inc()
+		m.connections.WithLabelValues(ConnRefusedStartups).Inc()
+		return
+	}
+	m.connections.WithLabelValues(ConnRefusedPenalty).Inc()
+}
 
 // Transfer counts one file transfer: protocol "sftp" or "scp",
 // direction "upload" or "download", result e.g. "ok" or "error", and

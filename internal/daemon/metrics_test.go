@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -68,7 +69,10 @@ func TestMetrics(t *testing.T) {
 	m.SFTPOp("remove", "no_such_file")
 	m.PenaltiesActive(7)
 	m.StartupDropped()
-	m.StartupDropped()
+	m.ConnRefused(ErrPerSourceMaxStartups)
+	m.ConnRefused(ErrMaxStartups)
+	m.ConnRefused(fmt.Errorf("%w: crash", ErrPenalised))
+	m.ConnRefused(ErrPenaltyTableFull)
 	m.Transfer("sftp", "upload", "ok", 1<<20)
 	m.Transfer("scp", "download", "error", 0)
 
@@ -92,7 +96,9 @@ func TestMetrics(t *testing.T) {
 		`ferry_sftp_ops_total{op="open",status="ok"}`:                               2,
 		`ferry_sftp_ops_total{op="remove",status="no_such_file"}`:                   1,
 		`ferry_penalties_active`:                                                    7,
-		`ferry_startups_dropped_total`:                                              2,
+		`ferry_startups_dropped_total`:                                              3,
+		`ferry_connections_total{result="refused_startups"}`:                        2,
+		`ferry_connections_total{result="refused_penalty"}`:                         2,
 		`ferry_transfers_total{direction="upload",protocol="sftp",result="ok"}`:     1,
 		`ferry_transfers_total{direction="download",protocol="scp",result="error"}`: 1,
 		`ferry_transfer_bytes_total{direction="upload",protocol="sftp"}`:            1 << 20,
