@@ -453,3 +453,16 @@ func TestGuardListenerPenalties(t *testing.T) {
 		t.Errorf("Len %d after expiry", n)
 	}
 }
+
+func BenchmarkAdmitRelease(b *testing.B) {
+	g := NewStartupGate(gateConfig(MaxStartups{Start: 10, Rate: 30, Full: 100}, 10, NetBlockSize{32, 128}))
+	a := netip.MustParseAddr("192.0.2.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		rel, err := g.Admit(a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rel()
+	}
+}

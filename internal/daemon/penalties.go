@@ -218,12 +218,37 @@ func (p *Penalties) Record(addr netip.Addr, event Event) {
 // Check returns nil when addr may connect, or why not: an error wrapping
 // ErrPenalised, or ErrPenaltyTableFull.
 func (p *Penalties) Check(addr netip.Addr) error {
+	v := p.check(addr)
+	switch {
+	case v.full:
+		return ErrPenaltyTableFull
+	case v.penalised:
+		return fmt.Errorf("%w: %s for %s (%s left)", ErrPenalised, v.reason, v.block, v.left.Round(time.Second))
+	}
+	return nil
+}
+
+// Blocked reports whether addr is refused now. Unlike Check it does not
+// allocate.
+func (p *Penalties) Blocked(addr netip.Addr) bool {
+	v := p.check(addr)
+	return v.full || v.penalised
+}
+
+type verdict struct {
+	full, penalised bool
+	reason          Event
+	block           netip.Prefix
+	left            time.Duration
+}
+
+func (p *Penalties) check(addr netip.Addr) verdict {
 	if !p.cfg.Enabled || p.exempted(addr) {
-		return nil
+		return verdict{}
 	}
 	block, ok := sourceBlock(addr, p.blocks)
 	if !ok {
-		return nil
+		return verdict{}
 	}
 	now := p.now()
 	p.mu.Lock()
@@ -231,17 +256,14 @@ func (p *Penalties) Check(addr netip.Addr) error {
 	t := p.table(block)
 	t.expire(now)
 	if len(t.byBlock) >= t.max && t.overflow == OverflowDenyAll {
-		return ErrPenaltyTableFull
+		return verdict{full: true}
 	}
 	e := t.byBlock[block]
 	if e == nil || e.expiry.Before(now) || !e.active {
-		return nil
+		return verdict{}
 	}
-	return fmt.Errorf("%w: %s for %s (%s left)", ErrPenalised, e.reason, block, e.expiry.Sub(now).Round(time.Second))
+	return verdict{penalised: true, reason: e.reason, block: block, left: e.expiry.Sub(now)}
 }
-
-// Blocked reports whether addr is refused now.
-func (p *Penalties) Blocked(addr netip.Addr) bool { return p.Check(addr) != nil }
 
 // Len is the number of tracked source blocks, penalised or not yet.
 func (p *Penalties) Len() int {

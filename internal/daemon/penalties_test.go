@@ -315,3 +315,19 @@ func TestFromConnInfo(t *testing.T) {
 		t.Error("nil info")
 	}
 }
+
+// BenchmarkPenaltyCheck is the per-accept cost with a full table.
+func BenchmarkPenaltyCheck(b *testing.B) {
+	clock := newFakeClock()
+	p := NewPenalties(penaltyConfig(func(c *Config) { c.PerSourcePenalties.MaxSources4 = 65536 }), clock.Now)
+	for i := range 65536 {
+		p.Record(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), EventCrash)
+	}
+	a, blocked := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("10.0.1.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if p.Blocked(a) || !p.Blocked(blocked) {
+			b.Fatal("wrong verdict")
+		}
+	}
+}
