@@ -220,13 +220,14 @@ func (h *Handler) runPty(s *server.Session, c *exec.Cmd, attr *syscall.SysProcAt
 	c.Env = append(c.Env, "SSH_TTY="+tty.Name())
 	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
 	c.SysProcAttr = attr
+	started, stop := h.forwardSignals(s)
+	defer stop()
 	if err := c.Start(); err != nil {
 		tty.Close()
 		return err
 	}
 	tty.Close()
-	stop := h.forwardSignals(s, c.Process.Pid)
-	defer stop()
+	started(c.Process.Pid)
 	sizeDone := make(chan struct{})
 	go func() {
 		for {
@@ -279,11 +280,12 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 	// (output drains before the exit status), but no longer than this
 	// after the process exited.
 	c.WaitDelay = drainTimeout
+	started, stop := h.forwardSignals(s)
+	defer stop()
 	if err := c.Start(); err != nil {
 		return err
 	}
-	stop := h.forwardSignals(s, c.Process.Pid)
-	defer stop()
+	started(c.Process.Pid)
 	go func() {
 		io.Copy(stdin, s)
 		stdin.Close() // the client's EOF
@@ -302,12 +304,21 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 }
 
 // forwardSignals delivers the client's "signal" requests (RFC 4254
-// §6.9) to the process group.
-func (h *Handler) forwardSignals(s *server.Session, pid int) (stop func()) {
+// §6.9) to the process group. It is registered before the process
+// starts, so a signal sent as soon as the first output arrives is not
+// lost; it waits in the queue until started gives the group.
+func (h *Handler) forwardSignals(s *server.Session) (started func(pid int), stop func()) {
 	ch := make(chan server.Signal, signalQueue)
 	s.Signals(ch)
+	pids := make(chan int, 1)
 	done := make(chan struct{})
 	go func() {
+		var pid int
+		select {
+		case pid = <-pids:
+		case <-done:
+			return
+		}
 		for {
 			select {
 			case name := <-ch:
@@ -319,7 +330,7 @@ func (h *Handler) forwardSignals(s *server.Session, pid int) (stop func()) {
 			}
 		}
 	}()
-	return func() {
+	return func(pid int) { pids <- pid }, func() {
 		s.Signals(nil)
 		close(done)
 	}
