@@ -225,6 +225,11 @@ type rawClient struct {
 
 func dialRaw(t testing.TB, addr string) *rawClient {
 	t.Helper()
+	return dialRawConfig(t, addr, &transport.ClientConfig{})
+}
+
+func dialRawConfig(t testing.TB, addr string, cfg *transport.ClientConfig) *rawClient {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +237,7 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 	// Bounds every read in the test: a server that fails to answer or to
 	// hang up fails the test instead of hanging it.
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	tc, err := transport.Client(nc, &transport.ClientConfig{})
+	tc, err := transport.Client(nc, cfg)
 	if err != nil {
 		nc.Close()
 		t.Fatal(err)
