@@ -27,6 +27,13 @@ const (
 // and starts a github.com/pkg/sftp client.
 func (s *server) dialSFTP(t *testing.T, user, password string, opts ...sftp.ClientOption) *sftp.Client {
 	t.Helper()
+	c, _ := s.dialSSH(t, user, password, opts...)
+	return c
+}
+
+// dialSSH is dialSFTP also returning the SSH connection under the client.
+func (s *server) dialSSH(t *testing.T, user, password string, opts ...sftp.ClientOption) (*sftp.Client, *ssh.Client) {
+	t.Helper()
 	pub, _, _, _, err := ssh.ParseAuthorizedKey(readFile(t, s.hostKeyPub("ed25519")))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func (s *server) dialSFTP(t *testing.T, user, password string, opts ...sftp.Clie
 		t.Fatalf("sftp subsystem for %s: %v", user, err)
 	}
 	t.Cleanup(func() { c.Close(); conn.Close() })
-	return c
+	return c, conn
 }
 
 // wantStatus fails the test unless err is an SFTP status with code.

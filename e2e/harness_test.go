@@ -369,9 +369,10 @@ func (s *server) sftpBatch(t *testing.T, dir, user, password, batch string, extr
 	sftp := testenv.NeedTool(t, "sftp")
 	bf := filepath.Join(t.TempDir(), "batch")
 	writeFile(t, bf, []byte(batch))
+	// extra comes first: for ssh options the first value given wins.
 	args := []string{"-p", password, sftp}
-	args = append(args, sshOpts(s.port)...)
 	args = append(args, extra...)
+	args = append(args, sshOpts(s.port)...)
 	args = append(args, "-b", bf, user+"@127.0.0.1")
 	return run(t, dir, "", sshpass, args...)
 }
