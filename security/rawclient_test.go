@@ -35,12 +35,18 @@ type rawClient struct {
 
 	serverVersion, clientVersion string
 	serverKexInit                []byte
+	// cipherName is what we offered (client to server).
+	cipherName string
 
 	seqOut, seqIn uint32
 
 	// Set after NEWKEYS.
 	encOut, encIn cipher.Stream
 	macOut, macIn hash.Hash
+	// With aes128-gcm@openssh.com (RFC 5647, OpenSSH PROTOCOL §1.6)
+	// packets are sealed and opened instead.
+	gcmOut, gcmIn     cipher.AEAD
+	nonceOut, nonceIn []byte
 }
 
 // rawMaxPacket bounds what the probe reads: RFC 4253 §6.1's 35000 bytes
@@ -86,14 +92,20 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 // kexInit builds our KEXINIT offering exactly one suite plus the given
 // pseudo-algorithms (ext-info-c, kex-strict-c-v00@openssh.com).
 func kexInit(pseudo ...string) []byte {
+	return kexInitWith("curve25519-sha256", "aes128-ctr", pseudo...)
+}
+
+// kexInitWith offers one key exchange method and one cipher (kex only
+// completes for curve25519-sha256 with aes128-ctr or aes128-gcm).
+func kexInitWith(kex, cipherName string, pseudo ...string) []byte {
 	b := []byte{wire.MsgKexInit}
 	cookie := make([]byte, 16)
 	rand.Read(cookie)
 	b = append(b, cookie...)
-	b = wire.AppendNameList(b, append([]string{"curve25519-sha256"}, pseudo...))
+	b = wire.AppendNameList(b, append([]string{kex}, pseudo...))
 	b = wire.AppendNameList(b, []string{"ssh-ed25519"})
 	for range 2 {
-		b = wire.AppendNameList(b, []string{"aes128-ctr"})
+		b = wire.AppendNameList(b, []string{cipherName})
 	}
 	for range 2 {
 		b = wire.AppendNameList(b, []string{"hmac-sha2-256"})
@@ -110,6 +122,20 @@ func kexInit(pseudo ...string) []byte {
 // writePacket frames, encrypts and MACs payload with the current keys.
 func (c *rawClient) writePacket(payload []byte) error {
 	const block = 16
+	if c.gcmOut != nil {
+		padding := block - (1+len(payload))%block
+		if padding < 4 {
+			padding += block
+		}
+		plain := append([]byte{byte(padding)}, payload...)
+		plain = append(plain, make([]byte, padding)...)
+		pkt := binary.BigEndian.AppendUint32(nil, uint32(len(plain)))
+		pkt = c.gcmOut.Seal(pkt, c.nonceOut, plain, pkt[:4])
+		c.nextNonce()
+		c.seqOut++
+		_, err := c.nc.Write(pkt)
+		return err
+	}
 	padding := block - (5+len(payload))%block
 	if padding < 4 {
 		padding += block
@@ -134,6 +160,31 @@ func (c *rawClient) writePacket(payload []byte) error {
 }
 
 func (c *rawClient) readPacket() ([]byte, error) {
+	if c.gcmIn != nil {
+		l := make([]byte, 4)
+		if _, err := io.ReadFull(c.br, l); err != nil {
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(l)
+		if n < 16 || n > rawMaxPacket {
+			return nil, fmt.Errorf("bad packet length %d", n)
+		}
+		body := make([]byte, n+16)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			return nil, err
+		}
+		plain, err := c.gcmIn.Open(nil, c.nonceIn, body, l)
+		if err != nil {
+			return nil, err
+		}
+		n2 := binary.BigEndian.Uint64(c.nonceIn[4:])
+		binary.BigEndian.PutUint64(c.nonceIn[4:], n2+1)
+		c.seqIn++
+		if int(plain[0])+1 > len(plain) {
+			return nil, errors.New("bad padding length")
+		}
+		return plain[1 : len(plain)-int(plain[0])], nil
+	}
 	first := make([]byte, 16)
 	if _, err := io.ReadFull(c.br, first); err != nil {
 		return nil, err
@@ -257,9 +308,27 @@ func (c *rawClient) kex(clientKexInit []byte, resetSeqOut, resetSeqIn bool) {
 		}
 		return cipher.NewCTR(b, iv[:16])
 	}
-	c.encOut = stream(derive('C'), derive('A'))
+	if c.cipherName == "aes128-gcm@openssh.com" {
+		b, err := aes.NewCipher(derive('C')[:16])
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if c.gcmOut, err = cipher.NewGCM(b); err != nil {
+			c.t.Fatal(err)
+		}
+		c.nonceOut = derive('A')[:12]
+		if b, err = aes.NewCipher(derive('D')[:16]); err != nil {
+			c.t.Fatal(err)
+		}
+		if c.gcmIn, err = cipher.NewGCM(b); err != nil {
+			c.t.Fatal(err)
+		}
+		c.nonceIn = derive('B')[:12]
+	} else {
+		c.encOut = stream(derive('C'), derive('A'))
+		c.macOut = hmac.New(sha256.New, derive('E'))
+	}
 	c.encIn = stream(derive('D'), derive('B'))
-	c.macOut = hmac.New(sha256.New, derive('E'))
 	c.macIn = hmac.New(sha256.New, derive('F'))
 	if resetSeqOut {
 		c.seqOut = 0
@@ -267,4 +336,11 @@ func (c *rawClient) kex(clientKexInit []byte, resetSeqOut, resetSeqIn bool) {
 	if resetSeqIn {
 		c.seqIn = 0
 	}
+}
+
+// nextNonce increments the invocation counter, the nonce's last 8 bytes
+// (RFC 5647 §7.1).
+func (c *rawClient) nextNonce() {
+	n := binary.BigEndian.Uint64(c.nonceOut[4:])
+	binary.BigEndian.PutUint64(c.nonceOut[4:], n+1)
 }
