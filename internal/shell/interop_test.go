@@ -326,3 +326,42 @@ func TestPtyShell(t *testing.T) {
 		t.Errorf("ssh exit: %v\n%q", err, out.String())
 	}
 }
+
+// TestBackgroundChildDoesNotHoldSession: a background process keeping
+// stdout (or the terminal) open delays the exit status by drainTimeout
+// at most, not until it ends.
+func TestBackgroundChildDoesNotHoldSession(t *testing.T) {
+	h := newHandler(t, Config{User: "alice", AllowShell: true})
+	port := startServer(t, accounts{"alice": h})
+	c := dial(t, port, "alice")
+	for _, withPty := range []bool{false, true} {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withPty {
+			if err := s.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out bytes.Buffer
+		s.Stdout = &out
+		done := make(chan error, 1)
+		marker := filepath.Join(h.cfg.Home, fmt.Sprintf("marker-%v", withPty))
+		go func() { done <- s.Run("(sleep 20; touch " + marker + ") & echo done; exit 5") }()
+		select {
+		case err = <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("pty=%v: session held by a background child", withPty)
+		}
+		var ee *ssh.ExitError
+		if !errors.As(err, &ee) || ee.ExitStatus() != 5 || !strings.Contains(out.String(), "done") {
+			t.Errorf("pty=%v: %v %q", withPty, err, out.String())
+		}
+		// The exit status came before the background child finished.
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("pty=%v: exit status only after the background child ended", withPty)
+		}
+		s.Close()
+	}
+}

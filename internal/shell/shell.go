@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/ferry-sftp/ferry/scp"
 	"github.com/ferry-sftp/ferry/server"
@@ -209,7 +210,7 @@ func hostPort(a net.Addr) (string, string) {
 // runPty runs c on a new pseudo-terminal as the leader of a new session
 // with the terminal as its controlling tty, as sshd's do_exec_pty.
 func (h *Handler) runPty(s *server.Session, c *exec.Cmd, attr *syscall.SysProcAttr, p server.Pty, winch <-chan server.Window) error {
-	ptmx, tty, err := pty.Open()
+	ptmx, tty, err := openPty()
 	if err != nil {
 		return err
 	}
@@ -387,6 +388,33 @@ func setSize(ptmx *os.File, w server.Window) {
 	if w.Columns == 0 || w.Rows == 0 || w.Columns > 0xffff || w.Rows > 0xffff {
 		return // keep the default size rather than a nonsensical one
 	}
-	pty.Setsize(ptmx, &pty.Winsize{Rows: uint16(w.Rows), Cols: uint16(w.Columns),
-		X: uint16(min(w.WidthPx, 0xffff)), Y: uint16(min(w.HeightPx, 0xffff))})
+	ws := &unix.Winsize{Row: uint16(w.Rows), Col: uint16(w.Columns),
+		Xpixel: uint16(min(w.WidthPx, 0xffff)), Ypixel: uint16(min(w.HeightPx, 0xffff))}
+	// Through SyscallConn, not Fd: Fd would switch the master to
+	// blocking mode and end read deadlines (see openPty).
+	if sc, err := ptmx.SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) { unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
+	}
+}
+
+// openPty opens a pseudo-terminal pair with the master in non-blocking
+// mode, registered with the runtime poller: pty.Open leaves it blocking
+// (it calls Fd), and a blocking master cannot be given a read deadline,
+// which is what bounds the drain after the process exited.
+func openPty() (ptmx, tty *os.File, err error) {
+	m, tty, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	fd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		tty.Close()
+		return nil, nil, err
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), tty, nil
 }
