@@ -28,6 +28,7 @@ func (s *server) fingerprint(t *testing.T, kind string) string {
 
 // TestPuTTYPSFTP: PuTTY's psftp, checking the host key by fingerprint.
 func TestPuTTYPSFTP(t *testing.T) {
+	t.Parallel()
 	psftp := testenv.NeedTool(t, "psftp")
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
@@ -63,6 +64,7 @@ func TestPuTTYPSFTP(t *testing.T) {
 // TestCurlSFTP: curl's sftp:// (libssh2), pinning the host key with
 // --hostpubsha256 (base64 without the "SHA256:" prefix).
 func TestCurlSFTP(t *testing.T) {
+	t.Parallel()
 	curl := testenv.NeedTool(t, "curl")
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
@@ -134,6 +136,7 @@ print(json.dumps(res))
 
 // TestParamiko: paramiko's SFTPClient, run by Debian's python3.
 func TestParamiko(t *testing.T) {
+	t.Parallel()
 	py := testenv.SystemPython(t, "paramiko")
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")

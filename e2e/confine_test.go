@@ -11,6 +11,7 @@ import (
 // TestConfinement: a session sees only its own home, through ".." in any
 // form, absolute paths, and symbolic links planted on disk that point out.
 func TestConfinement(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
 	s.addUser("bob", "pw-bob")

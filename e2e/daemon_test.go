@@ -20,6 +20,7 @@ import (
 // TestConfigCheck: "ferry serve --check" names the file, line and key of a
 // mistake and exits non-zero, and says "configuration OK" for a good file.
 func TestConfigCheck(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name, config string
@@ -62,7 +63,9 @@ func TestConfigCheck(t *testing.T) {
 }
 
 // TestLoginGraceTime: a client that sends its version and then nothing is
-// disconnected once login_grace_time has passed, not before.
+// disconnected once login_grace_time has passed, not before. Not parallel:
+// it is the one test with a timing bound, so it runs before the others
+// load the machine.
 func TestLoginGraceTime(t *testing.T) {
 	s := startServer(t, serverOpts{config: "login_grace_time = \"2s\"\n"})
 	c, err := net.Dial("tcp", s.addr())
@@ -120,6 +123,7 @@ func sparseBigFile(t *testing.T, path string, size int64) [32]byte {
 // TestReloadOnSIGHUP: a SIGHUP applies a new cipher list to new connections
 // while a transfer that started before it goes on to the end intact.
 func TestReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	testenv.NeedTool(t, "sftp")
 	s := startServer(t, serverOpts{config: "# defaults\n"})
 	s.addUser("alice", "pw-alice")
@@ -177,6 +181,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 // TestDrainOnSIGTERM: SIGTERM closes the listener at once but lets an
 // active transfer finish, then the process exits 0.
 func TestDrainOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
 	const size = 64 << 20

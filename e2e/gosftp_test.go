@@ -120,6 +120,7 @@ func getFile(c *sftp.Client, name string) ([]byte, error) {
 
 // TestGoSFTP drives github.com/pkg/sftp over golang.org/x/crypto/ssh.
 func TestGoSFTP(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice", "--symlinks")
 	home := s.home("alice")
@@ -210,6 +211,7 @@ func TestGoSFTP(t *testing.T) {
 // TestGoSFTPPolicy: each account restriction from "ferry user add" is
 // enforced with SSH_FX_PERMISSION_DENIED and leaves the files unchanged.
 func TestGoSFTPPolicy(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, serverOpts{})
 	for _, u := range []struct{ name, flag string }{
 		{"ro", "--readonly"}, {"nodel", "--no-delete"}, {"noover", "--no-overwrite"}, {"uponly", "--upload-only"},

@@ -16,6 +16,7 @@ import (
 // key ferry generated on first start is the one it presents after a restart
 // (a changed key would make every customer's client refuse to connect).
 func TestLoginAndHostKeyPersistence(t *testing.T) {
+	t.Parallel()
 	sftp := testenv.NeedTool(t, "sftp")
 	keygen := testenv.NeedTool(t, "ssh-keygen")
 	s := startServer(t, serverOpts{freshKey: true})

@@ -14,6 +14,7 @@ import (
 // TestOpenSSHSFTP drives OpenSSH's sftp in batch mode through the real
 // server and checks every file byte for byte on both ends.
 func TestOpenSSHSFTP(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice", "--symlinks")
 	s.addUser("carol", "pw-carol")
@@ -128,6 +129,7 @@ func TestOpenSSHSFTP(t *testing.T) {
 // TestSCP: OpenSSH 9 scp speaks SFTP by default (-s); -O would use the old
 // rcp protocol, which ferry serves through exec sessions.
 func TestSCP(t *testing.T) {
+	t.Parallel()
 	scp := testenv.NeedTool(t, "scp")
 	sshpass := testenv.NeedTool(t, "sshpass")
 	s := startServer(t, serverOpts{})
