@@ -72,11 +72,15 @@ func TestOpenSSHSFTP(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "dir")); !os.IsNotExist(err) {
 		t.Errorf("dir still exists after rmdir: %v", err)
 	}
-	// rmdir of a non-empty directory fails and leaves it.
+	// rmdir of a non-empty directory fails with SSH_FX_FAILURE, as
+	// OpenSSH's sftp-server answers ENOTEMPTY, and leaves it.
 	os.MkdirAll(filepath.Join(home, "full"), 0o755)
 	writeFile(t, filepath.Join(home, "full", "x"), []byte("x"))
-	if r := s.sftpBatch(t, local, "alice", "pw-alice", "rmdir full\n"); r.code != 1 || !strings.Contains(r.out, "Failure") && !strings.Contains(r.out, "not empty") {
+	if r := s.sftpBatch(t, local, "alice", "pw-alice", "rmdir full\n"); r.code != 1 || !strings.Contains(r.out, `remote rmdir "/full": Failure`) {
 		t.Errorf("rmdir of a non-empty directory: exit %d:\n%s", r.code, r.out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "full", "x")); err != nil {
+		t.Errorf("full/x after a refused rmdir: %v", err)
 	}
 
 	// carol may not create symbolic links.
