@@ -27,7 +27,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"runtime/debug"
 	"sort"
@@ -184,7 +183,7 @@ type session struct {
 	errs int
 }
 
-// errFatal marks an error after which the session ends (scp.c's exit
+// fatalError marks an error after which the session ends (scp.c's exit
 // paths); the peer has been told with a fatal response where possible.
 type fatalError struct{ err error }
 
@@ -253,7 +252,8 @@ func (s *session) readLine() (string, error) {
 }
 
 // response reads the peer's answer to a record or to data (scp.c
-// response()): nil for OK, a *peerError for a warning or fatal message.
+// response()): nil for OK, a *peerError for a warning, a *fatalError for
+// a fatal message or a broken stream.
 func (s *session) response() error {
 	c, err := s.r.ReadByte()
 	if err != nil {
@@ -355,5 +355,3 @@ func (s *session) record(p string, read, written int64, start time.Time, result 
 
 // sortedNames is used for glob results, which sh sorts.
 func sortedNames(n []string) []string { sort.Strings(n); return n }
-
-var _ = os.O_RDONLY

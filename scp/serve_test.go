@@ -314,12 +314,17 @@ func TestSource(t *testing.T) {
 			t.Errorf("%s: out %q status %d, want %q %d", tt.cmd, out, st, tt.out, tt.status)
 		}
 	}
+	writeFile(t, filepath.Join(root, "nl\nx"), "n", 0o644)
+	out, _, st := run(t, root, "scp -f 'nl\nx'", acks, nil)
+	if out != "\x01scp: /nl?x: skipping, filename contains a newline\n" || st != 1 {
+		t.Errorf("newline name: %q %d", out, st)
+	}
 	// The sink refusing a file makes the source skip its data.
-	out, _, _ := run(t, root, "scp -f 'a b'", "\x00\x01scp: nope\n", nil)
+	out, _, _ = run(t, root, "scp -f 'a b'", "\x00\x01scp: nope\n", nil)
 	if out != "C0640 5 a b\n" {
 		t.Errorf("refused file: %q", out)
 	}
-	out, _, st := run(t, root, "scp -f 'a b'", acks, &Options{Permissions: sftp.Permissions{NoDownload: true}})
+	out, _, st = run(t, root, "scp -f 'a b'", acks, &Options{Permissions: sftp.Permissions{NoDownload: true}})
 	if out != "\x02scp: Permission denied: the account is upload-only\n" || st != 1 {
 		t.Errorf("no download: %q %d", out, st)
 	}
@@ -382,23 +387,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// BenchmarkSink receives 1 MiB files: atomic uploads (fsync and rename
+// per file) and direct ones.
 func BenchmarkSink(b *testing.B) {
-	root := b.TempDir()
-	data := strings.Repeat("x", 1<<20)
-	in := "C0644 1048576 f\n" + data + "\x00"
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	fsys, _ := vfs.Local(root)
-	defer fsys.Close()
-	srv := NewServer(fsys, nil)
-	for b.Loop() {
-		rw := struct {
-			io.Reader
-			io.Writer
-		}{strings.NewReader(in), io.Discard}
-		if st := srv.Serve(context.Background(), "scp -t .", rw, io.Discard); st != 0 {
-			b.Fatal(st)
+	for _, direct := range []bool{false, true} {
+		name := "atomic"
+		if direct {
+			name = "direct"
 		}
+		b.Run(name, func(b *testing.B) {
+			root := b.TempDir()
+			data := strings.Repeat("x", 1<<20)
+			in := "C0644 1048576 f\n" + data + "\x00"
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			fsys, _ := vfs.Local(root)
+			defer fsys.Close()
+			srv := NewServer(fsys, &Options{DirectUploads: direct})
+			for b.Loop() {
+				rw := struct {
+					io.Reader
+					io.Writer
+				}{strings.NewReader(in), io.Discard}
+				if st := srv.Serve(context.Background(), "scp -t .", rw, io.Discard); st != 0 {
+					b.Fatal(st)
+				}
+			}
+		})
 	}
 }
 
