@@ -59,7 +59,7 @@ func startSSH(t *testing.T, root string, opts *Options) (port, fingerprint strin
 				return
 			}
 			defer fsys.Close()
-			s.Exit(Serve(s.Context(), fsys, s.Command(), s, s.Stderr(), opts))
+			NewServer(fsys, opts).ServeSSH(s)
 		}),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

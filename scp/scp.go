@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-sftp/ferry/server"
 	"github.com/ferry-sftp/ferry/sftp"
 	"github.com/ferry-sftp/ferry/vfs"
 )
@@ -123,6 +124,13 @@ func NewServer(fsys vfs.FS, opts *Options) *Server {
 	}
 	s.pool.New = func() any { b := make([]byte, bufSize); return &b }
 	return s
+}
+
+// ServeSSH makes a Server a server.Handler: it runs the session's exec
+// command (the forced command, if any) as scp and exits with its status.
+// The caller routes only commands for which IsSCPCommand is true.
+func (srv *Server) ServeSSH(s *server.Session) {
+	s.Exit(srv.Serve(s.Context(), s.Command(), s, s.Stderr()))
 }
 
 // Serve runs one scp command with a new Server; see (*Server).Serve.

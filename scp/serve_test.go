@@ -86,6 +86,27 @@ func TestSinkFiles(t *testing.T) {
 	noTemps(t, root)
 }
 
+func TestTransferLog(t *testing.T) {
+	root := t.TempDir()
+	var recs []sftp.TransferRecord
+	opts := &Options{User: "alice", TransferLog: func(r sftp.TransferRecord) { recs = append(recs, r) }}
+	run(t, root, "scp -t .", "C0644 5 a\nhello\x00C0644 5 b\nhel", opts)
+	run(t, root, "scp -f a", "\x00\x00\x00", opts)
+	if len(recs) != 3 {
+		t.Fatalf("%d records: %+v", len(recs), recs)
+	}
+	for i, want := range []sftp.TransferRecord{
+		{User: "alice", Path: "/a", BytesWritten: 5, Result: "ok"},
+		{User: "alice", Path: "/b", Result: "aborted"},
+		{User: "alice", Path: "/a", BytesRead: 5, Result: "ok"},
+	} {
+		r := recs[i]
+		if r.User != want.User || r.Path != want.Path || r.BytesRead != want.BytesRead || r.BytesWritten != want.BytesWritten || r.Result != want.Result {
+			t.Errorf("record %d: %+v, want %+v", i, r, want)
+		}
+	}
+}
+
 func TestSinkToFileTarget(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "old"), "previous", 0o600)

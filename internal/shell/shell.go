@@ -217,6 +217,12 @@ func (h *Handler) runPty(s *server.Session, c *exec.Cmd, attr *syscall.SysProcAt
 	defer ptmx.Close()
 	setSize(ptmx, p.Window)
 	applyModes(tty, p)
+	if cr := attr.Credential; cr != nil {
+		// As sshd's pty_setowner: the user's own terminal, so programs
+		// that reopen it by name (write, mesg, ssh-askpass) can.
+		os.Chown(tty.Name(), int(cr.Uid), int(cr.Gid))
+		os.Chmod(tty.Name(), 0o620)
+	}
 	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
 	c.Env = append(c.Env, "SSH_TTY="+tty.Name())
 	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
