@@ -200,8 +200,15 @@ func TestOpenSSHSCP(t *testing.T) {
 		t.Error("* matched a dot file")
 	}
 
+	// The home itself is sent as "." as scp.c sends it; OpenSSH (since
+	// 8.0, CVE-2018-20685) refuses that name, as it does from sshd.
+	out, err := runTool(t, sshpass, append(append([]string(nil), base...), "-r", "alice@127.0.0.1:.", local)...)
+	if err == nil || !strings.Contains(out, "unexpected filename: .") {
+		t.Errorf("home download: %v %q", err, out)
+	}
+
 	// Errors reach the user and the exit status.
-	out, err := runTool(t, sshpass, append(append([]string(nil), base...), "alice@127.0.0.1:nothere", local)...)
+	out, err = runTool(t, sshpass, append(append([]string(nil), base...), "alice@127.0.0.1:nothere", local)...)
 	if err == nil || !strings.Contains(out, "nothere: No such file or directory") {
 		t.Errorf("missing file: %v %q", err, out)
 	}

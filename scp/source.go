@@ -58,7 +58,9 @@ func (s *session) source(p string, depth int) error {
 	}
 	name := path.Base(p)
 	if p == "/" {
-		// The whole home, e.g. "scp -r host:. dir" or "host:~".
+		// The whole home ("scp -r host:. dir"): scp.c sends the last
+		// component as typed, "."; OpenSSH clients since 8.0 refuse it
+		// (CVE-2018-20685), exactly as they do from sshd.
 		name = "."
 	}
 	if isTemp(name) {
