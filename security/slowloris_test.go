@@ -1,0 +1,141 @@
+package security
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSlowloris: 1,000 pre-auth connections trickle one byte per second
+// while an authenticated SFTP download runs. max_startups (10:30:100)
+// drops most of them at once and login_grace_time (10 s here) cuts the
+// rest; the download keeps its throughput and the server stays small.
+//
+// Throughput on a shared 2-core machine is noisy, so each side is the best
+// of several downloads, interleaved so that background load hits both
+// alike; the test fails only if the best download under attack is more
+// than 10% slower than the best without.
+func TestSlowloris(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 20 s")
+	}
+	const (
+		attackers = 1000
+		grace     = 10 * time.Second
+		fileSize  = 64 << 20
+	)
+	var lim syscall.Rlimit
+	must(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	if lim.Cur < 4*attackers {
+		lim.Cur = min(lim.Max, 4*attackers)
+		must(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim))
+	}
+	if lim.Cur < 2*attackers+100 {
+		t.Skipf("RLIMIT_NOFILE %d is too low for %d attackers", lim.Cur, attackers)
+	}
+	s := newServer(t, probeConfig+`login_grace_time = "10s"
+`, testUser{name: "alice", password: alicePassword})
+	s.assertServing("alice", alicePassword)
+	must(t, os.WriteFile(filepath.Join(s.home("alice"), "big"), nil, 0o644))
+	must(t, os.Truncate(filepath.Join(s.home("alice"), "big"), fileSize))
+
+	sc, closeFn := s.sftpClient("alice", alicePassword)
+	defer closeFn()
+	download := func() float64 {
+		t.Helper()
+		f, err := sc.Open("big")
+		must(t, err)
+		defer f.Close()
+		start := time.Now()
+		n, err := f.WriteTo(io.Discard)
+		if err != nil || n != fileSize {
+			t.Fatalf("download: %d bytes, %v", n, err)
+		}
+		return float64(n) / (1 << 20) / time.Since(start).Seconds()
+	}
+	var baseline float64
+	for range 3 {
+		baseline = max(baseline, download())
+	}
+	base := s.rssKiB()
+
+	// The attack.
+	var cut, open atomic.Int64
+	var latest atomic.Int64 // longest any attacker survived, in ms
+	var wg sync.WaitGroup
+	attackStart := time.Now()
+	for range attackers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+			if err != nil {
+				cut.Add(1)
+				return
+			}
+			defer nc.Close()
+			open.Add(1)
+			start := time.Now()
+			nc.SetDeadline(start.Add(grace + 10*time.Second))
+			line := []byte("SSH-2.0-slowloris-attacker-with-a-long-version-string-to-trickle\r\n")
+			done := make(chan struct{})
+			go func() {
+				// The server's version line and then EOF.
+				io.Copy(io.Discard, nc)
+				close(done)
+			}()
+			for i := 0; ; i++ {
+				if _, err := nc.Write(line[i%len(line) : i%len(line)+1]); err != nil {
+					break
+				}
+				select {
+				case <-done:
+				case <-time.After(time.Second):
+					continue
+				}
+				break
+			}
+			<-done
+			lived := time.Since(start).Milliseconds()
+			for {
+				old := latest.Load()
+				if lived <= old || latest.CompareAndSwap(old, lived) {
+					break
+				}
+			}
+			cut.Add(1)
+		}()
+	}
+	var underAttack float64
+	var peak int
+	for range 3 {
+		underAttack = max(underAttack, download())
+		peak = max(peak, s.rssKiB())
+	}
+	for time.Since(attackStart) < grace/2 {
+		peak = max(peak, s.rssKiB())
+		time.Sleep(200 * time.Millisecond)
+	}
+	wg.Wait()
+	t.Logf("download: %.1f MiB/s without attackers, %.1f MiB/s with; %d attackers connected, all %d cut, the last after %d ms; RSS %d -> peak %d KiB",
+		baseline, underAttack, open.Load(), cut.Load(), latest.Load(), base, peak)
+	if cut.Load() != attackers {
+		t.Fatalf("%d of %d attackers were cut", cut.Load(), attackers)
+	}
+	if latest.Load() > (grace + 5*time.Second).Milliseconds() {
+		t.Fatalf("an attacker survived %d ms, beyond login_grace_time %v", latest.Load(), grace)
+	}
+	if underAttack < 0.9*baseline {
+		t.Fatalf("throughput dropped from %.1f to %.1f MiB/s under attack", baseline, underAttack)
+	}
+	if peak-base > rssBudgetKiB {
+		t.Fatalf("RSS grew %d KiB under attack", peak-base)
+	}
+	s.assertServing("alice", alicePassword)
+}
