@@ -93,32 +93,36 @@ func (c *Conn) sendKexInitLocked() error {
 }
 
 // maybeStartRekey starts a key exchange when a rekey limit is reached
-// (readMu held).
+// (readMu held: both directions' counters may be read).
 func (c *Conn) maybeStartRekey() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.inKex || c.firstKex {
+		return nil
+	}
+	rp, rb := c.r.Stats()
+	if rb >= c.rekeyLimit(c.algs.Load().CipherIn) || rp >= maxPacketsPerKey {
+		return c.startRekeyLocked()
+	}
 	return c.maybeStartRekeyLocked()
 }
 
-// rekeyDue reports whether the keys in use have reached a limit.
-func (c *Conn) rekeyDueLocked() bool {
-	if c.inKex || c.firstKex {
-		return false
-	}
-	limitOut := c.rekeyLimit(c.algs.Load().CipherOut)
-	limitIn := c.rekeyLimit(c.algs.Load().CipherIn)
-	wp, wb := c.w.Stats()
-	rp, rb := c.r.Stats()
-	if wb >= limitOut || rb >= limitIn || wp >= maxPacketsPerKey || rp >= maxPacketsPerKey {
-		return true
-	}
-	return time.Since(time.Unix(0, c.lastKexAt.Load())) >= c.s.rekeyInterval
-}
-
+// maybeStartRekeyLocked checks the write direction and the time limit
+// (wmu held). The read direction's counters belong to the reader and are
+// checked only from ReadPacket.
 func (c *Conn) maybeStartRekeyLocked() error {
-	if !c.rekeyDueLocked() {
+	if c.inKex || c.firstKex {
 		return nil
 	}
+	wp, wb := c.w.Stats()
+	if wb >= c.rekeyLimit(c.algs.Load().CipherOut) || wp >= maxPacketsPerKey ||
+		time.Since(time.Unix(0, c.lastKexAt.Load())) >= c.s.rekeyInterval {
+		return c.startRekeyLocked()
+	}
+	return nil
+}
+
+func (c *Conn) startRekeyLocked() error {
 	c.s.log.Debug("starting key re-exchange")
 	c.setKexDeadline()
 	return c.sendKexInitLocked()
@@ -340,7 +344,10 @@ func (c *Conn) runKexLocked(peerInitPayload []byte, skipped int) error {
 	c.algs.Store(&algs)
 	c.lastKexAt.Store(time.Now().UnixNano())
 	c.kexCount++
+	// Writers read firstKex under wmu (rekey checks, KEXINIT contents).
+	c.wmu.Lock()
 	c.firstKex = false
+	c.wmu.Unlock()
 	c.s.log.Debug("key exchange complete", "kex", algs.Kex, "hostkey", algs.HostKey,
 		"cipher_in", algs.CipherIn, "cipher_out", algs.CipherOut, "mac_in", algs.MACIn, "mac_out", algs.MACOut,
 		"compression", algs.CompressionIn, "strict", c.strictKex, "n", c.kexCount, "duration", time.Since(start))
