@@ -148,7 +148,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	defer func() {
 		s.trackNetConn(nc, false)
 		if r := recover(); r != nil {
-			info.Err = fmt.Errorf("panic: %v", r)
+			info.Err = fmt.Errorf("%w: %v", ErrPanic, r)
 			log.Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
 		}
 		nc.Close()
@@ -185,8 +185,12 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	info.Phase = "auth"
 
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &s.Auth)
+	acfg := s.Auth
+	counter := &countingAuthenticator{Authenticator: acfg.Authenticator}
+	acfg.Authenticator = counter
+	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &acfg)
 	cancel()
+	info.AuthFailures = int(counter.failures.Load())
 	gc.lift()
 	if err != nil {
 		info.GraceExceeded = isTimeout(err) || errors.Is(err, context.DeadlineExceeded)
@@ -442,4 +446,48 @@ func (g sessionGate) ReadPacket() ([]byte, error) {
 		}
 		return p, nil
 	}
+}
+
+// ErrPanic wraps the value of a panic recovered while serving a connection
+// (ConnInfo.Err), so callers can tell crashes apart (sshd's crash penalty).
+var ErrPanic = errors.New("panic")
+
+// countingAuthenticator counts refused attempts of one connection for
+// ConnInfo.AuthFailures, passing the optional interfaces through.
+type countingAuthenticator struct {
+	auth.Authenticator
+	failures atomic.Int32
+}
+
+func (c *countingAuthenticator) count(p *auth.Permissions, err error) (*auth.Permissions, error) {
+	if err != nil || p == nil {
+		c.failures.Add(1)
+	}
+	return p, err
+}
+
+func (c *countingAuthenticator) Password(ctx context.Context, m auth.ConnMetadata, pw []byte) (*auth.Permissions, error) {
+	return c.count(c.Authenticator.Password(ctx, m, pw))
+}
+
+func (c *countingAuthenticator) PublicKey(ctx context.Context, m auth.ConnMetadata, k keys.PublicKey) (*auth.Permissions, error) {
+	return c.count(c.Authenticator.PublicKey(ctx, m, k))
+}
+
+func (c *countingAuthenticator) KeyboardInteractive(ctx context.Context, m auth.ConnMetadata, ch auth.Challenger) (*auth.Permissions, error) {
+	return c.count(c.Authenticator.KeyboardInteractive(ctx, m, ch))
+}
+
+func (c *countingAuthenticator) AuthenticationMethods(ctx context.Context, m auth.ConnMetadata) [][]string {
+	if p, ok := c.Authenticator.(auth.MethodsPolicy); ok {
+		return p.AuthenticationMethods(ctx, m)
+	}
+	return nil
+}
+
+func (c *countingAuthenticator) IsUserCA(ctx context.Context, m auth.ConnMetadata, ca keys.PublicKey) bool {
+	if u, ok := c.Authenticator.(auth.UserCAChecker); ok {
+		return u.IsUserCA(ctx, m, ca)
+	}
+	return false
 }

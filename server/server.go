@@ -102,7 +102,10 @@ type ConnInfo struct {
 	Phase string
 	// GraceExceeded is true when LoginGraceTime cut the connection.
 	GraceExceeded bool
-	Err           error
+	// AuthFailures counts authentication attempts the Authenticator
+	// refused (including public keys it does not know).
+	AuthFailures int
+	Err          error
 }
 
 // Server is an SSH server. Set its fields before calling Serve and do not
