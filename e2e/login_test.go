@@ -61,6 +61,13 @@ func TestLoginAndHostKeyPersistence(t *testing.T) {
 			"-P", strconv.Itoa(s.port), "-b", batch, "bob@127.0.0.1")
 	}
 	mustSucceed(t, keyLogin("accept-new"), "key login (accept-new)")
+	// bob has no password: a password login is refused like a wrong one.
+	if r := s.sftpBatch(t, local, "bob", "", "ls\n"); r.code != 5 {
+		t.Errorf("password login to a key-only account: sshpass exit %d, want 5:\n%s", r.code, r.out)
+	}
+	if !strings.Contains(s.stderr.String(), `msg="user authenticated" user=bob methods=[publickey]`) {
+		t.Errorf("bob's login is not logged as publickey:\n%s", s.stderr.String())
+	}
 	if got := readFile(t, filepath.Join(s.home("bob"), "d", "h")); string(got) != "hello from alice\n" {
 		t.Fatalf("bob's upload = %q", got)
 	}
@@ -73,10 +80,19 @@ func TestLoginAndHostKeyPersistence(t *testing.T) {
 		t.Fatalf("known_hosts entry is not the ed25519 host key %s:\n%s", hostPub[1], r.out)
 	}
 
-	before := readFile(t, s.hostKeyPub("ed25519"))
+	kinds := []string{"ed25519", "ecdsa", "rsa"}
+	before := map[string][]byte{}
+	for _, k := range kinds {
+		before[k] = readFile(t, s.hostKeyPub(k))
+	}
 	s.restart()
-	if after := readFile(t, s.hostKeyPub("ed25519")); !bytes.Equal(before, after) {
-		t.Fatalf("host key file changed across restart:\n%s\n%s", before, after)
+	for _, k := range kinds {
+		if after := readFile(t, s.hostKeyPub(k)); !bytes.Equal(before[k], after) {
+			t.Fatalf("%s host key changed across restart:\n%s\n%s", k, before[k], after)
+		}
+	}
+	if strings.Contains(s.stderr.String(), "generated host key") {
+		t.Fatalf("restart generated a host key:\n%s", s.stderr.String())
 	}
 	writeFile(t, batch, []byte("rm d/h\nrmdir d\n"))
 	mustSucceed(t, keyLogin("yes"), "key login after restart (StrictHostKeyChecking=yes)")
