@@ -6,7 +6,24 @@
 //
 // The daemon builds one Handler from its configuration and the account
 // (New), and calls its ServeSSH for each session whose exec command is
-// not scp (see package scp) and whose request is not a subsystem.
+// not scp (see package scp) and whose request is not a subsystem:
+//
+//	h, err := shell.New(shell.Config{
+//		User: acct.Name, Home: homeDir, Shell: "/bin/bash",
+//		AllowShell: acct.Permissions.AllowShell,
+//		AllowedCommands: cfg.AllowedCommands,
+//		UID: cfg.ShellUID, GID: cfg.ShellGID, Logger: log,
+//	})
+//	...
+//	h.ServeSSH(session) // sends exit-status or exit-signal and closes
+//
+// Without a pty, commands get separate stdout and stderr pipes and stdin
+// from the session, run in their own process group (client "signal"
+// requests go to the group), and the exit status is sent once their
+// output has drained (bounded by drainTimeout, so a background child that
+// keeps the pipe open cannot hold the session). Background children of
+// pipe sessions are not killed when the session ends, as with sshd; on a
+// pty they get the terminal's hangup.
 //
 // Forced commands (authorized_keys command=, the account's forced
 // command, a certificate's force-command) arrive as Session.Command() with
