@@ -37,10 +37,12 @@ type Server struct {
 	// LocalDir is the same directory as this process sees it.
 	LocalDir string
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	cgroup string // cgroup v2 directory, "" when falling back to /proc
-	log    *os.File
+	argv    []string
+	logFile string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	cgroup  string // cgroup v2 directory, "" when falling back to /proc
+	log     *os.File
 }
 
 // Env is the prepared machine: a tmpfs work directory, a client key, both servers.
@@ -344,7 +346,22 @@ transfer_log = false
 }
 
 func (e *Env) start(s *Server, logFile, name string, args ...string) error {
-	lf, err := os.Create(logFile)
+	e.Servers = append(e.Servers, s)
+	s.argv = append([]string{name}, args...)
+	s.logFile = logFile
+	return e.launch(s)
+}
+
+// Restart stops the server and starts it again with the same settings: a fresh process, so
+// memory a previous workload left in it does not hide what the next one allocates.
+func (e *Env) Restart(s *Server) error {
+	s.stop()
+	return e.launch(s)
+}
+
+func (e *Env) launch(s *Server) error {
+	name, args, logFile := s.argv[0], s.argv[1:], s.logFile
+	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -356,13 +373,12 @@ func (e *Env) start(s *Server, logFile, name string, args ...string) error {
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
-	e.Servers = append(e.Servers, s)
 	s.exited = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.exited) }()
 	if strings.HasPrefix(e.CPUMethod, "cgroup2") {
 		mnt := cgroup2Mount()
 		cg := filepath.Join(mnt, fmt.Sprintf("ferrybench-%s-%d", s.Name, os.Getpid()))
-		if err := os.Mkdir(cg, 0o755); err != nil {
+		if err := os.Mkdir(cg, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
 		s.cgroup = cg

@@ -341,8 +341,12 @@ func (e *Env) idle(r *Results) error {
 	n := e.opts.IdleSessions
 	for i := 0; i < e.opts.Runs; i++ {
 		for _, s := range e.Servers {
-			s.settle(1)
-			time.Sleep(time.Second) // let freed memory go back before the baseline
+			// A fresh server each run: Go's runtime keeps freed heap for minutes and glibc's
+			// malloc keeps arenas, so a reused process would hide what the sessions allocate.
+			if err := e.Restart(s); err != nil {
+				return fmt.Errorf("%s restart: %w", s.Name, err)
+			}
+			time.Sleep(time.Second) // start-up allocations done before the baseline
 			before := s.Mem()
 			sessions := make([]*sftpSession, n)
 			err := parallel(n, 16, func(i int) error {
