@@ -154,6 +154,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	deadline := time.Now().Add(startTimeout)
 	for !strings.Contains(s.stderr.String(), "configuration reloaded") {
+		if strings.Contains(s.stderr.String(), "reload failed") {
+			t.Fatalf("SIGHUP reload failed")
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no reload logged after SIGHUP")
 		}

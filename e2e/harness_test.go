@@ -175,7 +175,14 @@ func (s *server) start() {
 	}()
 	log := s.stderr
 	t.Cleanup(func() {
-		s.stop()
+		// A crash or a recovered panic anywhere in the server fails the
+		// test that caused it, whatever the client saw.
+		if err := s.stop(); err != nil {
+			t.Errorf("ferry serve exit: %v", err)
+		}
+		if strings.Contains(log.String(), "panic") {
+			t.Errorf("ferry serve logged a panic")
+		}
 		if t.Failed() {
 			t.Logf("ferry serve log:\n%s", log.String())
 		}
