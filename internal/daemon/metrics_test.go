@@ -3,7 +3,6 @@ package daemon
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -141,7 +140,7 @@ func TestMetricsConnResult(t *testing.T) {
 		want string
 	}{
 		{server.ConnInfo{Phase: "session", Authenticated: true}, ConnAuthenticated},
-		{server.ConnInfo{Phase: "session", Authenticated: true, Err: errors.New("panic: x")}, ConnError},
+		{server.ConnInfo{Phase: "session", Authenticated: true, Err: fmt.Errorf("%w: x", server.ErrPanic)}, ConnError},
 		{server.ConnInfo{Phase: "auth", GraceExceeded: true}, ConnGraceExceeded},
 		{server.ConnInfo{Phase: "auth", Err: io.EOF}, ConnAuthFailed},
 		{server.ConnInfo{Phase: "handshake", Err: io.EOF}, ConnHandshake},

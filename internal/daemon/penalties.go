@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -335,7 +334,7 @@ func FromConnInfo(info *server.ConnInfo) []Event {
 	if info == nil {
 		return nil
 	}
-	if info.Err != nil && strings.HasPrefix(info.Err.Error(), "panic: ") {
+	if errors.Is(info.Err, server.ErrPanic) {
 		return []Event{EventCrash}
 	}
 	if info.Authenticated {
@@ -344,7 +343,7 @@ func FromConnInfo(info *server.ConnInfo) []Event {
 	if info.GraceExceeded {
 		return []Event{EventGraceExceeded}
 	}
-	if info.Phase == "auth" && authFailed(info.Err) {
+	if info.AuthFailures > 0 || (info.Phase == "auth" && authFailed(info.Err)) {
 		return []Event{EventAuthFail}
 	}
 	return []Event{EventNoAuth}

@@ -299,8 +299,9 @@ func TestFromConnInfo(t *testing.T) {
 		{"client cancelled", server.ConnInfo{Phase: "auth", Err: &wire.DisconnectError{Reason: wire.DisconnectAuthCancelledByUser, Remote: true}}, []Event{EventAuthFail}},
 		{"peer says too many", server.ConnInfo{Phase: "auth", Err: &wire.DisconnectError{Reason: wire.DisconnectProtocolError, Message: tooManyAuthFailures, Remote: true}}, []Event{EventNoAuth}},
 		{"closed in auth", server.ConnInfo{Phase: "auth", Err: io.EOF}, []Event{EventNoAuth}},
-		{"panic in auth", server.ConnInfo{Phase: "auth", Err: errors.New("panic: boom")}, []Event{EventCrash}},
-		{"panic in session", server.ConnInfo{Phase: "session", Authenticated: true, Err: errors.New("panic: boom")}, []Event{EventCrash}},
+		{"panic in auth", server.ConnInfo{Phase: "auth", Err: fmt.Errorf("%w: boom", server.ErrPanic)}, []Event{EventCrash}},
+		{"panic in session", server.ConnInfo{Phase: "session", Authenticated: true, Err: fmt.Errorf("%w: boom", server.ErrPanic)}, []Event{EventCrash}},
+		{"failed password then client closed", server.ConnInfo{Phase: "auth", AuthFailures: 1, Err: io.EOF}, []Event{EventAuthFail}},
 		{"session", server.ConnInfo{Phase: "session", Authenticated: true, Err: io.EOF}, nil},
 		{"session, clean", server.ConnInfo{Phase: "session", Authenticated: true}, nil},
 	} {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"os/user"
@@ -58,6 +59,13 @@ type Daemon struct {
 
 	sessMu   sync.Mutex
 	sessions map[string]int // active sessions per account
+
+	// Pre-auth defences and metrics live as long as the process: a reload
+	// keeps the penalty table and startup counts.
+	gate      *StartupGate
+	penalties *Penalties
+	metrics   *Metrics
+	guarded   []*GuardedListener
 }
 
 // generation is one configuration's server; a reload starts a new one
@@ -81,7 +89,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 		out = os.Stderr
 	}
 	log := newLogger(cfg.Log, out)
-	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]int)}
+	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]int), metrics: NewMetrics()}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -113,10 +121,27 @@ func Run(ctx context.Context, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
+	d.gate = NewStartupGate(cfg)
+	d.penalties = NewPenalties(cfg, nil)
 	var addrs []net.Addr
 	for i, ln := range lns {
-		lns[i] = WrapProxyProtocol(ln, cfg.ProxyProtocol)
 		addrs = append(addrs, ln.Addr())
+		// The guard must see the client address the PROXY header carries.
+		gl := GuardListener(WrapProxyProtocol(ln, cfg.ProxyProtocol), d.gate, d.penalties, func(remote netip.Addr, reason error) {
+			d.metrics.ConnRefused(reason)
+			log.Debug("connection refused", "remote", remote.String(), "reason", reason.Error())
+		})
+		gl.OnAdmit = func(netip.Addr) { d.metrics.ConnOpened() }
+		d.guarded = append(d.guarded, gl)
+		lns[i] = gl
+	}
+	if cfg.Metrics.Listen != "" {
+		go func() {
+			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen); err != nil {
+				log.Error("metrics listener", "address", cfg.Metrics.Listen, "error", err)
+			}
+		}()
+		log.Info("metrics", "address", cfg.Metrics.Listen)
 	}
 	if err := dropPrivileges(cfg, log); err != nil {
 		for _, ln := range lns {
@@ -252,7 +277,8 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := &accountAuthenticator{st: d.st, pv: store.DefaultPasswordVerifier(), now: time.Now, log: d.log}
+	authn := &accountAuthenticator{st: d.st, pv: store.DefaultPasswordVerifier(), now: time.Now, log: d.log,
+		onAttempt: d.metrics.AuthAttempt}
 	var methods []string
 	if cfg.PubkeyAuthentication {
 		methods = append(methods, "publickey")
@@ -317,7 +343,14 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		ClientAliveCountMax: cfg.ClientAliveCountMax,
 		AcceptEnv:           cfg.AcceptEnv,
 		OnConnClosed:        d.connClosed,
-		Logger:              d.log,
+		ConnContext: func(ctx context.Context, c *server.Conn) context.Context {
+			// Authenticated: the connection no longer counts as a startup.
+			for _, gl := range d.guarded {
+				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
+			}
+			return ctx
+		},
+		Logger: d.log,
 	}
 	if cfg.LoginGraceTime == 0 {
 		srv.LoginGraceTime = 100 * 365 * 24 * time.Hour // sshd: 0 means no limit
@@ -333,8 +366,17 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys}, nil
 }
 
-// connClosed logs one line per connection.
+// connClosed logs one line per connection, records penalties and
+// metrics.
 func (d *Daemon) connClosed(info *server.ConnInfo) {
+	if d.penalties != nil {
+		ip := remoteIP(info.RemoteAddr)
+		for _, ev := range FromConnInfo(info) {
+			d.penalties.Record(ip, ev)
+		}
+		d.metrics.PenaltiesActive(d.penalties.Active())
+	}
+	d.metrics.ConnClosed(info)
 	attrs := []any{"remote", info.RemoteAddr.String(), "user", info.User, "authenticated", info.Authenticated,
 		"methods", info.Methods, "duration", info.Duration.Round(time.Millisecond), "phase", info.Phase,
 		"client", info.ClientVersion, "kex", info.Algorithms.Kex, "hostkey", info.Algorithms.HostKey,
@@ -368,9 +410,11 @@ func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), erro
 		return nil, nil, fmt.Errorf("too many concurrent sessions (max %d)", acct.MaxSessions)
 	}
 	d.sessions[name]++
+	d.metrics.SessionStarted()
 	var once sync.Once
 	return acct, func() {
 		once.Do(func() {
+			d.metrics.SessionEnded()
 			d.sessMu.Lock()
 			if d.sessions[name]--; d.sessions[name] <= 0 {
 				delete(d.sessions, name)
@@ -441,8 +485,18 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 	if acct.QuotaBytes > 0 || acct.QuotaFiles > 0 {
 		opts.Quota = storeQuota{st: d.st, account: acct.Name}
 	}
-	if cfg.Log.TransferLog {
-		opts.TransferLog = func(r sftp.TransferRecord) {
+	opts.TransferLog = func(r sftp.TransferRecord) {
+		result := "ok"
+		if r.Result != "ok" {
+			result = "failed"
+		}
+		if r.BytesWritten > 0 {
+			d.metrics.Transfer("sftp", "upload", result, r.BytesWritten)
+		}
+		if r.BytesRead > 0 {
+			d.metrics.Transfer("sftp", "download", result, r.BytesRead)
+		}
+		if cfg.Log.TransferLog {
 			d.log.Info("transfer", "protocol", "sftp", "user", r.User, "path", r.Path, "bytes_read", r.BytesRead,
 				"bytes_written", r.BytesWritten, "duration", r.Duration.Round(time.Millisecond), "result", r.Result)
 		}
