@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/ferry-sftp/ferry/auth"
+	"github.com/ferry-sftp/ferry/internal/shell"
 	"github.com/ferry-sftp/ferry/keys"
+	"github.com/ferry-sftp/ferry/scp"
 	"github.com/ferry-sftp/ferry/server"
 	"github.com/ferry-sftp/ferry/sftp"
 	"github.com/ferry-sftp/ferry/store"
@@ -424,18 +426,31 @@ func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), erro
 	}, nil
 }
 
-// userFS opens the account's home, creating it (0700) on first login.
-func (d *Daemon) userFS(cfg *Config, acct *store.Account) (vfs.FS, error) {
-	home := acct.HomeDir(cfg.DataDir)
-	if acct.Home == "" {
+// homeDir resolves the account's home, creating it (0700) on first login.
+func (d *Daemon) homeDir(cfg *Config, acct *store.Account) (string, error) {
+	home := acct.Home
+	if home == "" {
 		// The default home: <data_dir>/home/<name>, validated by the config.
 		h, err := cfg.HomeDir(acct.Name)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		home = h
 	}
+	home, err := filepath.Abs(home)
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", err
+	}
+	return home, nil
+}
+
+// userFS opens the account's home confined with os.Root.
+func (d *Daemon) userFS(cfg *Config, acct *store.Account) (vfs.FS, error) {
+	home, err := d.homeDir(cfg, acct)
+	if err != nil {
 		return nil, err
 	}
 	return vfs.Local(home)
@@ -504,8 +519,10 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 	return opts
 }
 
-// execHandler serves shell and exec requests. Only accounts with shell
-// permission get a shell; others may run the configured allowed commands.
+// execHandler serves shell and exec requests: "scp -t/-f" goes to ferry's
+// own SCP server over the same confined filesystem and rules as SFTP;
+// everything else to the shell handler, which gives shell accounts a
+// login shell and others only the allowed_commands.
 func (d *Daemon) execHandler(cfg *Config) server.Handler {
 	return server.HandlerFunc(func(s *server.Session) {
 		acct, release, err := d.sessionAccount(s)
@@ -515,15 +532,44 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 			return
 		}
 		defer release()
-		cmd := s.Command()
-		if cmd == "" {
-			fmt.Fprintf(s.Stderr(), "ferry: this account has no shell access; use sftp or scp\n")
+		fsys, err := d.userFS(cfg, acct)
+		if err != nil {
+			d.log.Error("home directory", "user", acct.Name, "error", err)
 			s.Exit(1)
 			return
 		}
-		fmt.Fprintf(s.Stderr(), "ferry: command not allowed: %s\n", cmd)
-		_ = acct
-		s.Exit(1)
+		if cmd := s.Command(); cmd != "" && scp.IsSCPCommand(cmd) {
+			so := d.sftpOptions(cfg, acct)
+			scp.NewServer(fsys, &scp.Options{
+				ReadOnly:      so.ReadOnly,
+				Permissions:   so.Permissions,
+				Quota:         so.Quota,
+				DirectUploads: so.DirectUploads,
+				Umask:         so.Umask,
+				User:          acct.Name,
+				Logger:        d.log,
+				TransferLog:   so.TransferLog,
+			}).ServeSSH(s)
+			return
+		}
+		home, err := d.homeDir(cfg, acct)
+		if err != nil {
+			s.Exit(1)
+			return
+		}
+		uid, gid := acct.UID, acct.GID
+		if uid == nil {
+			uid, gid = cfg.ShellUID, cfg.ShellGID
+		}
+		h, err := shell.New(shell.Config{User: acct.Name, Home: home, AllowShell: acct.Permissions.AllowShell,
+			AllowedCommands: cfg.AllowedCommands, UID: uid, GID: gid, Logger: d.log})
+		if err != nil {
+			d.log.Error("shell", "user", acct.Name, "error", err)
+			fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
+			s.Exit(1)
+			return
+		}
+		h.ServeSSH(s)
 	})
 }
 
