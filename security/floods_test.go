@@ -2,6 +2,7 @@ package security
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +69,27 @@ func TestPingFlood(t *testing.T) {
 		}
 		t.Logf("%d pre-auth pings of 1 KiB, RSS %+d KiB", sent, s.rssKiB()-base)
 	})
+
+	// The same for IGNORE and DEBUG at the largest size a packet may have
+	// before authentication (RFC 4253 §6.1's 32 KiB payload).
+	for _, msg := range [][]byte{
+		wire.AppendStringS([]byte{wire.MsgIgnore}, strings.Repeat("i", 32000)),
+		wire.AppendStringS(wire.AppendStringS(wire.AppendBool([]byte{wire.MsgDebug}, true), strings.Repeat("d", 32000)), ""),
+	} {
+		t.Run(fmt.Sprintf("before-auth-type-%d", msg[0]), func(t *testing.T) {
+			c := s.dial(nil)
+			sent, err := flood(c, msg, floodCount)
+			if err != nil {
+				t.Fatalf("server cut the flood after %d messages: %v", sent, err)
+			}
+			grow := s.rssKiB() - base
+			t.Logf("%d messages of 32 KB (%d MiB), RSS %+d KiB", sent, sent*32000>>20, grow)
+			if grow > rssBudgetKiB {
+				t.Fatalf("RSS grew %d KiB", grow)
+			}
+			login(t, c, "alice", alicePassword)
+		})
+	}
 
 	t.Run("after-auth-never-reading", func(t *testing.T) {
 		c := s.dial(nil)
