@@ -474,4 +474,3 @@ func newEd25519(t testing.TB) *testKey {
 func authorizedLine(k keys.Signer) string {
 	return strings.TrimSpace(string(keys.MarshalAuthorizedKey(k.PublicKey())))
 }
-
