@@ -35,6 +35,7 @@ const (
 	startTimeout = 30 * time.Second
 	stopTimeout  = 10 * time.Second // SIGTERM, then SIGKILL, as the brief for a service manager
 	toolTimeout  = 2 * time.Minute  // one client invocation
+	logTimeout   = 10 * time.Second // an event the server logs after the client saw it
 )
 
 func TestMain(m *testing.M) {
@@ -209,6 +210,19 @@ func (s *server) start() {
 		t.Fatalf("ferry serve logged it was listening but does not accept: %v", err)
 	}
 	c.Close()
+}
+
+// waitLog polls the server's log until ok accepts it, for up to
+// logTimeout, and reports whether it did.
+func (s *server) waitLog(ok func(log string) bool) bool {
+	deadline := time.Now().Add(logTimeout)
+	for !ok(s.stderr.String()) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 func (s *server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
