@@ -179,6 +179,7 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 		return err
 	}
 	defer tc.Close()
+	defer func() { info.BytesIn, info.BytesOut = tc.BytesTransferred() }()
 	tc.SetDeadline(deadline)
 	info.ClientVersion = tc.ClientVersion()
 	info.Algorithms = tc.Algorithms()

@@ -105,7 +105,10 @@ type ConnInfo struct {
 	// AuthFailures counts authentication attempts the Authenticator
 	// refused (including public keys it does not know).
 	AuthFailures int
-	Err          error
+	// BytesIn and BytesOut are the message payload bytes received and
+	// sent by the transport.
+	BytesIn, BytesOut uint64
+	Err               error
 }
 
 // Server is an SSH server. Set its fields before calling Serve and do not

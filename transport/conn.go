@@ -73,8 +73,8 @@ type Conn struct {
 	strictKex bool
 	pendingIn []byte // our KEXINIT payload when we started the exchange
 	kexCount  int
-	lastKexAt atomic.Int64 // unix nanos of the last completed kex
-	readBytes atomic.Uint64
+	lastKexAt atomic.Int64  // unix nanos of the last completed kex
+	readBytes atomic.Uint64 // payload bytes received, for logs and metrics
 
 	// Write side.
 	wmu          sync.Mutex
@@ -85,7 +85,8 @@ type Conn struct {
 	sentKexInit  []byte // payload of the KEXINIT we sent for the current exchange
 	pending      [][]byte
 	pendingBytes int
-	writers      atomic.Int32 // goroutines waiting to write: the last one flushes
+	writers      atomic.Int32  // goroutines waiting to write: the last one flushes
+	writeBytes   atomic.Uint64 // payload bytes sent
 
 	sessionID     []byte
 	hostKey       keys.PublicKey
@@ -347,7 +348,14 @@ func (c *Conn) writeLocked(p []byte) error {
 	if err := c.w.WritePacket(p); err != nil {
 		return c.failWriteLocked(err)
 	}
+	c.writeBytes.Add(uint64(len(p)))
 	return nil
+}
+
+// BytesTransferred returns the message payload bytes received and sent so
+// far (before compression and encryption).
+func (c *Conn) BytesTransferred() (in, out uint64) {
+	return c.readBytes.Load(), c.writeBytes.Load()
 }
 
 func (c *Conn) flushLocked() error {

@@ -379,10 +379,12 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 		d.metrics.PenaltiesActive(d.penalties.Active())
 	}
 	d.metrics.ConnClosed(info)
+	d.metrics.Bytes(info.BytesIn, info.BytesOut)
 	attrs := []any{"remote", info.RemoteAddr.String(), "user", info.User, "authenticated", info.Authenticated,
 		"methods", info.Methods, "duration", info.Duration.Round(time.Millisecond), "phase", info.Phase,
 		"client", info.ClientVersion, "kex", info.Algorithms.Kex, "hostkey", info.Algorithms.HostKey,
-		"cipher", info.Algorithms.CipherIn, "mac", info.Algorithms.MACIn}
+		"cipher", info.Algorithms.CipherIn, "mac", info.Algorithms.MACIn,
+		"bytes_in", info.BytesIn, "bytes_out", info.BytesOut}
 	if info.KeyFingerprint != "" {
 		attrs = append(attrs, "key", info.KeyFingerprint)
 	}
