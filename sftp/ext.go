@@ -35,7 +35,9 @@ func (s *session) extended(m *extendedReq) {
 			return
 		}
 		np := s.resolve(newp)
-		if o.Permissions.NoOverwrite {
+		// Replacing a file destroys it: refused to accounts that may not
+		// overwrite and to those that may not delete.
+		if o.Permissions.NoOverwrite || o.Permissions.NoDelete {
 			if _, err := s.fs.Lstat(np); err == nil {
 				s.sendError(m.ID, errDenied)
 				return

@@ -320,6 +320,14 @@ func TestPermissions(t *testing.T) {
 		{"no-delete", Options{Permissions: Permissions{NoDelete: true}}, func(t *testing.T, ts *testServer) error {
 			return ts.client(t).Remove("/f")
 		}, StatusPermissionDenied},
+		{"no-delete posix-rename over a file", Options{Permissions: Permissions{NoDelete: true}}, func(t *testing.T, ts *testServer) error {
+			ts.write(t, "g", "g")
+			return ts.client(t).PosixRename("/g", "/f")
+		}, StatusPermissionDenied},
+		{"no-delete posix-rename to a new name works", Options{Permissions: Permissions{NoDelete: true}}, func(t *testing.T, ts *testServer) error {
+			ts.write(t, "g", "g")
+			return ts.client(t).PosixRename("/g", "/h")
+		}, StatusOK},
 		{"no-overwrite put", Options{Permissions: Permissions{NoOverwrite: true}}, func(t *testing.T, ts *testServer) error {
 			_, err := ts.client(t).Create("/f")
 			return err
