@@ -49,11 +49,11 @@ func genUserKey(t *testing.T, dir, keyType string, bits int) (string, keys.Publi
 // sshArgs are the options every ssh invocation gets: no user config, a
 // private known_hosts, no agent keys.
 func sshArgs(ts *testServer, dir string, extra ...string) []string {
-	args := []string{"-F", "/dev/null", "-p", strconv.Itoa(ts.port),
-		"-o", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts"),
+	// extra comes first: for -o options ssh keeps the first value given.
+	args := append([]string{"-F", "/dev/null", "-p", strconv.Itoa(ts.port)}, extra...)
+	args = append(args, "-o", "UserKnownHostsFile="+filepath.Join(dir, "known_hosts"),
 		"-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes",
-		"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"}
-	args = append(args, extra...)
+		"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10")
 	return append(args, "-l", testUser, "127.0.0.1")
 }
 
@@ -222,5 +222,54 @@ func TestOpenSSHControlMaster(t *testing.T) {
 	checkExec(t, run(t, ssh, append(sshArgs(ts, dir, opts...), "second; exit 2")...), "second; exit 2", 2)
 	if n := ts.ln.accepted.Load(); n != 1 {
 		t.Fatalf("%d TCP connections, want 1 through the master", n)
+	}
+}
+
+// UpdateHostKeys: after a login that used the ed25519 host key, ssh asks
+// the server to prove the other announced keys (hostkeys-prove-00) and
+// records them; a strict check against only the ECDSA key then passes.
+func TestOpenSSHUpdateHostKeys(t *testing.T) {
+	ssh := testenv.NeedTool(t, "ssh")
+	var hostKeys []keys.Signer
+	for _, kt := range []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"} {
+		bits := 0
+		if kt == "ssh-rsa" {
+			bits = 2048
+		}
+		k, err := keys.GenerateKey(kt, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostKeys = append(hostKeys, k)
+	}
+	srv := &server.Server{Handler: server.HandlerFunc(echoHandler)}
+	srv.Transport.HostKeys = hostKeys
+	// ECDSA host keys are not in transport's default host key list.
+	srv.Transport.HostKeyAlgorithms = []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"}
+	ts := startServer(t, srv)
+	dir := t.TempDir()
+	path, pub := genUserKey(t, dir, "ed25519", 0)
+	ts.auth.allowKey(testUser, pub)
+	login := []string{"-o", "BatchMode=yes", "-i", path}
+	// ssh updates only host keys it verified from known_hosts, not ones
+	// it has just accepted: record the ed25519 key first.
+	r := run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-ed25519")...), "first")...)
+	checkExec(t, r, "first", 0)
+	// ssh also ignores announced keys whose types HostKeyAlgorithms lacks.
+	r = run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512",
+		"-o", "UpdateHostKeys=yes", "-o", "StrictHostKeyChecking=yes")...), "second")...)
+	checkExec(t, r, "second", 0)
+	kh, err := os.ReadFile(filepath.Join(dir, "known_hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range hostKeys {
+		if blob := bytes.Fields(keys.MarshalAuthorizedKey(k.PublicKey()))[1]; !bytes.Contains(kh, blob) {
+			t.Errorf("known_hosts lacks the %s host key after UpdateHostKeys:\n%s", k.PublicKey().Type(), kh)
+		}
+	}
+	for _, alg := range []string{"ecdsa-sha2-nistp256", "rsa-sha2-512"} {
+		r = run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms="+alg, "-o", "StrictHostKeyChecking=yes")...), alg)...)
+		checkExec(t, r, alg, 0)
 	}
 }
