@@ -334,6 +334,9 @@ per_source_penalties = "no"
 level = "warn"
 transfer_log = false
 `, maxStartups)
+	if e.opts.FerryMetrics != "" {
+		cfg += fmt.Sprintf("[metrics]\nlisten = %q\n", e.opts.FerryMetrics)
+	}
 	cfgFile := filepath.Join(data, "ferry.toml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return nil, err

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,6 +66,10 @@ type Options struct {
 	// PerfDir, when set, records `perf record -g` of ferry during the first aes128-gcm get and
 	// put into this directory.
 	PerfDir string
+
+	// FerryMetrics, when set, is a loopback address for ferry's Prometheus endpoint; the idle
+	// workload then logs the Go runtime's view (goroutines, heap, stacks) around each run.
+	FerryMetrics string
 
 	Logf func(format string, args ...any)
 	User string // set by Setup
@@ -348,6 +355,9 @@ func (e *Env) idle(r *Results) error {
 			}
 			time.Sleep(time.Second) // start-up allocations done before the baseline
 			before := s.Mem()
+			if s.Name == "ferry" && e.opts.FerryMetrics != "" {
+				e.opts.logf("ferry runtime before: %s", goMetrics(e.opts.FerryMetrics))
+			}
 			sessions := make([]*sftpSession, n)
 			err := parallel(n, 16, func(i int) error {
 				ss, err := dialSFTP(s.Port, cfg)
@@ -359,6 +369,9 @@ func (e *Env) idle(r *Results) error {
 				time.Sleep(2 * time.Second)
 			}
 			after := s.Mem()
+			if s.Name == "ferry" && e.opts.FerryMetrics != "" {
+				e.opts.logf("ferry runtime with %d idle sessions: %s", n, goMetrics(e.opts.FerryMetrics))
+			}
 			for _, ss := range sessions {
 				if ss != nil {
 					ss.Close()
@@ -377,6 +390,28 @@ func (e *Env) idle(r *Results) error {
 	r.add(w, "memory (RSS)", "KiB/session", rss, true)
 	r.add(w, "memory (PSS)", "KiB/session", pss, true)
 	return nil
+}
+
+// goMetrics returns the Go runtime gauges of a Prometheus endpoint, for diagnosis.
+func goMetrics(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, name := range []string{"go_goroutines ", "go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes ", "go_memstats_heap_objects ", "go_memstats_sys_bytes "} {
+			if strings.HasPrefix(line, name) {
+				out = append(out, line)
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func raiseNoFile() {

@@ -33,6 +33,7 @@ func main() {
 	flag.DurationVar(&o.RelayDelay, "relay-delay", 25*time.Millisecond, "one-way delay of the relay")
 	workloads := flag.String("workloads", "transfer,logins,idle,relay", "comma-separated workloads")
 	ciphers := flag.String("ciphers", "", "comma-separated cipher[+mac] list (default: aes128-gcm, chacha20-poly1305, aes128-ctr+hmac-sha2-256-etm)")
+	flag.StringVar(&o.FerryMetrics, "ferry-metrics", "", "loopback host:port for ferry's Prometheus endpoint; the idle workload logs Go runtime gauges (diagnosis only)")
 	flag.StringVar(&o.PerfDir, "perf", "", "directory for `perf record -g` of ferry during the first aes128-gcm get and put")
 	out := flag.String("out", "bench/results", "directory for the JSON results")
 	quick := flag.Bool("quick", os.Getenv("FERRY_BENCH_QUICK") == "1", "short smoke run (also FERRY_BENCH_QUICK=1)")
