@@ -17,10 +17,10 @@ import (
 // drops most of them at once and login_grace_time (10 s here) cuts the
 // rest; the download keeps its throughput and the server stays small.
 //
-// Throughput on a shared 2-core machine is noisy, so each side is the best
-// of several downloads, interleaved so that background load hits both
-// alike; the test fails only if the best download under attack is more
-// than 10% slower than the best without.
+// Throughput on a shared 2-core machine is noisy, so each phase is the
+// best of several downloads, and the reference is the lower of the best
+// before and the best after the attack; the test fails only if the best
+// download under attack is more than 10% slower than that.
 func TestSlowloris(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about 20 s")
@@ -39,7 +39,7 @@ func TestSlowloris(t *testing.T) {
 	if lim.Cur < 2*attackers+100 {
 		t.Skipf("RLIMIT_NOFILE %d is too low for %d attackers", lim.Cur, attackers)
 	}
-	s := newServer(t, probeConfig+`login_grace_time = "10s"
+	s := newServer(t, noPenaltiesConfig+`login_grace_time = "10s"
 `, testUser{name: "alice", password: alicePassword})
 	s.assertServing("alice", alicePassword)
 	must(t, os.WriteFile(filepath.Join(s.home("alice"), "big"), nil, 0o644))
@@ -60,7 +60,8 @@ func TestSlowloris(t *testing.T) {
 		return float64(n) / (1 << 20) / time.Since(start).Seconds()
 	}
 	var baseline float64
-	for range 3 {
+	const downloads = 4
+	for range downloads {
 		baseline = max(baseline, download())
 	}
 	base := s.rssKiB()
@@ -68,13 +69,15 @@ func TestSlowloris(t *testing.T) {
 	// The attack.
 	var cut, open atomic.Int64
 	var latest atomic.Int64 // longest any attacker survived, in ms
-	var wg sync.WaitGroup
+	var wg, dialed sync.WaitGroup
 	attackStart := time.Now()
 	for range attackers {
 		wg.Add(1)
+		dialed.Add(1)
 		go func() {
 			defer wg.Done()
 			nc, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+			dialed.Done()
 			if err != nil {
 				cut.Add(1)
 				return
@@ -112,19 +115,33 @@ func TestSlowloris(t *testing.T) {
 			cut.Add(1)
 		}()
 	}
+	// Measure once the connection storm is over and the survivors
+	// trickle: that is the slowloris state (the storm itself is a
+	// different attack, limited by max_startups).
+	dialed.Wait()
+	time.Sleep(time.Until(attackStart.Add(2 * time.Second)))
+	trickling := open.Load() - cut.Load()
 	var underAttack float64
 	var peak int
-	for range 3 {
+	for range downloads {
 		underAttack = max(underAttack, download())
 		peak = max(peak, s.rssKiB())
 	}
+	attackTook := time.Since(attackStart)
 	for time.Since(attackStart) < grace/2 {
 		peak = max(peak, s.rssKiB())
 		time.Sleep(200 * time.Millisecond)
 	}
 	wg.Wait()
-	t.Logf("download: %.1f MiB/s without attackers, %.1f MiB/s with; %d attackers connected, all %d cut, the last after %d ms; RSS %d -> peak %d KiB",
-		baseline, underAttack, open.Load(), cut.Load(), latest.Load(), base, peak)
+	var after float64
+	for range downloads {
+		after = max(after, download())
+	}
+	t.Logf("download: best %.1f MiB/s before, %.1f MiB/s under attack (measured by %v, %d attackers trickling), %.1f MiB/s after; %d attackers connected, all %d cut, the last after %d ms; RSS %d -> peak %d KiB",
+		baseline, underAttack, attackTook.Round(time.Millisecond), trickling, after, open.Load(), cut.Load(), latest.Load(), base, peak)
+	// The lower of the two references: background load that slows a
+	// whole phase (other test packages, fuzzers) is not the attack's doing.
+	baseline = min(baseline, after)
 	if cut.Load() != attackers {
 		t.Fatalf("%d of %d attackers were cut", cut.Load(), attackers)
 	}
