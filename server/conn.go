@@ -25,7 +25,14 @@ type Conn struct {
 	mux    *connection.Mux
 	result *auth.Result
 
-	sessions       atomic.Int32
+	// sessions are the session channels counted against MaxSessions: a
+	// slot with nil done is being accepted. A slot is free once its
+	// channel's Done is closed, which the mux does in its read loop before
+	// it reads the next message: a client that sees our CLOSE and opens a
+	// new session at once finds the slot free, however late the old
+	// session's goroutine finishes.
+	sessionsMu     sync.Mutex
+	sessions       []*sessionSlot
 	noMoreSessions atomic.Bool
 
 	fwdMu     sync.Mutex
@@ -252,7 +259,10 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	var handlers sync.WaitGroup
 	runErr := make(chan error, 1)
 	go func() { runErr <- mux.Run() }()
-	go c.sendHostKeys()
+	// Before any channel is confirmed, so a client whose session ends at
+	// once still receives it (OpenSSH's sshd also sends it right after
+	// authentication).
+	c.sendHostKeys()
 	if s.ClientAliveInterval > 0 {
 		go c.clientAlive(ctx)
 	}
@@ -307,17 +317,21 @@ func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel) {
 	case connection.ChannelTypeSession:
 		// no-more-sessions@openssh.com is enforced in sessionGate, in
 		// message order.
-		max := s.MaxSessions
-		if max == 0 {
-			max = DefaultMaxSessions
-		}
-		if int(c.sessions.Add(1)) > max {
-			c.sessions.Add(-1)
+		slot := c.reserveSession()
+		if slot == nil {
 			nch.Reject(wire.OpenResourceShortage, "too many sessions")
 			return
 		}
-		defer c.sessions.Add(-1)
 		ch, err := nch.Accept()
+		c.sessionsMu.Lock()
+		if err != nil {
+			never := make(chan struct{})
+			close(never)
+			slot.done = never
+		} else {
+			slot.done = ch.Done()
+		}
+		c.sessionsMu.Unlock()
 		if err != nil {
 			return
 		}
@@ -491,4 +505,37 @@ func (c *countingAuthenticator) IsUserCA(ctx context.Context, m auth.ConnMetadat
 		return u.IsUserCA(ctx, m, ca)
 	}
 	return false
+}
+
+type sessionSlot struct{ done <-chan struct{} }
+
+// reserveSession takes a MaxSessions slot, or returns nil when all are in
+// use.
+func (c *Conn) reserveSession() *sessionSlot {
+	max := c.srv.MaxSessions
+	if max == 0 {
+		max = DefaultMaxSessions
+	}
+	c.sessionsMu.Lock()
+	defer c.sessionsMu.Unlock()
+	live := c.sessions[:0]
+	for _, sl := range c.sessions {
+		if sl.done == nil {
+			live = append(live, sl)
+			continue
+		}
+		select {
+		case <-sl.done:
+		default:
+			live = append(live, sl)
+		}
+	}
+	clear(c.sessions[len(live):])
+	c.sessions = live
+	if len(live) >= max {
+		return nil
+	}
+	sl := &sessionSlot{}
+	c.sessions = append(c.sessions, sl)
+	return sl
 }

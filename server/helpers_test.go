@@ -154,7 +154,7 @@ func (ts *testServer) dial(t testing.TB) *ssh.Client {
 
 // echoHandler serves exec by echoing the command to stdout, "stderr:
 // <command>" to stderr and exiting with N when the command contains "exit
-// N"; it serves a shell (with a pty) as a line echoer that reports the
+// N" ("cat" copies stdin to stdout); it serves a shell (with a pty) as a line echoer that reports the
 // terminal first and exits on "exit N".
 func echoHandler(s *server.Session) {
 	if s.Command() == "" && s.Subsystem() == "" {
@@ -162,6 +162,11 @@ func echoHandler(s *server.Session) {
 		return
 	}
 	cmd := s.Command()
+	if cmd == "cat" {
+		io.Copy(s, s)
+		s.Exit(0)
+		return
+	}
 	fmt.Fprintf(s, "%s\n", cmd)
 	fmt.Fprintf(s.Stderr(), "stderr: %s\n", cmd)
 	s.Exit(exitCode(cmd))
