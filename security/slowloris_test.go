@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The slowloris attack: the 1,000 connections, and the slowlorisGrace time
+// The slowloris attack: the 1,000 connections, and the grace time
 // set in its configuration (sshd's default 120 s would not fit a test).
 const (
 	slowlorisAttackers = 1000
