@@ -84,7 +84,7 @@ func (c *Conn) recoverHandler(what string) {
 	if r == nil {
 		return
 	}
-	err := fmt.Errorf("server: panic in %s: %v", what, r)
+	err := fmt.Errorf("%w in %s handler: %v", ErrPanic, what, r)
 	c.activeMu.Lock()
 	if c.failErr == nil {
 		c.failErr = err

@@ -61,7 +61,7 @@ func TestHandlerPanicEndsOnlyItsConnection(t *testing.T) {
 			}
 			victim.Wait() // the server ended the connection
 			info := ts.closedInfo(t, victim.LocalAddr())
-			if info.Err == nil || !strings.Contains(info.Err.Error(), "panic") {
+			if !errors.Is(info.Err, server.ErrPanic) || !strings.Contains(info.Err.Error(), "handler bug") {
 				t.Errorf("OnConnClosed error %v, want the panic", info.Err)
 			}
 			// The other connection and new ones still work.
