@@ -287,6 +287,7 @@ const (
 type job struct {
 	kind   jobKind
 	slot   int
+	seq    uint64
 	id     uint32
 	h      *handle
 	off    int64
@@ -319,7 +320,23 @@ type session struct {
 
 	names map[uint64]string // uid (low) / gid (1<<32|gid) -> name
 	hdr   [4]byte
+
+	// READ and WRITE replies leave in request order although the
+	// requests run concurrently: OpenSSH's sftp client before 9.6 (used
+	// by scp) counts only in-order acknowledgements and truncates the file
+	// at the first gap. nextSeq numbers data requests; the reorder ring
+	// holds replies that finished early, and dispatch waits for room in it
+	// (a slow request holds back its successors' replies, not their work).
+	reorderMu   sync.Mutex
+	reorderCond sync.Cond
+	nextSeq     uint64
+	emitSeq     uint64
+	reorder     [reorderRing]*buffer
 }
+
+// reorderRing holds the replies of every data request that can be in
+// flight (maxInFlight) plus the one dispatch is answering directly.
+const reorderRing = 2 * maxInFlight
 
 // Serve runs one SFTP session: it reads requests from r and writes replies
 // to w until r reaches EOF (the client closed the channel), w fails, or
@@ -339,6 +356,7 @@ func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err err
 		names:      make(map[uint64]string),
 	}
 	s.cond.L = &s.mu
+	s.reorderCond.L = &s.reorderMu
 	go s.writer(w)
 	for i := 0; i < srv.opts.Workers; i++ {
 		s.workers.Add(1)
@@ -478,6 +496,60 @@ func (s *session) sendError(id uint32, err error) {
 	s.sendStatus(id, code, msg)
 }
 
+// emit queues the reply to data request seq once every earlier data
+// request has been answered. A second reply for the same request (after a
+// panic) is dropped.
+func (s *session) emit(seq uint64, b *buffer) {
+	s.reorderMu.Lock()
+	defer s.reorderMu.Unlock()
+	slot := &s.reorder[seq%reorderRing]
+	if seq < s.emitSeq || *slot != nil || seq >= s.emitSeq+reorderRing {
+		s.srv.putBuf(b)
+		return
+	}
+	*slot = b
+	for {
+		next := &s.reorder[s.emitSeq%reorderRing]
+		if *next == nil {
+			return
+		}
+		s.out <- *next
+		*next = nil
+		s.emitSeq++
+		s.reorderCond.Broadcast()
+	}
+}
+
+// assignSeq numbers the next data request once its reply has room in the
+// reorder ring.
+func (s *session) assignSeq() uint64 {
+	s.reorderMu.Lock()
+	defer s.reorderMu.Unlock()
+	for s.nextSeq >= s.emitSeq+reorderRing {
+		s.reorderCond.Wait()
+	}
+	seq := s.nextSeq
+	s.nextSeq++
+	return seq
+}
+
+// statusSeq answers data request seq with a STATUS.
+func (s *session) statusSeq(seq uint64, id uint32, code uint32, msg string) {
+	if msg == "" {
+		msg = statusText(code)
+	}
+	m := statusMsg{ID: id, Code: code, Message: msg}
+	b := s.srv.getBuf(smallBuf)
+	b.b = m.appendTo(append(b.b[:0], 0, 0, 0, 0))
+	binary.BigEndian.PutUint32(b.b, uint32(len(b.b)-4))
+	s.emit(seq, b)
+}
+
+func (s *session) errorSeq(seq uint64, id uint32, err error) {
+	code, msg := statusFromError(err)
+	s.statusSeq(seq, id, code, msg)
+}
+
 // writer is the session's only writer: replies are written in the order
 // they were queued and flushed when the queue runs dry, so a burst of
 // small replies costs one write.
@@ -576,15 +648,17 @@ func (s *session) dispatch(b *buffer) {
 	p := b.b
 	switch p[0] {
 	case fxpRead:
+		seq := s.assignSeq()
 		var m readReq
 		if !m.unmarshal(p) {
-			s.badMessage(b)
+			s.srv.putBuf(b)
+			s.statusSeq(seq, binary.BigEndian.Uint32(p[1:5]), StatusBadMessage, "")
 			return
 		}
 		h := s.lookup(m.Handle)
 		s.srv.putBuf(b)
 		if h == nil || h.dir || !h.read {
-			s.sendStatus(m.ID, StatusFailure, "")
+			s.statusSeq(seq, m.ID, StatusFailure, "")
 			return
 		}
 		n := int(m.Length)
@@ -592,32 +666,35 @@ func (s *session) dispatch(b *buffer) {
 			n = s.srv.opts.MaxReadLen
 		}
 		if m.Offset > math.MaxInt64-uint64(n) {
-			s.sendStatus(m.ID, StatusEOF, "")
+			s.statusSeq(seq, m.ID, StatusEOF, "")
 			return
 		}
 		off := int64(m.Offset)
 		i := s.acquire(h, off, off+int64(n), false)
-		s.jobs <- job{kind: jobRead, slot: i, id: m.ID, h: h, off: off, length: n}
+		s.jobs <- job{kind: jobRead, slot: i, seq: seq, id: m.ID, h: h, off: off, length: n}
 	case fxpWrite:
+		seq := s.assignSeq()
 		var m writeReq
 		if !m.unmarshal(p) {
-			s.badMessage(b)
+			id := binary.BigEndian.Uint32(p[1:5])
+			s.srv.putBuf(b)
+			s.statusSeq(seq, id, StatusBadMessage, "")
 			return
 		}
 		h := s.lookup(m.Handle)
 		if h == nil || h.dir {
 			s.srv.putBuf(b)
-			s.sendStatus(m.ID, StatusFailure, "")
+			s.statusSeq(seq, m.ID, StatusFailure, "")
 			return
 		}
 		if !h.write {
 			s.srv.putBuf(b)
-			s.sendStatus(m.ID, StatusPermissionDenied, "")
+			s.statusSeq(seq, m.ID, StatusPermissionDenied, "")
 			return
 		}
 		if m.Offset > math.MaxInt64-uint64(len(m.Data)) {
 			s.srv.putBuf(b)
-			s.sendStatus(m.ID, StatusBadMessage, "")
+			s.statusSeq(seq, m.ID, StatusBadMessage, "")
 			return
 		}
 		off, end := int64(m.Offset), int64(m.Offset)+int64(len(m.Data))
@@ -626,7 +703,7 @@ func (s *session) dispatch(b *buffer) {
 			off, end = 0, math.MaxInt64
 		}
 		i := s.acquire(h, off, end, true)
-		s.jobs <- job{kind: jobWrite, slot: i, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b}
+		s.jobs <- job{kind: jobWrite, slot: i, seq: seq, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b}
 	default:
 		s.barrier()
 		s.serial(p)
@@ -655,7 +732,7 @@ func (s *session) runJob(j *job) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("sftp: panic in request", "panic", p, "stack", string(debug.Stack()))
-			s.sendStatus(j.id, StatusFailure, "")
+			s.statusSeq(j.seq, j.id, StatusFailure, "")
 		}
 	}()
 	switch j.kind {
@@ -677,9 +754,9 @@ func (s *session) read(j *job) {
 	if n == 0 {
 		s.srv.putBuf(b)
 		if err == nil || errors.Is(err, io.EOF) {
-			s.sendStatus(j.id, StatusEOF, "")
+			s.statusSeq(j.seq, j.id, StatusEOF, "")
 		} else {
-			s.sendError(j.id, err)
+			s.errorSeq(j.seq, j.id, err)
 		}
 		return
 	}
@@ -690,7 +767,7 @@ func (s *session) read(j *job) {
 	binary.BigEndian.PutUint32(buf[9:], uint32(n))
 	b.b = buf
 	j.h.bytesRead.Add(int64(n))
-	s.out <- b
+	s.emit(j.seq, b)
 }
 
 // write answers WRITE from the request buffer with pwrite.
@@ -699,7 +776,7 @@ func (s *session) write(j *job) {
 	h := j.h
 	if err := s.chargeWrite(h, j.off, int64(len(j.data))); err != nil {
 		h.writeFailed.Store(true)
-		s.sendError(j.id, err)
+		s.errorSeq(j.seq, j.id, err)
 		return
 	}
 	var err error
@@ -711,11 +788,11 @@ func (s *session) write(j *job) {
 	if err != nil {
 		h.writeFailed.Store(true)
 		s.log.Debug("sftp: write failed", "path", h.path, "err", err)
-		s.sendError(j.id, err)
+		s.errorSeq(j.seq, j.id, err)
 		return
 	}
 	h.bytesWritten.Add(int64(len(j.data)))
-	s.sendStatus(j.id, StatusOK, "")
+	s.statusSeq(j.seq, j.id, StatusOK, "")
 }
 
 // chargeWrite reserves quota for the bytes a write adds past the file's
