@@ -106,8 +106,11 @@ type Conn struct {
 const disconnectWriteTimeout = 5 * time.Second
 
 // Server runs the server side of the version exchange and the first key
-// exchange on nc. The caller sets any deadline for the pre-auth phase with
-// (*Conn).SetDeadline or on nc before calling.
+// exchange on nc. That exchange is bounded by Config.KexTimeout; key
+// exchanges set nc's deadline themselves, so a deadline set on nc before
+// the call does not survive them. To bound the whole pre-authentication
+// phase, wrap nc so that SetDeadline never goes past the bound (package
+// server does this for LoginGraceTime), then use (*Conn).SetDeadline.
 func Server(nc net.Conn, cfg *Config) (*Conn, error) {
 	c := &Conn{nc: nc, hostKeys: cfg.HostKeys, serverSigAlgs: cfg.ServerSigAlgs}
 	c.s = settings{kex: cfg.KeyExchanges, hostKey: cfg.HostKeyAlgorithms, ciphers: cfg.Ciphers, macs: cfg.MACs,
