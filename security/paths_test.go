@@ -292,9 +292,17 @@ func TestSCPEscapes(t *testing.T) {
 		}
 		return out.Bytes(), err
 	}
+	// Control: is scp served (reading files inside the home)? If not,
+	// the probes below still check that nothing leaks.
+	must(t, os.WriteFile(filepath.Join(s.home("alice"), "inside.txt"), []byte("hello-inside"), 0o644))
+	if out, err := run("scp -f inside.txt", []byte{0, 0, 0, 0}); err != nil || !bytes.Contains(out, []byte("C0644 12 inside.txt\nhello-inside")) {
+		t.Logf("scp exec is not served: %v, %q", err, out)
+	} else {
+		t.Log("scp exec is served; probing its confinement")
+	}
 	for _, src := range []string{"/etc/passwd", "../../outside/secret", "abs/secret", "rel/secret", "etc/passwd", "secretlnk"} {
 		out, err := run("scp -f "+src, []byte{0, 0, 0, 0})
-		t.Logf("scp -f %s: %v, %d bytes", src, err, len(out))
+		t.Logf("scp -f %s: %v, %q", src, err, out[:min(len(out), 80)])
 		if bytes.Contains(out, []byte(secret)) || (len(passwd) > 16 && bytes.Contains(out, passwd[:16])) {
 			t.Errorf("scp -f %s sent a file from outside the home", src)
 		}
@@ -309,4 +317,14 @@ func TestSCPEscapes(t *testing.T) {
 	if after := snapshot(t, outside); after != before {
 		t.Fatalf("scp changed the directory outside the home:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+	// Where the accepted uploads went (inside the home, if anywhere).
+	home := s.home("alice")
+	filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, _ := os.ReadFile(p); string(b) == "pwned!" {
+				t.Logf("scp -t wrote %s", strings.TrimPrefix(p, home))
+			}
+		}
+		return nil
+	})
 }
