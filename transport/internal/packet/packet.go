@@ -202,7 +202,8 @@ func (r *Reader) readPacket() ([]byte, error) {
 		if !chachaVerify(pkt[:4+plen], pkt[4+plen:], &polyKey) {
 			return nil, errMAC()
 		}
-		mc.XORKeyStream(pkt[4:4+plen], pkt[4:4+plen])
+		// Verified: the tag space may now be overwritten by chachaXOR.
+		s.chachaXOR(r.seq, pkt[4:4+plen])
 	case s.mode == modeGCM || s.etm:
 		// The length is in the clear (authenticated as GCM's AAD or under
 		// the etm MAC), so checking it reveals nothing an observer lacks.
