@@ -2,7 +2,7 @@ GO ?= go
 
 FUZZTIME ?= 60s
 
-.PHONY: all build run test test-short vet fmt bench fuzz clean
+.PHONY: all build run test test-short vet fmt bench bench-go fuzz clean
 
 all: build
 
@@ -28,8 +28,13 @@ vet:
 fmt:
 	gofmt -w .
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Go benchmarks (allocs/op must be 0 on the data paths), then the side-by-side
+# comparison with OpenSSH's sshd (needs root, openssh-server; see bench/README.md).
+bench: bench-go
+	GO=$(GO) bench/run.sh
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./transport/... ./connection ./sftp ./server
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
