@@ -310,6 +310,14 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 			slog.String("user", s.meta.user), slog.Any("remote", s.meta.peer.RemoteAddr))
 		return nil, errTooManyFailures()
 	}
+	if req.Method == methodNone {
+		// Like sshd (auth2.c: ensure_minimum_time_since skips "none"):
+		// the reply only lists methods, which are the same for known and
+		// unknown users, and clients probe "none" before every login, so
+		// delaying it would add FailureDelay to every connection.
+		f := userAuthFailureMsg{Methods: s.continuable()}
+		return nil, s.write(f.marshal())
+	}
 	return nil, s.sendFailure(false)
 }
 

@@ -213,3 +213,71 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		t.Errorf("used bytes = %d", acct.UsedBytes)
 	}
 }
+
+// BenchmarkSFTPLogin measures one complete SFTP login against the real
+// daemon in-process: TCP connect, key exchange, public key authentication
+// against SQLite, sftp subsystem, INIT/VERSION, close. The client runs in
+// the same process; profile with -cpuprofile and look at the server side.
+func BenchmarkSFTPLogin(b *testing.B) {
+	dir := b.TempDir()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	t := &testing.T{}
+	_ = t
+	h, _ := password.Hash("x")
+	if err := st.CreateAccount(context.Background(), &store.Account{Name: "bench", PasswordHash: h, Enabled: true},
+		[]string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))}); err != nil {
+		b.Fatal(err)
+	}
+	addr := startDaemonB(b, dir)
+	cfg := &ssh.ClientConfig{User: "bench", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := ssh.Dial("tcp", addr, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := sftp.NewClient(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc.Close()
+		c.Close()
+	}
+}
+
+func startDaemonB(b *testing.B, dataDir string) string {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan []net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, RunOptions{
+			Load: func() (*Config, error) {
+				cfg := Default()
+				cfg.PerSourcePenalties.Enabled = false
+				cfg.MaxStartups = MaxStartups{Start: 1000, Rate: 30, Full: 2000}
+				if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dataDir}); err != nil {
+					return nil, err
+				}
+				return cfg, cfg.Validate()
+			},
+			Version: "bench", LogOutput: io.Discard, Ready: func(a []net.Addr) { ready <- a },
+		})
+	}()
+	select {
+	case a := <-ready:
+		b.Cleanup(func() { cancel(); <-done })
+		return a[0].String()
+	case err := <-done:
+		cancel()
+		b.Fatal(err)
+	}
+	return ""
+}
