@@ -458,21 +458,33 @@ func (d *Daemon) userFS(cfg *Config, acct *store.Account) (vfs.FS, error) {
 	return vfs.Local(home)
 }
 
+// openSession reads the session's account, takes one of its session
+// slots and opens its confined home. On failure it has already told the
+// client and ended the session.
+func (d *Daemon) openSession(cfg *Config, s *server.Session) (*store.Account, vfs.FS, func(), bool) {
+	acct, release, err := d.sessionAccount(s)
+	if err != nil {
+		fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
+		s.Exit(1)
+		return nil, nil, nil, false
+	}
+	fsys, err := d.userFS(cfg, acct)
+	if err != nil {
+		release()
+		d.log.Error("home directory", "user", acct.Name, "error", err)
+		s.Exit(1)
+		return nil, nil, nil, false
+	}
+	return acct, fsys, release, true
+}
+
 func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 	return server.HandlerFunc(func(s *server.Session) {
-		acct, release, err := d.sessionAccount(s)
-		if err != nil {
-			fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
-			s.Exit(1)
+		acct, fsys, release, ok := d.openSession(cfg, s)
+		if !ok {
 			return
 		}
 		defer release()
-		fsys, err := d.userFS(cfg, acct)
-		if err != nil {
-			d.log.Error("home directory", "user", acct.Name, "error", err)
-			s.Exit(1)
-			return
-		}
 		opts := d.sftpOptions(cfg, acct)
 		if err := sftp.NewServer(fsys, opts).Serve(s.Context(), s, s); err != nil {
 			d.log.Info("sftp session ended", "user", acct.Name, "error", err)
@@ -527,19 +539,11 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 // login shell and others only the allowed_commands.
 func (d *Daemon) execHandler(cfg *Config) server.Handler {
 	return server.HandlerFunc(func(s *server.Session) {
-		acct, release, err := d.sessionAccount(s)
-		if err != nil {
-			fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
-			s.Exit(1)
+		acct, fsys, release, ok := d.openSession(cfg, s)
+		if !ok {
 			return
 		}
 		defer release()
-		fsys, err := d.userFS(cfg, acct)
-		if err != nil {
-			d.log.Error("home directory", "user", acct.Name, "error", err)
-			s.Exit(1)
-			return
-		}
 		if cmd := s.Command(); cmd != "" && scp.IsSCPCommand(cmd) {
 			so := d.sftpOptions(cfg, acct)
 			scp.NewServer(fsys, &scp.Options{
