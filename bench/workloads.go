@@ -16,9 +16,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/pkg/sftp"
-	"golang.org/x/crypto/ssh"
 )
 
 // Cipher is one algorithm choice for the transfer workloads; MAC is empty for AEAD ciphers.
@@ -231,47 +228,6 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return fi.Size()
-}
-
-func (e *Env) clientConfig() (*ssh.ClientConfig, error) {
-	signer, err := ssh.ParsePrivateKey(e.Key)
-	if err != nil {
-		return nil, err
-	}
-	return &ssh.ClientConfig{
-		User:            e.opts.User,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
-		// The host key order of OpenSSH's client (ed25519 before RSA);
-		// x/crypto/ssh's own default would make both servers sign every
-		// login with RSA, which is not what real clients cost them.
-		HostKeyAlgorithms: []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"},
-		Timeout:           30 * time.Second,
-	}, nil
-}
-
-// sftpSession is one authenticated connection with an SFTP session that has done INIT/VERSION.
-type sftpSession struct {
-	ssh  *ssh.Client
-	sftp *sftp.Client
-}
-
-func (s *sftpSession) Close() {
-	s.sftp.Close()
-	s.ssh.Close()
-}
-
-func dialSFTP(port int, cfg *ssh.ClientConfig) (*sftpSession, error) {
-	c, err := ssh.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), cfg)
-	if err != nil {
-		return nil, err
-	}
-	sc, err := sftp.NewClient(c)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return &sftpSession{c, sc}, nil
 }
 
 // parallel runs f(i) for i in [0,n) on workers goroutines and returns the first error.
