@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/ferry-sftp/ferry/store"
 	"github.com/ferry-sftp/ferry/store/password"
@@ -292,6 +293,38 @@ func readPasswordHash(in io.Reader) (string, error) {
 	return password.Hash(pw)
 }
 
+// promptPasswordHash asks for a new password twice on the controlling
+// terminal without echo and hashes it.
+func promptPasswordHash(cmd *cobra.Command) (string, error) {
+	f, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("standard input is not a terminal: give the password with --password-stdin (e.g. printf '%s\\n' \"$PW\" | ferry user passwd NAME --password-stdin)")
+	}
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(b), err
+	}
+	pw, err := read("New password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := read("Retype new password: ")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case pw != again:
+		return "", errors.New("passwords do not match")
+	case pw == "":
+		return "", errors.New("empty password")
+	case len(pw) > password.MaxPasswordLength:
+		return "", fmt.Errorf("password longer than %d bytes", password.MaxPasswordLength)
+	}
+	return password.Hash(pw)
+}
+
 // parseSize parses a byte count with an optional binary suffix
 // (K, M, G, T, P; "KB"/"KiB" spellings too).
 func parseSize(s string) (int64, error) {
@@ -529,15 +562,17 @@ func (o *userOptions) passwdCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "passwd NAME",
 		Short: "set an account's password (argon2id)",
-		Long: `Set an account's password, read from the first line of standard input
-with --password-stdin. (Prompting on a terminal is not supported: this
-build has no terminal echo control, so the password would be shown.)`,
+		Long: `Set an account's password. On a terminal ferry asks for it twice without
+echo; with --password-stdin it reads the first line of standard input (for scripts).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !stdin {
-				return errors.New("give the password on standard input with --password-stdin (e.g. printf '%s\\n' \"$PW\" | ferry user passwd NAME --password-stdin)")
+			var hash string
+			var err error
+			if stdin {
+				hash, err = readPasswordHash(cmd.InOrStdin())
+			} else {
+				hash, err = promptPasswordHash(cmd)
 			}
-			hash, err := readPasswordHash(cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
