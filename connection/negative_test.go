@@ -496,3 +496,49 @@ func TestWindowAutotune(t *testing.T) {
 		t.Fatalf("window %d, want 3000", w)
 	}
 }
+
+// TestWindowAutotuneKeptUp is the long-fat-pipe pattern: the reader drains
+// every packet as it arrives, so the adjust for half a window leaves before
+// the peer ever comes near the end of its credit (it is blocked on the round
+// trip, not on our view of its credit). The window must still double.
+func TestWindowAutotuneKeptUp(t *testing.T) {
+	r := newRawPeer(t, &Config{InitialWindow: 1000, MaxWindow: 4000})
+	c, conf := r.openAccepted(1<<20, 32768)
+	buf := make([]byte, 2000)
+	for _, step := range []struct {
+		send       int
+		wantAdjust uint32
+		wantWindow uint32
+	}{
+		{500, 500 + 1000, 2000},   // half of 1000 read, credit still 500
+		{1000, 1000 + 2000, 4000}, // half of 2000 read, credit still 1000
+		{2000, 2000, 4000},        // at MaxWindow: plain adjust
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := io.ReadFull(c, buf[:step.send]); done <- err }()
+		deadline := time.Now().Add(testTimeout)
+		for {
+			c.mu.Lock()
+			starved := c.readerStarved
+			c.mu.Unlock()
+			if starved {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("reader never waited")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		r.send(dataMsg(conf.SenderChannel, make([]byte, step.send)))
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		var adj windowAdjustMsg
+		if p := r.recv(); !adj.unmarshal(p) || adj.BytesToAdd != step.wantAdjust {
+			t.Fatalf("after %d bytes: want WINDOW_ADJUST %d, got % x", step.send, step.wantAdjust, p)
+		}
+		if w, _ := c.Window(); w != step.wantWindow {
+			t.Fatalf("after %d bytes: window %d, want %d", step.send, w, step.wantWindow)
+		}
+	}
+}
