@@ -6,12 +6,18 @@
 //
 // A Server runs over a plain reader/writer pair: an SSH "sftp" subsystem
 // channel or, stand-alone, stdin/stdout. Requests are pipelined: READ and
-// WRITE run concurrently on a fixed pool of workers with pread/pwrite,
+// WRITE run concurrently on up to Options.Workers workers with pread/pwrite,
 // ordered only where they conflict (same handle, overlapping ranges, one
 // of them a write, or any append); every other request waits for the
 // data requests before it and runs alone, in arrival order. The number of
 // requests in flight is bounded, and when it is reached the server stops
 // reading, so the SSH window pushes back on the client.
+//
+// An idle session costs one goroutine and no buffers (issue 8: a hosting
+// server holds thousands of idle sessions): workers and the reply writer
+// start when requests arrive and leave after workerLinger without work,
+// and the input and output batch buffers go back to a Server-wide pool
+// whenever they are empty.
 //
 // Path view: "/" is whatever the vfs.FS calls "/" (for vfs.Local, the
 // user's home). Relative paths are taken relative to Options.Home, so
@@ -97,8 +103,8 @@ type Options struct {
 	// MaxReadLen caps the data in one READ reply (default and maximum
 	// 261120, OpenSSH's SFTP_MAX_READ_LENGTH).
 	MaxReadLen int
-	// Workers is the number of concurrent READ/WRITE workers per session
-	// (default DefaultWorkers).
+	// Workers is the most concurrent READ/WRITE workers per session
+	// (default DefaultWorkers). They start on demand.
 	Workers     int
 	Logger      *slog.Logger
 	TransferLog func(TransferRecord)
@@ -118,6 +124,14 @@ const DefaultMaxHandles = 256
 // DefaultWorkers is the default Options.Workers: enough concurrent
 // pread/pwrite to keep a disk queue busy, few enough to bound goroutines.
 const DefaultWorkers = 8
+
+// workerLinger is how long a worker or the reply writer waits for more
+// work before it exits. Within a transfer the gap between requests is a
+// round trip (clients keep up to 64 requests outstanding), far below a
+// second; an idle session sheds its goroutines and their stacks a second
+// after its last request, and a steady transfer never restarts them, so
+// the data path stays free of allocations.
+const workerLinger = time.Second
 
 // maxInFlight bounds the READ/WRITE requests accepted but not answered in
 // one session. OpenSSH's sftp keeps 64 outstanding by default (-R 64);
@@ -179,6 +193,10 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	pool [3]sync.Pool
+	// readers and writers hold the batch buffers of sessions that have
+	// nothing buffered, so idle sessions hold none.
+	readers sync.Pool // *bufio.Reader of readBatch bytes
+	writers sync.Pool // *bufio.Writer of writeBatch bytes
 }
 
 // NewServer returns a Server for fsys. opts may be nil.
@@ -207,6 +225,8 @@ func NewServer(fsys vfs.FS, opts *Options) *Server {
 	for i, size := range [3]int{smallBuf, mediumBuf, largeBuf} {
 		s.pool[i].New = func() any { return &buffer{b: make([]byte, 0, size)} }
 	}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBatch) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBatch) }
 	return s
 }
 
@@ -306,17 +326,29 @@ type session struct {
 	handles    map[uint32]*handle
 	nextHandle uint32
 
-	mu    sync.Mutex
-	cond  sync.Cond
-	slots [maxInFlight]slot
-	busy  int
+	mu   sync.Mutex
+	cond sync.Cond
+	data *dataState // nil until the first READ or WRITE
+	busy int
 
-	jobs    chan job
-	workers sync.WaitGroup
+	// workerMu guards the worker counts; jobs are queued under it so a
+	// worker that finds the queue empty can leave without stranding one.
+	workerMu sync.Mutex
+	running  int // workers started and not yet gone
+	idle     int // workers waiting for a job
+	workers  sync.WaitGroup
 
-	out        chan *buffer
-	writerDone chan struct{}
-	writeErr   atomic.Pointer[error]
+	w     io.Writer
+	out   chan *buffer
+	outMu sync.Mutex // guards pending and writing
+	// pending counts replies queued (or about to be) and not yet written;
+	// the writer leaves only when it is zero, under outMu.
+	pending  int
+	writing  bool
+	writerWG sync.WaitGroup
+	writeErr atomic.Pointer[error]
+	// writeFailed is the writer's: once a write failed, replies are dropped.
+	writeFailed bool
 
 	names map[uint64]string // uid (low) / gid (1<<32|gid) -> name
 	hdr   [4]byte
@@ -334,6 +366,13 @@ type session struct {
 	reorder     [reorderRing]*buffer
 }
 
+// dataState is what data requests in flight need: allocated with the
+// first READ or WRITE, so sessions that only list and stat never hold it.
+type dataState struct {
+	slots [maxInFlight]slot
+	jobs  chan job
+}
+
 // reorderRing holds the replies of every data request that can be in
 // flight (maxInFlight) plus the one dispatch is answering directly.
 const reorderRing = 2 * maxInFlight
@@ -345,23 +384,17 @@ const reorderRing = 2 * maxInFlight
 // atomic uploads are discarded. A clean end returns nil.
 func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err error) {
 	s := &session{
-		srv:        srv,
-		fs:         srv.fs,
-		ctx:        ctx,
-		log:        srv.log.With("user", srv.opts.User),
-		handles:    make(map[uint32]*handle),
-		jobs:       make(chan job, maxInFlight),
-		out:        make(chan *buffer, maxInFlight+4),
-		writerDone: make(chan struct{}),
-		names:      make(map[uint64]string),
+		srv:     srv,
+		fs:      srv.fs,
+		ctx:     ctx,
+		log:     srv.log.With("user", srv.opts.User),
+		handles: make(map[uint32]*handle),
+		w:       w,
+		out:     make(chan *buffer, maxInFlight+4),
+		names:   make(map[uint64]string),
 	}
 	s.cond.L = &s.mu
 	s.reorderCond.L = &s.reorderMu
-	go s.writer(w)
-	for i := 0; i < srv.opts.Workers; i++ {
-		s.workers.Add(1)
-		go s.worker()
-	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("sftp: panic", "panic", p, "stack", string(debug.Stack()))
@@ -374,7 +407,7 @@ func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err err
 			}
 		}
 	}()
-	return s.readLoop(bufio.NewReaderSize(r, readBatch))
+	return s.readLoop(r)
 }
 
 func (s *session) shutdown() {
@@ -385,13 +418,27 @@ func (s *session) shutdown() {
 	for _, h := range s.handles {
 		s.finish(h, false)
 	}
-	close(s.jobs)
+	s.workerMu.Lock()
+	if s.data != nil {
+		close(s.data.jobs)
+	}
+	s.workerMu.Unlock()
 	s.workers.Wait()
 	close(s.out)
-	<-s.writerDone
+	s.writerWG.Wait()
 }
 
-func (s *session) readLoop(br *bufio.Reader) error {
+// readLoop reads requests through a batch buffer taken from the Server's
+// pool; while the buffer is empty the loop waits for the next request's
+// length without it, so an idle session holds no input buffer.
+func (s *session) readLoop(r io.Reader) error {
+	var br *bufio.Reader
+	defer func() {
+		if br != nil {
+			br.Reset(nil)
+			s.srv.readers.Put(br)
+		}
+	}()
 	initDone := false
 	for {
 		if err := s.ctx.Err(); err != nil {
@@ -400,7 +447,22 @@ func (s *session) readLoop(br *bufio.Reader) error {
 		if we := s.writeErr.Load(); we != nil {
 			return *we
 		}
-		if _, err := io.ReadFull(br, s.hdr[:]); err != nil {
+		if br != nil && br.Buffered() == 0 {
+			br.Reset(nil)
+			s.srv.readers.Put(br)
+			br = nil
+		}
+		var err error
+		if br == nil {
+			_, err = io.ReadFull(r, s.hdr[:])
+			if err == nil {
+				br = s.srv.readers.Get().(*bufio.Reader)
+				br.Reset(r)
+			}
+		} else {
+			_, err = io.ReadFull(br, s.hdr[:])
+		}
+		if err != nil {
 			if err == io.EOF {
 				return nil
 			}
@@ -473,7 +535,7 @@ func (s *session) sendMsg(m appender) {
 	b := s.srv.getBuf(smallBuf)
 	b.b = m.appendTo(append(b.b[:0], 0, 0, 0, 0))
 	binary.BigEndian.PutUint32(b.b, uint32(len(b.b)-4))
-	s.out <- b
+	s.queue(b)
 }
 
 func (s *session) sendStatus(id uint32, code uint32, msg string) {
@@ -486,7 +548,7 @@ func (s *session) sendStatus(id uint32, code uint32, msg string) {
 	b := s.srv.getBuf(smallBuf)
 	b.b = m.appendTo(append(b.b[:0], 0, 0, 0, 0))
 	binary.BigEndian.PutUint32(b.b, uint32(len(b.b)-4))
-	s.out <- b
+	s.queue(b)
 }
 
 // sendError answers a failed request with the status OpenSSH's
@@ -513,7 +575,7 @@ func (s *session) emit(seq uint64, b *buffer) {
 		if *next == nil {
 			return
 		}
-		s.out <- *next
+		s.queue(*next)
 		*next = nil
 		s.emitSeq++
 		s.reorderCond.Broadcast()
@@ -550,38 +612,97 @@ func (s *session) errorSeq(seq uint64, id uint32, err error) {
 	s.statusSeq(seq, id, code, msg)
 }
 
+// queue hands a reply to the writer, starting it if it is not running.
+// The reply is counted before it is sent, so a writer that sees nothing
+// pending cannot leave with a reply on its way.
+func (s *session) queue(b *buffer) {
+	s.outMu.Lock()
+	s.pending++
+	if !s.writing {
+		s.writing = true
+		s.writerWG.Add(1)
+		go s.writer()
+	}
+	s.outMu.Unlock()
+	s.out <- b
+}
+
 // writer is the session's only writer: replies are written in the order
 // they were queued and flushed when the queue runs dry, so a burst of
-// small replies costs one write.
-func (s *session) writer(w io.Writer) {
-	defer close(s.writerDone)
-	bw := bufio.NewWriterSize(w, writeBatch)
-	failed := false
-	for b := range s.out {
-		if !failed {
-			var err error
-			if len(b.b) >= directWrite {
-				// A DATA reply goes out as is: copying it into the batch
-				// buffer would cost more than the write it saves.
-				if err = bw.Flush(); err == nil {
-					_, err = w.Write(b.b)
-				}
+// small replies costs one write. It leaves after workerLinger without
+// replies, handing its batch buffer back to the pool.
+func (s *session) writer() {
+	defer s.writerWG.Done()
+	bw := s.srv.writers.Get().(*bufio.Writer)
+	bw.Reset(s.w)
+	// The batch buffer goes back before the writer says it has left: the
+	// next writer may start as soon as it has.
+	putBack := func() {
+		bw.Reset(nil)
+		s.srv.writers.Put(bw)
+	}
+	var t *time.Timer
+	for {
+		var b *buffer
+		var ok bool
+		select {
+		case b, ok = <-s.out:
+		default:
+			if t == nil {
+				t = time.NewTimer(workerLinger)
 			} else {
-				_, err = bw.Write(b.b)
+				t.Reset(workerLinger)
 			}
-			if err != nil {
-				s.failWrite(err)
-				failed = true
+			select {
+			case b, ok = <-s.out:
+				t.Stop()
+			case <-t.C:
+				s.outMu.Lock()
+				if s.pending == 0 {
+					putBack()
+					s.writing = false
+					s.outMu.Unlock()
+					return
+				}
+				s.outMu.Unlock()
+				continue
 			}
 		}
-		s.srv.putBuf(b)
-		if !failed && len(s.out) == 0 {
-			if err := bw.Flush(); err != nil {
-				s.failWrite(err)
-				failed = true
+		if !ok {
+			putBack()
+			return
+		}
+		s.writeReply(bw, b)
+	}
+}
+
+func (s *session) writeReply(bw *bufio.Writer, b *buffer) {
+	if !s.writeFailed {
+		var err error
+		if len(b.b) >= directWrite {
+			// A DATA reply goes out as is: copying it into the batch
+			// buffer would cost more than the write it saves.
+			if err = bw.Flush(); err == nil {
+				_, err = s.w.Write(b.b)
 			}
+		} else {
+			_, err = bw.Write(b.b)
+		}
+		if err != nil {
+			s.failWrite(err)
+			s.writeFailed = true
 		}
 	}
+	s.srv.putBuf(b)
+	if !s.writeFailed && len(s.out) == 0 {
+		if err := bw.Flush(); err != nil {
+			s.failWrite(err)
+			s.writeFailed = true
+		}
+	}
+	s.outMu.Lock()
+	s.pending--
+	s.outMu.Unlock()
 }
 
 func (s *session) failWrite(err error) {
@@ -594,10 +715,15 @@ func (s *session) failWrite(err error) {
 func (s *session) acquire(h *handle, off, end int64, write bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.data == nil {
+		s.workerMu.Lock()
+		s.data = &dataState{jobs: make(chan job, maxInFlight)}
+		s.workerMu.Unlock()
+	}
 	for {
 		free, conflict := -1, false
-		for i := range s.slots {
-			sl := &s.slots[i]
+		for i := range s.data.slots {
+			sl := &s.data.slots[i]
 			if !sl.busy {
 				if free < 0 {
 					free = i
@@ -610,7 +736,7 @@ func (s *session) acquire(h *handle, off, end int64, write bool) int {
 			}
 		}
 		if !conflict && free >= 0 {
-			s.slots[free] = slot{h: h, off: off, end: end, write: write, busy: true}
+			s.data.slots[free] = slot{h: h, off: off, end: end, write: write, busy: true}
 			s.busy++
 			return free
 		}
@@ -620,7 +746,7 @@ func (s *session) acquire(h *handle, off, end int64, write bool) int {
 
 func (s *session) release(i int) {
 	s.mu.Lock()
-	s.slots[i] = slot{}
+	s.data.slots[i] = slot{}
 	s.busy--
 	s.mu.Unlock()
 	s.cond.Broadcast()
@@ -671,7 +797,7 @@ func (s *session) dispatch(b *buffer) {
 		}
 		off := int64(m.Offset)
 		i := s.acquire(h, off, off+int64(n), false)
-		s.jobs <- job{kind: jobRead, slot: i, seq: seq, id: m.ID, h: h, off: off, length: n}
+		s.startJob(job{kind: jobRead, slot: i, seq: seq, id: m.ID, h: h, off: off, length: n})
 	case fxpWrite:
 		seq := s.assignSeq()
 		var m writeReq
@@ -703,7 +829,7 @@ func (s *session) dispatch(b *buffer) {
 			off, end = 0, math.MaxInt64
 		}
 		i := s.acquire(h, off, end, true)
-		s.jobs <- job{kind: jobWrite, slot: i, seq: seq, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b}
+		s.startJob(job{kind: jobWrite, slot: i, seq: seq, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b})
 	default:
 		s.barrier()
 		s.serial(p)
@@ -720,9 +846,61 @@ func (s *session) badMessage(b *buffer) {
 	s.sendStatus(id, StatusBadMessage, "")
 }
 
-func (s *session) worker() {
+// startJob queues a data request holding a slot (so the queue, as long as
+// the slots, never blocks) and starts a worker when every running one is
+// busy and fewer than Options.Workers run.
+func (s *session) startJob(j job) {
+	s.workerMu.Lock()
+	s.data.jobs <- j
+	if s.running < s.srv.opts.Workers && len(s.data.jobs) > s.idle {
+		s.running++
+		s.workers.Add(1)
+		go s.worker(s.data.jobs)
+	}
+	s.workerMu.Unlock()
+}
+
+// worker runs jobs until the queue stays empty for workerLinger or is
+// closed. It leaves only under workerMu with the queue empty, so no job
+// queued before is left without a worker.
+func (s *session) worker(jobs chan job) {
 	defer s.workers.Done()
-	for j := range s.jobs {
+	var t *time.Timer
+	for {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-jobs:
+		default:
+			if t == nil {
+				t = time.NewTimer(workerLinger)
+			} else {
+				t.Reset(workerLinger)
+			}
+			s.workerMu.Lock()
+			s.idle++
+			s.workerMu.Unlock()
+			select {
+			case j, ok = <-jobs:
+				t.Stop()
+				s.workerMu.Lock()
+				s.idle--
+				s.workerMu.Unlock()
+			case <-t.C:
+				s.workerMu.Lock()
+				s.idle--
+				if len(jobs) == 0 {
+					s.running--
+					s.workerMu.Unlock()
+					return
+				}
+				s.workerMu.Unlock()
+				continue
+			}
+		}
+		if !ok {
+			return
+		}
 		s.runJob(&j)
 	}
 }
