@@ -17,10 +17,14 @@ import (
 // server buffered what the peer sends (tens to hundreds of MiB).
 const rssBudgetKiB = 32 << 10
 
-// floodFor bounds each flood in time; floodCount bounds it in messages.
+// floodFor bounds each flood in time, floodCount in messages and
+// floodBytes in volume: below the transport's 1 GiB rekey limit
+// (transport.DefaultRekeyBytes), because our own client would start a
+// rekey that a flooder, who never reads, cannot finish.
 const (
 	floodFor   = 4 * time.Second
 	floodCount = 50000
+	floodBytes = 256 << 20
 )
 
 // flood writes msg repeatedly, without reading, until count messages, the
@@ -28,7 +32,7 @@ const (
 func flood(c *transport.Conn, msg []byte, count int) (sent int, err error) {
 	end := time.Now().Add(floodFor)
 	c.SetDeadline(end.Add(time.Second))
-	for sent < count && time.Now().Before(end) {
+	for sent < count && sent*len(msg) < floodBytes && time.Now().Before(end) {
 		if err = c.WritePacket(msg); err != nil {
 			return sent, err
 		}

@@ -41,7 +41,7 @@ func TestSlowloris(t *testing.T) {
 		must(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim))
 	}
 	if lim.Cur < 2*slowlorisAttackers+100 {
-		t.Skipf("RLIMIT_NOFILE %d is too low for %d slowlorisAttackers", lim.Cur, slowlorisAttackers)
+		t.Skipf("RLIMIT_NOFILE %d is too low for %d attackers", lim.Cur, slowlorisAttackers)
 	}
 	s := newServer(t, noPenaltiesConfig+`login_grace_time = "10s"
 `, testUser{name: "alice", password: alicePassword})
@@ -156,13 +156,13 @@ func slowlorisRound(t *testing.T, s *ferryServer, download func() float64, downl
 	for range downloads {
 		after = max(after, download())
 	}
-	t.Logf("download: best %.1f MiB/s before, %.1f MiB/s under attack (measured by %v, %d slowlorisAttackers trickling), %.1f MiB/s after; %d slowlorisAttackers connected, all %d cut, the last after %d ms; RSS %d -> peak %d KiB",
+	t.Logf("download: best %.1f MiB/s before, %.1f MiB/s under attack (measured by %v, %d attackers trickling), %.1f MiB/s after; %d attackers connected, all %d cut, the last after %d ms; RSS %d -> peak %d KiB",
 		baseline, underAttack, attackTook.Round(time.Millisecond), trickling, after, open.Load(), cut.Load(), latest.Load(), base, peak)
 	// The lower of the two references: background load that slows a
 	// whole phase (other test packages, fuzzers) is not the attack's doing.
 	baseline = min(baseline, after)
 	if cut.Load() != slowlorisAttackers {
-		t.Fatalf("%d of %d slowlorisAttackers were cut", cut.Load(), slowlorisAttackers)
+		t.Fatalf("%d of %d attackers were cut", cut.Load(), slowlorisAttackers)
 	}
 	if latest.Load() > (slowlorisGrace + 5*time.Second).Milliseconds() {
 		t.Fatalf("an attacker survived %d ms, beyond login_grace_time %v", latest.Load(), slowlorisGrace)
