@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,75 @@ func inUse() (uint64, int) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse, runtime.NumGoroutine()
+}
+
+// sessionGoroutines counts the goroutines running the named session
+// method, from a dump of all goroutines.
+func sessionGoroutines(method string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "sftp.(*session)."+method+"(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// waitGoroutines waits (at most 20 linger periods) until no goroutine runs
+// method and reports whether that happened.
+func waitGoroutines(method string) bool {
+	for range 200 {
+		if sessionGoroutines(method) == 0 {
+			return true
+		}
+		time.Sleep(workerLinger / 10)
+	}
+	return false
+}
+
+// TestWorkersOnDemand checks that workers start with a burst of data
+// requests, never more than Options.Workers, leave with the reply writer
+// once the session is idle, and start again for the next request.
+func TestWorkersOnDemand(t *testing.T) {
+	const workers = 3
+	ts := startServer(t, &Options{Workers: workers})
+	ts.write(t, "f", strings.Repeat("x", 64<<10))
+	rc := ts.raw(t)
+	for _, m := range []string{"worker", "writer"} {
+		if !waitGoroutines(m) {
+			t.Fatalf("idle session still runs %d %s goroutines", sessionGoroutines(m), m)
+		}
+	}
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead})
+	h := rc.handle()
+	const burst = 40
+	maxSeen := 0
+	for round := 0; round < 2; round++ {
+		go func() {
+			for i := 0; i < burst; i++ {
+				rc.send(&readReq{ID: uint32(100 + i), Handle: h, Offset: uint64(i) * 1024, Length: 1024})
+			}
+		}()
+		for i := 0; i < burst; i++ {
+			maxSeen = max(maxSeen, sessionGoroutines("worker"))
+			var d dataMsg
+			if p := rc.recv(); !d.unmarshal(p) || d.ID != uint32(100+i) || len(d.Data) != 1024 {
+				t.Fatalf("round %d: reply %d: %x", round, i, p[:min(len(p), 16)])
+			}
+		}
+		if maxSeen > workers {
+			t.Fatalf("%d workers ran, Options.Workers is %d", maxSeen, workers)
+		}
+		// After the linger the session holds no worker and no writer; the
+		// next round must start them again.
+		for _, m := range []string{"worker", "writer"} {
+			if !waitGoroutines(m) {
+				t.Fatalf("round %d: idle session still runs %d %s goroutines", round, sessionGoroutines(m), m)
+			}
+		}
+	}
+	if maxSeen == 0 {
+		t.Fatal("no worker seen during the bursts")
+	}
 }
