@@ -44,6 +44,19 @@ type Conn struct {
 	active   int
 
 	failErr error // guarded by activeMu: why a handler ended the connection (a panic)
+
+	// The goroutine serving global requests runs only while some are
+	// pending (issue 8: an idle connection should hold no goroutine it
+	// does not need). sessionGate counts each GLOBAL_REQUEST the mux will
+	// deliver before the mux sees it; the goroutine leaves when the count
+	// is back to zero, so none can be left in the queue without it. A
+	// request the mux drops after all (queue full) keeps the count above
+	// zero and the goroutine waiting, which is how it always ran.
+	globalMu      sync.Mutex
+	globalPending int
+	globalRunning bool
+	globalTypes   []string        // the types the mux delivers
+	globalCtx     context.Context // the connection's context, for handlers
 }
 
 // channelStarted and channelDone count channels being served; when the
@@ -256,6 +269,8 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	defer cancel()
 	defer c.closeForwards()
 
+	c.globalTypes = mcfg.GlobalRequestTypes
+	c.globalCtx = ctx
 	var handlers sync.WaitGroup
 	runErr := make(chan error, 1)
 	go func() { runErr <- mux.Run() }()
@@ -266,7 +281,6 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	if s.ClientAliveInterval > 0 {
 		go c.clientAlive(ctx)
 	}
-	go c.serveGlobalRequests(ctx)
 	if shuttingDown {
 		c.closeIfIdle()
 	}
@@ -349,24 +363,57 @@ func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel) {
 	}
 }
 
-// serveGlobalRequests answers the global requests the mux delivers.
+// globalRequestComing counts a global request the mux is about to
+// deliver and starts serveGlobalRequests if it is not running.
+func (c *Conn) globalRequestComing() {
+	c.globalMu.Lock()
+	defer c.globalMu.Unlock()
+	c.globalPending++
+	if !c.globalRunning {
+		c.globalRunning = true
+		go c.serveGlobalRequests(c.globalCtx)
+	}
+}
+
+// globalRequestDone uncounts a served request and reports whether the
+// goroutine serving them should leave.
+func (c *Conn) globalRequestDone() bool {
+	c.globalMu.Lock()
+	defer c.globalMu.Unlock()
+	c.globalPending--
+	if c.globalPending > 0 {
+		return false
+	}
+	c.globalRunning = false
+	return true
+}
+
+// serveGlobalRequests answers the global requests the mux delivers, until
+// none is pending or the mux closes the queue.
 func (c *Conn) serveGlobalRequests(ctx context.Context) {
 	for req := range c.mux.GlobalRequests() {
-		switch req.Type {
-		case connection.GlobalNoMoreSessions:
-			req.Reply(true, nil) // sessionGate has acted on it
-		case connection.GlobalHostKeysProve:
-			c.proveHostKeys(req)
-		case connection.GlobalTCPIPForward, connection.GlobalCancelTCPIPForward:
-			c.handleTCPIPForward(ctx, req)
-		case connection.GlobalStreamlocalForward, connection.GlobalCancelStreamlocalForward:
-			c.handleStreamlocalForward(ctx, req)
-		default:
-			if h, ok := c.srv.RequestHandlers[req.Type]; ok {
-				c.runRequestHandler(ctx, h, req)
-			}
-			req.Reply(false, nil) // no-op if the handler answered
+		c.serveGlobalRequest(ctx, req)
+		if c.globalRequestDone() {
+			return
 		}
+	}
+}
+
+func (c *Conn) serveGlobalRequest(ctx context.Context, req *connection.GlobalRequest) {
+	switch req.Type {
+	case connection.GlobalNoMoreSessions:
+		req.Reply(true, nil) // sessionGate has acted on it
+	case connection.GlobalHostKeysProve:
+		c.proveHostKeys(req)
+	case connection.GlobalTCPIPForward, connection.GlobalCancelTCPIPForward:
+		c.handleTCPIPForward(ctx, req)
+	case connection.GlobalStreamlocalForward, connection.GlobalCancelStreamlocalForward:
+		c.handleStreamlocalForward(ctx, req)
+	default:
+		if h, ok := c.srv.RequestHandlers[req.Type]; ok {
+			c.runRequestHandler(ctx, h, req)
+		}
+		req.Reply(false, nil) // no-op if the handler answered
 	}
 }
 
@@ -437,8 +484,12 @@ func (g sessionGate) ReadPacket() ([]byte, error) {
 		switch p[0] {
 		case wire.MsgGlobalRequest:
 			r := wire.NewReader(p[1:])
-			if name := r.String(); r.Ok() && name == connection.GlobalNoMoreSessions {
+			name := r.String()
+			if r.Ok() && name == connection.GlobalNoMoreSessions {
 				g.c.noMoreSessions.Store(true)
+			}
+			if r.Ok() && slices.Contains(g.c.globalTypes, name) {
+				g.c.globalRequestComing()
 			}
 		case wire.MsgChannelOpen:
 			if !g.c.noMoreSessions.Load() {
