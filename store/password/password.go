@@ -73,6 +73,11 @@ const (
 	// proportional to rounds × length. SSH's password field is otherwise
 	// limited only by the packet size (RFC 4253 §6.1, 35000 bytes).
 	MaxPasswordLength = 1024
+	// MaxSHACryptPasswordLength bounds passwords checked against imported
+	// SHA-crypt hashes, whose cost is rounds × length: 256 bytes keeps the
+	// worst case near a second while admitting every real password (the
+	// account is rehashed to argon2id at its first login).
+	MaxSHACryptPasswordLength = 256
 )
 
 // Params are the argon2id parameters.
@@ -199,9 +204,24 @@ func (h *Hasher) Verify(hash, password string) (ok, needsRehash bool, err error)
 		default:
 			return false, false, fmt.Errorf("%w: bcrypt: %v", ErrMalformed, err)
 		}
-	case strings.HasPrefix(hash, "$5$"):
-		return verifyCrypt(hash, password, sha256Crypt)
-	case strings.HasPrefix(hash, "$6$"):
+	case strings.HasPrefix(hash, "$5$"), strings.HasPrefix(hash, "$6$"):
+		if len(password) > MaxSHACryptPasswordLength {
+			// Refused without hashing: the client chooses the length and
+			// SHA-crypt's work grows with it (measured 3.9 s for 1 KiB at
+			// the maximum rounds). The hash still has to be parsed, so a
+			// malformed one reports as such.
+			scheme := sha512Crypt
+			if strings.HasPrefix(hash, "$5$") {
+				scheme = sha256Crypt
+			}
+			if _, err := parseCrypt(hash, scheme); err != nil {
+				return false, false, err
+			}
+			return false, false, nil
+		}
+		if strings.HasPrefix(hash, "$5$") {
+			return verifyCrypt(hash, password, sha256Crypt)
+		}
 		return verifyCrypt(hash, password, sha512Crypt)
 	case strings.HasPrefix(hash, "$1$"):
 		return verifyCrypt(hash, password, md5Crypt)

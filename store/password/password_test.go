@@ -304,3 +304,22 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestSHACryptLongPasswordRefusedCheaply: a password longer than
+// MaxSHACryptPasswordLength never matches an SHA-crypt hash and is refused
+// without running the (length-proportional) hash.
+func TestSHACryptLongPasswordRefusedCheaply(t *testing.T) {
+	long := strings.Repeat("p", MaxSHACryptPasswordLength+1)
+	for _, h := range []string{
+		"$6$rounds=1000000$saltsalt$" + strings.Repeat("a", 86),
+		"$5$rounds=1000000$saltsalt$" + strings.Repeat("a", 43),
+	} {
+		ok, rehash, err := Verify(h, long)
+		if ok || rehash || err != nil {
+			t.Errorf("Verify(%.12s…, long) = %v, %v, %v", h, ok, rehash, err)
+		}
+	}
+	if _, _, err := Verify("$6$rounds=1000000$", long); err == nil {
+		t.Error("malformed hash not reported for a long password")
+	}
+}
