@@ -207,6 +207,13 @@ func (c *Channel) write(ext bool, p []byte) (int, error) {
 	c.writerMu.Lock()
 	defer c.writerMu.Unlock()
 	written := 0
+	unflushed := false // a chunk went out with WritePacketMore
+	defer func() {
+		if unflushed {
+			// Only on an error path: the loop's last chunk flushes.
+			c.mux.batch.Flush()
+		}
+	}()
 	for len(p) > 0 {
 		c.mu.Lock()
 		for c.remoteCredit == 0 && !c.writeClosed && !c.closeReceived && c.deadErr == nil {
@@ -226,10 +233,14 @@ func (c *Channel) write(ext bool, p []byte) (int, error) {
 		}
 		n := uint32(min(uint64(len(p)), uint64(c.remoteCredit), uint64(c.remoteMaxPacket)))
 		c.remoteCredit -= n
+		// More follows at once only if the next chunk will not wait for
+		// window: data must never sit unflushed while we block.
+		more := c.mux.batch != nil && uint64(len(p)) > uint64(n) && c.remoteCredit > 0
 		c.mu.Unlock()
-		if err := c.sendData(ext, p[:n]); err != nil {
+		if err := c.sendData(ext, p[:n], more); err != nil {
 			return written, err
 		}
+		unflushed = more
 		written += int(n)
 		p = p[n:]
 	}
@@ -238,7 +249,7 @@ func (c *Channel) write(ext bool, p []byte) (int, error) {
 
 // sendData builds the data packet in a pooled buffer: WritePacket does not
 // retain it, so steady-state writes allocate nothing.
-func (c *Channel) sendData(ext bool, data []byte) error {
+func (c *Channel) sendData(ext bool, data []byte, more bool) error {
 	m := c.mux
 	pool := &m.smallSendPool
 	if len(data)+extendedDataHeaderLen > smallSendBuf {
@@ -263,6 +274,8 @@ func (c *Channel) sendData(ext bool, data []byte) error {
 		err = ErrClosed
 	case c.eofSent:
 		err = ErrClosed
+	case more:
+		err = m.batch.WritePacketMore(b)
 	default:
 		err = m.conn.WritePacket(b)
 	}

@@ -19,6 +19,17 @@ type PacketConn interface {
 	WritePacket(payload []byte) error
 }
 
+// BatchPacketConn is a PacketConn that can seal a packet without writing it
+// out yet (transport.Conn is one). Channel writes larger than one packet use
+// WritePacketMore for all chunks but the last, so a 256 KiB write costs a
+// few write(2) calls instead of one per 32 KiB packet. After
+// WritePacketMore the caller always follows with WritePacket or Flush.
+type BatchPacketConn interface {
+	PacketConn
+	WritePacketMore(payload []byte) error
+	Flush() error
+}
+
 // Defaults and limits. See Config for what each governs.
 const (
 	// DefaultInitialWindow is the receive window a channel starts with.
@@ -143,9 +154,10 @@ func (e *OpenError) Error() string {
 
 // Mux multiplexes channels over one PacketConn (RFC 4254).
 type Mux struct {
-	conn PacketConn
-	cfg  Config
-	log  *slog.Logger
+	conn  PacketConn
+	batch BatchPacketConn // conn, if it batches; else nil
+	cfg   Config
+	log   *slog.Logger
 
 	globalTypes map[string]bool // immutable after New
 
@@ -220,6 +232,7 @@ func New(conn PacketConn, cfg *Config) (*Mux, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
+	m.batch, _ = conn.(BatchPacketConn)
 	for _, t := range c.GlobalRequestTypes {
 		if t != GlobalKeepalive {
 			m.globalTypes[t] = true

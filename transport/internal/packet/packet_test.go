@@ -335,8 +335,16 @@ func TestWriterBuffering(t *testing.T) {
 	if got := out.Bytes()[:9]; !bytes.Equal(got, []byte{0, 0, 0, 12, 7, 5, 1, 2, 3}) {
 		t.Fatalf("framing % x", got)
 	}
-	big := make([]byte, writeFlushThreshold)
+	big := make([]byte, 32<<10)
 	big[0] = 94
+	for w.Buffered()+len(big) < writeFlushThreshold {
+		if err := w.WritePacket(big); err != nil {
+			t.Fatal(err)
+		}
+		if out.Len() != 16 {
+			t.Fatalf("wrote %d bytes below the threshold (%d buffered)", out.Len(), w.Buffered())
+		}
+	}
 	w.WritePacket(big)
 	if w.Buffered() != 0 || out.Len() <= writeFlushThreshold {
 		t.Fatalf("threshold flush: buffered %d written %d", w.Buffered(), out.Len())
