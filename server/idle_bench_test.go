@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -77,6 +79,7 @@ func BenchmarkIdleSFTPSessions(b *testing.B) {
 		b.StopTimer()
 		time.Sleep(1200 * time.Millisecond) // past sftp's worker linger
 		after, g1 := memInUse()
+		writeIdleProfile(b)
 		perConn = float64(after-before) / idleConns
 		goroutines = float64(g1-g0) / idleConns
 		for _, c := range clients {
@@ -86,6 +89,24 @@ func BenchmarkIdleSFTPSessions(b *testing.B) {
 	}
 	b.ReportMetric(perConn, "B/conn")
 	b.ReportMetric(goroutines, "goroutines/conn")
+}
+
+// writeIdleProfile writes a heap profile of the idle connections to the
+// file named by $FERRY_IDLE_HEAPPROFILE, if set: which layer holds what
+// (go tool pprof -sample_index=inuse_space -top).
+func writeIdleProfile(b *testing.B) {
+	name := os.Getenv("FERRY_IDLE_HEAPPROFILE")
+	if name == "" {
+		return
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func memInUse() (uint64, int) {

@@ -363,7 +363,7 @@ type session struct {
 	reorderCond sync.Cond
 	nextSeq     uint64
 	emitSeq     uint64
-	reorder     [reorderRing]*buffer
+	reorder     *[reorderRing]*buffer // allocated with the first data request
 }
 
 // dataState is what data requests in flight need: allocated with the
@@ -587,6 +587,9 @@ func (s *session) emit(seq uint64, b *buffer) {
 func (s *session) assignSeq() uint64 {
 	s.reorderMu.Lock()
 	defer s.reorderMu.Unlock()
+	if s.reorder == nil {
+		s.reorder = new([reorderRing]*buffer)
+	}
 	for s.nextSeq >= s.emitSeq+reorderRing {
 		s.reorderCond.Wait()
 	}
