@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/transport"
@@ -66,23 +66,8 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// lockedBuffer collects the server's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects output while the test reads it.
+type lockedBuffer = testenv.LockedBuffer
 
 // ferryServer is one running `ferry serve`.
 type ferryServer struct {

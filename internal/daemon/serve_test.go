@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +32,7 @@ func startDaemon(t *testing.T, dataDir, database string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
-	var logs bytes.Buffer
+	var logs testenv.LockedBuffer
 	go func() {
 		done <- Run(ctx, RunOptions{
 			Load: func() (*Config, error) {
@@ -44,7 +43,7 @@ func startDaemon(t *testing.T, dataDir, database string) string {
 				return cfg, cfg.Validate()
 			},
 			Version:   "test",
-			LogOutput: &lockedWriter{w: &logs},
+			LogOutput: &logs,
 			Ready:     func(a []net.Addr) { ready <- a },
 		})
 	}()
@@ -66,18 +65,6 @@ func startDaemon(t *testing.T, dataDir, database string) string {
 		t.Fatal("daemon did not start")
 	}
 	return ""
-}
-
-// lockedWriter serialises the daemon's log writes into a buffer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func addAccount(t *testing.T, st store.Store, name, pw string, quota int64, keyLines ...string) {
