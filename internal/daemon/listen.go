@@ -72,12 +72,30 @@ func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
 	return out, nil
 }
 
+// listenOne binds one address. The network names the address family:
+// with plain "tcp", Go binds the IPv4 wildcard 0.0.0.0 as a dual-stack
+// IPv6 socket, which takes [::] too, and sshd's default pair of listen
+// addresses ("0.0.0.0:2222" and "[::]:2222") then collides.
 func listenOne(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{}
-	if isIPv6Addr(addr) {
+	network := "tcp"
+	switch {
+	case isIPv6Addr(addr):
+		network = "tcp6"
 		lc.Control = setIPv6Only
+	case isIPv4Addr(addr):
+		network = "tcp4"
 	}
-	return lc.Listen(context.Background(), "tcp", addr)
+	return lc.Listen(context.Background(), network, addr)
+}
+
+func isIPv4Addr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Is4()
 }
 
 func setIPv6Only(network, address string, c syscall.RawConn) error {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -264,5 +265,41 @@ func TestListenSkipsUnavailableIPv6(t *testing.T) {
 	closeAll(ls)
 	if err == nil || !strings.Contains(err.Error(), "nothing bound") {
 		t.Fatalf("err = %v, want nothing bound", err)
+	}
+}
+
+// TestListenWildcardPair binds the default pair of wildcard addresses on
+// one port, as `ferry serve` does with no configuration: the IPv4 listener
+// must not take the IPv6 wildcard too.
+func TestListenWildcardPair(t *testing.T) {
+	probe, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	addrs := []string{fmt.Sprintf("0.0.0.0:%d", port), fmt.Sprintf("[::]:%d", port)}
+	lns, err := Listen(addrs, nil)
+	if err != nil {
+		t.Fatalf("Listen(%v): %v", addrs, err)
+	}
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	if lns[0].Addr().(*net.TCPAddr).IP.To4() == nil {
+		t.Errorf("IPv4 wildcard bound as %s", lns[0].Addr())
+	}
+	for _, target := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("[::1]:%d", port)} {
+		c, err := net.Dial("tcp", target)
+		if err != nil {
+			if strings.Contains(target, "::1") && len(lns) == 1 {
+				continue // no IPv6 on this machine: Listen skipped [::]
+			}
+			t.Errorf("dial %s: %v", target, err)
+			continue
+		}
+		c.Close()
 	}
 }
