@@ -1,6 +1,7 @@
 GO ?= go
 
 FUZZTIME ?= 60s
+FUZZJOBS ?= 1
 
 .PHONY: all build run test test-short vet fmt bench bench-go fuzz clean
 
@@ -36,13 +37,9 @@ bench: bench-go
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./transport/... ./connection ./sftp ./server
 
-# Runs every fuzz target for FUZZTIME each.
+# Runs every fuzz target for FUZZTIME each, FUZZJOBS at a time (scripts/fuzz.sh).
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) GO=$(GO) scripts/fuzz.sh
 
 clean:
 	rm -rf bin
