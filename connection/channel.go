@@ -45,6 +45,15 @@ type Channel struct {
 	waiters         []chan bool
 
 	writerMu sync.Mutex // one Write/Stderr write at a time, so chunks do not interleave
+	// dataHdr holds the header sendData passes to a PartsPacketConn; a
+	// field (guarded by writerMu) because a stack array passed through
+	// the interface would escape, one allocation per packet.
+	dataHdr [extendedDataHeaderLen]byte
+
+	// directDst, guarded by mu, is the unfilled rest of the slice a
+	// reader blocked on empty stdout has lent to handleData; nil when no
+	// reader waits.
+	directDst []byte
 
 	// sendMu orders everything this channel sends: nothing may follow our
 	// CLOSE, and no data our EOF (RFC 4254 §5.3). It is held only while a
@@ -110,6 +119,7 @@ func (c *Channel) read(buf *chunkBuffer, p []byte) (int, error) {
 		return 0, nil
 	}
 	c.mu.Lock()
+	n := 0
 	for buf.Len() == 0 {
 		switch {
 		case c.localClosed:
@@ -124,9 +134,25 @@ func (c *Channel) read(buf *chunkBuffer, p []byte) (int, error) {
 			return 0, err
 		}
 		c.readerStarved = true
+		// A reader waiting on empty stdout lends p to handleData, which
+		// then copies arriving data straight into it instead of into the
+		// buffer and out again (one copy of every received byte fewer
+		// for a reader that keeps up, such as an SFTP upload). One reader
+		// at a time: a concurrent second one waits on the buffer.
+		direct := buf == &c.stdout && c.directDst == nil
+		if direct {
+			c.directDst = p
+		}
 		c.readable.Wait()
+		if direct {
+			n = len(p) - len(c.directDst)
+			c.directDst = nil
+			if n > 0 {
+				break
+			}
+		}
 	}
-	n := buf.read(p)
+	n += buf.read(p[n:])
 	adj := c.consumeLocked(uint32(n))
 	c.mu.Unlock()
 	if adj > 0 {
@@ -247,10 +273,30 @@ func (c *Channel) write(ext bool, p []byte) (int, error) {
 	return written, nil
 }
 
-// sendData builds the data packet in a pooled buffer: WritePacket does not
-// retain it, so steady-state writes allocate nothing.
+// sendData sends one data packet; the caller holds writerMu. Over a PartsPacketConn the header is
+// built on the stack and data is copied once, into the sealed output;
+// otherwise the packet is built in a pooled buffer (WritePacket does not
+// retain it), so steady-state writes allocate nothing either way.
 func (c *Channel) sendData(ext bool, data []byte, more bool) error {
 	m := c.mux
+	if m.parts != nil {
+		b := c.dataHdr[:0]
+		if ext {
+			b = append(b, wire.MsgChannelExtendedData)
+			b = wire.AppendUint32(b, c.remoteID)
+			b = wire.AppendUint32(b, wire.ExtendedDataStderr)
+		} else {
+			b = append(b, wire.MsgChannelData)
+			b = wire.AppendUint32(b, c.remoteID)
+		}
+		b = wire.AppendUint32(b, uint32(len(data)))
+		c.sendMu.Lock()
+		defer c.sendMu.Unlock()
+		if c.closeSent || c.eofSent {
+			return ErrClosed
+		}
+		return m.parts.WritePacketParts(b, data, more)
+	}
 	pool := &m.smallSendPool
 	if len(data)+extendedDataHeaderLen > smallSendBuf {
 		pool = &m.largeSendPool
@@ -456,7 +502,14 @@ func (c *Channel) handleData(ext bool, code uint32, data []byte) error {
 		c.mu.Unlock()
 		return nil
 	case !ext:
-		c.stdout.write(data)
+		if c.directDst != nil && c.stdout.Len() == 0 {
+			k := copy(c.directDst, data)
+			c.directDst = c.directDst[k:]
+			data = data[k:]
+		}
+		if len(data) > 0 {
+			c.stdout.write(data)
+		}
 	case code == wire.ExtendedDataStderr && !c.mux.cfg.DiscardExtendedData:
 		c.stderr.write(data)
 	default:

@@ -30,6 +30,17 @@ type BatchPacketConn interface {
 	Flush() error
 }
 
+// PartsPacketConn is a PacketConn that takes a message as a header and a
+// body and copies each once into its sealed output (transport.Conn is
+// one), so channel data goes from the caller's slice to the cipher without
+// first being joined to its CHANNEL_DATA header. more is as for
+// BatchPacketConn.WritePacketMore; a PartsPacketConn must also be a
+// BatchPacketConn.
+type PartsPacketConn interface {
+	BatchPacketConn
+	WritePacketParts(hdr, body []byte, more bool) error
+}
+
 // Defaults and limits. See Config for what each governs.
 const (
 	// DefaultInitialWindow is the receive window a channel starts with.
@@ -156,6 +167,7 @@ func (e *OpenError) Error() string {
 type Mux struct {
 	conn  PacketConn
 	batch BatchPacketConn // conn, if it batches; else nil
+	parts PartsPacketConn // conn, if it takes header and body apart; else nil
 	cfg   Config
 	log   *slog.Logger
 
@@ -233,6 +245,7 @@ func New(conn PacketConn, cfg *Config) (*Mux, error) {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.batch, _ = conn.(BatchPacketConn)
+	m.parts, _ = conn.(PartsPacketConn)
 	for _, t := range c.GlobalRequestTypes {
 		if t != GlobalKeepalive {
 			m.globalTypes[t] = true

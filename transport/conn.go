@@ -329,7 +329,23 @@ func (c *Conn) Flush() error {
 	return c.flushLocked()
 }
 
+// WritePacketParts sends the message hdr followed by body, like
+// WritePacket(append(hdr, body...)) without joining them first: the
+// connection layer passes a CHANNEL_DATA header and the caller's bytes,
+// which are then copied once, into the sealed output. more is as for
+// WritePacketMore. Neither slice is retained.
+func (c *Conn) WritePacketParts(hdr, body []byte, more bool) error {
+	if len(hdr) == 0 {
+		return errors.New("transport: empty message header")
+	}
+	return c.writePacketParts(hdr, body, !more)
+}
+
 func (c *Conn) writePacket(p []byte, flush bool) error {
+	return c.writePacketParts(p, nil, flush)
+}
+
+func (c *Conn) writePacketParts(p, body []byte, flush bool) error {
 	if len(p) == 0 {
 		return errors.New("transport: empty payload")
 	}
@@ -342,19 +358,20 @@ func (c *Conn) writePacket(p []byte, flush bool) error {
 			c.wcond.Wait()
 			continue
 		}
-		if c.pendingBytes+len(p) > maxPendingControlBytes {
+		if c.pendingBytes+len(p)+len(body) > maxPendingControlBytes {
 			c.writeErr = protocolError("peer did not complete key exchange while %d bytes of replies queued", c.pendingBytes)
 			c.wcond.Broadcast()
 			return c.writeErr
 		}
-		c.pending = append(c.pending, append([]byte(nil), p...))
-		c.pendingBytes += len(p)
+		q := make([]byte, 0, len(p)+len(body))
+		c.pending = append(c.pending, append(append(q, p...), body...))
+		c.pendingBytes += len(p) + len(body)
 		return nil
 	}
 	if c.writeErr != nil {
 		return c.writeErr
 	}
-	if err := c.writeLocked(p); err != nil {
+	if err := c.writeLocked(p, body); err != nil {
 		return err
 	}
 	if !c.isClient && p[0] == wire.MsgUserAuthSuccess {
@@ -377,11 +394,11 @@ func (c *Conn) writePacket(p []byte, flush bool) error {
 	return c.maybeStartRekeyLocked()
 }
 
-func (c *Conn) writeLocked(p []byte) error {
-	if err := c.w.WritePacket(p); err != nil {
+func (c *Conn) writeLocked(p, body []byte) error {
+	if err := c.w.WritePacketParts(p, body); err != nil {
 		return c.failWriteLocked(err)
 	}
-	c.writeBytes.Add(uint64(len(p)))
+	c.writeBytes.Add(uint64(len(p) + len(body)))
 	return nil
 }
 
@@ -472,7 +489,7 @@ func (c *Conn) answerPing(p []byte) error {
 		return c.writeErr
 	}
 	reply := pongMsg{Data: m.Data}
-	if err := c.writeLocked(reply.marshal()); err != nil {
+	if err := c.writeLocked(reply.marshal(), nil); err != nil {
 		return err
 	}
 	return c.flushLocked()

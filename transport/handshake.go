@@ -86,7 +86,7 @@ func (c *Conn) sendKexInitLocked() error {
 	p := m.marshal()
 	c.sentKexInit = p
 	c.inKex = true
-	if err := c.writeLocked(p); err != nil {
+	if err := c.writeLocked(p, nil); err != nil {
 		return err
 	}
 	return c.flushLocked()
@@ -167,7 +167,7 @@ func (t kexTransport) WritePacket(p []byte) error {
 	if t.c.writeErr != nil {
 		return t.c.writeErr
 	}
-	if err := t.c.writeLocked(p); err != nil {
+	if err := t.c.writeLocked(p, nil); err != nil {
 		return err
 	}
 	return t.c.flushLocked()
@@ -360,7 +360,7 @@ func (c *Conn) finishOutgoingKexLocked(algs Algorithms, k packet.Keys) error {
 	if c.writeErr != nil {
 		return c.writeErr
 	}
-	if err := c.writeLocked((&newKeysMsg{}).marshal()); err != nil {
+	if err := c.writeLocked((&newKeysMsg{}).marshal(), nil); err != nil {
 		return err
 	}
 	if err := c.w.SetCipher(algs.CipherOut, algs.MACOut, k); err != nil {
@@ -384,14 +384,14 @@ func (c *Conn) finishOutgoingKexLocked(algs Algorithms, k packet.Keys) error {
 	}
 	if c.firstKex && !c.isClient && c.clientExtInfo {
 		// RFC 8308 §2.4: the first message after our first NEWKEYS.
-		if err := c.writeLocked(c.extInfo().marshal()); err != nil {
+		if err := c.writeLocked(c.extInfo().marshal(), nil); err != nil {
 			return err
 		}
 	}
 	c.inKex = false
 	c.sentKexInit = nil
 	for _, p := range c.pending {
-		if err := c.writeLocked(p); err != nil {
+		if err := c.writeLocked(p, nil); err != nil {
 			return err
 		}
 	}

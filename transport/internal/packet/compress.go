@@ -69,10 +69,13 @@ func newDeflater() *deflater {
 	return d
 }
 
-func (d *deflater) appendCompressed(dst, payload []byte) []byte {
+func (d *deflater) appendCompressed(dst, hdr, body []byte) []byte {
 	d.sink.b = dst
 	// appendWriter never fails, so neither do Write and Flush.
-	d.zw.Write(payload)
+	d.zw.Write(hdr)
+	if len(body) > 0 {
+		d.zw.Write(body)
+	}
 	d.zw.Flush()
 	dst = d.sink.b
 	d.sink.b = nil

@@ -109,7 +109,7 @@ func TestDeflaterInterop(t *testing.T) {
 	var want []byte
 	for i := 0; i < 50; i++ {
 		p := bytes.Repeat([]byte{byte(i), 'x'}, i*100+1)
-		stream = d.appendCompressed(stream, p)
+		stream = d.appendCompressed(stream, p, nil)
 		want = append(want, p...)
 		// Each packet ends with the sync-flush marker 00 00 ff ff.
 		if !bytes.HasSuffix(stream, []byte{0, 0, 0xff, 0xff}) {
@@ -177,7 +177,7 @@ func TestInflateErrors(t *testing.T) {
 // maxDecompressedPayload ends the connection with COMPRESSION_ERROR.
 func TestInflateBomb(t *testing.T) {
 	d := newDeflater()
-	bomb := d.appendCompressed(nil, make([]byte, maxDecompressedPayload+1))
+	bomb := d.appendCompressed(nil, make([]byte, maxDecompressedPayload+1), nil)
 	if len(bomb) > 2048 {
 		t.Fatalf("bomb is %d bytes; expected tiny", len(bomb))
 	}
@@ -187,7 +187,7 @@ func TestInflateBomb(t *testing.T) {
 
 	// Exactly the limit is fine.
 	d, f = newDeflater(), newInflater()
-	p, err := f.decompress(d.appendCompressed(nil, make([]byte, maxDecompressedPayload)))
+	p, err := f.decompress(d.appendCompressed(nil, make([]byte, maxDecompressedPayload), nil))
 	if err != nil || len(p) != maxDecompressedPayload {
 		t.Fatalf("limit-sized payload: %d, %v", len(p), err)
 	}

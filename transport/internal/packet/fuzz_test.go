@@ -95,8 +95,8 @@ func FuzzPacketDecoder(f *testing.F) {
 // survives our deflater and the inflater split the same way.
 func FuzzDecompress(f *testing.F) {
 	d := newDeflater()
-	f.Add(d.appendCompressed(nil, []byte("\x5ehello hello hello")), uint8(0))
-	f.Add(d.appendCompressed(nil, bytes.Repeat([]byte{0}, 5000)), uint8(7))
+	f.Add(d.appendCompressed(nil, []byte("\x5ehello hello hello"), nil), uint8(0))
+	f.Add(d.appendCompressed(nil, bytes.Repeat([]byte{0}, 5000), nil), uint8(7))
 	for i, v := range loadPartialFlush(f) {
 		if len(v.compressed) < 4096 && i < 12 {
 			f.Add(v.compressed, uint8(i*13))
@@ -125,7 +125,7 @@ func FuzzDecompress(f *testing.F) {
 			return
 		}
 		def.zw.Reset(&def.sink)
-		comp := def.appendCompressed(nil, data)
+		comp := def.appendCompressed(nil, data, nil)
 		in.reset()
 		var got []byte
 		for rest := comp; len(rest) > 0; {
