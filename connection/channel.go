@@ -18,8 +18,10 @@ type Channel struct {
 	remoteID    uint32
 
 	// Set before the channel is published or by the read loop only.
-	opening    bool       // we sent CHANNEL_OPEN, no answer yet
-	openResult chan error // answer to our CHANNEL_OPEN
+	opening    bool           // we sent CHANNEL_OPEN, no answer yet
+	openResult chan error     // answer to our CHANNEL_OPEN
+	onRequest  func(*Request) // AcceptFunc: requests bypass reqs
+	onDone     func()         // AcceptFunc: called after done closes
 
 	mu       sync.Mutex
 	readable sync.Cond // data, EOF, close
@@ -568,6 +570,9 @@ func (c *Channel) handleClose() error {
 	c.mux.free(c)
 	close(c.reqs)
 	close(c.done)
+	if c.onDone != nil {
+		c.onDone()
+	}
 	return err
 }
 
@@ -592,6 +597,10 @@ func (c *Channel) handleRequest(msg *channelRequestMsg) error {
 			Payload:   append([]byte(nil), msg.Data...),
 			ch:        c,
 			seq:       seq,
+		}
+		if c.onRequest != nil {
+			c.onRequest(r)
+			return nil
 		}
 		select {
 		case c.reqs <- r:
@@ -643,4 +652,7 @@ func (c *Channel) kill(err error) {
 	c.replies.abandon()
 	close(c.reqs)
 	close(c.done)
+	if c.onDone != nil {
+		c.onDone()
+	}
 }

@@ -130,6 +130,12 @@ type Config struct {
 	// sets it: no client sends meaningful stderr, and buffering it would let
 	// a client stall its own channel's window with data nobody reads.
 	DiscardExtendedData bool
+	// HandleOpen, if set, receives each incoming channel open on the read
+	// goroutine instead of queueing it for Accept, so a server needs no
+	// goroutine waiting in Accept per connection. It must not block (start
+	// a goroutine to answer); opens not yet answered still count against
+	// MaxPendingOpens and MaxChannels.
+	HandleOpen func(*NewChannel)
 	// HandleMessage, if set, receives messages outside 80-100 (valid until
 	// it returns); its error ends the read loop. If nil they are a
 	// PROTOCOL_ERROR.
@@ -495,6 +501,16 @@ func (m *Mux) handleOpen(msg *channelOpenMsg) error {
 		remoteWindow: msg.InitialWindowSize,
 		remoteMax:    msg.MaximumPacketSize,
 	}
+	if h := m.cfg.HandleOpen; h != nil {
+		if m.pendingOpens >= m.cfg.MaxPendingOpens {
+			m.mu.Unlock()
+			return refuse("too many pending channel opens")
+		}
+		m.pendingOpens++
+		m.mu.Unlock()
+		h(nc)
+		return nil
+	}
 	select {
 	case m.incoming <- nc:
 		m.pendingOpens++
@@ -807,8 +823,27 @@ func (nc *NewChannel) answerLocked() error {
 
 // Accept confirms the channel (CHANNEL_OPEN_CONFIRMATION).
 func (nc *NewChannel) Accept() (*Channel, error) {
+	return nc.accept(nil, nil)
+}
+
+// AcceptFunc confirms the channel like Accept, but the channel's requests
+// go to onRequest, called on the mux's read goroutine in arrival order,
+// instead of to Requests(); and onDone, if not nil, is called once the
+// channel is freed or the connection ends (when Done is closed). Neither
+// may block: they hold up the whole connection's input. A session server
+// answers its requests this way without a goroutine per channel.
+func (nc *NewChannel) AcceptFunc(onRequest func(*Request), onDone func()) (*Channel, error) {
+	if onRequest == nil {
+		return nil, errors.New("connection: AcceptFunc needs a request function")
+	}
+	return nc.accept(onRequest, onDone)
+}
+
+func (nc *NewChannel) accept(onRequest func(*Request), onDone func()) (*Channel, error) {
 	m := nc.mux
 	c := m.newChannel(nc.channelType, nc.extraData)
+	// Before allocLocked publishes the channel to the read loop.
+	c.onRequest, c.onDone = onRequest, onDone
 	c.remoteID = nc.remoteID
 	c.remoteCredit = nc.remoteWindow
 	c.remoteMaxPacket = min(nc.remoteMax, maxSendData)

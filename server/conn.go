@@ -254,6 +254,22 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	if mcfg.Logger == nil {
 		mcfg.Logger = s.Logger
 	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	var handlers sync.WaitGroup
+	// Each channel open gets a goroutine of its own, started from the read
+	// loop, which this goroutine runs: an idle connection costs one
+	// goroutine here plus one per open session (issue 8's idle budget).
+	mcfg.HandleOpen = func(nch *connection.NewChannel) {
+		handlers.Add(1)
+		c.channelStarted()
+		go func() {
+			defer handlers.Done()
+			defer c.channelDone()
+			defer c.recoverHandler("channel " + nch.ChannelType())
+			c.serveChannel(ctx, nch)
+		}()
+	}
 	mux, err := connection.New(sessionGate{tc, c}, &mcfg)
 	if err != nil {
 		return err
@@ -262,18 +278,15 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	shuttingDown := s.track(c, true)
 	defer s.track(c, false)
 
-	ctx, cancel = context.WithCancel(context.Background())
 	if s.ConnContext != nil {
+		// ConnContext may wrap ctx; HandleOpen reads ctx only once the
+		// read loop below runs.
 		ctx = s.ConnContext(ctx, c)
 	}
-	defer cancel()
 	defer c.closeForwards()
 
 	c.globalTypes = mcfg.GlobalRequestTypes
 	c.globalCtx = ctx
-	var handlers sync.WaitGroup
-	runErr := make(chan error, 1)
-	go func() { runErr <- mux.Run() }()
 	// Before any channel is confirmed, so a client whose session ends at
 	// once still receives it (OpenSSH's sshd also sends it right after
 	// authentication).
@@ -285,21 +298,7 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 		c.closeIfIdle()
 	}
 
-	for {
-		nch, err := mux.Accept(ctx)
-		if err != nil {
-			break
-		}
-		handlers.Add(1)
-		c.channelStarted()
-		go func() {
-			defer handlers.Done()
-			defer c.channelDone()
-			defer c.recoverHandler("channel " + nch.ChannelType())
-			c.serveChannel(ctx, nch)
-		}()
-	}
-	err = <-runErr
+	err = mux.Run()
 	cancel()
 	var d *wire.DisconnectError
 	if errors.As(err, &d) && !d.Remote {
@@ -336,20 +335,7 @@ func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel) {
 			nch.Reject(wire.OpenResourceShortage, "too many sessions")
 			return
 		}
-		ch, err := nch.Accept()
-		c.sessionsMu.Lock()
-		if err != nil {
-			never := make(chan struct{})
-			close(never)
-			slot.done = never
-		} else {
-			slot.done = ch.Done()
-		}
-		c.sessionsMu.Unlock()
-		if err != nil {
-			return
-		}
-		c.serveSession(ctx, ch)
+		c.serveSession(ctx, nch, slot)
 	case connection.ChannelTypeDirectTCPIP:
 		c.serveDirectTCPIP(ctx, nch)
 	case connection.ChannelTypeDirectStreamlocal:

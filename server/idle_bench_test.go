@@ -28,6 +28,10 @@ const idleConns = 100
 // include the client's transport and mux; the server's share is what
 // remains after subtracting a client (see the report in issue 8).
 func BenchmarkIdleSFTPSessions(b *testing.B) {
+	if os.Getenv("FERRY_IDLE_HEAPPROFILE") != "" {
+		// Every allocation sampled, so small per-connection objects show.
+		runtime.MemProfileRate = 1
+	}
 	fsys, err := vfs.Local(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
@@ -105,6 +109,14 @@ func writeIdleProfile(b *testing.B) {
 	}
 	defer f.Close()
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+	g, err := os.Create(name + ".goroutines")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(g, 1); err != nil {
 		b.Fatal(err)
 	}
 }

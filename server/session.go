@@ -155,127 +155,142 @@ func (s *Session) Breaks(c chan<- uint32) {
 	s.mu.Unlock()
 }
 
-// serveSession handles a session channel's requests and runs the handler
-// for its shell/exec/subsystem request.
-func (c *Conn) serveSession(ctx context.Context, ch *connection.Channel) {
+// serveSession accepts a session channel and runs the handler for its
+// shell/exec/subsystem request in this goroutine. The channel's requests
+// are answered on the connection's read goroutine (sessionRequests), so
+// an open session costs this one goroutine, before and after its handler
+// starts.
+func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slot *sessionSlot) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &Session{conn: c, ch: ch, ctx: ctx}
+	s := &Session{conn: c, ctx: ctx}
 	s.env = append(s.env, c.Permissions().Environment...)
-	started := false
-	handlerDone := make(chan struct{})
-	for {
-		var req *connection.Request
-		var ok bool
-		select {
-		case req, ok = <-ch.Requests():
-		case <-handlerDone:
-			handlerDone = nil
-			continue
-		case <-ch.Done():
-			ok = false
-		}
-		if !ok {
-			break
-		}
-		switch req.Type {
-		case connection.RequestPtyReq:
-			p, err := connection.ParsePtyRequest(req.Payload)
-			if err != nil || started || c.Permissions().NoPTY || (c.srv.PtyAllowed != nil && !c.srv.PtyAllowed(c)) {
-				req.Reply(false)
-				continue
-			}
-			s.mu.Lock()
-			s.pty = &Pty{Term: p.Term, Window: Window{p.Columns, p.Rows, p.WidthPx, p.HeightPx}, Modes: p.Modes}
-			s.winch = make(chan Window, 1)
-			s.mu.Unlock()
-			req.Reply(true)
-		case connection.RequestWindowChange:
-			w, err := connection.ParseWindowChange(req.Payload)
-			s.mu.Lock()
-			if err == nil && s.pty != nil {
-				s.pty.Window = Window{w.Columns, w.Rows, w.WidthPx, w.HeightPx}
-				// Keep only the latest size: drop a stale one not yet read.
-				select {
-				case <-s.winch:
-				default:
-				}
-				s.winch <- s.pty.Window
-			}
-			s.mu.Unlock()
-			req.Reply(err == nil)
-		case connection.RequestEnv:
-			e, err := connection.ParseEnvRequest(req.Payload)
-			accepted := err == nil && !started && c.acceptEnv(e.Name)
-			if accepted {
-				s.mu.Lock()
-				if len(s.env) < maxEnv {
-					s.env = append(s.env, e.Name+"="+e.Value)
-				} else {
-					accepted = false
-				}
-				s.mu.Unlock()
-			}
-			req.Reply(accepted)
-		case connection.RequestSignal:
-			sig, err := connection.ParseSignal(req.Payload)
-			s.mu.Lock()
-			if err == nil && s.signals != nil {
-				select {
-				case s.signals <- Signal(sig.Name):
-				default:
-				}
-			}
-			s.mu.Unlock()
-			req.Reply(err == nil)
-		case connection.RequestBreak:
-			b, err := connection.ParseBreak(req.Payload)
-			s.mu.Lock()
-			delivered := false
-			if err == nil && s.breaks != nil {
-				select {
-				case s.breaks <- b.LengthMillis:
-					delivered = true
-				default:
-				}
-			}
-			s.mu.Unlock()
-			req.Reply(delivered)
-		case connection.RequestShell, connection.RequestExec, connection.RequestSubsystem:
-			if started {
-				req.Reply(false)
-				continue
-			}
-			h := c.chooseHandler(s, req)
-			if h == nil {
-				req.Reply(false)
-				continue
-			}
-			started = true
-			req.Reply(true)
-			go func() {
-				defer close(handlerDone)
-				defer c.recoverHandler("session")
-				h.ServeSSH(s)
-				s.Exit(0)
-			}()
-		case connection.RequestEOW:
-			// eow@openssh.com: the client will send no more; nothing to do.
-			req.Reply(true)
-		default:
-			// x11-req, auth-agent-req@openssh.com, xon-xoff and anything
-			// unknown are refused.
-			req.Reply(false)
-		}
+	rs := &sessionRequests{c: c, s: s, start: make(chan Handler, 1)}
+	// The channel or connection going away cancels ctx, which ends the
+	// wait below or tells a running handler blocked on something other
+	// than the channel.
+	ch, err := nch.AcceptFunc(rs.handle, cancel)
+	c.sessionsMu.Lock()
+	if err != nil {
+		never := make(chan struct{})
+		close(never)
+		slot.done = never
+	} else {
+		slot.done = ch.Done()
 	}
-	// The channel or connection is gone: tell the handler through its
-	// context before waiting for it, or a handler blocked on something
-	// other than the channel would hold this goroutine forever.
-	cancel()
-	if handlerDone != nil && started {
-		<-handlerDone
+	c.sessionsMu.Unlock()
+	if err != nil {
+		return
+	}
+	s.ch = ch
+	select {
+	case h := <-rs.start:
+		func() {
+			defer c.recoverHandler("session")
+			h.ServeSSH(s)
+			s.Exit(0)
+		}()
+	case <-ctx.Done():
 	}
 	ch.Close()
+}
+
+// sessionRequests answers one session channel's requests. Its handle
+// method runs on the connection's read goroutine, one request at a time,
+// so started needs no lock; it must never block.
+type sessionRequests struct {
+	c       *Conn
+	s       *Session
+	started bool
+	start   chan Handler // receives the one handler to run; buffered
+}
+
+func (rs *sessionRequests) handle(req *connection.Request) {
+	c, s := rs.c, rs.s
+	switch req.Type {
+	case connection.RequestPtyReq:
+		p, err := connection.ParsePtyRequest(req.Payload)
+		if err != nil || rs.started || c.Permissions().NoPTY || (c.srv.PtyAllowed != nil && !c.srv.PtyAllowed(c)) {
+			req.Reply(false)
+			return
+		}
+		s.mu.Lock()
+		s.pty = &Pty{Term: p.Term, Window: Window{p.Columns, p.Rows, p.WidthPx, p.HeightPx}, Modes: p.Modes}
+		s.winch = make(chan Window, 1)
+		s.mu.Unlock()
+		req.Reply(true)
+	case connection.RequestWindowChange:
+		w, err := connection.ParseWindowChange(req.Payload)
+		s.mu.Lock()
+		if err == nil && s.pty != nil {
+			s.pty.Window = Window{w.Columns, w.Rows, w.WidthPx, w.HeightPx}
+			// Keep only the latest size: drop a stale one not yet read.
+			select {
+			case <-s.winch:
+			default:
+			}
+			s.winch <- s.pty.Window
+		}
+		s.mu.Unlock()
+		req.Reply(err == nil)
+	case connection.RequestEnv:
+		e, err := connection.ParseEnvRequest(req.Payload)
+		accepted := err == nil && !rs.started && c.acceptEnv(e.Name)
+		if accepted {
+			s.mu.Lock()
+			if len(s.env) < maxEnv {
+				s.env = append(s.env, e.Name+"="+e.Value)
+			} else {
+				accepted = false
+			}
+			s.mu.Unlock()
+		}
+		req.Reply(accepted)
+	case connection.RequestSignal:
+		sig, err := connection.ParseSignal(req.Payload)
+		s.mu.Lock()
+		if err == nil && s.signals != nil {
+			select {
+			case s.signals <- Signal(sig.Name):
+			default:
+			}
+		}
+		s.mu.Unlock()
+		req.Reply(err == nil)
+	case connection.RequestBreak:
+		b, err := connection.ParseBreak(req.Payload)
+		s.mu.Lock()
+		delivered := false
+		if err == nil && s.breaks != nil {
+			select {
+			case s.breaks <- b.LengthMillis:
+				delivered = true
+			default:
+			}
+		}
+		s.mu.Unlock()
+		req.Reply(delivered)
+	case connection.RequestShell, connection.RequestExec, connection.RequestSubsystem:
+		if rs.started {
+			req.Reply(false)
+			return
+		}
+		h := c.chooseHandler(s, req)
+		if h == nil {
+			req.Reply(false)
+			return
+		}
+		rs.started = true
+		req.Reply(true)
+		rs.start <- h // buffered, sent once
+	case connection.RequestEOW:
+		// eow@openssh.com: the client will send no more; nothing to do.
+		req.Reply(true)
+	default:
+		// x11-req, auth-agent-req@openssh.com, xon-xoff and anything
+		// unknown are refused.
+		req.Reply(false)
+	}
 }
 
 // chooseHandler picks the handler for a shell/exec/subsystem request,

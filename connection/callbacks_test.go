@@ -1,0 +1,103 @@
+package connection
+
+import (
+	"testing"
+	"time"
+)
+
+// TestHandleOpenAndAcceptFunc covers the callback style a server uses to
+// save goroutines: opens arrive through Config.HandleOpen, requests go to
+// AcceptFunc's function in order (and never to Requests()), and onDone
+// runs once when the channel is freed.
+func TestHandleOpenAndAcceptFunc(t *testing.T) {
+	type accepted struct {
+		c   *Channel
+		err error
+	}
+	acc := make(chan accepted, 1)
+	reqs := make(chan string, 10)
+	done := make(chan struct{}, 2)
+	scfg := &Config{}
+	scfg.HandleOpen = func(nc *NewChannel) {
+		go func() {
+			c, err := nc.AcceptFunc(func(r *Request) {
+				reqs <- r.Type
+				r.Reply(r.Type == "yes")
+			}, func() { done <- struct{}{} })
+			acc <- accepted{c, err}
+		}()
+	}
+	p := newMuxPair(t, &Config{}, scfg)
+	cc, err := p.client.OpenChannel(ctxT(t), ChannelTypeSession, nil)
+	if err != nil {
+		t.Fatalf("OpenChannel: %v", err)
+	}
+	a := <-acc
+	if a.err != nil {
+		t.Fatalf("AcceptFunc: %v", a.err)
+	}
+	for _, want := range []struct {
+		name string
+		ok   bool
+	}{{"yes", true}, {"no", false}, {"yes", true}} {
+		ok, err := cc.SendRequest(want.name, true, nil)
+		if err != nil || ok != want.ok {
+			t.Fatalf("request %q: ok=%v err=%v, want ok=%v", want.name, ok, err, want.ok)
+		}
+		if got := <-reqs; got != want.name {
+			t.Fatalf("onRequest got %q, want %q", got, want.name)
+		}
+	}
+	select {
+	case r := <-a.c.Requests():
+		t.Fatalf("request %q also queued on Requests()", r.Type)
+	default:
+	}
+	cc.Close()
+	waitDone(t, a.c)
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("onDone not called after the channel was freed")
+	}
+	select {
+	case <-done:
+		t.Fatal("onDone called twice")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestHandleOpenPendingLimit checks opens handed to HandleOpen but not yet
+// answered still count against MaxPendingOpens.
+func TestHandleOpenPendingLimit(t *testing.T) {
+	held := make(chan *NewChannel, 4)
+	scfg := &Config{MaxPendingOpens: 2, HandleOpen: func(nc *NewChannel) { held <- nc }}
+	p := newMuxPair(t, &Config{}, scfg)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := p.client.OpenChannel(ctxT(t), ChannelTypeSession, nil)
+			errs <- err
+		}()
+	}
+	// Two are held unanswered; the third is refused at once.
+	select {
+	case err := <-errs:
+		if _, ok := err.(*OpenError); !ok {
+			t.Fatalf("third open: %v, want an *OpenError", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("third open not refused")
+	}
+	for range 2 {
+		nc := <-held
+		if err := nc.Reject(1, "no"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Fatal("rejected open succeeded")
+		}
+	}
+}
