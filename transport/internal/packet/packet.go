@@ -9,13 +9,14 @@
 // and opened in place, and MAC state is Reset rather than recreated.
 // Primitives come from the standard library and golang.org/x/crypto only.
 //
-// Memory: a Reader starts with an 8 KiB buffer and doubles it on demand up
-// to one maximal packet plus read-ahead (readBufferMax); Release drops it
-// when nothing is buffered, for the connection layer to call on idle
-// connections. A Writer's buffer grows to writeFlushThreshold plus one
-// packet; Release drops it after a Flush. Compression adds one zlib writer
-// (compress/zlib) and one inflater with a history-plus-output buffer per
-// direction while enabled.
+// Memory: a Reader waits for each packet in a 512-byte buffer of its own
+// and takes a pooled buffer (8 KiB up to one maximal packet plus
+// read-ahead) only for a longer packet, giving it back whenever it drains
+// at a packet boundary; a Writer seals into a pooled buffer (8 KiB, or
+// writeFlushThreshold plus one packet) and gives it back after each
+// Flush. An idle connection therefore holds neither. Compression adds one
+// zlib writer (compress/zlib) and one inflater with a history-plus-output
+// buffer per direction while enabled.
 //
 // CBC with MAC-then-encrypt hides why a packet failed (see Reader.discard).
 // Every other mode fails at once: etm and GCM send the length in the clear,
@@ -26,6 +27,7 @@
 package packet
 
 import (
+	"crypto/aes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -50,10 +52,17 @@ const MaxPacketLength = 256 * 1024
 // can still send 256 KiB-class channel data packets.
 const MaxPayload = MaxPacketLength - 256
 
-// readBufferInitial is the Reader's first buffer: big enough for every
-// handshake packet and an interactive session's traffic, small enough that
-// ten thousand idle connections hold 80 MiB.
+// readBufferInitial is the smallest pooled read buffer: big enough for
+// every handshake packet and an interactive session's traffic.
 const readBufferInitial = 8 * 1024
+
+// readSmall is the read buffer inside every Reader, used whenever nothing
+// is buffered: an idle connection waits for its next packet in it and
+// holds no pooled buffer (issue 8: 32 KiB per idle session), and small
+// packets (keepalives, SFTP requests, window adjusts) are opened in it
+// without taking one. A pooled buffer is taken only when a packet is
+// longer, and given back whenever the Reader drains at a packet boundary.
+const readSmall = 512
 
 // readBufferMax bounds the Reader's buffer: one maximal packet (4-byte
 // length, MaxPacketLength, longest tag) plus 16 KiB of read-ahead so that
@@ -71,9 +80,23 @@ const readBufferMax = 4 + MaxPacketLength + maxTagLen + 16*1024
 const writeFlushThreshold = 256 * 1024
 
 // randPoolSize is the padding random pool refilled from crypto/rand: a
-// packet takes at most 19 bytes of padding, so one 4 KiB read serves 200+
-// packets and costs no allocation.
-const randPoolSize = 4096
+// packet takes at most 19 bytes of padding, so one 512-byte read serves 25+
+// packets (crypto/rand reads through the vDSO's getrandom here, no system
+// call) and costs no allocation, while every Writer carries the pool.
+const randPoolSize = 512
+
+// writeSlack is room reserved beyond a payload for the packet header,
+// padding, tag and compression overhead when sizing the output buffer.
+const writeSlack = 5 + 2*aes.BlockSize + maxTagLen + 64
+
+// writeBufSmall and writeBufLarge are the pooled output buffer classes: an
+// interactive packet fits the small one; the large one holds
+// writeFlushThreshold bytes plus one maximal packet, so bulk writes never
+// grow it.
+const (
+	writeBufSmall = 8 << 10
+	writeBufLarge = writeFlushThreshold + MaxPacketLength + writeSlack
+)
 
 // maxZeroReads bounds consecutive (0, nil) reads from a misbehaving
 // io.Reader, as bufio does.
@@ -82,8 +105,10 @@ const maxZeroReads = 100
 // Reader reads and opens packets from one direction of a connection.
 type Reader struct {
 	rd     io.Reader
-	buf    []byte
-	r0, r1 int // buffered, unconsumed bytes are buf[r0:r1]
+	buf    []byte  // small[:] or *pooled
+	pooled *[]byte // the buffer from getReadBuf in use, or nil
+	r0, r1 int     // buffered, unconsumed bytes are buf[r0:r1]
+	small  [readSmall]byte
 
 	s       *suite
 	seq     uint32
@@ -104,7 +129,9 @@ type Reader struct {
 // NewReader returns a Reader over r with cipher, MAC and compression "none".
 func NewReader(r io.Reader) *Reader {
 	s, _ := newSuite("none", "none", Keys{}, false)
-	return &Reader{rd: r, s: s, pendingLen: -1}
+	rd := &Reader{rd: r, s: s, pendingLen: -1}
+	rd.buf = rd.small[:]
+	return rd
 }
 
 // SetCipher installs new keys; they apply from the next packet read. It
@@ -153,12 +180,37 @@ func (r *Reader) Stats() (packets, bytes uint64) { return r.packets, r.bytes }
 // initial key exchange.
 func (r *Reader) SeqWrapped() bool { return r.wrapped }
 
-// Release drops the read buffer if it holds no data, so an idle connection
-// keeps no large buffer; the next read allocates a small one again.
+// Release gives a pooled read buffer back if it holds no data. ReadPacket
+// does so itself at every packet boundary where the buffer is drained, so
+// only a caller done with the Reader needs it. It invalidates the last
+// payload returned.
 func (r *Reader) Release() {
 	if r.r0 == r.r1 && r.pendingLen < 0 {
-		r.buf, r.r0, r.r1 = nil, 0, 0
+		r.useSmall()
 	}
+}
+
+// useSmall switches to the inline buffer, returning a pooled one. Only
+// when nothing is buffered.
+func (r *Reader) useSmall() {
+	if r.pooled != nil {
+		putReadBuf(r.pooled)
+		r.pooled = nil
+		r.buf = r.small[:]
+	}
+	r.r0, r.r1 = 0, 0
+}
+
+// usePooled moves the buffered bytes to a pooled buffer of at least n
+// bytes, giving back the one in use.
+func (r *Reader) usePooled(n int) {
+	p := getReadBuf(n)
+	m := copy(*p, r.buf[r.r0:r.r1])
+	if r.pooled != nil {
+		putReadBuf(r.pooled)
+	}
+	r.pooled, r.buf = p, *p
+	r.r0, r.r1 = 0, m
 }
 
 // ReadPacket returns the next packet's payload, decrypted, verified and
@@ -181,6 +233,12 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 }
 
 func (r *Reader) readPacket() ([]byte, error) {
+	if r.r0 == r.r1 && r.pendingLen < 0 {
+		// Drained at a packet boundary: wait for the next packet in the
+		// inline buffer. The payload returned last is invalid from here,
+		// as ReadPacket documents.
+		r.useSmall()
+	}
 	s := r.s
 	tagLen := s.tagLen
 	var plen int
@@ -309,8 +367,8 @@ func checkLength(n uint32, bs int) error {
 func (r *Reader) discard() error {
 	r.pendingLen = -1
 	have := r.r1 - r.r0
-	if len(r.buf) == 0 {
-		r.buf = make([]byte, readBufferInitial)
+	if r.pooled == nil {
+		r.usePooled(readBufferInitial)
 	}
 	zero := 0
 	for have < MaxPacketLength {
@@ -348,17 +406,10 @@ func (r *Reader) fill(n int) error {
 		if 2*n <= len(r.buf) || len(r.buf) == readBufferMax {
 			copy(r.buf, r.buf[r.r0:r.r1])
 		} else {
-			size := max(len(r.buf), readBufferInitial)
-			for size < 2*n {
-				size *= 2
-			}
-			size = min(size, readBufferMax)
-			if size < n {
+			if n > readBufferMax {
 				return errShortBuffer
 			}
-			nb := make([]byte, size)
-			copy(nb, r.buf[r.r0:r.r1])
-			r.buf = nb
+			r.usePooled(2 * n)
 		}
 		r.r0, r.r1 = 0, r.r1-r.r0
 	}
@@ -387,8 +438,9 @@ func (r *Reader) fill(n int) error {
 // Writer seals packets for one direction of a connection. It is not safe
 // for concurrent use.
 type Writer struct {
-	wr  io.Writer
-	out []byte
+	wr   io.Writer
+	out  []byte  // sealed packets not yet written; *outp's memory or nil
+	outp *[]byte // the pooled buffer out uses, given back after Flush
 
 	s       *suite
 	seq     uint32
@@ -454,11 +506,27 @@ func (w *Writer) SeqWrapped() bool { return w.wrapped }
 // Buffered returns the number of sealed bytes not yet written out.
 func (w *Writer) Buffered() int { return len(w.out) }
 
-// Release drops the output buffer if it is empty, for idle connections.
+// Release gives the output buffer back if it is empty. Flush already
+// does, so only a caller done with the Writer needs it.
 func (w *Writer) Release() {
-	if len(w.out) == 0 {
-		w.out = nil
+	if len(w.out) == 0 && w.outp != nil {
+		putWriteBuf(w.outp)
+		w.outp, w.out = nil, nil
 	}
+}
+
+// reserve makes room for n more bytes in out, moving what it holds to a
+// pooled buffer of the class that fits.
+func (w *Writer) reserve(n int) {
+	if cap(w.out)-len(w.out) >= n {
+		return
+	}
+	p := getWriteBuf(len(w.out) + n)
+	*p = append((*p)[:0], w.out...)
+	if w.outp != nil {
+		putWriteBuf(w.outp)
+	}
+	w.outp, w.out = p, *p
 }
 
 var errEmptyPayload = errors.New("packet: empty payload")
@@ -485,6 +553,7 @@ func (w *Writer) WritePacketParts(hdr, body []byte) error {
 		return fmt.Errorf("packet: payload of %d bytes exceeds %d", len(hdr)+len(body), MaxPayload)
 	}
 	s := w.s
+	w.reserve(len(hdr) + len(body) + writeSlack)
 	start := len(w.out)
 	w.out = append(w.out, 0, 0, 0, 0, 0)
 	if w.deflate != nil {
@@ -544,5 +613,8 @@ func (w *Writer) Flush() error {
 	if err != nil {
 		w.err = err
 	}
+	// Written out: the buffer goes back, so a connection holds one only
+	// while it has output pending.
+	w.Release()
 	return err
 }

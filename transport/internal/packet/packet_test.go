@@ -472,20 +472,43 @@ func TestReaderRelease(t *testing.T) {
 	if _, err := r.ReadPacket(); err != nil {
 		t.Fatal(err)
 	}
-	if cap(r.buf) < 100000 {
-		t.Fatalf("buffer %d did not grow", cap(r.buf))
+	if r.pooled == nil || cap(r.buf) < 100000 {
+		t.Fatalf("buffer %d did not grow into a pooled one", cap(r.buf))
 	}
 	r.Release()
-	if r.buf != nil {
-		t.Fatal("Release kept an empty buffer")
+	if r.pooled != nil || len(r.buf) != readSmall {
+		t.Fatal("Release kept the pooled buffer")
 	}
 	w.WritePacket([]byte{9, 9})
 	w.Flush()
 	if got, err := r.ReadPacket(); err != nil || !bytes.Equal(got, []byte{9, 9}) {
 		t.Fatalf("after Release: %v %v", got, err)
 	}
-	if cap(r.buf) != readBufferInitial {
-		t.Fatalf("buffer after Release and a small packet: %d", cap(r.buf))
+	if r.pooled != nil {
+		t.Fatalf("a small packet took a pooled buffer of %d bytes", cap(r.buf))
+	}
+	// A large packet after a small one: the small buffer's bytes move to a
+	// pooled buffer, which goes back once the Reader drains at the next
+	// packet boundary.
+	w.WritePacket([]byte{1, 2, 3})
+	w.WritePacket(bytes.Repeat([]byte{7}, 3000))
+	w.Flush()
+	if got, err := r.ReadPacket(); err != nil || !bytes.Equal(got, []byte{1, 2, 3}) {
+		t.Fatalf("small packet: %v %v", got, err)
+	}
+	if got, err := r.ReadPacket(); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{7}, 3000)) {
+		t.Fatalf("large packet after a small one: %d bytes, %v", len(got), err)
+	}
+	if r.pooled == nil {
+		t.Fatal("a 3000-byte packet did not take a pooled buffer")
+	}
+	w.WritePacket([]byte{5})
+	w.Flush()
+	if got, err := r.ReadPacket(); err != nil || !bytes.Equal(got, []byte{5}) {
+		t.Fatalf("after drain: %v %v", got, err)
+	}
+	if r.pooled != nil {
+		t.Fatal("drained Reader kept its pooled buffer")
 	}
 }
 
