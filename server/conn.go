@@ -180,7 +180,10 @@ func (s *Server) ServeConn(nc net.Conn) {
 	info.Err = s.serveConn(nc, info)
 }
 
-func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
+// handshake runs the key exchange and authentication within the login
+// grace time. It returns the transport whenever the key exchange
+// succeeded, for the caller to close.
+func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.Result, error) {
 	grace := s.LoginGraceTime
 	if grace == 0 {
 		grace = DefaultLoginGraceTime
@@ -196,10 +199,8 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	tc, err := transport.Server(gc, &tcfg)
 	if err != nil {
 		info.GraceExceeded = isTimeout(err)
-		return err
+		return nil, nil, err
 	}
-	defer tc.Close()
-	defer func() { info.BytesIn, info.BytesOut = tc.BytesTransferred() }()
 	tc.SetDeadline(deadline)
 	info.ClientVersion = tc.ClientVersion()
 	info.Algorithms = tc.Algorithms()
@@ -224,7 +225,7 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 			// grace alarm exits without DISCONNECT).
 			tc.Disconnect(wire.DisconnectByApplication, "login grace time exceeded")
 		}
-		return err
+		return tc, nil, err
 	}
 	tc.SetDeadline(time.Time{})
 	tc.SetAuthenticated()
@@ -234,6 +235,41 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	info.Methods = res.Methods
 	if res.PublicKey != nil {
 		info.KeyFingerprint = keys.FingerprintSHA256(res.PublicKey)
+	}
+	return tc, res, nil
+}
+
+func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
+	// Key exchange and authentication run on a goroutine of their own:
+	// the kex and signature code grows a goroutine's stack to tens of KiB,
+	// and a stack only shrinks by half per GC cycle, so the goroutine that
+	// then waits on this connection for hours would keep it. This one
+	// stays small (issue 8: 32 KiB per idle session).
+	type handshakeResult struct {
+		tc  *transport.Conn
+		res *auth.Result
+		err error
+	}
+	hc := make(chan handshakeResult, 1)
+	go func() {
+		var r handshakeResult
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("%w: %v", ErrPanic, p)
+				s.logger().Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", p, "stack", string(debug.Stack()))
+			}
+			hc <- r
+		}()
+		r.tc, r.res, r.err = s.handshake(nc, info)
+	}()
+	r := <-hc
+	tc, res := r.tc, r.res
+	if tc != nil {
+		defer tc.Close()
+		defer func() { info.BytesIn, info.BytesOut = tc.BytesTransferred() }()
+	}
+	if r.err != nil {
+		return r.err
 	}
 
 	c := &Conn{srv: s, tc: tc, result: res}
@@ -254,7 +290,7 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	if mcfg.Logger == nil {
 		mcfg.Logger = s.Logger
 	}
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var handlers sync.WaitGroup
 	// Each channel open gets a goroutine of its own, started from the read

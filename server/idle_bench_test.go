@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -82,6 +83,11 @@ func BenchmarkIdleSFTPSessions(b *testing.B) {
 		}
 		b.StopTimer()
 		time.Sleep(1200 * time.Millisecond) // past sftp's worker linger
+		if testing.Verbose() {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Printf("before GC: heap in use %d KiB, stacks %d KiB, %d GC cycles\n", m.HeapInuse>>10, m.StackInuse>>10, m.NumGC)
+		}
 		after, g1 := memInUse()
 		writeIdleProfile(b)
 		perConn = float64(after-before) / idleConns
@@ -126,5 +132,8 @@ func memInUse() (uint64, int) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
+	if testing.Verbose() {
+		fmt.Printf("heap in use %d KiB, stacks %d KiB, goroutines %d\n", m.HeapInuse>>10, m.StackInuse>>10, runtime.NumGoroutine())
+	}
 	return m.HeapInuse + m.StackInuse, runtime.NumGoroutine()
 }
