@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs the ferry-vs-OpenSSH benchmark (issue 8): builds ferry, then bench/cmd/ferrybench with the
-# issue's defaults (1 GiB transfers, 2000 logins, 1,000 idle sessions, 256 MiB over a 50 ms
+# issue's defaults (1 GiB transfers, 2000 logins, 1,000 idle sessions, 1 GiB over a 50 ms
 # relay; median of 3). FERRY_BENCH_QUICK=1 makes a smoke run of well under a minute. Extra
 # arguments go to ferrybench (-h lists them). Needs root (tmpfs, user, cgroups), sshd and sftp.
 set -eu

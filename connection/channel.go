@@ -165,26 +165,34 @@ func (c *Channel) read(buf *chunkBuffer, p []byte) (int, error) {
 	return n, nil
 }
 
+// adjustFraction sets how often a WINDOW_ADJUST goes out: after every
+// window/adjustFraction bytes consumed. OpenSSH uses a half; then, on a long
+// path, the sender idles on up to half the window while the adjust travels,
+// and throughput is about window/2 per round trip. An eighth keeps 7/8 of
+// the window in flight at one 9-byte message per window/8 (256 KiB at the
+// initial 2 MiB window).
+const adjustFraction = 8
+
 // consumeLocked accounts n bytes handed to a reader and returns the
 // WINDOW_ADJUST to send, if any.
 //
-// Adjusts are batched: one per half window consumed, not one per packet
-// (OpenSSH channel_check_window does the same), so the peer never stalls on
-// an exhausted window while a reader keeps up, at one small message per
-// window/2 bytes.
+// Adjusts are batched: one per window/adjustFraction consumed, not one per
+// packet (OpenSSH channel_check_window batches per half window), so the peer
+// never stalls on an exhausted window while a reader keeps up, at one small
+// message per window/adjustFraction bytes.
 //
 // Autotuning (in the spirit of HPN-SSH's dynamic window): the window is the
 // bottleneck when a reader waited on an empty buffer within one adjust
 // period, i.e. we drained everything the peer could send faster than it
-// arrived, yet a full half window was consumed. Then the window doubles, up
+// arrived, yet a full adjust period was consumed. Then the window doubles, up
 // to MaxWindow. A slow reader never waits on an empty buffer, so it never
 // grows the window.
 //
 // An earlier rule also required the peer to have nearly exhausted its
 // credit (below window/16) in the same period. On a long fat pipe that
-// never happens with a reader that keeps up: we grant the next half window
-// as soon as half is consumed, so our view of the peer's credit stays near
-// window/2 while the adjust is still in flight and the peer is in fact
+// never happens with a reader that keeps up: we grant more credit as soon
+// as an adjust period is consumed, so our view of the peer's credit stays
+// high while the adjust is still in flight and the peer is in fact
 // blocked. A 50 ms RTT upload stayed at 2 MiB per round trip (≈ 40 MB/s).
 // Growing for a fast reader with a slow sender costs nothing: the window is
 // credit, not memory; buffers hold only what the reader has not yet taken,
@@ -193,7 +201,7 @@ func (c *Channel) read(buf *chunkBuffer, p []byte) (int, error) {
 // to test.
 func (c *Channel) consumeLocked(n uint32) uint32 {
 	c.consumed += n
-	if c.consumed < c.window/2 || c.eofReceived || c.closeReceived || c.localClosed || c.deadErr != nil {
+	if c.consumed < c.window/adjustFraction || c.eofReceived || c.closeReceived || c.localClosed || c.deadErr != nil {
 		return 0
 	}
 	var grow uint32

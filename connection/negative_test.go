@@ -389,29 +389,30 @@ func TestUnreadChannelBuffers(t *testing.T) {
 	}
 }
 
-// TestWindowAdjustBatching: no WINDOW_ADJUST until half the window has been
+// TestWindowAdjustBatching: no WINDOW_ADJUST until window/adjustFraction has been
 // read, then one for everything read.
 func TestWindowAdjustBatching(t *testing.T) {
 	r := newRawPeer(t, &Config{InitialWindow: 1000, MaxWindow: 1000})
 	c, conf := r.openAccepted(1<<20, 32768)
 	buf := make([]byte, 1000)
-	r.send(dataMsg(conf.SenderChannel, make([]byte, 400)))
-	if n, err := io.ReadFull(c, buf[:400]); n != 400 || err != nil {
+	// Adjusts go out per window/adjustFraction (125 bytes here) consumed.
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 100)))
+	if n, err := io.ReadFull(c, buf[:100]); n != 100 || err != nil {
 		t.Fatal(n, err)
 	}
 	// Read sends its adjust before returning, so an adjust would come
 	// before this global request's reply.
 	r.send((&globalRequestMsg{RequestName: "sync", WantReply: true}).appendTo(nil))
 	if p := r.recv(); !bytes.Equal(p, []byte{wire.MsgRequestFailure}) {
-		t.Fatalf("want no WINDOW_ADJUST below half the window, got % x", p)
+		t.Fatalf("want no WINDOW_ADJUST below window/%d, got % x", adjustFraction, p)
 	}
-	r.send(dataMsg(conf.SenderChannel, make([]byte, 100)))
-	if n, err := io.ReadFull(c, buf[:100]); n != 100 || err != nil {
+	r.send(dataMsg(conf.SenderChannel, make([]byte, 50)))
+	if n, err := io.ReadFull(c, buf[:50]); n != 50 || err != nil {
 		t.Fatal(n, err)
 	}
 	var adj windowAdjustMsg
-	if p := r.recv(); !adj.unmarshal(p) || adj.BytesToAdd != 500 || adj.RecipientChannel != conf.RecipientChannel {
-		t.Fatalf("want WINDOW_ADJUST 500, got % x", p)
+	if p := r.recv(); !adj.unmarshal(p) || adj.BytesToAdd != 150 || adj.RecipientChannel != conf.RecipientChannel {
+		t.Fatalf("want WINDOW_ADJUST 150, got % x", p)
 	}
 }
 

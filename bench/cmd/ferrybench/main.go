@@ -29,7 +29,7 @@ func main() {
 	flag.IntVar(&o.Logins, "logins", 2000, "logins per run")
 	flag.IntVar(&o.LoginClients, "clients", 8, "concurrent login clients")
 	flag.IntVar(&o.IdleSessions, "idle", 1000, "idle SFTP sessions")
-	relaySize := flag.String("relay-size", "256M", "bytes uploaded through the delaying relay")
+	relaySize := flag.String("relay-size", "1G", "bytes uploaded through the delaying relay (1 GiB, like the transfers, so the steady state and not the start-up round trips dominates)")
 	flag.DurationVar(&o.RelayDelay, "relay-delay", 25*time.Millisecond, "one-way delay of the relay")
 	workloads := flag.String("workloads", "transfer,logins,idle,relay", "comma-separated workloads")
 	ciphers := flag.String("ciphers", "", "comma-separated cipher[+mac] list (default: aes128-gcm, chacha20-poly1305, aes128-ctr+hmac-sha2-256-etm)")
