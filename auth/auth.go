@@ -185,6 +185,13 @@ type Result struct {
 type Config struct {
 	Authenticator Authenticator
 
+	// BufferSuccess, when the Conn can hold a packet back (it has
+	// WritePacketMore, as transport.Conn does), leaves USERAUTH_SUCCESS
+	// buffered for the caller's next write or Flush to carry: a server
+	// announcing its host keys right after authentication then sends both
+	// in one write(2). The caller must write or Flush after Run returns.
+	BufferSuccess bool
+
 	// MaxAuthTries is the number of failed attempts answered with FAILURE;
 	// the next failed attempt ends the connection with "Too many
 	// authentication failures" (reason PROTOCOL_ERROR, as sshd sends).

@@ -512,7 +512,14 @@ func (s *serverAuthState) stepDone(method string, out outcome) (*Result, error) 
 		next = append(next, l[1:])
 	}
 	if complete {
-		if err := s.write((&userAuthSuccessMsg{}).marshal()); err != nil {
+		success := (&userAuthSuccessMsg{}).marshal()
+		var err error
+		if bc, ok := s.c.(interface{ WritePacketMore([]byte) error }); ok && s.cfg.BufferSuccess {
+			err = bc.WritePacketMore(success)
+		} else {
+			err = s.write(success)
+		}
+		if err != nil {
 			return nil, err
 		}
 		res := &Result{

@@ -208,6 +208,7 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	acfg := s.Auth
+	acfg.BufferSuccess = true // serveConn's host key announcement (or Flush) carries it
 	counter := &countingAuthenticator{Authenticator: acfg.Authenticator}
 	acfg.Authenticator = counter
 	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &acfg)
@@ -327,6 +328,10 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	// once still receives it (OpenSSH's sshd also sends it right after
 	// authentication).
 	c.sendHostKeys()
+	// USERAUTH_SUCCESS went out with the announcement, or goes now.
+	if err := tc.Flush(); err != nil {
+		return err
+	}
 	if s.ClientAliveInterval > 0 {
 		go c.clientAlive(ctx)
 	}

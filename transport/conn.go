@@ -162,10 +162,8 @@ func (c *Conn) handshake() error {
 	c.setKexDeadline()
 	// Our identification string and KEXINIT go out in one write without
 	// waiting for the peer's: it saves a round trip (OpenSSH does the same).
-	if _, err := io.WriteString(c.nc, c.localVersion+"\r\n"); err != nil {
-		return err
-	}
 	c.wmu.Lock()
+	c.w.WriteRaw([]byte(c.localVersion + "\r\n"))
 	err := c.sendKexInitLocked()
 	c.wmu.Unlock()
 	if err != nil {

@@ -145,10 +145,19 @@ func (c *Conn) rekeyLimit(cipherName string) uint64 {
 }
 
 // kexTransport feeds a key exchange method: it returns only kex-method
-// messages (30-49) and writes past the application-data gate.
+// messages (30-49) and writes past the application-data gate. Its writes
+// stay buffered until it reads or the exchange ends, so the server's
+// reply, NEWKEYS and EXT_INFO leave in one write(2) (a login's packets
+// each cost a system call and a wakeup at both ends).
 type kexTransport struct{ c *Conn }
 
 func (t kexTransport) ReadPacket() ([]byte, error) {
+	t.c.wmu.Lock()
+	err := t.c.flushLocked()
+	t.c.wmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	for {
 		p, err := t.c.readKexPacket()
 		if err != nil {
@@ -167,10 +176,7 @@ func (t kexTransport) WritePacket(p []byte) error {
 	if t.c.writeErr != nil {
 		return t.c.writeErr
 	}
-	if err := t.c.writeLocked(p, nil); err != nil {
-		return err
-	}
-	return t.c.flushLocked()
+	return t.c.writeLocked(p, nil)
 }
 
 // readKexPacket reads the next packet during a key exchange, dropping

@@ -600,6 +600,14 @@ func (w *Writer) WritePacketParts(hdr, body []byte) error {
 	return nil
 }
 
+// WriteRaw buffers b as is, outside the packet framing, to go out with the
+// next Flush: the identification string (RFC 4253 §4.2), which precedes
+// the first packet, then leaves in the same write(2) as our KEXINIT.
+func (w *Writer) WriteRaw(b []byte) {
+	w.reserve(len(b))
+	w.out = append(w.out, b...)
+}
+
 // Flush writes all buffered packets to the underlying io.Writer.
 func (w *Writer) Flush() error {
 	if w.err != nil {
