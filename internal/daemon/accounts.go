@@ -19,13 +19,15 @@ import (
 const extAccount = "ferry-account"
 
 // accountAuthenticator implements auth.Authenticator over the account
-// store. Every decision reads the database: no cache, so a control panel's
-// change applies to the very next login.
+// store. Every login reads the database: no cache shared between
+// connections, so a control panel's change applies to the very next login
+// (one connection's repeated reads of its account go through memo).
 type accountAuthenticator struct {
-	st  store.Store
-	pv  store.PasswordVerifier
-	now func() time.Time
-	log *slog.Logger
+	st   store.Store
+	memo *accountMemo
+	pv   store.PasswordVerifier
+	now  func() time.Time
+	log  *slog.Logger
 	// onAttempt, if set, observes each decision (metrics).
 	onAttempt func(method string, ok bool)
 }
@@ -40,6 +42,15 @@ func remoteIP(a net.Addr) netip.Addr {
 		return ap.Addr().Unmap()
 	}
 	return netip.Addr{}
+}
+
+// lookup reads the account of meta's user, once per connection within
+// accountMemoTTL.
+func (a *accountAuthenticator) lookup(ctx context.Context, meta auth.ConnMetadata) (*store.Account, error) {
+	if a.memo == nil {
+		return a.st.LookupAccount(ctx, meta.User())
+	}
+	return a.memo.lookup(ctx, a.st, meta.SessionID(), meta.User(), a.now())
 }
 
 func (a *accountAuthenticator) observe(method string, ok bool) {
@@ -65,7 +76,7 @@ func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetad
 // its options (from=, expiry-time=) admit this connection. Unknown users
 // run the same queries and get the same answer as a key mismatch.
 func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMetadata, key keys.PublicKey) (*auth.Permissions, error) {
-	acct, aerr := a.st.LookupAccount(ctx, meta.User())
+	acct, aerr := a.lookup(ctx, meta)
 	lines, kerr := a.st.AuthorizedKeys(ctx, meta.User())
 	if aerr != nil || kerr != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
 		a.observe("publickey", false)
@@ -123,7 +134,7 @@ func (a *accountAuthenticator) KeyboardInteractive(ctx context.Context, meta aut
 // without one, and unknown users, get the server's lists, so the FAILURE
 // replies of unknown users look like those of most real ones.
 func (a *accountAuthenticator) AuthenticationMethods(ctx context.Context, meta auth.ConnMetadata) [][]string {
-	acct, err := a.st.LookupAccount(ctx, meta.User())
+	acct, err := a.lookup(ctx, meta)
 	if err != nil {
 		return nil
 	}

@@ -59,6 +59,7 @@ type Daemon struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 
+	accounts accountMemo // per-connection account reads, shared by auth and sessions
 	sessMu   sync.Mutex
 	sessions map[string]int // active sessions per account
 
@@ -279,7 +280,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := &accountAuthenticator{st: d.st, pv: store.DefaultPasswordVerifier(), now: time.Now, log: d.log,
+	authn := &accountAuthenticator{st: d.st, memo: &d.accounts, pv: store.DefaultPasswordVerifier(), now: time.Now, log: d.log,
 		onAttempt: d.metrics.AuthAttempt}
 	var methods []string
 	if cfg.PubkeyAuthentication {
@@ -397,11 +398,12 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 	d.log.Info("connection closed", attrs...)
 }
 
-// sessionAccount reads the session's account afresh and takes one of its
-// concurrent-session slots.
+// sessionAccount reads the session's account (afresh, unless this
+// connection read it within accountMemoTTL, as a login's first session
+// does) and takes one of its concurrent-session slots.
 func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), error) {
 	name := s.Permissions().Extensions[extAccount]
-	acct, err := d.st.LookupAccount(s.Context(), name)
+	acct, err := d.accounts.lookup(s.Context(), d.st, s.Conn().SessionID(), name, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}

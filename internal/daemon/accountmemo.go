@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ferry-sftp/ferry/store"
+)
+
+// accountMemoTTL is how long one connection reuses an account it read:
+// long enough to cover its authentication exchange and the session that
+// follows at once (a login asked the database up to five times for the
+// same row, about a tenth of its server CPU), short enough that a change
+// made in the database still applies to the next login and to sessions
+// opened later on a long-lived connection.
+const accountMemoTTL = 2 * time.Second
+
+// accountMemoMax bounds the memo: connections in authentication are bounded
+// by max_startups (hundreds), so this is only reached under a flood, when
+// expired entries are swept and, if that is not enough, all are dropped.
+const accountMemoMax = 8192
+
+// accountMemo remembers account lookups per connection (keyed by session
+// ID and user). It never shares a read between connections: each
+// connection's first lookup goes to the database, for known and unknown
+// users alike, so both still take the same path.
+type accountMemo struct {
+	mu sync.Mutex
+	m  map[string]accountMemoEntry
+}
+
+type accountMemoEntry struct {
+	acct *store.Account
+	err  error // nil or store.ErrNotFound
+	at   time.Time
+}
+
+func (m *accountMemo) lookup(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, error) {
+	key := string(sessionID) + "\x00" + user
+	m.mu.Lock()
+	if e, ok := m.m[key]; ok && now.Sub(e.at) < accountMemoTTL && !now.Before(e.at) {
+		m.mu.Unlock()
+		return e.acct, e.err
+	}
+	m.mu.Unlock()
+	acct, err := st.LookupAccount(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return acct, err // a failing database is asked again next time
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = make(map[string]accountMemoEntry)
+	}
+	if len(m.m) >= accountMemoMax {
+		for k, e := range m.m {
+			if now.Sub(e.at) >= accountMemoTTL || now.Before(e.at) {
+				delete(m.m, k)
+			}
+		}
+		if len(m.m) >= accountMemoMax {
+			clear(m.m)
+		}
+	}
+	m.m[key] = accountMemoEntry{acct: acct, err: err, at: now}
+	return acct, err
+}

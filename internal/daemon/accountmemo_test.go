@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ferry-sftp/ferry/store"
+)
+
+type lookupCounter struct {
+	store.Store
+	calls int
+	err   error
+}
+
+func (c *lookupCounter) LookupAccount(ctx context.Context, name string) (*store.Account, error) {
+	c.calls++
+	if c.err != nil {
+		return nil, c.err
+	}
+	if name == "nobody" {
+		return nil, store.ErrNotFound
+	}
+	return &store.Account{Name: name}, nil
+}
+
+// TestAccountMemo: one connection reads its account once within the TTL,
+// for known and unknown users alike; other connections, later reads and
+// failing databases go to the store.
+func TestAccountMemo(t *testing.T) {
+	st := &lookupCounter{}
+	var m accountMemo
+	ctx := context.Background()
+	t0 := time.Unix(1000, 0)
+	sidA, sidB := []byte("session-a"), []byte("session-b")
+
+	for range 3 {
+		if a, err := m.lookup(ctx, st, sidA, "alice", t0); err != nil || a.Name != "alice" {
+			t.Fatalf("lookup: %v %v", a, err)
+		}
+	}
+	if st.calls != 1 {
+		t.Fatalf("%d store reads for one connection, want 1", st.calls)
+	}
+	for range 2 {
+		if _, err := m.lookup(ctx, st, sidA, "nobody", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	}
+	if st.calls != 2 {
+		t.Fatalf("unknown user: %d store reads in total, want 2 (memoized like a known one)", st.calls)
+	}
+	m.lookup(ctx, st, sidB, "alice", t0)
+	if st.calls != 3 {
+		t.Fatal("another connection reused the first one's read")
+	}
+	m.lookup(ctx, st, sidA, "alice", t0.Add(accountMemoTTL))
+	if st.calls != 4 {
+		t.Fatal("a read older than accountMemoTTL was reused")
+	}
+	st.err = errors.New("database down")
+	m.lookup(ctx, st, []byte("session-c"), "alice", t0)
+	st.err = nil
+	if a, err := m.lookup(ctx, st, []byte("session-c"), "alice", t0); err != nil || a == nil || st.calls != 6 {
+		t.Fatalf("a database error was memoized: %v %v, %d reads", a, err, st.calls)
+	}
+}
+
+// TestAccountMemoBounded: a flood of connections cannot grow the memo past
+// accountMemoMax.
+func TestAccountMemoBounded(t *testing.T) {
+	st := &lookupCounter{}
+	var m accountMemo
+	t0 := time.Unix(1000, 0)
+	for i := range accountMemoMax + 100 {
+		m.lookup(context.Background(), st, []byte{byte(i), byte(i >> 8), byte(i >> 16)}, "alice", t0)
+	}
+	if len(m.m) > accountMemoMax {
+		t.Fatalf("memo holds %d entries, bound %d", len(m.m), accountMemoMax)
+	}
+}
