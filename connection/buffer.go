@@ -10,6 +10,16 @@ const chunkSize = 16 * 1024
 
 type chunk [chunkSize]byte
 
+// Buffer pools shared by every Mux in the process. A pool per Mux gave a
+// short connection (a login, one small transfer) a fresh 16 KiB chunk
+// each time. They are caches, not state: which buffer a channel gets
+// never changes what it carries.
+var (
+	chunkPool     = sync.Pool{New: func() any { return new(chunk) }}                                                  // receive buffers
+	smallSendPool = sync.Pool{New: func() any { b := make([]byte, 0, smallSendBuf); return &b }}                      // *[]byte
+	largeSendPool = sync.Pool{New: func() any { b := make([]byte, 0, maxSendData+extendedDataHeaderLen); return &b }} // *[]byte
+)
+
 // chunkBuffer is a FIFO of bytes stored in pooled fixed-size chunks. It
 // holds no chunk while empty. Callers bound its size (by the channel
 // window); chunkBuffer itself does not.

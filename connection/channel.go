@@ -307,9 +307,9 @@ func (c *Channel) sendData(ext bool, data []byte, more bool) error {
 		}
 		return m.parts.WritePacketParts(b, data, more)
 	}
-	pool := &m.smallSendPool
+	pool := &smallSendPool
 	if len(data)+extendedDataHeaderLen > smallSendBuf {
-		pool = &m.largeSendPool
+		pool = &largeSendPool
 	}
 	bp := pool.Get().(*[]byte)
 	b := (*bp)[:0]

@@ -179,9 +179,6 @@ type Mux struct {
 
 	globalTypes map[string]bool // immutable after New
 
-	chunkPool     sync.Pool // *chunk, receive buffers
-	smallSendPool sync.Pool // *[]byte of cap smallSendBuf
-	largeSendPool sync.Pool // *[]byte of cap maxSendData+extendedDataHeaderLen
 
 	mu           sync.Mutex
 	chans        []*Channel // index is the local channel number; nil is free
@@ -258,9 +255,6 @@ func New(conn PacketConn, cfg *Config) (*Mux, error) {
 		}
 	}
 	m.globalRepl.limit = c.MaxPendingGlobalRequests * unansweredFactor
-	m.chunkPool.New = func() any { return new(chunk) }
-	m.smallSendPool.New = func() any { b := make([]byte, 0, smallSendBuf); return &b }
-	m.largeSendPool.New = func() any { b := make([]byte, 0, maxSendData+extendedDataHeaderLen); return &b }
 	return m, nil
 }
 
@@ -783,8 +777,8 @@ func (m *Mux) newChannel(chanType string, extra []byte) *Channel {
 	}
 	c.readable.L = &c.mu
 	c.writable.L = &c.mu
-	c.stdout.pool = &m.chunkPool
-	c.stderr.pool = &m.chunkPool
+	c.stdout.pool = &chunkPool
+	c.stderr.pool = &chunkPool
 	c.replies.limit = m.cfg.MaxPendingRequests * unansweredFactor
 	return c
 }
