@@ -101,3 +101,32 @@ func TestHandleOpenPendingLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWithRequest: EOF, the request without want-reply, then CLOSE,
+// in that order, and nothing more after a second call.
+func TestCloseWithRequest(t *testing.T) {
+	r := newRawPeer(t, &Config{})
+	c, conf := r.openAccepted(1<<20, 32*1024)
+	if err := c.CloseWithRequest(RequestExitStatus, []byte{0, 0, 0, 3}); err != nil {
+		t.Fatal(err)
+	}
+	var eof channelEOFMsg
+	if p := r.recv(); !eof.unmarshal(p) || eof.RecipientChannel != conf.RecipientChannel {
+		t.Fatalf("want CHANNEL_EOF first, got % x", p)
+	}
+	var req channelRequestMsg
+	if p := r.recv(); !req.unmarshal(p) || req.RequestType != RequestExitStatus || req.WantReply || string(req.Data) != "\x00\x00\x00\x03" {
+		t.Fatalf("want exit-status 3 without reply, got % x", p)
+	}
+	var cl channelCloseMsg
+	if p := r.recv(); !cl.unmarshal(p) {
+		t.Fatalf("want CHANNEL_CLOSE, got % x", p)
+	}
+	if err := c.CloseWithRequest(RequestExitStatus, nil); err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	r.send((&globalRequestMsg{RequestName: "sync", WantReply: true}).appendTo(nil))
+	if p := r.recv(); len(p) != 1 || p[0] != 82 { // REQUEST_FAILURE
+		t.Fatalf("after a second CloseWithRequest got % x, want only the sync reply", p)
+	}
+}

@@ -372,6 +372,45 @@ func (c *Channel) Close() error {
 	return c.sendClose()
 }
 
+// CloseWithRequest ends the channel the way a session ends (RFC 4254
+// §6.10): EOF unless sent already, then the request name (without reply:
+// "exit-status" or "exit-signal") with payload, then CLOSE, as Close does.
+// Over a batching transport the three leave in one write(2).
+func (c *Channel) CloseWithRequest(name string, payload []byte) error {
+	c.mu.Lock()
+	c.localClosed = true
+	c.writeClosed = true
+	c.stdout.release()
+	c.stderr.release()
+	c.readable.Broadcast()
+	c.writable.Broadcast()
+	c.mu.Unlock()
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.closeSent {
+		return nil
+	}
+	write := c.mux.conn.WritePacket
+	more := write
+	if c.mux.batch != nil {
+		more = c.mux.batch.WritePacketMore
+	}
+	var err error
+	if !c.eofSent {
+		c.eofSent = true
+		err = more((&channelEOFMsg{RecipientChannel: c.remoteID}).appendTo(c.ctl[:0]))
+	}
+	if err == nil {
+		req := channelRequestMsg{RecipientChannel: c.remoteID, RequestType: name, Data: payload}
+		err = more(req.appendTo(make([]byte, 0, 1+4+4+len(name)+1+len(payload))))
+	}
+	c.closeSent = true
+	if cerr := write((&channelCloseMsg{RecipientChannel: c.remoteID}).appendTo(c.ctl[:0])); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (c *Channel) sendClose() error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()

@@ -71,10 +71,7 @@ func (s *Session) Exit(code int) error {
 	}
 	s.exited = true
 	s.mu.Unlock()
-	s.ch.CloseWrite()
-	_, err := s.ch.SendRequest(connection.RequestExitStatus, false, (&connection.ExitStatus{Status: uint32(code)}).Marshal())
-	s.ch.Close()
-	return err
+	return s.ch.CloseWithRequest(connection.RequestExitStatus, (&connection.ExitStatus{Status: uint32(code)}).Marshal())
 }
 
 // ExitSignal reports that the command was killed by a signal and closes
@@ -87,11 +84,8 @@ func (s *Session) ExitSignal(sig Signal, coreDumped bool, message string) error 
 	}
 	s.exited = true
 	s.mu.Unlock()
-	s.ch.CloseWrite()
-	_, err := s.ch.SendRequest(connection.RequestExitSignal, false,
+	return s.ch.CloseWithRequest(connection.RequestExitSignal,
 		(&connection.ExitSignal{Signal: string(sig), CoreDumped: coreDumped, ErrorMessage: message}).Marshal())
-	s.ch.Close()
-	return err
 }
 
 // Context is cancelled when the session or connection ends.
