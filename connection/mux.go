@@ -179,7 +179,6 @@ type Mux struct {
 
 	globalTypes map[string]bool // immutable after New
 
-
 	mu           sync.Mutex
 	chans        []*Channel // index is the local channel number; nil is free
 	nChans       int
