@@ -893,14 +893,13 @@ func regressGlob(e *regressEnv) {
 	}
 }
 
-// regressPerm is sftp-perm.sh. Its read-only half maps onto ferry's -R
-// exactly. Its other half gives sftp-server request allow and deny lists
-// (-p, -P), which ferry sftp-server does not have: for ferry, the cases
-// where a listed request must be refused pass only because ferry rejects
-// the unknown flag and never starts (it fails closed, never serving with
-// the list ignored), and the cases where an allowed request must succeed
-// are skipped while ferry refuses the flags (they run once it takes them).
-// Both halves run in full against OpenSSH's sftp-server.
+// regressPerm is sftp-perm.sh: the server's read-only mode (-R), and its
+// request lists: -P names requests refused, -p the only ones served.
+// Each explicit case runs the script's four steps in its order (no lists,
+// allowed, denied, left out of the allowed list) and, where the script
+// only sees the client fail, also checks that the session started and
+// the server's own log says it refused that request, so a server that
+// never starts (as ferry did while it rejected -p and -P) cannot pass.
 func regressPerm(e *regressEnv) {
 	c := e.copy
 	roTests := []struct{ desc, cmd, prep, okPost, failPost string }{
@@ -949,31 +948,127 @@ func regressPerm(e *regressEnv) {
 			e.wantOK(e.permRun(tc.cmd), "plain "+tc.op)
 			e.permPost(tc.op+" no allow/deny lists", tc.okPost)
 
-			// A server without request lists must refuse the flags, not
-			// serve with them ignored; ferry's flag parser does.
-			refused := 0
+			e.permPrepare(tc.prep)
+			e.wantOK(e.permRun(tc.cmd, "-p", tc.op+","+tc.allow), "allowed "+tc.op)
+			e.permPost(tc.op+" allowed", tc.okPost)
+
 			e.permPrepare(tc.prep)
 			r := e.permRun(tc.cmd, "-P", tc.op)
 			e.wantFail(r, "denied "+tc.op)
+			e.permRefused(r, tc.cmd, tc.op, true)
 			e.permPost(tc.op+" denied", tc.failPost)
-			if strings.Contains(r.stderr, "unknown shorthand flag: 'P'") {
-				refused++
-			}
 
 			e.permPrepare(tc.prep)
 			r = e.permRun(tc.cmd, "-p", tc.allow)
 			e.wantFail(r, "not allowed "+tc.op)
+			e.permRefused(r, tc.cmd, tc.op, false)
 			e.permPost(tc.op+" not in allow list", tc.failPost)
-			if strings.Contains(r.stderr, "unknown shorthand flag: 'p'") {
-				refused++
-			}
+		})
+	}
+}
 
-			if e.srv.ferry && refused == 2 {
-				t.Skip("ferry sftp-server has no -p/-P request lists (it refuses both flags, so the deny halves above fail closed): the half where an allowed request must succeed cannot apply")
+// permRefused checks that a run the request lists made fail got as far
+// as the command (sftp echoes it once the session is up) and that the
+// server logged refusing request op: OpenSSH's sftp-server as "Refusing
+// denylisted|non-allowlisted <op> request", ferry with a "refusing
+// request" line whose request field is op. Both log it either when the
+// request arrives or, for an extension, when leaving it out of VERSION.
+func (e *regressEnv) permRefused(r regressRun, cmd, op string, denied bool) {
+	e.t.Helper()
+	if !strings.Contains(r.stdout, "sftp> "+cmd+"\n") {
+		e.t.Errorf("%s: the session never reached the command:\n%s", op, r)
+		return
+	}
+	want := "Refusing non-allowlisted " + op + " request"
+	if denied {
+		want = "Refusing denylisted " + op + " request"
+	}
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if e.srv.ferry {
+			if strings.Contains(l, `msg="sftp: refusing request`) && slices.Contains(strings.Fields(l), "request="+op) {
+				return
 			}
-			e.permPrepare(tc.prep)
-			e.wantOK(e.permRun(tc.cmd, "-p", tc.op+","+tc.allow), "allowed "+tc.op)
-			e.permPost(tc.op+" allowed", tc.okPost)
+		} else if strings.TrimSpace(l) == want {
+			return
+		}
+	}
+	e.t.Errorf("%s: the server did not log refusing it:\n%s", op, r)
+}
+
+// TestOpenSSHRegressRequestFlags checks the flags sftp-perm.sh relies on
+// outside a session: -Q requests prints the names -p and -P take, one a
+// line, in OpenSSH's order, and exits 0; any other -Q is an error; -p and
+// -P may each be given once. As in TestOpenSSHRegress, OpenSSH's
+// sftp-server is a reference row. ferry also refuses to start with a
+// name it does not know, where OpenSSH serves with the name ignored (a
+// misspelt -P entry would leave that request served), so that case runs
+// against ferry only.
+func TestOpenSSHRegressRequestFlags(t *testing.T) {
+	t.Parallel()
+	want := "open\nclose\nread\nwrite\nlstat\nfstat\nsetstat\nfsetstat\nopendir\nreaddir\n" +
+		"remove\nmkdir\nrmdir\nrealpath\nstat\nrename\nreadlink\nsymlink\n" +
+		"posix-rename\nstatvfs\nfstatvfs\nhardlink\nfsync\nlsetstat\nlimits\n" +
+		"expand-path\ncopy-data\nhome-directory\nusers-groups-by-id\n"
+	servers := []regressServer{
+		{name: "ferry", argv: []string{ferryBin, "sftp-server"}, ferry: true},
+		{name: "openssh", argv: []string{regressOpenSSHServer}},
+	}
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			if !srv.ferry {
+				if _, err := os.Stat(regressOpenSSHServer); err != nil {
+					t.Skipf("reference only: %s is not installed (Debian package openssh-sftp-server)", regressOpenSSHServer)
+				}
+			}
+			run := func(args ...string) (stdout, stderr string, code int) {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, srv.argv[0], append(slices.Clone(srv.argv[1:]), args...)...)
+				cmd.Dir = t.TempDir()
+				var o, e bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &o, &e
+				err := cmd.Run()
+				var ee *exec.ExitError
+				switch {
+				case err == nil:
+				case errors.As(err, &ee) && ctx.Err() == nil:
+					code = ee.ExitCode()
+				default:
+					t.Fatalf("%q: %v", args, err)
+				}
+				return o.String(), e.String(), code
+			}
+			for _, q := range []string{"requests", "REQUESTS"} {
+				if out, errOut, code := run("-Q", q); out != want || errOut != "" || code != 0 {
+					t.Errorf("-Q %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit 0 and stdout:\n%s", q, code, out, errOut, want)
+				}
+			}
+			if out, errOut, code := run("-Q", "features"); code != 1 || out != "" || !strings.Contains(strings.ToLower(errOut), "invalid query type") {
+				t.Errorf("-Q features: exit %d, stdout %q, stderr %q; want exit 1 and \"invalid query type\"", code, out, errOut)
+			}
+			// A repeated list is fatal before the session starts.
+			// OpenSSH exits 255 from fatal(), whose message goes to
+			// syslog (its -e takes effect only after the options are
+			// read); ferry exits 1 and says why on stderr.
+			for _, args := range [][]string{{"-p", "open", "-p", "close"}, {"-P", "open", "-P", "close"}} {
+				out, errOut, code := run(args...)
+				if code == 0 || out != "" || (srv.ferry && !strings.Contains(errOut, "requests already set")) {
+					t.Errorf("%q: exit %d, stdout %q, stderr %q; want a failure saying the list is already set", args, code, out, errOut)
+				}
+			}
+			if !srv.ferry {
+				return
+			}
+			for _, args := range [][]string{{"-P", "nosuch"}, {"-p", "open,nosuch,close"}, {"-P", "read", "-p", "Open"}} {
+				bad := args[len(args)-1]
+				if bad != "Open" {
+					bad = "nosuch"
+				}
+				if out, errOut, code := run(args...); code != 1 || out != "" || !strings.Contains(errOut, fmt.Sprintf("unknown request %q", bad)) {
+					t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 1 and unknown request %q", args, code, out, errOut, bad)
+				}
+			}
 		})
 	}
 }

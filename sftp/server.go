@@ -114,6 +114,9 @@ type Options struct {
 	// Home is the directory relative paths start from and REALPATH "."
 	// returns (default "/").
 	Home string
+	// Requests refuses requests by name, as OpenSSH sftp-server's -P and
+	// -p lists do. The zero value refuses none.
+	Requests RequestFilter
 }
 
 // DefaultMaxHandles is the default Options.MaxHandles: plenty for any
@@ -522,6 +525,7 @@ func (s *session) init(p []byte) error {
 		{"home-directory", "1"},
 		{"users-groups-by-id@openssh.com", "1"},
 	}}
+	v.Extensions = s.advertised(v.Extensions)
 	s.sendMsg(&v)
 	s.log.Debug("sftp: session started", "client_version", m.Version)
 	return nil
@@ -774,6 +778,9 @@ func (s *session) lookup(b []byte) *handle {
 
 // dispatch routes one request; it owns b.
 func (s *session) dispatch(b *buffer) {
+	if s.refused(b) {
+		return
+	}
 	p := b.b
 	switch p[0] {
 	case fxpRead:

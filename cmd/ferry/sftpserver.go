@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -32,12 +33,36 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 		level    string
 		umask    string
 		direct   bool
+		query    string
+		denied   = requestList{again: "refused requests already set"}
+		allowed  = requestList{again: "permitted requests already set"}
 	)
 	cmd := &cobra.Command{
 		Use:   "sftp-server",
 		Short: "speak SFTP on stdin/stdout, like OpenSSH's sftp-server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if query != "" {
+				// As OpenSSH: "requests" in any case; nothing else.
+				if !strings.EqualFold(query, "requests") {
+					return fmt.Errorf("invalid query type %q", query)
+				}
+				for _, n := range sftp.RequestNames() {
+					fmt.Fprintln(cmd.OutOrStdout(), n)
+				}
+				return nil
+			}
+			var requests sftp.RequestFilter
+			if denied.set {
+				if err := requests.Deny(denied.names...); err != nil {
+					return fmt.Errorf("-P: %w (-Q requests lists the names)", err)
+				}
+			}
+			if allowed.set {
+				if err := requests.Allow(allowed.names...); err != nil {
+					return fmt.Errorf("-p: %w (-Q requests lists the names)", err)
+				}
+			}
 			logger := slog.New(slog.DiscardHandler)
 			if stderr {
 				var lv slog.Level
@@ -46,7 +71,7 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 				}
 				logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 			}
-			opts := &sftp.Options{ReadOnly: readOnly, DirectUploads: direct, Logger: logger}
+			opts := &sftp.Options{ReadOnly: readOnly, DirectUploads: direct, Logger: logger, Requests: requests}
 			if u := os.Getenv("USER"); u != "" {
 				opts.User = u
 			}
@@ -114,9 +139,40 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&stderr, "log-stderr", "e", false, "log to stderr")
 	f.StringVarP(&level, "log-level", "l", "INFO", "log level: QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG, DEBUG1-3")
 	f.StringVarP(&umask, "umask", "u", "", "umask (octal) for files and directories created")
+	f.VarP(&denied, "denied-requests", "P", "comma-separated requests to refuse (names as -Q requests prints them); refused before any -p list is looked at")
+	f.VarP(&allowed, "allowed-requests", "p", "comma-separated requests to serve: every other one is refused")
+	f.StringVarP(&query, "query", "Q", "", "print what is supported and exit: \"requests\" prints the request names -p and -P take")
 	f.BoolVar(&direct, "direct-uploads", false, "write uploads in place, as OpenSSH does, instead of to a temporary file renamed on close (keeps inode, hard links and extended attributes)")
 	return cmd
 }
+
+// requestList is the argument of -p or -P: request names separated by
+// commas. OpenSSH's sftp-server refuses to start when either is given
+// twice rather than pick one, and so does ferry.
+type requestList struct {
+	names []string
+	set   bool
+	again string // the error for a second -p or -P
+}
+
+func (l *requestList) Set(v string) error {
+	if l.set {
+		return errors.New(l.again)
+	}
+	l.set = true
+	// An empty entry names no request in OpenSSH's lists either; -p ""
+	// still makes the (empty) allowed list binding.
+	for n := range strings.SplitSeq(v, ",") {
+		if n != "" {
+			l.names = append(l.names, n)
+		}
+	}
+	return nil
+}
+
+func (l *requestList) String() string { return strings.Join(l.names, ",") }
+
+func (l *requestList) Type() string { return "requests" }
 
 // sftpLogLevel maps OpenSSH's -l names onto slog levels.
 func sftpLogLevel(l string) string {
