@@ -195,11 +195,6 @@ type Server struct {
 	fs   vfs.FS
 	opts Options
 	log  *slog.Logger
-	pool [3]sync.Pool
-	// readers and writers hold the batch buffers of sessions that have
-	// nothing buffered, so idle sessions hold none.
-	readers sync.Pool // *bufio.Reader of readBatch bytes
-	writers sync.Pool // *bufio.Writer of writeBatch bytes
 }
 
 // NewServer returns a Server for fsys. opts may be nil.
@@ -225,17 +220,29 @@ func NewServer(fsys vfs.FS, opts *Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	for i, size := range [3]int{smallBuf, mediumBuf, largeBuf} {
-		s.pool[i].New = func() any { return &buffer{b: make([]byte, 0, size)} }
-	}
-	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBatch) }
-	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBatch) }
 	return s
 }
 
 // buffer is a pooled packet buffer; pointers go through sync.Pool and
 // channels without allocating.
 type buffer struct{ b []byte }
+
+// Buffer pools shared by every Server in the process: a daemon makes a
+// Server per session (options are per account), and pools per Server gave
+// every short session fresh buffers (about 40 KiB per login). They are
+// caches, not state: which buffer a request gets never changes the
+// reply.
+var (
+	bufPools = [3]sync.Pool{ // by size class: smallBuf, mediumBuf, largeBuf
+		{New: func() any { return &buffer{b: make([]byte, 0, smallBuf)} }},
+		{New: func() any { return &buffer{b: make([]byte, 0, mediumBuf)} }},
+		{New: func() any { return &buffer{b: make([]byte, 0, largeBuf)} }},
+	}
+	// batchReaders and batchWriters hold the batch buffers of sessions
+	// that have gone idle, so an idle session holds neither.
+	batchReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBatch) }}
+	batchWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBatch) }}
+)
 
 func (s *Server) getBuf(n int) *buffer {
 	i := 0
@@ -247,7 +254,7 @@ func (s *Server) getBuf(n int) *buffer {
 	case n > smallBuf:
 		i = 1
 	}
-	return s.pool[i].Get().(*buffer)
+	return bufPools[i].Get().(*buffer)
 }
 
 func (s *Server) putBuf(b *buffer) {
@@ -257,11 +264,11 @@ func (s *Server) putBuf(b *buffer) {
 	case c > 4*largeBuf:
 		// Grown far past every class (a huge NAME reply): let it go.
 	case c >= largeBuf:
-		s.pool[2].Put(b)
+		bufPools[2].Put(b)
 	case c >= mediumBuf:
-		s.pool[1].Put(b)
+		bufPools[1].Put(b)
 	case c >= smallBuf:
-		s.pool[0].Put(b)
+		bufPools[0].Put(b)
 	}
 }
 
@@ -439,7 +446,7 @@ func (s *session) readLoop(r io.Reader) error {
 	defer func() {
 		if br != nil {
 			br.Reset(nil)
-			s.srv.readers.Put(br)
+			batchReaders.Put(br)
 		}
 	}()
 	initDone := false
@@ -452,14 +459,14 @@ func (s *session) readLoop(r io.Reader) error {
 		}
 		if br != nil && br.Buffered() == 0 {
 			br.Reset(nil)
-			s.srv.readers.Put(br)
+			batchReaders.Put(br)
 			br = nil
 		}
 		var err error
 		if br == nil {
 			_, err = io.ReadFull(r, s.hdr[:])
 			if err == nil {
-				br = s.srv.readers.Get().(*bufio.Reader)
+				br = batchReaders.Get().(*bufio.Reader)
 				br.Reset(r)
 			}
 		} else {
@@ -640,13 +647,13 @@ func (s *session) queue(b *buffer) {
 // replies, handing its batch buffer back to the pool.
 func (s *session) writer() {
 	defer s.writerWG.Done()
-	bw := s.srv.writers.Get().(*bufio.Writer)
+	bw := batchWriters.Get().(*bufio.Writer)
 	bw.Reset(s.w)
 	// The batch buffer goes back before the writer says it has left: the
 	// next writer may start as soon as it has.
 	putBack := func() {
 		bw.Reset(nil)
-		s.srv.writers.Put(bw)
+		batchWriters.Put(bw)
 	}
 	var t *time.Timer
 	for {
