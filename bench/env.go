@@ -335,7 +335,7 @@ level = "warn"
 transfer_log = false
 `, maxStartups)
 	if e.opts.FerryMetrics != "" {
-		cfg += fmt.Sprintf("[metrics]\nlisten = %q\n", e.opts.FerryMetrics)
+		cfg += fmt.Sprintf("[metrics]\nlisten = %q\npprof = true\n", e.opts.FerryMetrics)
 	}
 	cfgFile := filepath.Join(data, "ferry.toml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {

@@ -331,6 +331,10 @@ func (e *Env) idle(r *Results) error {
 			after := s.Mem()
 			if s.Name == "ferry" && e.opts.FerryMetrics != "" {
 				e.opts.logf("ferry runtime with %d idle sessions: %s", n, goMetrics(e.opts.FerryMetrics))
+				if dir := e.opts.PerfDir; dir != "" {
+					saveProfile(e.opts.FerryMetrics, "heap", filepath.Join(dir, "ferry-idle.heap"))
+					saveProfile(e.opts.FerryMetrics, "goroutine", filepath.Join(dir, "ferry-idle.goroutine"))
+				}
 			}
 			for _, ss := range sessions {
 				if ss != nil {
@@ -350,6 +354,20 @@ func (e *Env) idle(r *Results) error {
 	r.add(w, "memory (RSS)", "KiB/session", rss, true)
 	r.add(w, "memory (PSS)", "KiB/session", pss, true)
 	return nil
+}
+
+// saveProfile saves one of ferry's pprof profiles (metrics.pprof) to file,
+// for diagnosis; failures are logged nowhere, since it is optional.
+func saveProfile(addr, name, file string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/" + name)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(file); err == nil {
+		io.Copy(f, resp.Body)
+		f.Close()
+	}
 }
 
 // goMetrics returns the Go runtime gauges of a Prometheus endpoint, for diagnosis.

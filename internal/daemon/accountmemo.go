@@ -27,9 +27,14 @@ const accountMemoMax = 8192
 // connection's first lookup goes to the database, for known and unknown
 // users alike, so both still take the same path.
 type accountMemo struct {
-	mu sync.Mutex
-	m  map[string]accountMemoEntry
+	mu      sync.Mutex
+	m       map[string]accountMemoEntry
+	inserts uint64
 }
+
+// accountMemoSweep is how many inserts pass between sweeps of expired
+// entries.
+const accountMemoSweep = 64
 
 type accountMemoEntry struct {
 	acct *store.Account
@@ -54,7 +59,11 @@ func (m *accountMemo) lookup(ctx context.Context, st store.Store, sessionID []by
 	if m.m == nil {
 		m.m = make(map[string]accountMemoEntry)
 	}
-	if len(m.m) >= accountMemoMax {
+	// Sweep expired entries every accountMemoSweep inserts (and at the
+	// bound), so the memo holds about the connections of the last few
+	// seconds, not every account read since the last flood.
+	m.inserts++
+	if m.inserts%accountMemoSweep == 0 || len(m.m) >= accountMemoMax {
 		for k, e := range m.m {
 			if now.Sub(e.at) >= accountMemoTTL || now.Before(e.at) {
 				delete(m.m, k)

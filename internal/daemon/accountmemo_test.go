@@ -81,3 +81,21 @@ func TestAccountMemoBounded(t *testing.T) {
 		t.Fatalf("memo holds %d entries, bound %d", len(m.m), accountMemoMax)
 	}
 }
+
+// TestAccountMemoSweeps: expired entries go within accountMemoSweep
+// inserts, so the memo does not keep every account read.
+func TestAccountMemoSweeps(t *testing.T) {
+	st := &lookupCounter{}
+	var m accountMemo
+	t0 := time.Unix(1000, 0)
+	for i := range 100 {
+		m.lookup(context.Background(), st, []byte{byte(i)}, "alice", t0)
+	}
+	later := t0.Add(accountMemoTTL)
+	for i := range accountMemoSweep {
+		m.lookup(context.Background(), st, []byte{byte(i), 1}, "alice", later)
+	}
+	if len(m.m) > accountMemoSweep {
+		t.Fatalf("memo holds %d entries after a sweep, want at most %d", len(m.m), accountMemoSweep)
+	}
+}

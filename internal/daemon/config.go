@@ -312,6 +312,11 @@ type LogConfig struct {
 // MetricsConfig is the [metrics] section.
 type MetricsConfig struct {
 	Listen string // host:port for the Prometheus endpoint; "" means off
+	// Pprof also serves Go's runtime profiles under /debug/pprof/ on the
+	// metrics listener (heap, goroutines, CPU), for diagnosing memory and
+	// CPU in production. Off by default: profiles reveal internals, and
+	// a CPU profile costs CPU while it runs.
+	Pprof bool
 }
 
 // Default returns the configuration used when there is no file.
@@ -913,6 +918,7 @@ var sectionKeys = map[string]map[string]setter{
 	},
 	"metrics": {
 		"listen": stringSetter(func(c *Config) *string { return &c.Metrics.Listen }),
+		"pprof":  boolSetter(func(c *Config) *bool { return &c.Metrics.Pprof }),
 	},
 }
 

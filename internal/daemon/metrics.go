@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -214,19 +215,26 @@ const (
 	metricsShutdownTimeout   = 5 * time.Second
 )
 
-// Serve serves /metrics on addr until ctx is done.
-func (m *Metrics) Serve(ctx context.Context, addr string) error {
+// Serve serves /metrics on addr until ctx is done, and with withPprof Go's
+// profiles under /debug/pprof/.
+func (m *Metrics) Serve(ctx context.Context, addr string, withPprof bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	return m.ServeListener(ctx, ln)
+	return m.ServeListener(ctx, ln, withPprof)
 }
 
 // ServeListener is Serve on an existing listener, which it closes.
-func (m *Metrics) ServeListener(ctx context.Context, ln net.Listener) error {
+func (m *Metrics) ServeListener(ctx context.Context, ln net.Listener, withPprof bool) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: metricsReadHeaderTimeout,

@@ -160,7 +160,7 @@ func TestMetricsServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- m.ServeListener(ctx, ln) }()
+	go func() { done <- m.ServeListener(ctx, ln, false) }()
 	url := "http://" + ln.Addr().String() + "/metrics"
 	resp, err := http.Get(url)
 	if err != nil {
@@ -190,11 +190,46 @@ func TestMetricsServe(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /: %d", resp.StatusCode)
 	}
+	resp, err = http.Get("http://" + ln.Addr().String() + "/debug/pprof/heap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/heap without pprof: %d, want 404", resp.StatusCode)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve after cancel: %v", err)
 	}
-	if err := m.Serve(context.Background(), "127.0.0.1:notaport"); err == nil {
+	if err := m.Serve(context.Background(), "127.0.0.1:notaport", false); err == nil {
 		t.Fatal("Serve on a bad address succeeded")
+	}
+}
+
+// TestMetricsPprof: metrics.pprof = true adds Go's profiles.
+func TestMetricsPprof(t *testing.T) {
+	m := NewMetrics()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.ServeListener(ctx, ln, true) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for _, path := range []string{"/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
+		}
 	}
 }

@@ -140,7 +140,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 	}
 	if cfg.Metrics.Listen != "" {
 		go func() {
-			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen); err != nil {
+			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen, cfg.Metrics.Pprof); err != nil {
 				log.Error("metrics listener", "address", cfg.Metrics.Listen, "error", err)
 			}
 		}()
