@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-sftp/ferry/internal/testenv"
 )
 
 // The slowloris attack: the 1,000 connections, and the grace time
@@ -171,6 +173,12 @@ func slowlorisRound(t *testing.T, s *ferryServer, download func() float64, downl
 		t.Fatalf("RSS grew %d KiB under attack", peak-base)
 	}
 	if underAttack >= 0.9*baseline {
+		return true
+	}
+	if testenv.RaceEnabled {
+		// 1000 attackers and the downloader run instrumented in this
+		// process: the bound is checked by the plain run of make test.
+		t.Logf("race detector on: throughput %.1f -> %.1f MiB/s not asserted", baseline, underAttack)
 		return true
 	}
 	if final {
