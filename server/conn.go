@@ -241,18 +241,19 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 }
 
 func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
-	// Key exchange and authentication run on a goroutine of their own:
-	// the kex and signature code grows a goroutine's stack to tens of KiB,
-	// and a stack only shrinks by half per GC cycle, so the goroutine that
-	// then waits on this connection for hours would keep it. This one
-	// stays small (issue 8: 32 KiB per idle session).
+	// Key exchange and authentication run on another goroutine, from a
+	// pool (workerPool): the kex and signature code grows a goroutine's
+	// stack to tens of KiB, and a stack only shrinks by half per GC
+	// cycle, so the goroutine that then waits on this connection for hours
+	// would keep it. This one stays small (issue 8: 32 KiB per idle
+	// session).
 	type handshakeResult struct {
 		tc  *transport.Conn
 		res *auth.Result
 		err error
 	}
 	hc := make(chan handshakeResult, 1)
-	go func() {
+	s.handshakes.run(func() {
 		var r handshakeResult
 		defer func() {
 			if p := recover(); p != nil {
@@ -262,7 +263,7 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 			hc <- r
 		}()
 		r.tc, r.res, r.err = s.handshake(nc, info)
-	}()
+	})
 	r := <-hc
 	tc, res := r.tc, r.res
 	if tc != nil {

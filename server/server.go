@@ -169,6 +169,8 @@ type Server struct {
 	netConns  map[net.Conn]struct{} // every connection being served, any phase
 	conns     map[*Conn]struct{}    // the authenticated ones
 	shutdown  bool
+
+	handshakes workerPool // runs key exchanges and authentication
 }
 
 // shutdownPollInterval is how often Shutdown checks whether the last
