@@ -647,13 +647,18 @@ func (s *session) queue(b *buffer) {
 // replies, handing its batch buffer back to the pool.
 func (s *session) writer() {
 	defer s.writerWG.Done()
-	bw := batchWriters.Get().(*bufio.Writer)
-	bw.Reset(s.w)
-	// The batch buffer goes back before the writer says it has left: the
-	// next writer may start as soon as it has.
+	// The batch buffer is held only while replies are queued: writeReply
+	// flushes when the queue runs dry, and the buffer goes back to the
+	// pool then, so a writer lingering for the next burst (or a session
+	// gone idle) holds none. It also goes back before the writer says it
+	// has left: the next writer may start as soon as it has.
+	var bw *bufio.Writer
 	putBack := func() {
-		bw.Reset(nil)
-		batchWriters.Put(bw)
+		if bw != nil {
+			bw.Reset(nil)
+			batchWriters.Put(bw)
+			bw = nil
+		}
 	}
 	var t *time.Timer
 	for {
@@ -662,6 +667,9 @@ func (s *session) writer() {
 		select {
 		case b, ok = <-s.out:
 		default:
+			if bw != nil && bw.Buffered() == 0 {
+				putBack()
+			}
 			if t == nil {
 				t = time.NewTimer(workerLinger)
 			} else {
@@ -685,6 +693,10 @@ func (s *session) writer() {
 		if !ok {
 			putBack()
 			return
+		}
+		if bw == nil {
+			bw = batchWriters.Get().(*bufio.Writer)
+			bw.Reset(s.w)
 		}
 		s.writeReply(bw, b)
 	}
