@@ -1,6 +1,8 @@
 package connection
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -128,5 +130,48 @@ func TestCloseWithRequest(t *testing.T) {
 	r.send((&globalRequestMsg{RequestName: "sync", WantReply: true}).appendTo(nil))
 	if p := r.recv(); len(p) != 1 || p[0] != 82 { // REQUEST_FAILURE
 		t.Fatalf("after a second CloseWithRequest got % x, want only the sync reply", p)
+	}
+}
+
+// TestWriteBuffers: buffers are packed into packets of the peer's maximum
+// size across buffer boundaries, and the bytes arrive in order.
+func TestWriteBuffers(t *testing.T) {
+	r := newRawPeer(t, &Config{})
+	c, _ := r.openAccepted(1<<20, 1000)
+	var want []byte
+	var bufs [][]byte
+	for i, n := range []int{1013, 1013, 5, 0, 2500, 13} {
+		b := bytes.Repeat([]byte{byte('a' + i)}, n)
+		want = append(want, b...)
+		bufs = append(bufs, b)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := c.WriteBuffers(bufs)
+		if err == nil && n != len(want) {
+			err = fmt.Errorf("wrote %d of %d", n, len(want))
+		}
+		done <- err
+	}()
+	var got []byte
+	var sizes []int
+	for len(got) < len(want) {
+		var m channelDataMsg
+		p := r.recv()
+		if !m.unmarshal(p) {
+			t.Fatalf("want CHANNEL_DATA, got % x", p[:min(len(p), 16)])
+		}
+		sizes = append(sizes, len(m.Data))
+		got = append(got, m.Data...)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("data reordered or corrupted")
+	}
+	// 4544 bytes at 1000 per packet: five packets, all full but the last.
+	if fmt.Sprint(sizes) != "[1000 1000 1000 1000 544]" {
+		t.Fatalf("packet sizes %v, want [1000 1000 1000 1000 544]", sizes)
 	}
 }

@@ -51,6 +51,10 @@ type Channel struct {
 	// field (guarded by writerMu) because a stack array passed through
 	// the interface would escape, one allocation per packet.
 	dataHdr [extendedDataHeaderLen]byte
+	// one and vec are writeVecLocked's scratch (guarded by writerMu): a
+	// Write's single buffer, and the slices making up one packet.
+	one [1][]byte
+	vec [][]byte
 
 	// directDst, guarded by mu, is the unfilled rest of the slice a
 	// reader blocked on empty stdout has lent to handleData; nil when no
@@ -242,6 +246,30 @@ func (c *Channel) Stderr() io.Writer { return stderrWriter{c} }
 func (c *Channel) write(ext bool, p []byte) (int, error) {
 	c.writerMu.Lock()
 	defer c.writerMu.Unlock()
+	c.one[0] = p
+	n, err := c.writeVecLocked(ext, c.one[:])
+	c.one[0] = nil
+	return n, err
+}
+
+// WriteBuffers sends the concatenation of bufs as CHANNEL_DATA, like
+// Write(bytes.Join(bufs, nil)) without joining: packets are filled to the
+// peer's maximum packet size across buffer boundaries, each byte copied
+// once into the sealed output. An SFTP server writes a run of queued
+// replies this way; each 32 KiB READ reply (32 KiB of data plus a 13-byte
+// header) alone would take two packets, one of them 13 bytes. Like
+// net.Buffers, it may change the slice headers in bufs, not the bytes.
+func (c *Channel) WriteBuffers(bufs [][]byte) (int, error) {
+	c.writerMu.Lock()
+	defer c.writerMu.Unlock()
+	return c.writeVecLocked(false, bufs)
+}
+
+func (c *Channel) writeVecLocked(ext bool, bufs [][]byte) (int, error) {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
 	written := 0
 	unflushed := false // a chunk went out with WritePacketMore
 	defer func() {
@@ -250,7 +278,7 @@ func (c *Channel) write(ext bool, p []byte) (int, error) {
 			c.mux.batch.Flush()
 		}
 	}()
-	for len(p) > 0 {
+	for total > 0 {
 		c.mu.Lock()
 		for c.remoteCredit == 0 && !c.writeClosed && !c.closeReceived && c.deadErr == nil {
 			c.writable.Wait()
@@ -267,27 +295,45 @@ func (c *Channel) write(ext bool, p []byte) (int, error) {
 			c.mu.Unlock()
 			return written, err
 		}
-		n := uint32(min(uint64(len(p)), uint64(c.remoteCredit), uint64(c.remoteMaxPacket)))
+		n := uint32(min(uint64(total), uint64(c.remoteCredit), uint64(c.remoteMaxPacket)))
 		c.remoteCredit -= n
 		// More follows at once only if the next chunk will not wait for
 		// window: data must never sit unflushed while we block.
-		more := c.mux.batch != nil && uint64(len(p)) > uint64(n) && c.remoteCredit > 0
+		more := c.mux.batch != nil && uint64(total) > uint64(n) && c.remoteCredit > 0
 		c.mu.Unlock()
-		if err := c.sendData(ext, p[:n], more); err != nil {
+		// The next n bytes, as slices of bufs.
+		c.vec = c.vec[:0]
+		for need := int(n); need > 0; {
+			b := bufs[0]
+			k := min(len(b), need)
+			if k > 0 {
+				c.vec = append(c.vec, b[:k])
+			}
+			need -= k
+			if k == len(b) {
+				bufs = bufs[1:]
+			} else {
+				bufs[0] = b[k:]
+			}
+		}
+		err := c.sendData(ext, c.vec, int(n), more)
+		clear(c.vec)
+		if err != nil {
 			return written, err
 		}
 		unflushed = more
 		written += int(n)
-		p = p[n:]
+		total -= int(n)
 	}
 	return written, nil
 }
 
-// sendData sends one data packet; the caller holds writerMu. Over a PartsPacketConn the header is
-// built on the stack and data is copied once, into the sealed output;
+// sendData sends one data packet of n bytes, the concatenation of parts;
+// the caller holds writerMu. Over a PartsPacketConn the header is built
+// in the Channel and the parts are copied once, into the sealed output;
 // otherwise the packet is built in a pooled buffer (WritePacket does not
 // retain it), so steady-state writes allocate nothing either way.
-func (c *Channel) sendData(ext bool, data []byte, more bool) error {
+func (c *Channel) sendData(ext bool, parts [][]byte, n int, more bool) error {
 	m := c.mux
 	if m.parts != nil {
 		b := c.dataHdr[:0]
@@ -299,16 +345,19 @@ func (c *Channel) sendData(ext bool, data []byte, more bool) error {
 			b = append(b, wire.MsgChannelData)
 			b = wire.AppendUint32(b, c.remoteID)
 		}
-		b = wire.AppendUint32(b, uint32(len(data)))
+		b = wire.AppendUint32(b, uint32(n))
 		c.sendMu.Lock()
 		defer c.sendMu.Unlock()
 		if c.closeSent || c.eofSent {
 			return ErrClosed
 		}
-		return m.parts.WritePacketParts(b, data, more)
+		if len(parts) == 1 {
+			return m.parts.WritePacketParts(b, parts[0], more)
+		}
+		return m.parts.WritePacketVec(b, parts, more)
 	}
 	pool := &smallSendPool
-	if len(data)+extendedDataHeaderLen > smallSendBuf {
+	if n+extendedDataHeaderLen > smallSendBuf {
 		pool = &largeSendPool
 	}
 	bp := pool.Get().(*[]byte)
@@ -321,8 +370,10 @@ func (c *Channel) sendData(ext bool, data []byte, more bool) error {
 		b = append(b, wire.MsgChannelData)
 		b = wire.AppendUint32(b, c.remoteID)
 	}
-	b = wire.AppendUint32(b, uint32(len(data)))
-	b = append(b, data...)
+	b = wire.AppendUint32(b, uint32(n))
+	for _, p := range parts {
+		b = append(b, p...)
+	}
 	c.sendMu.Lock()
 	var err error
 	switch {

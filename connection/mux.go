@@ -39,6 +39,8 @@ type BatchPacketConn interface {
 type PartsPacketConn interface {
 	BatchPacketConn
 	WritePacketParts(hdr, body []byte, more bool) error
+	// WritePacketVec is WritePacketParts with the body in several slices.
+	WritePacketVec(hdr []byte, body [][]byte, more bool) error
 }
 
 // Defaults and limits. See Config for what each governs.

@@ -55,6 +55,11 @@ func (s *Session) Read(p []byte) (int, error) { return s.ch.Read(p) }
 // Write sends output (CHANNEL_DATA).
 func (s *Session) Write(p []byte) (int, error) { return s.ch.Write(p) }
 
+// WriteBuffers sends the concatenation of bufs as output, packing
+// CHANNEL_DATA packets across buffer boundaries (connection.Channel's
+// WriteBuffers); it may change the slice headers in bufs.
+func (s *Session) WriteBuffers(bufs [][]byte) (int, error) { return s.ch.WriteBuffers(bufs) }
+
 // Stderr writes to the client's stderr (CHANNEL_EXTENDED_DATA type 1).
 func (s *Session) Stderr() io.Writer { return s.ch.Stderr() }
 

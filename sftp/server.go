@@ -647,6 +647,10 @@ func (s *session) queue(b *buffer) {
 // replies, handing its batch buffer back to the pool.
 func (s *session) writer() {
 	defer s.writerWG.Done()
+	if vw, ok := s.w.(buffersWriter); ok {
+		s.writeVectors(vw)
+		return
+	}
 	// The batch buffer is held only while replies are queued: writeReply
 	// flushes when the queue runs dry, and the buffer goes back to the
 	// pool then, so a writer lingering for the next burst (or a session
@@ -662,34 +666,10 @@ func (s *session) writer() {
 	}
 	var t *time.Timer
 	for {
-		var b *buffer
-		var ok bool
-		select {
-		case b, ok = <-s.out:
-		default:
-			if bw != nil && bw.Buffered() == 0 {
-				putBack()
-			}
-			if t == nil {
-				t = time.NewTimer(workerLinger)
-			} else {
-				t.Reset(workerLinger)
-			}
-			select {
-			case b, ok = <-s.out:
-				t.Stop()
-			case <-t.C:
-				s.outMu.Lock()
-				if s.pending == 0 {
-					putBack()
-					s.writing = false
-					s.outMu.Unlock()
-					return
-				}
-				s.outMu.Unlock()
-				continue
-			}
+		if bw != nil && len(s.out) == 0 && bw.Buffered() == 0 {
+			putBack()
 		}
+		b, ok := s.nextReply(&t)
 		if !ok {
 			putBack()
 			return
@@ -699,6 +679,98 @@ func (s *session) writer() {
 			bw.Reset(s.w)
 		}
 		s.writeReply(bw, b)
+	}
+}
+
+// buffersWriter is an output that takes several buffers in one call and
+// packs them into packets (server.Session, connection.Channel).
+type buffersWriter interface {
+	WriteBuffers(bufs [][]byte) (int, error)
+}
+
+// Bounds of one WriteBuffers call: enough replies to fill the
+// transport's 256 KiB write batch, few enough that the first reply of a
+// run does not wait on the last.
+const (
+	vectorMaxReplies = 64
+	vectorMaxBytes   = 256 << 10
+)
+
+// writeVectors is the writer for a buffersWriter: each run of queued
+// replies goes out in one WriteBuffers call, so consecutive replies share
+// packets instead of each starting its own, and no batch buffer is needed.
+func (s *session) writeVectors(vw buffersWriter) {
+	var batch [vectorMaxReplies]*buffer
+	var bufs [vectorMaxReplies][]byte
+	var t *time.Timer
+	for {
+		b, ok := s.nextReply(&t)
+		if !ok {
+			return
+		}
+		n, size := 0, 0
+		for {
+			batch[n], bufs[n] = b, b.b
+			n++
+			size += len(b.b)
+			if n == vectorMaxReplies || size >= vectorMaxBytes {
+				break
+			}
+			select {
+			case b, ok = <-s.out:
+			default:
+				ok = false
+			}
+			if !ok || b == nil {
+				break
+			}
+		}
+		if !s.writeFailed {
+			if _, err := vw.WriteBuffers(bufs[:n]); err != nil {
+				s.failWrite(err)
+				s.writeFailed = true
+			}
+		}
+		for i := range n {
+			s.srv.putBuf(batch[i])
+			batch[i], bufs[i] = nil, nil
+		}
+		s.outMu.Lock()
+		s.pending -= n
+		s.outMu.Unlock()
+	}
+}
+
+// nextReply waits for the next queued reply, lingering workerLinger for
+// one; ok is false when the writer should leave (the queue was closed, or
+// it stayed empty with nothing pending).
+// t is the calling writer's timer, created on first use.
+func (s *session) nextReply(t **time.Timer) (*buffer, bool) {
+	select {
+	case b, ok := <-s.out:
+		return b, ok
+	default:
+	}
+	if *t == nil {
+		*t = time.NewTimer(workerLinger)
+	} else {
+		(*t).Reset(workerLinger)
+	}
+	for {
+		select {
+		case b, ok := <-s.out:
+			(*t).Stop()
+			return b, ok
+		case <-(*t).C:
+			s.outMu.Lock()
+			if s.pending == 0 {
+				s.writing = false
+				s.outMu.Unlock()
+				return nil, false
+			}
+			s.outMu.Unlock()
+			(*t).Reset(workerLinger)
+		}
 	}
 }
 

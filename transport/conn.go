@@ -339,11 +339,27 @@ func (c *Conn) WritePacketParts(hdr, body []byte, more bool) error {
 	return c.writePacketParts(hdr, body, !more)
 }
 
+// WritePacketVec is WritePacketParts with the body in several slices,
+// each copied once into the sealed output (several SFTP replies packed
+// into one CHANNEL_DATA). Neither hdr nor body is retained.
+func (c *Conn) WritePacketVec(hdr []byte, body [][]byte, more bool) error {
+	if len(hdr) == 0 {
+		return errors.New("transport: empty message header")
+	}
+	return c.writePacketBody(hdr, nil, body, !more)
+}
+
 func (c *Conn) writePacket(p []byte, flush bool) error {
-	return c.writePacketParts(p, nil, flush)
+	return c.writePacketBody(p, nil, nil, flush)
 }
 
 func (c *Conn) writePacketParts(p, body []byte, flush bool) error {
+	return c.writePacketBody(p, body, nil, flush)
+}
+
+// writePacketBody writes the message p || body || bodies... (body or
+// bodies, not both).
+func (c *Conn) writePacketBody(p, body []byte, bodies [][]byte, flush bool) error {
 	if len(p) == 0 {
 		return errors.New("transport: empty payload")
 	}
@@ -356,20 +372,33 @@ func (c *Conn) writePacketParts(p, body []byte, flush bool) error {
 			c.wcond.Wait()
 			continue
 		}
-		if c.pendingBytes+len(p)+len(body) > maxPendingControlBytes {
+		n := len(p) + len(body)
+		for _, b := range bodies {
+			n += len(b)
+		}
+		if c.pendingBytes+n > maxPendingControlBytes {
 			c.writeErr = protocolError("peer did not complete key exchange while %d bytes of replies queued", c.pendingBytes)
 			c.wcond.Broadcast()
 			return c.writeErr
 		}
-		q := make([]byte, 0, len(p)+len(body))
-		c.pending = append(c.pending, append(append(q, p...), body...))
-		c.pendingBytes += len(p) + len(body)
+		q := append(append(make([]byte, 0, n), p...), body...)
+		for _, b := range bodies {
+			q = append(q, b...)
+		}
+		c.pending = append(c.pending, q)
+		c.pendingBytes += n
 		return nil
 	}
 	if c.writeErr != nil {
 		return c.writeErr
 	}
-	if err := c.writeLocked(p, body); err != nil {
+	var err error
+	if bodies != nil {
+		err = c.writeVecLocked(p, bodies)
+	} else {
+		err = c.writeLocked(p, body)
+	}
+	if err != nil {
 		return err
 	}
 	if !c.isClient && p[0] == wire.MsgUserAuthSuccess {
@@ -390,6 +419,18 @@ func (c *Conn) writePacketParts(p, body []byte, flush bool) error {
 		}
 	}
 	return c.maybeStartRekeyLocked()
+}
+
+func (c *Conn) writeVecLocked(p []byte, bodies [][]byte) error {
+	if err := c.w.WritePacketVec(p, bodies); err != nil {
+		return c.failWriteLocked(err)
+	}
+	n := len(p)
+	for _, b := range bodies {
+		n += len(b)
+	}
+	c.writeBytes.Add(uint64(n))
+	return nil
 }
 
 func (c *Conn) writeLocked(p, body []byte) error {

@@ -538,6 +538,48 @@ func (w *Writer) WritePacket(payload []byte) error {
 	return w.WritePacketParts(payload, nil)
 }
 
+// WritePacketVec is WritePacketParts with a body in several slices, each
+// copied once into the output: a connection layer packs several
+// application writes (consecutive SFTP replies) into one packet.
+func (w *Writer) WritePacketVec(hdr []byte, body [][]byte) error {
+	switch len(body) {
+	case 0:
+		return w.WritePacketParts(hdr, nil)
+	case 1:
+		return w.WritePacketParts(hdr, body[0])
+	}
+	if w.err != nil {
+		return w.err
+	}
+	n := len(hdr)
+	for _, b := range body {
+		n += len(b)
+	}
+	if n == 0 {
+		return errEmptyPayload
+	}
+	if n > MaxPayload {
+		return fmt.Errorf("packet: payload of %d bytes exceeds %d", n, MaxPayload)
+	}
+	if w.deflate != nil {
+		// Rare (compression on bulk data): join, then compress as one.
+		joined := make([]byte, 0, n)
+		joined = append(joined, hdr...)
+		for _, b := range body {
+			joined = append(joined, b...)
+		}
+		return w.WritePacketParts(joined, nil)
+	}
+	w.reserve(n + writeSlack)
+	start := len(w.out)
+	w.out = append(w.out, 0, 0, 0, 0, 0)
+	w.out = append(w.out, hdr...)
+	for _, b := range body {
+		w.out = append(w.out, b...)
+	}
+	return w.finishPacket(start)
+}
+
 // WritePacketParts is WritePacket for the payload hdr followed by body,
 // which it copies straight into the output buffer: a connection layer
 // sends channel data as a small header plus the caller's bytes without
@@ -552,7 +594,6 @@ func (w *Writer) WritePacketParts(hdr, body []byte) error {
 	if len(hdr)+len(body) > MaxPayload {
 		return fmt.Errorf("packet: payload of %d bytes exceeds %d", len(hdr)+len(body), MaxPayload)
 	}
-	s := w.s
 	w.reserve(len(hdr) + len(body) + writeSlack)
 	start := len(w.out)
 	w.out = append(w.out, 0, 0, 0, 0, 0)
@@ -562,6 +603,13 @@ func (w *Writer) WritePacketParts(hdr, body []byte) error {
 		w.out = append(w.out, hdr...)
 		w.out = append(w.out, body...)
 	}
+	return w.finishPacket(start)
+}
+
+// finishPacket pads, seals and counts the packet whose payload was
+// appended to out after five placeholder bytes at start.
+func (w *Writer) finishPacket(start int) error {
+	s := w.s
 	payloadLen := len(w.out) - start - 5
 	bs := s.blockSize
 	unpadded := 5 + payloadLen
