@@ -242,19 +242,28 @@ func TestCancelledSessionDiscardsUpload(t *testing.T) {
 		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 		cw.Write(b)
 	}
+	// Replies are read as they come (io.Pipe has no buffer, and the
+	// server may write a reply before reading the next request).
+	replies := make(chan struct{}, 3)
+	go func() {
+		var hdr [4]byte
+		for i := 0; i < 3; i++ {
+			io.ReadFull(cr, hdr[:])
+			io.CopyN(io.Discard, cr, int64(binary.BigEndian.Uint32(hdr[:])))
+			replies <- struct{}{}
+		}
+		io.Copy(io.Discard, cr)
+	}()
 	send(&initMsg{Version: 3})
 	send(&openReq{ID: 1, Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
 	send(&writeReq{ID: 2, Handle: []byte{0, 0, 0, 1}, Data: []byte("new")})
 	// VERSION, HANDLE, STATUS: the upload is under way before the cancel.
-	var hdr [4]byte
-	for i := 0; i < 3; i++ {
-		io.ReadFull(cr, hdr[:])
-		io.CopyN(io.Discard, cr, int64(binary.BigEndian.Uint32(hdr[:])))
+	for range 3 {
+		<-replies
 	}
 	if n := len(listTemps(t, ts.root)); n != 1 {
 		t.Fatalf("%d temporary files during the upload, want 1", n)
 	}
-	go io.Copy(io.Discard, cr)
 	cancel()
 	// Wakes the read loop; it may never be read, so not from this goroutine.
 	go send(&pathReq{Type: fxpStat, ID: 3, Path: "/"})

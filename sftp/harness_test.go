@@ -19,7 +19,7 @@ import (
 type testServer struct {
 	root    string // host directory served as "/"
 	outside string // host directory beside root
-	cr      *io.PipeReader
+	cr      *os.File
 	cw      *io.PipeWriter
 	done    chan error
 	records []TransferRecord
@@ -55,7 +55,14 @@ func startServer(t testing.TB, opts *Options) *testServer {
 	}
 	srv := NewServer(fsys, &o)
 	sr, cw := io.Pipe() // client -> server
-	cr, sw := io.Pipe() // server -> client
+	// server -> client through the kernel's 64 KiB pipe buffer, as
+	// stdout is for `ferry sftp-server` and the channel window is over
+	// SSH: the server may write a reply before it reads the next request,
+	// so a test that sends a batch before reading needs that room.
+	cr, sw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts.cr, ts.cw = cr, cw
 	go func() {
 		err := srv.Serve(context.Background(), sr, sw)

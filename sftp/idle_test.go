@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"runtime"
 	"strings"
@@ -123,11 +124,17 @@ func TestWorkersOnDemand(t *testing.T) {
 	const burst = 40
 	maxSeen := 0
 	for round := 0; round < 2; round++ {
-		go func() {
-			for i := 0; i < burst; i++ {
-				rc.send(&readReq{ID: uint32(100 + i), Handle: h, Offset: uint64(i) * 1024, Length: 1024})
-			}
-		}()
+		// One write, as a pipelining client's requests arrive: the
+		// dispatcher finds the next request buffered and hands the reads
+		// to workers (a lone request it runs itself).
+		var burstBytes []byte
+		for i := 0; i < burst; i++ {
+			m := &readReq{ID: uint32(100 + i), Handle: h, Offset: uint64(i) * 1024, Length: 1024}
+			start := len(burstBytes)
+			burstBytes = m.appendTo(append(burstBytes, 0, 0, 0, 0))
+			binary.BigEndian.PutUint32(burstBytes[start:], uint32(len(burstBytes)-start-4))
+		}
+		go rc.sendRaw(burstBytes)
 		for i := 0; i < burst; i++ {
 			maxSeen = max(maxSeen, sessionGoroutines("worker"))
 			var d dataMsg

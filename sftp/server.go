@@ -362,6 +362,9 @@ type session struct {
 
 	names map[uint64]string // uid (low) / gid (1<<32|gid) -> name
 	hdr   [4]byte
+	// inputPending is the dispatcher's: another request was already read
+	// when this one was dispatched.
+	inputPending bool
 
 	// READ and WRITE replies leave in request order although the
 	// requests run concurrently: OpenSSH's sftp client before 9.6 (used
@@ -507,6 +510,7 @@ func (s *session) readLoop(r io.Reader) error {
 			s.log.Warn("sftp: second INIT; ending session")
 			return errors.New("sftp: INIT received twice")
 		}
+		s.inputPending = br != nil && br.Buffered() > 0
 		s.dispatch(b)
 	}
 }
@@ -631,6 +635,32 @@ func (s *session) errorSeq(seq uint64, id uint32, err error) {
 // pending cannot leave with a reply on its way.
 func (s *session) queue(b *buffer) {
 	s.outMu.Lock()
+	if !s.writing && s.pending == 0 {
+		// No writer and nothing queued: the caller writes the reply
+		// itself. A client that waits for each reply (a stat, an open, a
+		// read at a time: sftp -R 1, most GUI clients' metadata) otherwise
+		// paid two goroutine wake-ups per request, 6-9 times OpenSSH's
+		// single-threaded sftp-server's latency. Replies queued meanwhile
+		// go to a writer started below, after this one.
+		s.writing = true
+		s.outMu.Unlock()
+		if !s.writeFailed {
+			if _, err := s.w.Write(b.b); err != nil {
+				s.failWrite(err)
+				s.writeFailed = true
+			}
+		}
+		s.srv.putBuf(b)
+		s.outMu.Lock()
+		if s.pending > 0 {
+			s.writerWG.Add(1)
+			go s.writer()
+		} else {
+			s.writing = false
+		}
+		s.outMu.Unlock()
+		return
+	}
 	s.pending++
 	if !s.writing {
 		s.writing = true
@@ -898,7 +928,7 @@ func (s *session) dispatch(b *buffer) {
 		}
 		off := int64(m.Offset)
 		i := s.acquire(h, off, off+int64(n), false)
-		s.startJob(job{kind: jobRead, slot: i, seq: seq, id: m.ID, h: h, off: off, length: n})
+		s.runOrStart(job{kind: jobRead, slot: i, seq: seq, id: m.ID, h: h, off: off, length: n})
 	case fxpWrite:
 		seq := s.assignSeq()
 		var m writeReq
@@ -930,7 +960,7 @@ func (s *session) dispatch(b *buffer) {
 			off, end = 0, math.MaxInt64
 		}
 		i := s.acquire(h, off, end, true)
-		s.startJob(job{kind: jobWrite, slot: i, seq: seq, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b})
+		s.runOrStart(job{kind: jobWrite, slot: i, seq: seq, id: m.ID, h: h, off: int64(m.Offset), data: m.Data, req: b})
 	default:
 		s.barrier()
 		s.serial(p)
@@ -950,6 +980,19 @@ func (s *session) badMessage(b *buffer) {
 // startJob queues a data request holding a slot (so the queue, as long as
 // the slots, never blocks) and starts a worker when every running one is
 // busy and fewer than Options.Workers run.
+// runOrStart runs a data request in the dispatcher when nothing else is
+// waiting: no further request already read and no job queued. A client
+// that waits for each reply is then served without a hand-off to a
+// worker; a pipelining one still gets concurrent pread/pwrite (the
+// dispatcher finds its next request buffered).
+func (s *session) runOrStart(j job) {
+	if !s.inputPending && len(s.data.jobs) == 0 {
+		s.runJob(&j)
+		return
+	}
+	s.startJob(j)
+}
+
 func (s *session) startJob(j job) {
 	s.workerMu.Lock()
 	s.data.jobs <- j
