@@ -328,6 +328,20 @@ func (c *Channel) writeVecLocked(ext bool, bufs [][]byte) (int, error) {
 	return written, nil
 }
 
+// appendDataHeader appends the CHANNEL_DATA (or stderr EXTENDED_DATA)
+// header for n bytes of data, RFC 4254 §5.2.
+func (c *Channel) appendDataHeader(b []byte, ext bool, n int) []byte {
+	if ext {
+		b = append(b, wire.MsgChannelExtendedData)
+		b = wire.AppendUint32(b, c.remoteID)
+		b = wire.AppendUint32(b, wire.ExtendedDataStderr)
+	} else {
+		b = append(b, wire.MsgChannelData)
+		b = wire.AppendUint32(b, c.remoteID)
+	}
+	return wire.AppendUint32(b, uint32(n))
+}
+
 // sendData sends one data packet of n bytes, the concatenation of parts;
 // the caller holds writerMu. Over a PartsPacketConn the header is built
 // in the Channel and the parts are copied once, into the sealed output;
@@ -336,16 +350,7 @@ func (c *Channel) writeVecLocked(ext bool, bufs [][]byte) (int, error) {
 func (c *Channel) sendData(ext bool, parts [][]byte, n int, more bool) error {
 	m := c.mux
 	if m.parts != nil {
-		b := c.dataHdr[:0]
-		if ext {
-			b = append(b, wire.MsgChannelExtendedData)
-			b = wire.AppendUint32(b, c.remoteID)
-			b = wire.AppendUint32(b, wire.ExtendedDataStderr)
-		} else {
-			b = append(b, wire.MsgChannelData)
-			b = wire.AppendUint32(b, c.remoteID)
-		}
-		b = wire.AppendUint32(b, uint32(n))
+		b := c.appendDataHeader(c.dataHdr[:0], ext, n)
 		c.sendMu.Lock()
 		defer c.sendMu.Unlock()
 		if c.closeSent || c.eofSent {
@@ -361,16 +366,7 @@ func (c *Channel) sendData(ext bool, parts [][]byte, n int, more bool) error {
 		pool = &largeSendPool
 	}
 	bp := pool.Get().(*[]byte)
-	b := (*bp)[:0]
-	if ext {
-		b = append(b, wire.MsgChannelExtendedData)
-		b = wire.AppendUint32(b, c.remoteID)
-		b = wire.AppendUint32(b, wire.ExtendedDataStderr)
-	} else {
-		b = append(b, wire.MsgChannelData)
-		b = wire.AppendUint32(b, c.remoteID)
-	}
-	b = wire.AppendUint32(b, uint32(n))
+	b := c.appendDataHeader((*bp)[:0], ext, n)
 	for _, p := range parts {
 		b = append(b, p...)
 	}
