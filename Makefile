@@ -3,7 +3,7 @@ GO ?= go
 FUZZTIME ?= 60s
 FUZZJOBS ?= 1
 
-.PHONY: all build run test test-short vet fmt bench bench-go fuzz clean
+.PHONY: all build run test test-short vet fmt bench bench-go bench-allocs fuzz clean
 
 all: build
 
@@ -22,6 +22,17 @@ run:
 test: vet
 	$(GO) test -count=1 -timeout 40m ./...
 	$(GO) test -race -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory bench-allocs
+
+# The data-path benchmarks with -benchmem: prints allocs/op for the
+# transport, channel and SFTP READ/WRITE paths and fails unless every one
+# rounds to 0 (issue 8). Long enough runs that start-up (buffers growing,
+# the window opening) does not count as steady state.
+bench-allocs:
+	$(GO) test -run '^$$' -bench 'Benchmark(Seal|Open)/(aes128-gcm|chacha20|aes128-ctr\+hmac-sha2-256-etm)' -benchmem -benchtime 20000x ./transport/internal/packet | tee bench-allocs.txt
+	$(GO) test -run '^$$' -bench 'BenchmarkMuxOverTCP|BenchmarkChannelThroughput|BenchmarkRead|BenchmarkWrite' \
+	  -benchmem -benchtime 1s ./transport ./connection ./sftp ./server | tee -a bench-allocs.txt
+	@awk '/allocs\/op/ { for (i = 2; i <= NF; i++) if ($$i == "allocs/op" && $$(i-1) != 0) { print "allocation on the data path: " $$1; bad = 1 } } END { exit bad }' bench-allocs.txt
 
 test-short:
 	$(GO) test -short -count=1 ./...
