@@ -23,7 +23,7 @@ run_one() {
   local pkg=$1 t=$2 log
   log="$FUZZLOGS/$(basename "$pkg")-$t.log"
   local start=$(date +%s)
-  if $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg" >"$log" 2>&1; then
+  if $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -timeout 0 -parallel 1 "$pkg" >"$log" 2>&1; then
     status=ok
   else
     status=FAIL
