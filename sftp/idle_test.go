@@ -54,9 +54,11 @@ func BenchmarkIdleSessions(b *testing.B) {
 			recvInto(b, cr, buf)
 			ends[i] = end{cw, cr, done}
 		}
-		b.StopTimer()
 		// Idle means past the linger of the goroutines the INIT started.
+		// The sleep is timed on purpose: an op then takes over a second,
+		// so the default -benchtime runs one, not ever more of them.
 		time.Sleep(workerLinger + 200*time.Millisecond)
+		b.StopTimer()
 		after, g1 := inUse()
 		perSession = float64(after-before) / idleSessions
 		goroutines = float64(g1-g0) / idleSessions
