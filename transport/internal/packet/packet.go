@@ -11,8 +11,8 @@
 //
 // Memory: a Reader waits for each packet in a 512-byte buffer of its own
 // and takes a pooled buffer (8 KiB up to one maximal packet plus
-// read-ahead) only for a longer packet, giving it back whenever it drains
-// at a packet boundary; a Writer seals into a pooled buffer (8 KiB, or
+// read-ahead) only for a longer packet, giving it back when it drains at a
+// packet boundary after a small packet (a transfer keeps it); a Writer seals into a pooled buffer (8 KiB, or
 // writeFlushThreshold plus one packet) and gives it back after each
 // Flush. An idle connection therefore holds neither. Compression adds one
 // zlib writer (compress/zlib) and one inflater with a history-plus-output
@@ -109,6 +109,9 @@ type Reader struct {
 	pooled *[]byte // the buffer from getReadBuf in use, or nil
 	r0, r1 int     // buffered, unconsumed bytes are buf[r0:r1]
 	small  [readSmall]byte
+	// lastLen is the wire length of the last packet read: after a large
+	// one the pooled buffer is kept through a drain.
+	lastLen int
 
 	s       *suite
 	seq     uint32
@@ -233,10 +236,12 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 }
 
 func (r *Reader) readPacket() ([]byte, error) {
-	if r.r0 == r.r1 && r.pendingLen < 0 {
-		// Drained at a packet boundary: wait for the next packet in the
-		// inline buffer. The payload returned last is invalid from here,
-		// as ReadPacket documents.
+	if r.r0 == r.r1 && r.pendingLen < 0 && r.lastLen <= readSmall {
+		// Drained at a packet boundary after a small packet: wait for the
+		// next packet in the inline buffer. After a large one a transfer
+		// is under way and keeps its buffer: else each of its packets
+		// would cost a 512-byte read(2) before the rest. The payload
+		// returned last is invalid from here, as ReadPacket documents.
 		r.useSmall()
 	}
 	s := r.s
@@ -339,6 +344,7 @@ func (r *Reader) readPacket() ([]byte, error) {
 		r.wrapped = true
 	}
 	r.packets++
+	r.lastLen = len(pkt)
 	r.bytes += uint64(len(pkt))
 	payload := pkt[5 : 5+payloadLen]
 	if r.inflate != nil {

@@ -502,13 +502,24 @@ func TestReaderRelease(t *testing.T) {
 	if r.pooled == nil {
 		t.Fatal("a 3000-byte packet did not take a pooled buffer")
 	}
+	// Drained after a large packet, the Reader keeps the buffer (a
+	// transfer is under way); drained after a small one, it gives it back
+	// before waiting for the next packet.
 	w.WritePacket([]byte{5})
 	w.Flush()
 	if got, err := r.ReadPacket(); err != nil || !bytes.Equal(got, []byte{5}) {
 		t.Fatalf("after drain: %v %v", got, err)
 	}
+	if r.pooled == nil {
+		t.Fatal("Reader gave its buffer back right after a large packet")
+	}
+	w.WritePacket([]byte{6})
+	w.Flush()
+	if got, err := r.ReadPacket(); err != nil || !bytes.Equal(got, []byte{6}) {
+		t.Fatalf("after drain: %v %v", got, err)
+	}
 	if r.pooled != nil {
-		t.Fatal("drained Reader kept its pooled buffer")
+		t.Fatal("Reader drained after a small packet kept its pooled buffer")
 	}
 }
 
