@@ -408,6 +408,13 @@ func (c *Channel) CloseWrite() error {
 // Close sends CLOSE (RFC 4254 §5.3) and drops buffered input. The channel
 // number is freed when the peer's CLOSE arrives; Done is closed then.
 func (c *Channel) Close() error {
+	c.closeLocally()
+	return c.sendClose()
+}
+
+// closeLocally marks the channel closed on our side: reads and writes
+// end and buffered input is dropped.
+func (c *Channel) closeLocally() {
 	c.mu.Lock()
 	c.localClosed = true
 	c.writeClosed = true
@@ -416,7 +423,6 @@ func (c *Channel) Close() error {
 	c.readable.Broadcast()
 	c.writable.Broadcast()
 	c.mu.Unlock()
-	return c.sendClose()
 }
 
 // CloseWithRequest ends the channel the way a session ends (RFC 4254
@@ -424,14 +430,7 @@ func (c *Channel) Close() error {
 // "exit-status" or "exit-signal") with payload, then CLOSE, as Close does.
 // Over a batching transport the three leave in one write(2).
 func (c *Channel) CloseWithRequest(name string, payload []byte) error {
-	c.mu.Lock()
-	c.localClosed = true
-	c.writeClosed = true
-	c.stdout.release()
-	c.stderr.release()
-	c.readable.Broadcast()
-	c.writable.Broadcast()
-	c.mu.Unlock()
+	c.closeLocally()
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	if c.closeSent {
