@@ -290,6 +290,12 @@ func (c *Conn) readRawLocked() ([]byte, error) {
 			return nil, err
 		}
 	}
+	if !c.authenticated.Load() {
+		// Before authentication nobody has earned a buffer: a client that
+		// sent one large packet and then trickles (slowloris) would
+		// otherwise keep a pooled buffer of up to ~280 KiB while it waits.
+		c.r.Release()
+	}
 	p, err := c.r.ReadPacket()
 	if err != nil {
 		return nil, err

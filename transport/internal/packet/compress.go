@@ -69,12 +69,15 @@ func newDeflater() *deflater {
 	return d
 }
 
-func (d *deflater) appendCompressed(dst, hdr, body []byte) []byte {
+func (d *deflater) appendCompressed(dst, hdr, body []byte, more ...[]byte) []byte {
 	d.sink.b = dst
 	// appendWriter never fails, so neither do Write and Flush.
 	d.zw.Write(hdr)
 	if len(body) > 0 {
 		d.zw.Write(body)
+	}
+	for _, b := range more {
+		d.zw.Write(b)
 	}
 	d.zw.Flush()
 	dst = d.sink.b

@@ -567,21 +567,16 @@ func (w *Writer) WritePacketVec(hdr []byte, body [][]byte) error {
 	if n > MaxPayload {
 		return fmt.Errorf("packet: payload of %d bytes exceeds %d", n, MaxPayload)
 	}
-	if w.deflate != nil {
-		// Rare (compression on bulk data): join, then compress as one.
-		joined := make([]byte, 0, n)
-		joined = append(joined, hdr...)
-		for _, b := range body {
-			joined = append(joined, b...)
-		}
-		return w.WritePacketParts(joined, nil)
-	}
 	w.reserve(n + writeSlack)
 	start := len(w.out)
 	w.out = append(w.out, 0, 0, 0, 0, 0)
-	w.out = append(w.out, hdr...)
-	for _, b := range body {
-		w.out = append(w.out, b...)
+	if w.deflate != nil {
+		w.out = w.deflate.appendCompressed(w.out, hdr, nil, body...)
+	} else {
+		w.out = append(w.out, hdr...)
+		for _, b := range body {
+			w.out = append(w.out, b...)
+		}
 	}
 	return w.finishPacket(start)
 }

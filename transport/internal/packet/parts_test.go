@@ -39,6 +39,27 @@ func TestWritePacketParts(t *testing.T) {
 					t.Fatalf("packet %d: read %d bytes, want %d (% x…)", i, len(p), len(want), want[:min(len(want), 16)])
 				}
 			}
+			// Several body slices, with and without compression: what
+			// arrives is their concatenation, and nothing is allocated
+			// for joining them.
+			vec := [][]byte{[]byte("a"), nil, bytes.Repeat([]byte("bc"), 3000), []byte("d")}
+			want := append([]byte{94}, bytes.Join(vec, nil)...)
+			if err := w.WritePacketVec([]byte{94}, vec); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			if p, err := r.ReadPacket(); err != nil || !bytes.Equal(p, want) {
+				t.Fatalf("WritePacketVec: read %d bytes (%v), want %d", len(p), err, len(want))
+			}
+			hdr94 := []byte{94}
+			allocs := testing.AllocsPerRun(20, func() {
+				w.WritePacketVec(hdr94, vec)
+				w.Flush()
+				r.ReadPacket()
+			})
+			if allocs != 0 {
+				t.Errorf("WritePacketVec with %s: %.1f allocations per packet", comp, allocs)
+			}
 			if err := w.WritePacketParts(nil, nil); err != errEmptyPayload {
 				t.Fatalf("empty parts: %v, want errEmptyPayload", err)
 			}
