@@ -61,6 +61,10 @@ type Channel struct {
 	// reader waits.
 	directDst []byte
 
+	// onReadable, guarded by mu, is the one-shot callback NotifyReadable
+	// left: called, outside mu, when stdout becomes readable.
+	onReadable func()
+
 	// sendMu orders everything this channel sends: nothing may follow our
 	// CLOSE, and no data our EOF (RFC 4254 §5.3). It is held only while a
 	// message is written, never while waiting for window.
@@ -115,6 +119,31 @@ func (c *Channel) Done() <-chan struct{} { return c.done }
 // Read reads CHANNEL_DATA. It returns io.EOF after the peer's EOF or CLOSE
 // once the buffered data is consumed.
 func (c *Channel) Read(p []byte) (int, error) { return c.read(&c.stdout, p) }
+
+// NotifyReadable arranges for f to be called once, when a Read would no
+// longer block: data arrived, or EOF, CLOSE, a local Close or the end of
+// the connection. It reports false, and drops f, when a Read would not
+// block now. f runs on the connection's read goroutine (or the goroutine
+// closing the channel) and must not block; it typically starts a
+// goroutine. A handler with nothing to do can so give back its goroutine:
+// an idle session then holds no stack (issue 8's idle budget).
+func (c *Channel) NotifyReadable(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stdout.Len() > 0 || c.localClosed || c.eofReceived || c.closeReceived || c.deadErr != nil {
+		return false
+	}
+	c.onReadable = f
+	return true
+}
+
+// takeReadableLocked returns the NotifyReadable callback to call once mu
+// is released, or nil.
+func (c *Channel) takeReadableLocked() func() {
+	f := c.onReadable
+	c.onReadable = nil
+	return f
+}
 
 // ReadStderr reads EXTENDED_DATA of type stderr (nothing arrives when
 // Config.DiscardExtendedData is set).
@@ -422,7 +451,11 @@ func (c *Channel) closeLocally() {
 	c.stderr.release()
 	c.readable.Broadcast()
 	c.writable.Broadcast()
+	notify := c.takeReadableLocked()
 	c.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 }
 
 // CloseWithRequest ends the channel the way a session ends (RFC 4254
@@ -618,7 +651,14 @@ func (c *Channel) handleData(ext bool, code uint32, data []byte) error {
 		return nil
 	}
 	c.readable.Broadcast()
+	var notify func()
+	if !ext {
+		notify = c.takeReadableLocked()
+	}
 	c.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	return nil
 }
 
@@ -636,12 +676,17 @@ func (c *Channel) handleWindowAdjust(n uint32) error {
 
 func (c *Channel) handleEOF() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.eofReceived {
+		c.mu.Unlock()
 		return wire.ProtocolError("second EOF on channel %d", c.localID)
 	}
 	c.eofReceived = true
 	c.readable.Broadcast()
+	notify := c.takeReadableLocked()
+	c.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	return nil
 }
 
@@ -654,7 +699,11 @@ func (c *Channel) handleClose() error {
 	c.waiters = nil
 	c.readable.Broadcast()
 	c.writable.Broadcast()
+	notify := c.takeReadableLocked()
 	c.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	for _, w := range waiters {
 		close(w)
 	}
@@ -738,7 +787,11 @@ func (c *Channel) kill(err error) {
 		default:
 		}
 	}
+	notify := c.takeReadableLocked()
 	c.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	for _, w := range waiters {
 		close(w)
 	}

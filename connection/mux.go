@@ -142,6 +142,12 @@ type Config struct {
 	// it returns); its error ends the read loop. If nil they are a
 	// PROTOCOL_ERROR.
 	HandleMessage func(payload []byte) error
+	// Inspect, if set, sees each GLOBAL_REQUEST and CHANNEL_OPEN on the
+	// read goroutine, in message order, before the mux handles it
+	// (payload valid until it returns). If it reports handled the mux
+	// drops the message; its error ends the read loop. A server enforces
+	// no-more-sessions@openssh.com with it.
+	Inspect func(payload []byte) (handled bool, err error)
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -288,6 +294,14 @@ func (m *Mux) Run() error {
 	return err
 }
 
+// inspect hands p to Config.Inspect, if set.
+func (m *Mux) inspect(p []byte) (handled bool, err error) {
+	if m.cfg.Inspect == nil {
+		return false, nil
+	}
+	return m.cfg.Inspect(p)
+}
+
 func (m *Mux) dispatch(p []byte) error {
 	if len(p) == 0 {
 		return wire.ProtocolError("empty message")
@@ -324,6 +338,9 @@ func (m *Mux) dispatch(p []byte) error {
 		}
 		return c.handleWindowAdjust(msg.BytesToAdd)
 	case wire.MsgGlobalRequest:
+		if handled, err := m.inspect(p); handled || err != nil {
+			return err
+		}
 		var msg globalRequestMsg
 		if !msg.unmarshal(p) {
 			return wire.ProtocolError("malformed GLOBAL_REQUEST")
@@ -342,6 +359,9 @@ func (m *Mux) dispatch(p []byte) error {
 		}
 		return m.handleGlobalReply(false, nil)
 	case wire.MsgChannelOpen:
+		if handled, err := m.inspect(p); handled || err != nil {
+			return err
+		}
 		var msg channelOpenMsg
 		if !msg.unmarshal(p) {
 			return wire.ProtocolError("malformed CHANNEL_OPEN")

@@ -47,7 +47,7 @@ type Conn struct {
 
 	// The goroutine serving global requests runs only while some are
 	// pending (issue 8: an idle connection should hold no goroutine it
-	// does not need). sessionGate counts each GLOBAL_REQUEST the mux will
+	// does not need). gateSessions counts each GLOBAL_REQUEST the mux will
 	// deliver before the mux sees it; the goroutine leaves when the count
 	// is back to zero, so none can be left in the queue without it. A
 	// request the mux drops after all (queue full) keeps the count above
@@ -57,6 +57,10 @@ type Conn struct {
 	globalRunning bool
 	globalTypes   []string        // the types the mux delivers
 	globalCtx     context.Context // the connection's context, for handlers
+
+	cancel   context.CancelFunc // ends the connection's context
+	info     *ConnInfo          // what OnConnClosed receives
+	handlers sync.WaitGroup     // channelRuns not yet ended
 }
 
 // channelStarted and channelDone count channels being served; when the
@@ -155,29 +159,94 @@ var globalRequestTypes = []string{
 // serving it is recovered, logged with its stack and ends only this
 // connection.
 func (s *Server) ServeConn(nc net.Conn) {
+	info := s.connStarted(nc)
+	if info == nil {
+		return
+	}
+	defer s.connEnded(nc, info)
+	if c := s.openConn(nc, info); c != nil {
+		info.Err = c.run()
+	}
+}
+
+// openConn runs the handshake and starts the connection protocol; on
+// failure it records why in info, closes the transport and returns nil.
+//
+// Both run on another goroutine, from a pool (workerPool): the kex and
+// signature code grows a goroutine's stack to tens of KiB, and a stack
+// only shrinks by half per GC cycle, so the goroutine that then waits on
+// this connection for hours would keep it. That one stays at 4 KiB
+// (issue 8: 32 KiB per idle session): it only runs the read loop.
+//
+//go:noinline
+func (s *Server) openConn(nc net.Conn, info *ConnInfo) *Conn {
+	type result struct {
+		tc  *transport.Conn
+		c   *Conn
+		err error
+	}
+	rc := make(chan result, 1)
+	s.handshakes.run(func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("%w: %v", ErrPanic, p)
+				s.logger().Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", p, "stack", string(debug.Stack()))
+			}
+			rc <- r
+		}()
+		var res *auth.Result
+		r.tc, res, r.err = s.handshake(nc, info)
+		if r.err == nil {
+			r.c, r.err = s.startConn(r.tc, res)
+		}
+	})
+	r := <-rc
+	if r.err == nil {
+		r.c.info = info
+		return r.c
+	}
+	if r.tc != nil {
+		s.transportEnded(r.tc, info)
+	}
+	info.Err = r.err
+	return nil
+}
+
+// connStarted records a new connection; nil means the server is closed
+// and nc was closed. ServeConn's parts are apart from it, not inlined,
+// so that the frames under an idle connection's read loop stay small:
+// the runtime halves a parked goroutine's stack only while under a
+// quarter of it (with 800 bytes of guard) is in use, and this one should
+// shrink to 4 KiB (issue 8's idle budget).
+//
+//go:noinline
+func (s *Server) connStarted(nc net.Conn) *ConnInfo {
 	info := &ConnInfo{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Start: time.Now(), Phase: "handshake"}
-	log := s.logger()
 	if !s.trackNetConn(nc, true) {
 		nc.Close()
 		info.Err = ErrServerClosed
 		if s.OnConnClosed != nil {
 			s.OnConnClosed(info)
 		}
-		return
+		return nil
 	}
-	defer func() {
-		s.trackNetConn(nc, false)
-		if r := recover(); r != nil {
-			info.Err = fmt.Errorf("%w: %v", ErrPanic, r)
-			log.Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
-		}
-		nc.Close()
-		info.Duration = time.Since(info.Start)
-		if s.OnConnClosed != nil {
-			s.OnConnClosed(info)
-		}
-	}()
-	info.Err = s.serveConn(nc, info)
+	return info
+}
+
+// connEnded is ServeConn's deferred end: it recovers a panic, closes nc
+// and reports the connection.
+func (s *Server) connEnded(nc net.Conn, info *ConnInfo) {
+	s.trackNetConn(nc, false)
+	if r := recover(); r != nil {
+		info.Err = fmt.Errorf("%w: %v", ErrPanic, r)
+		s.logger().Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+	}
+	nc.Close()
+	info.Duration = time.Since(info.Start)
+	if s.OnConnClosed != nil {
+		s.OnConnClosed(info)
+	}
 }
 
 // handshake runs the key exchange and authentication within the login
@@ -189,19 +258,20 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 		grace = DefaultLoginGraceTime
 	}
 	deadline := time.Now().Add(grace)
-	gc := &graceConn{Conn: nc, limit: deadline}
-	gc.SetDeadline(deadline)
 
 	tcfg := s.Transport
 	if tcfg.ServerSigAlgs == nil {
 		tcfg.ServerSigAlgs = s.Auth.ServerSigAlgs()
 	}
-	tc, err := transport.Server(gc, &tcfg)
+	// The grace deadline bounds the version exchange and every key
+	// exchange until authentication ends: a client stalling inside the
+	// first kex cannot outlive it on the kex timeout.
+	tcfg.Deadline = deadline
+	tc, err := transport.Server(nc, &tcfg)
 	if err != nil {
 		info.GraceExceeded = isTimeout(err)
 		return nil, nil, err
 	}
-	tc.SetDeadline(deadline)
 	info.ClientVersion = tc.ClientVersion()
 	info.Algorithms = tc.Algorithms()
 	info.Phase = "auth"
@@ -214,7 +284,9 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &acfg)
 	cancel()
 	info.AuthFailures = int(counter.failures.Load())
-	gc.lift()
+	// Authentication is over: lift the grace deadline (a DISCONNECT below
+	// sets its own write deadline; success clears it for the session).
+	tc.SetDeadline(time.Time{})
 	if err != nil {
 		info.GraceExceeded = isTimeout(err) || errors.Is(err, context.DeadlineExceeded)
 		var d *wire.DisconnectError
@@ -228,7 +300,6 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 		}
 		return tc, nil, err
 	}
-	tc.SetDeadline(time.Time{})
 	tc.SetAuthenticated()
 	info.Phase = "session"
 	info.Authenticated = true
@@ -240,40 +311,15 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	return tc, res, nil
 }
 
-func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
-	// Key exchange and authentication run on another goroutine, from a
-	// pool (workerPool): the kex and signature code grows a goroutine's
-	// stack to tens of KiB, and a stack only shrinks by half per GC
-	// cycle, so the goroutine that then waits on this connection for hours
-	// would keep it. This one stays small (issue 8: 32 KiB per idle
-	// session).
-	type handshakeResult struct {
-		tc  *transport.Conn
-		res *auth.Result
-		err error
-	}
-	hc := make(chan handshakeResult, 1)
-	s.handshakes.run(func() {
-		var r handshakeResult
-		defer func() {
-			if p := recover(); p != nil {
-				r.err = fmt.Errorf("%w: %v", ErrPanic, p)
-				s.logger().Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", p, "stack", string(debug.Stack()))
-			}
-			hc <- r
-		}()
-		r.tc, r.res, r.err = s.handshake(nc, info)
-	})
-	r := <-hc
-	tc, res := r.tc, r.res
-	if tc != nil {
-		defer tc.Close()
-		defer func() { info.BytesIn, info.BytesOut = tc.BytesTransferred() }()
-	}
-	if r.err != nil {
-		return r.err
-	}
+// transportEnded records the connection's byte counts and closes tc.
+func (s *Server) transportEnded(tc *transport.Conn, info *ConnInfo) {
+	info.BytesIn, info.BytesOut = tc.BytesTransferred()
+	tc.Close()
+}
 
+// startConn starts the connection protocol on an authenticated
+// transport (on openConn's pooled goroutine).
+func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) {
 	c := &Conn{srv: s, tc: tc, result: res}
 	mcfg := s.Connection
 	mcfg.DiscardExtendedData = true
@@ -293,36 +339,40 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 		mcfg.Logger = s.Logger
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var handlers sync.WaitGroup
+	c.cancel = cancel
 	// Each channel open gets a goroutine of its own, started from the read
-	// loop, which this goroutine runs: an idle connection costs one
-	// goroutine here plus one per open session (issue 8's idle budget).
+	// loop, which run's goroutine runs: an idle connection costs that
+	// goroutine plus what its channels hold (a detached sftp session holds
+	// none while idle; issue 8's idle budget).
 	mcfg.HandleOpen = func(nch *connection.NewChannel) {
-		handlers.Add(1)
+		c.handlers.Add(1)
 		c.channelStarted()
+		r := &channelRun{c: c, wg: &c.handlers}
 		go func() {
-			defer handlers.Done()
-			defer c.channelDone()
+			defer func() {
+				// A detached session's end function ends its run.
+				if !r.detached.Load() {
+					r.end()
+				}
+			}()
 			defer c.recoverHandler("channel " + nch.ChannelType())
-			c.serveChannel(ctx, nch)
+			c.serveChannel(ctx, nch, r)
 		}()
 	}
-	mux, err := connection.New(sessionGate{tc, c}, &mcfg)
+	mcfg.Inspect = c.gateSessions
+	mux, err := connection.New(tc, &mcfg)
 	if err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
 	c.mux = mux
 	shuttingDown := s.track(c, true)
-	defer s.track(c, false)
 
 	if s.ConnContext != nil {
 		// ConnContext may wrap ctx; HandleOpen reads ctx only once the
-		// read loop below runs.
+		// read loop runs.
 		ctx = s.ConnContext(ctx, c)
 	}
-	defer c.closeForwards()
-
 	c.globalTypes = mcfg.GlobalRequestTypes
 	c.globalCtx = ctx
 	// Before any channel is confirmed, so a client whose session ends at
@@ -331,7 +381,10 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	c.sendHostKeys()
 	// USERAUTH_SUCCESS went out with the announcement, or goes now.
 	if err := tc.Flush(); err != nil {
-		return err
+		c.closeForwards()
+		s.track(c, false)
+		cancel()
+		return nil, err
 	}
 	if s.ClientAliveInterval > 0 {
 		go c.clientAlive(ctx)
@@ -339,15 +392,37 @@ func (s *Server) serveConn(nc net.Conn, info *ConnInfo) error {
 	if shuttingDown {
 		c.closeIfIdle()
 	}
+	return c, nil
+}
 
-	err = mux.Run()
-	cancel()
+// run reads the connection until it ends, then waits for its channels'
+// handlers.
+func (c *Conn) run() (err error) {
+	defer c.runEnded()
+	return c.afterRun(c.mux.Run())
+}
+
+// runEnded undoes startConn and closes the transport, also after a panic.
+func (c *Conn) runEnded() {
+	c.closeForwards()
+	c.srv.track(c, false)
+	c.cancel()
+	c.srv.transportEnded(c.tc, c.info)
+}
+
+// afterRun ends the connection once its read loop returned err, waits for
+// the channels' handlers and returns ServeConn's error.
+//
+//go:noinline
+func (c *Conn) afterRun(err error) error {
+	tc := c.tc
+	c.cancel()
 	var d *wire.DisconnectError
 	if errors.As(err, &d) && !d.Remote {
 		tc.Disconnect(d.Reason, d.Message)
 	}
 	tc.Close()
-	handlers.Wait()
+	c.handlers.Wait()
 	c.activeMu.Lock()
 	failErr := c.failErr
 	c.activeMu.Unlock()
@@ -365,19 +440,38 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// channelRun accounts one served channel: the connection waits for every
+// run to end before it returns, and graceful shutdown counts them. A run
+// ends when its goroutine returns, or, for a detached session
+// (Session.Detach), when the session's end function is called.
+type channelRun struct {
+	c        *Conn
+	wg       *sync.WaitGroup
+	detached atomic.Bool
+	ended    atomic.Bool
+}
+
+// end ends the run; later calls do nothing.
+func (r *channelRun) end() {
+	if r.ended.CompareAndSwap(false, true) {
+		r.c.channelDone()
+		r.wg.Done()
+	}
+}
+
 // serveChannel dispatches one CHANNEL_OPEN.
-func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel) {
+func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel, r *channelRun) {
 	s := c.srv
 	switch t := nch.ChannelType(); t {
 	case connection.ChannelTypeSession:
-		// no-more-sessions@openssh.com is enforced in sessionGate, in
+		// no-more-sessions@openssh.com is enforced in gateSessions, in
 		// message order.
 		slot := c.reserveSession()
 		if slot == nil {
 			nch.Reject(wire.OpenResourceShortage, "too many sessions")
 			return
 		}
-		c.serveSession(ctx, nch, slot)
+		c.serveSession(ctx, nch, slot, r)
 	case connection.ChannelTypeDirectTCPIP:
 		c.serveDirectTCPIP(ctx, nch)
 	case connection.ChannelTypeDirectStreamlocal:
@@ -430,7 +524,7 @@ func (c *Conn) serveGlobalRequests(ctx context.Context) {
 func (c *Conn) serveGlobalRequest(ctx context.Context, req *connection.GlobalRequest) {
 	switch req.Type {
 	case connection.GlobalNoMoreSessions:
-		req.Reply(true, nil) // sessionGate has acted on it
+		req.Reply(true, nil) // gateSessions has acted on it
 	case connection.GlobalHostKeysProve:
 		c.proveHostKeys(req)
 	case connection.GlobalTCPIPForward, connection.GlobalCancelTCPIPForward:
@@ -492,54 +586,45 @@ func (c *Conn) runRequestHandler(ctx context.Context, h RequestHandler, req *con
 	h(ctx, c, req)
 }
 
-// sessionGate applies no-more-sessions@openssh.com (OpenSSH PROTOCOL
-// §2.2) in message order. The mux hands global requests and channel opens
-// to different goroutines, so a flag set when the request is served could
-// miss a session open sent right after it (OpenSSH sends the request
-// without want-reply), or refuse one sent before it. Reading both in the
-// transport's order here, before the mux, cannot.
-type sessionGate struct {
-	*transport.Conn
-	c *Conn
-}
-
-func (g sessionGate) ReadPacket() ([]byte, error) {
-	for {
-		p, err := g.Conn.ReadPacket()
-		if err != nil || len(p) == 0 {
-			return p, err
+// gateSessions applies no-more-sessions@openssh.com (OpenSSH PROTOCOL
+// §2.2) in message order (connection.Config.Inspect), and counts each
+// GLOBAL_REQUEST the mux will deliver. The mux hands global requests and
+// channel opens to different goroutines, so a flag set when the request is
+// served could miss a session open sent right after it (OpenSSH sends the
+// request without want-reply), or refuse one sent before it. Seeing both
+// in the transport's order, before the mux handles them, cannot. It
+// reports whether it refused the message itself.
+func (c *Conn) gateSessions(p []byte) (refused bool, err error) {
+	switch p[0] {
+	case wire.MsgGlobalRequest:
+		r := wire.NewReader(p[1:])
+		name := r.String()
+		if r.Ok() && name == connection.GlobalNoMoreSessions {
+			c.noMoreSessions.Store(true)
 		}
-		switch p[0] {
-		case wire.MsgGlobalRequest:
-			r := wire.NewReader(p[1:])
-			name := r.String()
-			if r.Ok() && name == connection.GlobalNoMoreSessions {
-				g.c.noMoreSessions.Store(true)
-			}
-			if r.Ok() && slices.Contains(g.c.globalTypes, name) {
-				g.c.globalRequestComing()
-			}
-		case wire.MsgChannelOpen:
-			if !g.c.noMoreSessions.Load() {
-				break
-			}
-			r := wire.NewReader(p[1:])
-			chanType, sender := r.String(), r.Uint32()
-			if !r.Ok() || chanType != connection.ChannelTypeSession {
-				break // malformed ones are the mux's to refuse
-			}
-			// RFC 4254 §5.1 CHANNEL_OPEN_FAILURE.
-			f := wire.AppendUint32([]byte{wire.MsgChannelOpenFailure}, sender)
-			f = wire.AppendUint32(f, wire.OpenAdministrativelyProhibited)
-			f = wire.AppendStringS(f, "no more sessions")
-			f = wire.AppendStringS(f, "")
-			if err := g.Conn.WritePacket(f); err != nil {
-				return nil, err
-			}
-			continue
+		if r.Ok() && slices.Contains(c.globalTypes, name) {
+			c.globalRequestComing()
 		}
-		return p, nil
+	case wire.MsgChannelOpen:
+		if !c.noMoreSessions.Load() {
+			break
+		}
+		r := wire.NewReader(p[1:])
+		chanType, sender := r.String(), r.Uint32()
+		if !r.Ok() || chanType != connection.ChannelTypeSession {
+			break // malformed ones are the mux's to refuse
+		}
+		// RFC 4254 §5.1 CHANNEL_OPEN_FAILURE.
+		f := wire.AppendUint32([]byte{wire.MsgChannelOpenFailure}, sender)
+		f = wire.AppendUint32(f, wire.OpenAdministrativelyProhibited)
+		f = wire.AppendStringS(f, "no more sessions")
+		f = wire.AppendStringS(f, "")
+		if err := c.tc.WritePacket(f); err != nil {
+			return false, err
+		}
+		return true, nil
 	}
+	return false, nil
 }
 
 // ErrPanic wraps the value of a panic recovered while serving a connection

@@ -47,6 +47,10 @@ type Session struct {
 	rawCmd    string // what the client asked for
 	subsystem string
 	exited    bool
+	detached  bool
+
+	cancel context.CancelFunc // ends ctx
+	run    *channelRun
 }
 
 // Read reads the client's input (CHANNEL_DATA); io.EOF after the client's EOF.
@@ -59,6 +63,35 @@ func (s *Session) Write(p []byte) (int, error) { return s.ch.Write(p) }
 // CHANNEL_DATA packets across buffer boundaries (connection.Channel's
 // WriteBuffers); it may change the slice headers in bufs.
 func (s *Session) WriteBuffers(bufs [][]byte) (int, error) { return s.ch.WriteBuffers(bufs) }
+
+// NotifyReadable arranges for f to be called once, when a Read would no
+// longer block (input, EOF, or the session's or connection's end); it
+// reports false, and drops f, when a Read would not block now. f runs on
+// the connection's read goroutine and must not block: it typically starts
+// a goroutine. With Detach, a handler waiting for input needs no goroutine
+// of its own (connection.Channel.NotifyReadable).
+func (s *Session) NotifyReadable(f func()) bool { return s.ch.NotifyReadable(f) }
+
+// Detach lets the handler return without ending the session: the session
+// stays open until end is called, which does what a returning handler's
+// Exit does (exit status, EOF, CLOSE) and releases the session. With
+// NotifyReadable a handler can then hold no goroutine while it waits for
+// input; the sftp subsystem idles so. Call Detach before the handler
+// returns; end may be called from any goroutine, and calls after the
+// first do nothing. A handler that panics ends its session, detached or
+// not.
+func (s *Session) Detach() (end func(exitStatus int)) {
+	s.mu.Lock()
+	s.detached = true
+	s.mu.Unlock()
+	s.run.detached.Store(true)
+	return s.endDetached
+}
+
+func (s *Session) endDetached(exitStatus int) {
+	s.Exit(exitStatus)
+	s.release()
+}
 
 // Stderr writes to the client's stderr (CHANNEL_EXTENDED_DATA type 1).
 func (s *Session) Stderr() io.Writer { return s.ch.Stderr() }
@@ -159,12 +192,11 @@ func (s *Session) Breaks(c chan<- uint32) {
 // are answered on the connection's read goroutine (sessionRequests), so
 // an open session costs this one goroutine, before and after its handler
 // starts.
-func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slot *sessionSlot) {
+func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slot *sessionSlot, run *channelRun) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s := &Session{conn: c, ctx: ctx}
+	s := &Session{conn: c, ctx: ctx, cancel: cancel, run: run}
 	s.env = append(s.env, c.Permissions().Environment...)
-	rs := &sessionRequests{c: c, s: s, start: make(chan Handler, 1)}
+	rs := &sessionRequests{c: c, s: s, start: make(chan sessionStart, 1)}
 	// The channel or connection going away cancels ctx, which ends the
 	// wait below or tells a running handler blocked on something other
 	// than the channel.
@@ -179,19 +211,41 @@ func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slo
 	}
 	c.sessionsMu.Unlock()
 	if err != nil {
+		cancel()
 		return
 	}
 	s.ch = ch
 	select {
-	case h := <-rs.start:
-		func() {
+	case st := <-rs.start:
+		// Answered here rather than on the read goroutine, whose stack
+		// then stays small (issue 8's idle budget); replies still leave
+		// in request order.
+		st.req.Reply(true)
+		returned := func() bool {
 			defer c.recoverHandler("session")
-			h.ServeSSH(s)
-			s.Exit(0)
+			st.h.ServeSSH(s)
+			return true
 		}()
+		s.mu.Lock()
+		detached := s.detached
+		s.mu.Unlock()
+		if returned && detached {
+			return // the end function Detach returned ends the session
+		}
+		// A panic ends the session even after Detach: nothing may be
+		// left to call the end function.
+		s.Exit(0)
 	case <-ctx.Done():
 	}
-	ch.Close()
+	s.release()
+}
+
+// release closes the channel and ends the session's context and run;
+// later calls do nothing.
+func (s *Session) release() {
+	s.ch.Close()
+	s.cancel()
+	s.run.end()
 }
 
 // sessionRequests answers one session channel's requests. Its handle
@@ -201,7 +255,14 @@ type sessionRequests struct {
 	c       *Conn
 	s       *Session
 	started bool
-	start   chan Handler // receives the one handler to run; buffered
+	start   chan sessionStart // receives the one handler to run; buffered
+}
+
+// sessionStart is the handler a shell, exec or subsystem request chose,
+// with the request, which the session's goroutine answers.
+type sessionStart struct {
+	h   Handler
+	req *connection.Request
 }
 
 func (rs *sessionRequests) handle(req *connection.Request) {
@@ -280,8 +341,7 @@ func (rs *sessionRequests) handle(req *connection.Request) {
 			return
 		}
 		rs.started = true
-		req.Reply(true)
-		rs.start <- h // buffered, sent once
+		rs.start <- sessionStart{h, req} // buffered, sent once
 	case connection.RequestEOW:
 		// eow@openssh.com: the client will send no more; nothing to do.
 		req.Reply(true)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	pkgsftp "github.com/pkg/sftp"
 
@@ -20,13 +21,35 @@ type testServer struct {
 	root    string // host directory served as "/"
 	outside string // host directory beside root
 	cr      *os.File
-	cw      *io.PipeWriter
+	cw      io.WriteCloser
 	done    chan error
 	records []TransferRecord
 	mu      sync.Mutex
 }
 
 func startServer(t testing.TB, opts *Options) *testServer {
+	t.Helper()
+	return startServerMode(t, opts, false)
+}
+
+// serverStarter starts a test server (startServer or startParkedServer).
+type serverStarter func(t testing.TB, opts *Options) *testServer
+
+// startParkedServer runs the session with Start over an input that can
+// notify (as server.Session does), so the session parks whenever it
+// waits for a request with nothing in flight.
+func startParkedServer(t testing.TB, opts *Options) *testServer {
+	t.Helper()
+	return startServerMode(t, opts, true)
+}
+
+// forEachServeMode runs f against Serve and against Start with parking.
+func forEachServeMode(t *testing.T, f func(t *testing.T, start serverStarter)) {
+	t.Run("Serve", func(t *testing.T) { f(t, startServer) })
+	t.Run("Start", func(t *testing.T) { f(t, startParkedServer) })
+}
+
+func startServerMode(t testing.TB, opts *Options, parked bool) *testServer {
 	t.Helper()
 	base := t.TempDir()
 	ts := &testServer{root: filepath.Join(base, "home"), outside: filepath.Join(base, "outside"), done: make(chan error, 1)}
@@ -54,7 +77,14 @@ func startServer(t testing.TB, opts *Options) *testServer {
 		}
 	}
 	srv := NewServer(fsys, &o)
-	sr, cw := io.Pipe() // client -> server
+	var sr io.ReadCloser
+	var cw io.WriteCloser
+	if parked {
+		np := newNotifyPipe()
+		sr, cw = np, np
+	} else {
+		sr, cw = io.Pipe() // client -> server
+	}
 	// server -> client through the kernel's 64 KiB pipe buffer, as
 	// stdout is for `ferry sftp-server` and the channel window is over
 	// SSH: the server may write a reply before it reads the next request,
@@ -64,12 +94,30 @@ func startServer(t testing.TB, opts *Options) *testServer {
 		t.Fatal(err)
 	}
 	ts.cr, ts.cw = cr, cw
-	go func() {
-		err := srv.Serve(context.Background(), sr, sw)
-		sw.Close()
-		sr.Close()
-		ts.done <- err
-	}()
+	if parked {
+		started := make(chan struct{})
+		go func() {
+			srv.Start(context.Background(), sr, sw, func(err error) {
+				sw.Close()
+				sr.Close()
+				ts.done <- err
+			})
+			close(started)
+		}()
+		// Nothing sent yet: Start must park and return.
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Start did not return while the session waited for INIT")
+		}
+	} else {
+		go func() {
+			err := srv.Serve(context.Background(), sr, sw)
+			sw.Close()
+			sr.Close()
+			ts.done <- err
+		}()
+	}
 	t.Cleanup(func() {
 		cw.Close()
 		cr.Close()
@@ -204,4 +252,74 @@ func (rc *rawClient) expectStatus(want uint32) {
 	if s := rc.status(); s.Code != want {
 		rc.t.Fatalf("status %d (%q), want %d", s.Code, s.Message, want)
 	}
+}
+
+// notifyPipe is an in-memory client-to-server pipe that implements
+// ReadNotifier, like server.Session.
+type notifyPipe struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	buf    []byte
+	closed bool
+	notify func()
+}
+
+func newNotifyPipe() *notifyPipe {
+	p := &notifyPipe{}
+	p.cond.L = &p.mu
+	return p
+}
+
+func (p *notifyPipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, io.ErrClosedPipe
+	}
+	p.buf = append(p.buf, b...)
+	p.cond.Broadcast()
+	f := p.notify
+	p.notify = nil
+	p.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return len(b), nil
+}
+
+func (p *notifyPipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.buf) == 0 && !p.closed {
+		p.cond.Wait()
+	}
+	if len(p.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, p.buf)
+	p.buf = p.buf[n:]
+	return n, nil
+}
+
+func (p *notifyPipe) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	f := p.notify
+	p.notify = nil
+	p.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return nil
+}
+
+func (p *notifyPipe) NotifyReadable(f func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) > 0 || p.closed {
+		return false
+	}
+	p.notify = f
+	return true
 }

@@ -362,6 +362,15 @@ type session struct {
 
 	names map[uint64]string // uid (low) / gid (1<<32|gid) -> name
 	hdr   [4]byte
+
+	// Set by Start: the input, the end callback and, when r can notify,
+	// the notifier and the callback handed to it (bound once, so parking
+	// does not allocate).
+	r        io.Reader
+	done     func(error)
+	notifier ReadNotifier
+	resumeFn func()
+	initDone bool // the dispatcher's: INIT answered
 	// inputPending is the dispatcher's: another request was already read
 	// when this one was dispatched.
 	inputPending bool
@@ -395,7 +404,56 @@ const reorderRing = 2 * maxInFlight
 // ctx is cancelled (checked between requests; to interrupt a blocked read,
 // close the channel). On return every handle is closed and incomplete
 // atomic uploads are discarded. A clean end returns nil.
-func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err error) {
+func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	s := srv.newSession(ctx, w)
+	return s.serve(r)
+}
+
+// ReadNotifier is an input that can call back when a read would no longer
+// block (server.Session and connection.Channel are ReadNotifiers):
+// NotifyReadable reports false, and drops f, when a read would not block
+// now; otherwise it calls f once, later, when one would not. f must not
+// block.
+type ReadNotifier interface {
+	NotifyReadable(f func()) bool
+}
+
+// Start runs one SFTP session like Serve, except that while the session
+// waits for a request with nothing in flight it holds no goroutine: when
+// r is a ReadNotifier, Start returns once the session is idle and the
+// session continues on a new goroutine when input arrives. done is called
+// once, when the session has ended, with what Serve would have returned.
+// Without a ReadNotifier Start serves the whole session before it returns.
+// Cancelling ctx does not wake an idle session: close the channel.
+func (srv *Server) Start(ctx context.Context, r io.Reader, w io.Writer, done func(error)) {
+	s := srv.newSession(ctx, w)
+	s.r = r
+	s.done = done
+	if n, ok := r.(ReadNotifier); ok {
+		s.notifier = n
+		s.resumeFn = s.resume
+	}
+	s.run()
+}
+
+// resume continues a parked session on a goroutine of its own; it is the
+// callback NotifyReadable gets.
+func (s *session) resume() { go s.run() }
+
+// run serves requests until the session ends, then ends it, or until it
+// parks (errParked) waiting for input.
+func (s *session) run() {
+	err := s.serve(s.r)
+	if err == errParked {
+		return
+	}
+	s.done(err)
+}
+
+// errParked is readLoop's return when it handed its input to NotifyReadable.
+var errParked = errors.New("sftp: parked")
+
+func (srv *Server) newSession(ctx context.Context, w io.Writer) *session {
 	s := &session{
 		srv:     srv,
 		fs:      srv.fs,
@@ -408,10 +466,19 @@ func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) (err err
 	}
 	s.cond.L = &s.mu
 	s.reorderCond.L = &s.reorderMu
+	return s
+}
+
+// serve reads and answers requests from r until the session ends, then
+// shuts it down, or until it parks (errParked) with nothing to shut down.
+func (s *session) serve(r io.Reader) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("sftp: panic", "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("sftp: internal error: %v", p)
+		}
+		if err == errParked {
+			return
 		}
 		s.shutdown()
 		if err == nil {
@@ -452,7 +519,6 @@ func (s *session) readLoop(r io.Reader) error {
 			batchReaders.Put(br)
 		}
 	}()
-	initDone := false
 	for {
 		if err := s.ctx.Err(); err != nil {
 			return err
@@ -466,6 +532,16 @@ func (s *session) readLoop(r io.Reader) error {
 			br = nil
 		}
 		var err error
+		if br == nil && s.parkable() {
+			// Nothing buffered and nothing in flight: give back this
+			// goroutine until input arrives (an idle session holds no
+			// stack). While requests are in flight the loop waits in Read
+			// instead, where an upload's data lands directly in its
+			// buffer.
+			if s.notifier.NotifyReadable(s.resumeFn) {
+				return errParked
+			}
+		}
 		if br == nil {
 			_, err = io.ReadFull(r, s.hdr[:])
 			if err == nil {
@@ -496,13 +572,13 @@ func (s *session) readLoop(r io.Reader) error {
 			s.srv.putBuf(b)
 			return fmt.Errorf("sftp: reading request: %w", err)
 		}
-		if !initDone {
+		if !s.initDone {
 			err := s.init(b.b)
 			s.srv.putBuf(b)
 			if err != nil {
 				return err
 			}
-			initDone = true
+			s.initDone = true
 			continue
 		}
 		if b.b[0] == fxpInit {
@@ -882,6 +958,18 @@ func (s *session) release(i int) {
 
 // barrier waits until no data request is in flight, so the next request
 // sees the effect of every request before it.
+// parkable reports whether the dispatcher may park: Start was given a
+// ReadNotifier and no data request is in flight.
+func (s *session) parkable() bool {
+	if s.notifier == nil {
+		return false
+	}
+	s.mu.Lock()
+	idle := s.busy == 0
+	s.mu.Unlock()
+	return idle
+}
+
 func (s *session) barrier() {
 	s.mu.Lock()
 	for s.busy > 0 {

@@ -7,98 +7,102 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestClientBasics(t *testing.T) {
-	ts := startServer(t, nil)
-	c := ts.client(t)
-	defer c.Close()
-	ts.write(t, "a.txt", "hello")
+	forEachServeMode(t, func(t *testing.T, startServer serverStarter) {
+		ts := startServer(t, nil)
+		c := ts.client(t)
+		defer c.Close()
+		ts.write(t, "a.txt", "hello")
 
-	if wd, err := c.Getwd(); err != nil || wd != "/" {
-		t.Fatalf("Getwd = %q, %v", wd, err)
-	}
-	f, err := c.Create("/b.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte("world")); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := ts.read(t, "b.txt"); got != "world" {
-		t.Fatalf("b.txt = %q", got)
-	}
-	fi, err := c.Stat("a.txt")
-	if err != nil || fi.Size() != 5 || fi.Mode().Perm() != 0o644 {
-		t.Fatalf("Stat = %v %v", fi, err)
-	}
-	if err := c.Mkdir("/d"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rename("/b.txt", "/d/b.txt"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rename("/a.txt", "/d/b.txt"); statusCode(err) != StatusFailure {
-		t.Fatalf("Rename onto existing = %v, want FAILURE", err)
-	}
-	if err := c.Symlink("a.txt", "/lnk"); err != nil {
-		t.Fatal(err)
-	}
-	if s, err := c.ReadLink("/lnk"); err != nil || s != "a.txt" {
-		t.Fatalf("ReadLink = %q %v", s, err)
-	}
-	if fi, err := c.Lstat("/lnk"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Fatalf("Lstat(lnk) = %v %v", fi, err)
-	}
-	if err := c.Chmod("/a.txt", 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(filepath.Join(ts.root, "a.txt")); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("mode = %v", fi.Mode())
-	}
-	if err := c.Truncate("/a.txt", 2); err != nil {
-		t.Fatal(err)
-	}
-	if got := ts.read(t, "a.txt"); got != "he" {
-		t.Fatalf("after truncate %q", got)
-	}
-	fis, err := c.ReadDir("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, fi := range fis {
-		names = append(names, fi.Name())
-	}
-	sort.Strings(names)
-	if strings.Join(names, ",") != "a.txt,d,lnk" {
-		t.Fatalf("ReadDir = %v", names)
-	}
-	if _, err := c.Stat("/nope"); statusCode(err) != StatusNoSuchFile {
-		t.Fatalf("Stat(nope) = %v", err)
-	}
-	if err := c.Remove("/d"); err == nil {
-		t.Fatal("REMOVE of a directory succeeded")
-	}
-	if err := c.RemoveDirectory("/d/b.txt"); statusCode(err) != StatusNoSuchFile {
-		t.Fatalf("RMDIR of a file = %v, want NO_SUCH_FILE (ENOTDIR)", err)
-	}
-	if err := c.Remove("/d/b.txt"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.RemoveDirectory("/d"); err != nil {
-		t.Fatal(err)
-	}
-	if p, err := c.RealPath("x/../y"); err != nil || p != "/y" {
-		t.Fatalf("RealPath = %q %v", p, err)
-	}
+		if wd, err := c.Getwd(); err != nil || wd != "/" {
+			t.Fatalf("Getwd = %q, %v", wd, err)
+		}
+		f, err := c.Create("/b.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("world")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := ts.read(t, "b.txt"); got != "world" {
+			t.Fatalf("b.txt = %q", got)
+		}
+		fi, err := c.Stat("a.txt")
+		if err != nil || fi.Size() != 5 || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("Stat = %v %v", fi, err)
+		}
+		if err := c.Mkdir("/d"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rename("/b.txt", "/d/b.txt"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rename("/a.txt", "/d/b.txt"); statusCode(err) != StatusFailure {
+			t.Fatalf("Rename onto existing = %v, want FAILURE", err)
+		}
+		if err := c.Symlink("a.txt", "/lnk"); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := c.ReadLink("/lnk"); err != nil || s != "a.txt" {
+			t.Fatalf("ReadLink = %q %v", s, err)
+		}
+		if fi, err := c.Lstat("/lnk"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("Lstat(lnk) = %v %v", fi, err)
+		}
+		if err := c.Chmod("/a.txt", 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Stat(filepath.Join(ts.root, "a.txt")); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("mode = %v", fi.Mode())
+		}
+		if err := c.Truncate("/a.txt", 2); err != nil {
+			t.Fatal(err)
+		}
+		if got := ts.read(t, "a.txt"); got != "he" {
+			t.Fatalf("after truncate %q", got)
+		}
+		fis, err := c.ReadDir("/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, fi := range fis {
+			names = append(names, fi.Name())
+		}
+		sort.Strings(names)
+		if strings.Join(names, ",") != "a.txt,d,lnk" {
+			t.Fatalf("ReadDir = %v", names)
+		}
+		if _, err := c.Stat("/nope"); statusCode(err) != StatusNoSuchFile {
+			t.Fatalf("Stat(nope) = %v", err)
+		}
+		if err := c.Remove("/d"); err == nil {
+			t.Fatal("REMOVE of a directory succeeded")
+		}
+		if err := c.RemoveDirectory("/d/b.txt"); statusCode(err) != StatusNoSuchFile {
+			t.Fatalf("RMDIR of a file = %v, want NO_SUCH_FILE (ENOTDIR)", err)
+		}
+		if err := c.Remove("/d/b.txt"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RemoveDirectory("/d"); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := c.RealPath("x/../y"); err != nil || p != "/y" {
+			t.Fatalf("RealPath = %q %v", p, err)
+		}
+	})
 }
 
 func TestExtensions(t *testing.T) {
@@ -228,52 +232,54 @@ func appendStr(b []byte, s string) []byte {
 }
 
 func TestConcurrentTransfers(t *testing.T) {
-	ts := startServer(t, nil)
-	c := ts.client(t)
-	defer c.Close()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			data := make([]byte, 1<<20+i*4099)
-			rand.Read(data)
-			name := fmt.Sprintf("/f%d", i)
-			f, err := c.Create(name)
-			if err != nil {
-				errs <- err
-				return
-			}
-			if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
-				errs <- err
-				return
-			}
-			if err := f.Close(); err != nil {
-				errs <- err
-				return
-			}
-			g, err := c.Open(name)
-			if err != nil {
-				errs <- err
-				return
-			}
-			var got bytes.Buffer
-			if _, err := g.WriteTo(&got); err != nil {
-				errs <- err
-				return
-			}
-			g.Close()
-			if !bytes.Equal(got.Bytes(), data) {
-				errs <- fmt.Errorf("%s: round trip mismatch (%d vs %d bytes)", name, got.Len(), len(data))
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	forEachServeMode(t, func(t *testing.T, startServer serverStarter) {
+		ts := startServer(t, nil)
+		c := ts.client(t)
+		defer c.Close()
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				data := make([]byte, 1<<20+i*4099)
+				rand.Read(data)
+				name := fmt.Sprintf("/f%d", i)
+				f, err := c.Create(name)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
+					errs <- err
+					return
+				}
+				if err := f.Close(); err != nil {
+					errs <- err
+					return
+				}
+				g, err := c.Open(name)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var got bytes.Buffer
+				if _, err := g.WriteTo(&got); err != nil {
+					errs <- err
+					return
+				}
+				g.Close()
+				if !bytes.Equal(got.Bytes(), data) {
+					errs <- fmt.Errorf("%s: round trip mismatch (%d vs %d bytes)", name, got.Len(), len(data))
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
 }
 
 func TestPermissions(t *testing.T) {
@@ -416,4 +422,41 @@ func TestQuotaMessageAndAccounting(t *testing.T) {
 	if q.bytes != 0 || q.files != 0 {
 		t.Fatalf("quota after discarded upload: %d bytes %d files", q.bytes, q.files)
 	}
+}
+
+// TestStartHoldsNoGoroutineWhileIdle: a session run with Start over a
+// ReadNotifier parks between requests: while the client is idle no
+// goroutine is in the session's read loop, and the next request resumes
+// it (issue 8: an idle session holds no stack).
+func TestStartHoldsNoGoroutineWhileIdle(t *testing.T) {
+	ts := startParkedServer(t, nil)
+	c := ts.client(t)
+	defer c.Close()
+	ts.write(t, "a.txt", "hello")
+	for i := range 3 {
+		if _, err := c.Stat("/a.txt"); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for readLoopRunning() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: a goroutine is still in the idle session's read loop", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if got := ts.read(t, "a.txt"); got != "hello" {
+		t.Fatalf("read %q after parking", got)
+	}
+	c.Close()
+	if err := ts.wait(); err != nil {
+		t.Fatalf("session ended with %v", err)
+	}
+}
+
+// readLoopRunning reports whether some goroutine is in session.readLoop.
+func readLoopRunning() bool {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return bytes.Contains(buf[:n], []byte("sftp.(*session).readLoop"))
 }

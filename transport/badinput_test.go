@@ -214,3 +214,38 @@ func TestBadInputOneServer(t *testing.T) {
 		t.Fatalf("good client did not reach authentication: %+v", r)
 	}
 }
+
+// TestConfigDeadlineBoundsFirstKex: Config.Deadline bounds the version
+// exchange and the first key exchange although KexTimeout is longer, so a
+// client that sends its version and stalls ends at the deadline (the
+// server's LoginGraceTime), not at the kex timeout.
+func TestConfigDeadlineBoundsFirstKex(t *testing.T) {
+	cfg := allAlgorithmsConfig()
+	cfg.KexTimeout = time.Minute
+	cfg.Deadline = time.Now().Add(300 * time.Millisecond)
+	client, server := net.Pipe()
+	defer client.Close()
+	go func() {
+		io.WriteString(client, "SSH-2.0-stalled\r\n")
+		io.Copy(io.Discard, client) // read the server's version and KEXINIT
+	}()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := transport.Server(server, cfg)
+		server.Close()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("Server returned %v, want a timeout", err)
+		}
+		if d := time.Since(start); d > 30*time.Second {
+			t.Fatalf("took %v", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first key exchange outlived Config.Deadline by 30 s (KexTimeout is a minute)")
+	}
+}

@@ -60,6 +60,12 @@ type Config struct {
 	RekeyInterval time.Duration
 	// KexTimeout bounds each key exchange.
 	KexTimeout time.Duration
+	// Deadline, if set, bounds everything from the version exchange on,
+	// as SetDeadline does once the Conn exists (key exchanges tighten it
+	// but never extend it). A server sets it to the end of its login grace
+	// time; a Config shared by connections leaves it zero and sets it on a
+	// per-connection copy.
+	Deadline time.Time
 
 	// SoftwareVersion is the softwareversion part of the identification
 	// string, e.g. "ferry_0.1.0".

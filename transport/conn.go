@@ -15,7 +15,6 @@
 package transport
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -110,10 +109,13 @@ const disconnectWriteTimeout = 5 * time.Second
 // exchange on nc. That exchange is bounded by Config.KexTimeout; key
 // exchanges set nc's deadline themselves, so a deadline set on nc before
 // the call does not survive them. To bound the whole pre-authentication
-// phase, wrap nc so that SetDeadline never goes past the bound (package
-// server does this for LoginGraceTime), then use (*Conn).SetDeadline.
+// phase set Config.Deadline (package server does for LoginGraceTime).
 func Server(nc net.Conn, cfg *Config) (*Conn, error) {
 	c := &Conn{nc: nc, hostKeys: cfg.HostKeys, serverSigAlgs: cfg.ServerSigAlgs}
+	if !cfg.Deadline.IsZero() {
+		c.outerDeadline = cfg.Deadline
+		nc.SetDeadline(cfg.Deadline)
+	}
 	c.s = settings{kex: cfg.KeyExchanges, hostKey: cfg.HostKeyAlgorithms, ciphers: cfg.Ciphers, macs: cfg.MACs,
 		compressions: cfg.Compressions, rekeyBytes: cfg.RekeyBytes, rekeyInterval: cfg.RekeyInterval,
 		kexTimeout: cfg.KexTimeout, version: cfg.SoftwareVersion, rand: cfg.Rand, log: cfg.Logger, gexMinBits: cfg.GEXMinBits}
@@ -179,11 +181,8 @@ func (c *Conn) handshake() error {
 		return err
 	}
 	c.remoteVersion = remote
-	var src io.Reader = c.nc
-	if len(rest) > 0 {
-		src = io.MultiReader(bytes.NewReader(rest), c.nc)
-	}
-	c.r = packet.NewReader(src)
+	c.r = packet.NewReader(c.nc)
+	c.r.Prefill(rest)
 
 	// The peer's KEXINIT must come first. Without strict kex, IGNORE and
 	// DEBUG may precede it; with strict kex (known only once it arrives)
@@ -224,70 +223,121 @@ func (c *Conn) handshake() error {
 // re-exchanges (started by either side) complete inside ReadPacket, and
 // data writers wait for them.
 func (c *Conn) ReadPacket() ([]byte, error) {
+	// No defer: this frame stays under every idle connection's read, and
+	// a deferred unlock makes it larger (issue 8's idle budget). Only the
+	// reading goroutine takes readMu, so a panic leaving it locked strands
+	// nobody.
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	for {
-		if c.readErr != nil {
-			return nil, c.readErr
-		}
+	for c.readErr == nil {
 		p, err := c.readRawLocked()
+		if err == nil {
+			var deliver bool
+			if deliver, err = c.handleReadLocked(p); err == nil && !deliver {
+				continue
+			}
+		}
 		if err != nil {
-			return nil, c.failRead(err)
+			err = c.failRead(err)
+			c.readMu.Unlock()
+			return nil, err
 		}
-		switch t := p[0]; {
-		case t == wire.MsgKexInit:
-			if err := c.runKexLocked(p, 0); err != nil {
-				return nil, c.failRead(err)
-			}
-			c.clearKexDeadline()
-		case t == wire.MsgDisconnect:
-			return nil, c.failRead(remoteDisconnect(p))
-		case t == wire.MsgIgnore, t == wire.MsgDebug, t == wire.MsgUnimplemented, t == wire.MsgPong:
-			// Nothing to do. IGNORE is a traffic-analysis countermeasure;
-			// we never send PING, so a PONG is stray but harmless.
-		case t == wire.MsgPing:
-			if err := c.answerPing(p); err != nil {
-				return nil, c.failRead(err)
-			}
-		case t == wire.MsgNewKeys || (t >= 30 && t <= 49):
-			return nil, c.failRead(protocolError("key exchange message %d outside a key exchange", t))
-		case t == wire.MsgExtInfo:
-			if !c.isClient {
-				// RFC 8308 §2.1: only if the server offered ext-info-s,
-				// which ferry does not.
-				return nil, c.failRead(protocolError("unexpected EXT_INFO from client"))
-			}
-			c.handleExtInfo(p)
-		case t < wire.MsgServiceRequest || (t > wire.MsgExtInfo && t < wire.MsgUserAuthRequest):
-			// Unknown transport-range message: RFC 4253 §11.4.
-			if err := c.sendUnimplemented(); err != nil {
-				return nil, c.failRead(err)
-			}
-		default:
-			if !c.isClient && t >= wire.MsgGlobalRequest && !c.authenticated.Load() {
-				// Defence in depth for CVE-2025-32433 / CVE-2018-10933:
-				// no connection-protocol message reaches the upper layers
-				// before USERAUTH_SUCCESS, whatever they do.
-				return nil, c.failRead(protocolError("message %d before authentication", t))
-			}
-			if c.isClient && t == wire.MsgUserAuthSuccess {
-				c.markAuthenticatedRead()
-			}
-			if err := c.maybeStartRekey(); err != nil {
-				return nil, c.failRead(err)
-			}
-			return p, nil
-		}
+		c.readMu.Unlock()
+		return p, nil
 	}
+	err := c.readErr
+	c.readMu.Unlock()
+	return nil, err
+}
+
+// handleReadLocked handles a transport-layer message itself and reports
+// whether p is for the caller. It is not inlined so that ReadPacket's
+// frame, which stays on every idle connection's stack while it waits for
+// the next packet, is small (issue 8's idle budget).
+//
+//go:noinline
+func (c *Conn) handleReadLocked(p []byte) (deliver bool, err error) {
+	switch t := p[0]; {
+	case t == wire.MsgKexInit:
+		if err := c.runKexLocked(p, 0); err != nil {
+			return false, err
+		}
+		c.clearKexDeadline()
+	case t == wire.MsgDisconnect:
+		return false, remoteDisconnect(p)
+	case t == wire.MsgIgnore, t == wire.MsgDebug, t == wire.MsgUnimplemented, t == wire.MsgPong:
+		// Nothing to do. IGNORE is a traffic-analysis countermeasure;
+		// we never send PING, so a PONG is stray but harmless.
+	case t == wire.MsgPing:
+		if err := c.answerPing(p); err != nil {
+			return false, err
+		}
+	case t == wire.MsgNewKeys || (t >= 30 && t <= 49):
+		return false, protocolError("key exchange message %d outside a key exchange", t)
+	case t == wire.MsgExtInfo:
+		if !c.isClient {
+			// RFC 8308 §2.1: only if the server offered ext-info-s,
+			// which ferry does not.
+			return false, protocolError("unexpected EXT_INFO from client")
+		}
+		c.handleExtInfo(p)
+	case t < wire.MsgServiceRequest || (t > wire.MsgExtInfo && t < wire.MsgUserAuthRequest):
+		// Unknown transport-range message: RFC 4253 §11.4.
+		if err := c.sendUnimplemented(); err != nil {
+			return false, err
+		}
+	default:
+		if !c.isClient && t >= wire.MsgGlobalRequest && !c.authenticated.Load() {
+			// Defence in depth for CVE-2025-32433 / CVE-2018-10933:
+			// no connection-protocol message reaches the upper layers
+			// before USERAUTH_SUCCESS, whatever they do.
+			return false, protocolError("message %d before authentication", t)
+		}
+		if c.isClient && t == wire.MsgUserAuthSuccess {
+			c.markAuthenticatedRead()
+		}
+		if err := c.maybeStartRekey(); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // readRawLocked reads one packet, enabling delayed compression first if
-// authentication just completed.
+// authentication just completed. Small enough to inline, so that the
+// frames under an idle connection's read are few (issue 8's idle budget).
 func (c *Conn) readRawLocked() ([]byte, error) {
+	if c.delayedCompIn || !c.authenticated.Load() {
+		if err := c.prepareReadLocked(); err != nil {
+			return nil, err
+		}
+	}
+	p, err := c.r.ReadPacket()
+	if err != nil || len(p) == 0 {
+		return nil, emptyOr(err)
+	}
+	c.readBytes.Add(uint64(len(p)))
+	return p, nil
+}
+
+// emptyOr is err, or the error for an empty packet when err is nil.
+//
+//go:noinline
+func emptyOr(err error) error {
+	if err == nil {
+		return protocolError("empty packet")
+	}
+	return err
+}
+
+// prepareReadLocked is readRawLocked's rare part.
+//
+//go:noinline
+func (c *Conn) prepareReadLocked() error {
 	if c.delayedCompIn && c.authenticated.Load() {
 		c.delayedCompIn = false
 		if err := c.r.SetCompression(c.algs.Load().CompressionIn); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if !c.authenticated.Load() {
@@ -296,15 +346,7 @@ func (c *Conn) readRawLocked() ([]byte, error) {
 		// otherwise keep a pooled buffer of up to ~280 KiB while it waits.
 		c.r.Release()
 	}
-	p, err := c.r.ReadPacket()
-	if err != nil {
-		return nil, err
-	}
-	if len(p) == 0 {
-		return nil, protocolError("empty packet")
-	}
-	c.readBytes.Add(uint64(len(p)))
-	return p, nil
+	return nil
 }
 
 // WritePacket sends one message. It is safe for concurrent use and does
@@ -576,8 +618,15 @@ func (c *Conn) Disconnect(reason uint32, message string) error {
 	c.wmu.Lock()
 	if !c.sentDisconnect && (c.writeErr == nil || isLocalDisconnect(c.writeErr)) {
 		c.sentDisconnect = true
-		// A peer that stopped reading must not hold us here.
-		c.nc.SetWriteDeadline(time.Now().Add(disconnectWriteTimeout))
+		// A peer that stopped reading must not hold us here, nor past
+		// the outer deadline.
+		d := time.Now().Add(disconnectWriteTimeout)
+		c.deadlineMu.Lock()
+		if !c.outerDeadline.IsZero() && c.outerDeadline.Before(d) {
+			d = c.outerDeadline
+		}
+		c.deadlineMu.Unlock()
+		c.nc.SetWriteDeadline(d)
 		if c.w.WritePacket(m.marshal()) == nil {
 			c.w.Flush()
 		}

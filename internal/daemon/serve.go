@@ -261,17 +261,22 @@ func (d *Daemon) acceptLoop(ln net.Listener) {
 		d.conns[nc] = struct{}{}
 		d.mu.Unlock()
 		d.connWG.Add(1)
-		gen := d.current.Load()
-		go func() {
-			defer d.connWG.Done()
-			defer func() {
-				d.mu.Lock()
-				delete(d.conns, nc)
-				d.mu.Unlock()
-			}()
-			gen.srv.ServeConn(nc)
-		}()
+		go d.serveConn(d.current.Load().srv, nc)
 	}
+}
+
+// serveConn serves one accepted connection. Small on purpose: its frame
+// stays under every idle connection's read loop (server.startConn).
+func (d *Daemon) serveConn(srv *server.Server, nc net.Conn) {
+	defer d.connEnded(nc)
+	srv.ServeConn(nc)
+}
+
+func (d *Daemon) connEnded(nc net.Conn) {
+	d.mu.Lock()
+	delete(d.conns, nc)
+	d.mu.Unlock()
+	d.connWG.Done()
 }
 
 // newGeneration builds a server for cfg.
@@ -486,14 +491,19 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 		if !ok {
 			return
 		}
-		defer release()
 		opts := d.sftpOptions(cfg, acct)
-		if err := sftp.NewServer(fsys, opts).Serve(s.Context(), s, s); err != nil {
-			d.log.Info("sftp session ended", "user", acct.Name, "error", err)
-			s.Exit(1)
-			return
-		}
-		s.Exit(0)
+		// Detached: while the client sends nothing the session holds no
+		// goroutine, only its state (issue 8's idle budget).
+		end := s.Detach()
+		sftp.NewServer(fsys, opts).Start(s.Context(), s, s, func(err error) {
+			release()
+			if err != nil {
+				d.log.Info("sftp session ended", "user", acct.Name, "error", err)
+				end(1)
+				return
+			}
+			end(0)
+		})
 	})
 }
 

@@ -183,6 +183,17 @@ func (r *Reader) Stats() (packets, bytes uint64) { return r.packets, r.bytes }
 // initial key exchange.
 func (r *Reader) SeqWrapped() bool { return r.wrapped }
 
+// Prefill puts p, bytes already read from the stream (those after the
+// peer's version line), before what NewReader's reader returns next. It
+// is for a fresh Reader; an io.MultiReader would do the same but stay a
+// frame deeper under every idle connection's read for its lifetime.
+func (r *Reader) Prefill(p []byte) {
+	if len(p) > len(r.buf)-r.r1 {
+		r.usePooled(r.r1 - r.r0 + len(p))
+	}
+	r.r1 += copy(r.buf[r.r1:], p)
+}
+
 // Release gives a pooled read buffer back if it holds no data. ReadPacket
 // does so itself at every packet boundary where the buffer is drained, so
 // only a caller done with the Reader needs it. It invalidates the last
@@ -225,6 +236,24 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	if r.r0 == r.r1 && r.pendingLen < 0 {
+		if r.lastLen <= readSmall {
+			// Drained at a packet boundary after a small packet: wait for
+			// the next packet in the inline buffer. After a large one a
+			// transfer is under way and keeps its buffer: else each of
+			// its packets would cost a 512-byte read(2) before the rest.
+			// The payload returned last is invalid from here, as
+			// ReadPacket documents.
+			r.useSmall()
+		}
+		// Wait here, not in readPacket: an idle connection's goroutine
+		// sits in this call for hours, and readPacket's frame is large
+		// (issue 8's idle budget: a stack under 2 KiB in use shrinks to
+		// 4 KiB).
+		if err := r.fill(1); err != nil {
+			return nil, err
+		}
+	}
 	p, err := r.readPacket()
 	if err != nil {
 		if _, ok := err.(*wire.DisconnectError); ok {
@@ -236,14 +265,6 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 }
 
 func (r *Reader) readPacket() ([]byte, error) {
-	if r.r0 == r.r1 && r.pendingLen < 0 && r.lastLen <= readSmall {
-		// Drained at a packet boundary after a small packet: wait for the
-		// next packet in the inline buffer. After a large one a transfer
-		// is under way and keeps its buffer: else each of its packets
-		// would cost a 512-byte read(2) before the rest. The payload
-		// returned last is invalid from here, as ReadPacket documents.
-		r.useSmall()
-	}
 	s := r.s
 	tagLen := s.tagLen
 	var plen int

@@ -671,3 +671,42 @@ func TestStickyDisconnect(t *testing.T) {
 		t.Fatalf("second call: %v", err2)
 	}
 }
+
+// TestPrefill checks that bytes given to Prefill (read past the version
+// line) come before the stream's, both when they fit the inline buffer
+// and when they need a pooled one.
+func TestPrefill(t *testing.T) {
+	for _, split := range []int{0, 1, 100, readSmall, 3 * readSmall} {
+		var stream bytes.Buffer
+		w := NewWriter(&stream)
+		var want [][]byte
+		for i := range 8 {
+			p := bytes.Repeat([]byte{byte(i + 1)}, 200+i*100)
+			want = append(want, p)
+			if err := w.WritePacket(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		all := stream.Bytes()
+		if split > len(all) {
+			t.Fatalf("split %d beyond %d bytes", split, len(all))
+		}
+		r := NewReader(bytes.NewReader(all[split:]))
+		r.Prefill(all[:split])
+		for i, p := range want {
+			got, err := r.ReadPacket()
+			if err != nil {
+				t.Fatalf("split %d: packet %d: %v", split, i, err)
+			}
+			if !bytes.Equal(got, p) {
+				t.Fatalf("split %d: packet %d differs", split, i)
+			}
+		}
+		if _, err := r.ReadPacket(); err != io.EOF {
+			t.Fatalf("split %d: after the last packet: %v, want EOF", split, err)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-sftp/ferry/server"
+)
+
+// detachedEcho is a command that holds no goroutine while it waits for
+// input: it detaches, echoes what is buffered whenever NotifyReadable
+// calls back, and ends with exit status 9 at EOF.
+func detachedEcho(s *server.Session) {
+	end := s.Detach()
+	var serve func()
+	serve = func() {
+		buf := make([]byte, 4096)
+		for {
+			if s.NotifyReadable(func() { go serve() }) {
+				return // parked: no goroutine until input arrives
+			}
+			n, err := s.Read(buf)
+			if n > 0 {
+				s.Write(buf[:n])
+			}
+			if err != nil {
+				end(9)
+				end(1) // later calls do nothing
+				return
+			}
+		}
+	}
+	serve()
+}
+
+// TestDetachedSession: a handler that detaches returns at once, the session
+// stays open and is served from NotifyReadable's callbacks, and end
+// sends the exit status and closes the channel.
+func TestDetachedSession(t *testing.T) {
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(detachedEcho)})
+	client := ts.dial(t)
+	for round := range 2 { // the connection's second session works too
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := sess.StdinPipe()
+		out, _ := sess.StdoutPipe()
+		if err := sess.Start("echo"); err != nil {
+			t.Fatal(err)
+		}
+		msg := bytes.Repeat([]byte("detached echo "), 20000) // several windows
+		go func() {
+			for i := 0; i < len(msg); i += 10000 {
+				in.Write(msg[i:min(i+10000, len(msg))])
+				time.Sleep(time.Millisecond) // let the session park between writes
+			}
+			in.Close()
+		}()
+		got, err := io.ReadAll(out)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round %d: echoed %d bytes (%v), want %d", round, len(got), err, len(msg))
+		}
+		err = sess.Wait()
+		var ee *ssh.ExitError
+		if !errors.As(err, &ee) || ee.ExitStatus() != 9 {
+			t.Fatalf("round %d: Wait = %v, want exit status 9", round, err)
+		}
+	}
+}
+
+// TestDetachedSessionEndsWithConnection: a parked detached session is
+// woken when the connection ends, so its end function runs and the
+// server's connection accounting finishes (OnConnClosed is reported).
+func TestDetachedSessionEndsWithConnection(t *testing.T) {
+	ended := make(chan struct{})
+	ts := startServer(t, &server.Server{SubsystemHandlers: map[string]server.Handler{
+		"park": server.HandlerFunc(func(s *server.Session) {
+			end := s.Detach()
+			var wait func()
+			wait = func() {
+				if s.NotifyReadable(func() { go wait() }) {
+					return
+				}
+				if _, err := s.Read(make([]byte, 1)); err != nil {
+					end(0)
+					close(ended)
+					return
+				}
+				wait()
+			}
+			wait()
+		}),
+	}})
+	client := ts.dial(t)
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestSubsystem("park"); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked session was not woken when the connection ended")
+	}
+	select {
+	case <-ts.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not reported closed after its detached session ended")
+	}
+}
