@@ -108,8 +108,8 @@ func (c *Channel) Window() (window uint32, buffered int) {
 }
 
 // Requests delivers the peer's channel requests; it is closed when the
-// channel is freed or the connection ends. Each request with WantReply
-// must get exactly one Reply.
+// channel is freed or the connection ends, and nil for a channel accepted
+// with AcceptFunc. Each request with WantReply must get exactly one Reply.
 func (c *Channel) Requests() <-chan *Request { return c.reqs }
 
 // Done is closed when the channel is freed (both CLOSEs) or the connection
@@ -710,7 +710,9 @@ func (c *Channel) handleClose() error {
 	err := c.sendClose()
 	c.replies.abandon()
 	c.mux.free(c)
-	close(c.reqs)
+	if c.reqs != nil {
+		close(c.reqs)
+	}
 	close(c.done)
 	if c.onDone != nil {
 		c.onDone()
@@ -796,7 +798,9 @@ func (c *Channel) kill(err error) {
 		close(w)
 	}
 	c.replies.abandon()
-	close(c.reqs)
+	if c.reqs != nil {
+		close(c.reqs)
+	}
 	close(c.done)
 	if c.onDone != nil {
 		c.onDone()

@@ -247,12 +247,15 @@ func New(conn PacketConn, cfg *Config) (*Mux, error) {
 		cfg:         c,
 		log:         c.Logger,
 		globalTypes: make(map[string]bool, len(c.GlobalRequestTypes)),
-		incoming:    make(chan *NewChannel, c.MaxPendingOpens),
 		globalReqs:  make(chan *GlobalRequest, c.MaxPendingGlobalRequests),
 		done:        make(chan struct{}),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
+	}
+	if c.HandleOpen == nil {
+		// With HandleOpen, opens never queue for Accept.
+		m.incoming = make(chan *NewChannel, c.MaxPendingOpens)
 	}
 	m.batch, _ = conn.(BatchPacketConn)
 	m.parts, _ = conn.(PartsPacketConn)
@@ -665,7 +668,9 @@ func (m *Mux) finish(err error) {
 		close(w)
 	}
 	m.globalRepl.abandon()
-	close(m.incoming)
+	if m.incoming != nil {
+		close(m.incoming)
+	}
 	close(m.globalReqs)
 	close(m.done)
 }
@@ -678,8 +683,12 @@ func (m *Mux) closedErr() error {
 
 // Accept returns the next channel the peer asked to open. Each must be
 // answered with Accept or Reject; until then it counts against
-// MaxChannels and MaxPendingOpens.
+// MaxChannels and MaxPendingOpens. With Config.HandleOpen set, opens go
+// there and Accept returns an error.
 func (m *Mux) Accept(ctx context.Context) (*NewChannel, error) {
+	if m.incoming == nil {
+		return nil, errors.New("connection: Accept on a Mux with Config.HandleOpen")
+	}
 	select {
 	case nc, ok := <-m.incoming:
 		if !ok {
@@ -737,7 +746,7 @@ func (m *Mux) SendGlobalRequest(name string, wantReply bool, payload []byte) (bo
 // §7.2) and waits for its answer; a refusal is an *OpenError. If ctx ends
 // first, the channel is closed as soon as the peer confirms it.
 func (m *Mux) OpenChannel(ctx context.Context, chanType string, extra []byte) (*Channel, error) {
-	c := m.newChannel(chanType, extra)
+	c := m.newChannel(chanType, extra, nil)
 	c.opening = true
 	c.openResult = make(chan error, 1)
 	m.mu.Lock()
@@ -786,15 +795,19 @@ func (m *Mux) OpenChannel(ctx context.Context, chanType string, extra []byte) (*
 	}
 }
 
-func (m *Mux) newChannel(chanType string, extra []byte) *Channel {
+func (m *Mux) newChannel(chanType string, extra []byte, onRequest func(*Request)) *Channel {
 	c := &Channel{
 		mux:         m,
 		channelType: chanType,
 		extraData:   extra,
 		window:      m.cfg.InitialWindow,
 		credit:      m.cfg.InitialWindow,
-		reqs:        make(chan *Request, m.cfg.MaxPendingRequests),
+		onRequest:   onRequest,
 		done:        make(chan struct{}),
+	}
+	if onRequest == nil {
+		// AcceptFunc's channels hand requests to onRequest: no queue.
+		c.reqs = make(chan *Request, m.cfg.MaxPendingRequests)
 	}
 	c.readable.L = &c.mu
 	c.writable.L = &c.mu
@@ -844,7 +857,8 @@ func (nc *NewChannel) Accept() (*Channel, error) {
 // AcceptFunc confirms the channel like Accept, but the channel's requests
 // go to onRequest, called on the mux's read goroutine in arrival order,
 // instead of to Requests(); and onDone, if not nil, is called once the
-// channel is freed or the connection ends (when Done is closed). Neither
+// channel is freed or the connection ends (when Done is closed); its
+// Requests() is nil. Neither
 // may block: they hold up the whole connection's input. A session server
 // answers its requests this way without a goroutine per channel.
 func (nc *NewChannel) AcceptFunc(onRequest func(*Request), onDone func()) (*Channel, error) {
@@ -856,9 +870,9 @@ func (nc *NewChannel) AcceptFunc(onRequest func(*Request), onDone func()) (*Chan
 
 func (nc *NewChannel) accept(onRequest func(*Request), onDone func()) (*Channel, error) {
 	m := nc.mux
-	c := m.newChannel(nc.channelType, nc.extraData)
+	c := m.newChannel(nc.channelType, nc.extraData, onRequest)
 	// Before allocLocked publishes the channel to the read loop.
-	c.onRequest, c.onDone = onRequest, onDone
+	c.onDone = onDone
 	c.remoteID = nc.remoteID
 	c.remoteCredit = nc.remoteWindow
 	c.remoteMaxPacket = min(nc.remoteMax, maxSendData)

@@ -349,8 +349,8 @@ type session struct {
 	workers  sync.WaitGroup
 
 	w     io.Writer
-	out   chan *buffer
-	outMu sync.Mutex // guards pending and writing
+	out   chan *buffer // made under outMu with the first queued reply
+	outMu sync.Mutex   // guards pending and writing
 	// pending counts replies queued (or about to be) and not yet written;
 	// the writer leaves only when it is zero, under outMu.
 	pending  int
@@ -461,7 +461,6 @@ func (srv *Server) newSession(ctx context.Context, w io.Writer) *session {
 		log:     srv.log.With("user", srv.opts.User),
 		handles: make(map[uint32]*handle),
 		w:       w,
-		out:     make(chan *buffer, maxInFlight+4),
 		names:   make(map[uint64]string),
 	}
 	s.cond.L = &s.mu
@@ -504,7 +503,11 @@ func (s *session) shutdown() {
 	}
 	s.workerMu.Unlock()
 	s.workers.Wait()
-	close(s.out)
+	s.outMu.Lock()
+	if s.out != nil {
+		close(s.out)
+	}
+	s.outMu.Unlock()
 	s.writerWG.Wait()
 }
 
@@ -738,13 +741,19 @@ func (s *session) queue(b *buffer) {
 		return
 	}
 	s.pending++
+	if s.out == nil {
+		// Made with the first queued reply: a session whose replies all
+		// went out inline (an idle one) holds no queue.
+		s.out = make(chan *buffer, maxInFlight+4)
+	}
+	out := s.out
 	if !s.writing {
 		s.writing = true
 		s.writerWG.Add(1)
 		go s.writer()
 	}
 	s.outMu.Unlock()
-	s.out <- b
+	out <- b
 }
 
 // writer is the session's only writer: replies are written in the order

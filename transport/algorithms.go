@@ -260,8 +260,11 @@ func matchPattern(pattern, name string) bool {
 // function of the two lists.
 func negotiate(client, server []string) (string, bool) {
 	for _, c := range client {
-		if slices.Contains(server, c) {
-			return c, true
+		if i := slices.Index(server, c); i >= 0 {
+			// The server's copy: on a server it is the configuration's
+			// string, where the client's would keep the peer's whole
+			// KEXINIT name-list alive for the connection's lifetime.
+			return server[i], true
 		}
 	}
 	return "", false

@@ -43,13 +43,33 @@ type accountMemoEntry struct {
 }
 
 func (m *accountMemo) lookup(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, error) {
+	return m.read(ctx, st, sessionID, user, now, false)
+}
+
+// take is lookup for a connection's last read of the login, its first
+// session's: it removes the entry, so that idle connections leave nothing
+// in the memo (issue 8's idle budget) and later sessions read the
+// database again.
+func (m *accountMemo) take(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, error) {
+	return m.read(ctx, st, sessionID, user, now, true)
+}
+
+func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time, take bool) (*store.Account, error) {
 	key := string(sessionID) + "\x00" + user
 	m.mu.Lock()
-	if e, ok := m.m[key]; ok && now.Sub(e.at) < accountMemoTTL && !now.Before(e.at) {
-		m.mu.Unlock()
-		return e.acct, e.err
+	if e, ok := m.m[key]; ok {
+		if take {
+			delete(m.m, key)
+		}
+		if now.Sub(e.at) < accountMemoTTL && !now.Before(e.at) {
+			m.mu.Unlock()
+			return e.acct, e.err
+		}
 	}
 	m.mu.Unlock()
+	if take {
+		return st.LookupAccount(ctx, user)
+	}
 	acct, err := st.LookupAccount(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return acct, err // a failing database is asked again next time

@@ -99,3 +99,33 @@ func TestAccountMemoSweeps(t *testing.T) {
 		t.Fatalf("memo holds %d entries after a sweep, want at most %d", len(m.m), accountMemoSweep)
 	}
 }
+
+// TestAccountMemoTake: take reuses the connection's memoized read and
+// removes it, so an idle connection leaves nothing in the memo; a take
+// without an entry reads the store and memoizes nothing.
+func TestAccountMemoTake(t *testing.T) {
+	st := &lookupCounter{}
+	var m accountMemo
+	ctx := context.Background()
+	t0 := time.Unix(1000, 0)
+	sid := []byte("session-a")
+	m.lookup(ctx, st, sid, "alice", t0)
+	if a, err := m.take(ctx, st, sid, "alice", t0); err != nil || a.Name != "alice" || st.calls != 1 {
+		t.Fatalf("take: %v %v, %d store reads, want the memoized one", a, err, st.calls)
+	}
+	if len(m.m) != 0 {
+		t.Fatalf("%d entries left after take", len(m.m))
+	}
+	if a, err := m.take(ctx, st, sid, "alice", t0); err != nil || a.Name != "alice" || st.calls != 2 {
+		t.Fatalf("second take: %v %v, %d store reads, want a fresh read", a, err, st.calls)
+	}
+	if len(m.m) != 0 {
+		t.Fatalf("take memoized a read: %d entries", len(m.m))
+	}
+	// An expired entry is removed too, and not used.
+	m.lookup(ctx, st, sid, "alice", t0)
+	m.take(ctx, st, sid, "alice", t0.Add(accountMemoTTL))
+	if st.calls != 4 || len(m.m) != 0 {
+		t.Fatalf("expired entry: %d store reads, %d entries", st.calls, len(m.m))
+	}
+}

@@ -408,7 +408,7 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 // does) and takes one of its concurrent-session slots.
 func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), error) {
 	name := s.Permissions().Extensions[extAccount]
-	acct, err := d.accounts.lookup(s.Context(), d.st, s.Conn().SessionID(), name, time.Now())
+	acct, err := d.accounts.take(s.Context(), d.st, s.Conn().SessionID(), name, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
