@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -86,16 +87,49 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := migrate(ctx, db, d, log); err != nil {
-		db.Close()
-		return nil, err
-	}
-	s, err := newSQLStore(ctx, db, d, opts.KeyParser)
+	s, err := openSQLStore(ctx, db, d, opts.KeyParser, log)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqliteBusyRetry bounds how long Open retries a fresh SQLite database
+// that another process is creating at the same moment.
+const sqliteBusyRetry = 10 * time.Second
+
+// openSQLStore migrates db and prepares the store. Two processes opening
+// a fresh SQLite file at once (the daemon and the CLI) can see
+// SQLITE_BUSY where the busy timeout does not apply (switching the new
+// file to WAL); Open then retries for up to sqliteBusyRetry.
+func openSQLStore(ctx context.Context, db *sql.DB, d *dialect, kp KeyParser, log *slog.Logger) (*sqlStore, error) {
+	deadline := time.Now().Add(sqliteBusyRetry)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := migrate(ctx, db, d, log)
+		var s *sqlStore
+		if err == nil {
+			s, err = newSQLStore(ctx, db, d, kp)
+		}
+		if err == nil || d != sqliteDialect || !isSQLiteBusy(err) || time.Now().After(deadline) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isSQLiteBusy reports SQLITE_BUSY (5) or SQLITE_LOCKED (6), primary codes.
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
 // maxOpenConns bounds each process's connections: a PostgreSQL server
