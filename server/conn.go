@@ -348,7 +348,7 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 		c.handlers.Add(1)
 		c.channelStarted()
 		r := &channelRun{c: c, wg: &c.handlers}
-		go func() {
+		s.channelWorkers.run(func() {
 			defer func() {
 				// A detached session's end function ends its run.
 				if !r.detached.Load() {
@@ -357,7 +357,7 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 			}()
 			defer c.recoverHandler("channel " + nch.ChannelType())
 			c.serveChannel(ctx, nch, r)
-		}()
+		})
 	}
 	mcfg.Inspect = c.gateSessions
 	mux, err := connection.New(tc, &mcfg)

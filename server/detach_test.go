@@ -21,7 +21,7 @@ func detachedEcho(s *server.Session) {
 	serve = func() {
 		buf := make([]byte, 4096)
 		for {
-			if s.NotifyReadable(func() { go serve() }) {
+			if s.NotifyReadable(serve) {
 				return // parked: no goroutine until input arrives
 			}
 			n, err := s.Read(buf)
@@ -84,7 +84,7 @@ func TestDetachedSessionEndsWithConnection(t *testing.T) {
 			end := s.Detach()
 			var wait func()
 			wait = func() {
-				if s.NotifyReadable(func() { go wait() }) {
+				if s.NotifyReadable(wait) {
 					return
 				}
 				if _, err := s.Read(make([]byte, 1)); err != nil {

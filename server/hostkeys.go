@@ -36,11 +36,15 @@ func (c *Conn) offeredHostKeys() []keys.Signer {
 // with UpdateHostKeys learn new keys before an old one is retired (OpenSSH
 // PROTOCOL §2.5).
 func (c *Conn) sendHostKeys() {
-	var payload []byte
-	for _, s := range c.offeredHostKeys() {
-		payload = wire.AppendString(payload, s.PublicKey().Marshal())
-	}
-	if payload != nil {
+	s := c.srv
+	// Marshalling the keys (an RSA modulus among them) was 2% of a
+	// login's server CPU.
+	s.hostKeysOnce.Do(func() {
+		for _, k := range c.offeredHostKeys() {
+			s.hostKeysAnnouncement = wire.AppendString(s.hostKeysAnnouncement, k.PublicKey().Marshal())
+		}
+	})
+	if payload := s.hostKeysAnnouncement; payload != nil {
 		c.mux.SendGlobalRequest(connection.GlobalHostKeys, false, payload)
 	}
 }

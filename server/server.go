@@ -171,6 +171,15 @@ type Server struct {
 	shutdown  bool
 
 	handshakes workerPool // runs key exchanges and authentication
+	// channelWorkers runs channel handlers and sessions resumed by
+	// NotifyReadable: a fresh goroutine's stack is copied as it grows
+	// through the write path, which a pooled one has done already.
+	channelWorkers workerPool
+
+	// hostKeysAnnouncement is the hostkeys-00@openssh.com payload, built
+	// once: the host keys do not change while the Server serves.
+	hostKeysOnce         sync.Once
+	hostKeysAnnouncement []byte
 }
 
 // shutdownPollInterval is how often Shutdown checks whether the last

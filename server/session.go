@@ -51,6 +51,12 @@ type Session struct {
 
 	cancel context.CancelFunc // ends ctx
 	run    *channelRun
+
+	// NotifyReadable's: the function to run and the bound callbacks.
+	// readable is written before the channel's callback is registered and
+	// read after it fired, so the channel's lock orders the two.
+	readable                func()
+	resumeFn, runReadableFn func()
 }
 
 // Read reads the client's input (CHANNEL_DATA); io.EOF after the client's EOF.
@@ -64,13 +70,35 @@ func (s *Session) Write(p []byte) (int, error) { return s.ch.Write(p) }
 // WriteBuffers); it may change the slice headers in bufs.
 func (s *Session) WriteBuffers(bufs [][]byte) (int, error) { return s.ch.WriteBuffers(bufs) }
 
-// NotifyReadable arranges for f to be called once, when a Read would no
-// longer block (input, EOF, or the session's or connection's end); it
-// reports false, and drops f, when a Read would not block now. f runs on
-// the connection's read goroutine and must not block: it typically starts
-// a goroutine. With Detach, a handler waiting for input needs no goroutine
-// of its own (connection.Channel.NotifyReadable).
-func (s *Session) NotifyReadable(f func()) bool { return s.ch.NotifyReadable(f) }
+// NotifyReadable arranges for f to run once, when a Read would no longer
+// block (input, EOF, or the session's or connection's end); it reports
+// false, and drops f, when a Read would not block now. f runs on a
+// goroutine of its own, which it may keep (it may block); a panic in it is
+// handled like one in the handler. With Detach, a handler waiting for
+// input so needs no goroutine of its own.
+func (s *Session) NotifyReadable(f func()) bool {
+	if s.resumeFn == nil {
+		// Bound once: a session that parks often does not allocate.
+		s.resumeFn, s.runReadableFn = s.resume, s.runReadable
+	}
+	s.readable = f
+	if !s.ch.NotifyReadable(s.resumeFn) {
+		s.readable = nil
+		return false
+	}
+	return true
+}
+
+// resume is the channel's callback (on the read goroutine): it hands the
+// function NotifyReadable got to a pooled goroutine.
+func (s *Session) resume() { s.conn.srv.channelWorkers.run(s.runReadableFn) }
+
+func (s *Session) runReadable() {
+	defer s.conn.recoverHandler("session")
+	f := s.readable
+	s.readable = nil
+	f()
+}
 
 // Detach lets the handler return without ending the session: the session
 // stays open until end is called, which does what a returning handler's

@@ -255,7 +255,8 @@ func (rc *rawClient) expectStatus(want uint32) {
 }
 
 // notifyPipe is an in-memory client-to-server pipe that implements
-// ReadNotifier, like server.Session.
+// ReadNotifier, like server.Session: the callback runs on a goroutine of
+// its own.
 type notifyPipe struct {
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -282,7 +283,7 @@ func (p *notifyPipe) Write(b []byte) (int, error) {
 	p.notify = nil
 	p.mu.Unlock()
 	if f != nil {
-		f()
+		go f()
 	}
 	return len(b), nil
 }
@@ -309,7 +310,7 @@ func (p *notifyPipe) Close() error {
 	p.notify = nil
 	p.mu.Unlock()
 	if f != nil {
-		f()
+		go f()
 	}
 	return nil
 }

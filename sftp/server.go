@@ -410,10 +410,9 @@ func (srv *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 }
 
 // ReadNotifier is an input that can call back when a read would no longer
-// block (server.Session and connection.Channel are ReadNotifiers):
-// NotifyReadable reports false, and drops f, when a read would not block
-// now; otherwise it calls f once, later, when one would not. f must not
-// block.
+// block, as server.Session does: NotifyReadable reports false, and drops
+// f, when a read would not block now; otherwise it runs f once, later,
+// when one would not, on a goroutine f may keep (f serves the session).
 type ReadNotifier interface {
 	NotifyReadable(f func()) bool
 }
@@ -421,8 +420,9 @@ type ReadNotifier interface {
 // Start runs one SFTP session like Serve, except that while the session
 // waits for a request with nothing in flight it holds no goroutine: when
 // r is a ReadNotifier, Start returns once the session is idle and the
-// session continues on a new goroutine when input arrives. done is called
-// once, when the session has ended, with what Serve would have returned.
+// session continues on the goroutine r runs the callback on when input
+// arrives. done is called once, when the session has ended, with what
+// Serve would have returned.
 // Without a ReadNotifier Start serves the whole session before it returns.
 // Cancelling ctx does not wake an idle session: close the channel.
 func (srv *Server) Start(ctx context.Context, r io.Reader, w io.Writer, done func(error)) {
@@ -431,14 +431,10 @@ func (srv *Server) Start(ctx context.Context, r io.Reader, w io.Writer, done fun
 	s.done = done
 	if n, ok := r.(ReadNotifier); ok {
 		s.notifier = n
-		s.resumeFn = s.resume
+		s.resumeFn = s.run
 	}
 	s.run()
 }
-
-// resume continues a parked session on a goroutine of its own; it is the
-// callback NotifyReadable gets.
-func (s *session) resume() { go s.run() }
 
 // run serves requests until the session ends, then ends it, or until it
 // parks (errParked) waiting for input.
