@@ -16,9 +16,10 @@ type sqlStore struct {
 	d        *dialect
 	parseKey KeyParser
 
-	// The two queries every login runs, prepared once.
+	// The queries logins and sessions run, prepared once.
 	lookupStmt *sql.Stmt
 	keysStmt   *sql.Stmt
+	loginStmt  *sql.Stmt
 }
 
 const accountColumns = `id, name, password_hash, home, enabled, expires_at, auth_methods,
@@ -47,53 +48,87 @@ func newSQLStore(ctx context.Context, db *sql.DB, d *dialect, kp KeyParser) (*sq
 		s.lookupStmt.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// One row per key (one with NULL key columns when there is none),
+	// so a login reads its account and keys in one statement. The LIMIT
+	// is keysStmt's.
+	s.loginStmt, err = db.PrepareContext(ctx, d.rebind("SELECT "+qualify("a.", accountColumns)+
+		", k.id, k.line, k.fingerprint, k.key_type, k.comment, k.created_at"+
+		" FROM accounts a LEFT JOIN authorized_keys k ON k.account_id = a.id WHERE a.name = ? ORDER BY k.id LIMIT "+
+		strconv.Itoa(MaxKeysPerAccount)))
+	if err != nil {
+		s.lookupStmt.Close()
+		s.keysStmt.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	return s, nil
+}
+
+// qualify prefixes each column of a comma-separated list with prefix.
+func qualify(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }
 
 func (s *sqlStore) Close() error {
 	s.lookupStmt.Close()
 	s.keysStmt.Close()
+	s.loginStmt.Close()
 	return s.db.Close()
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanAccount(r rowScanner) (*Account, error) {
-	var (
-		a                          Account
-		hash                       sql.NullString
-		expires, uid, gid, lastLog sql.NullInt64
-		allowFrom                  string
-		created, updated           int64
-	)
-	p := &a.Permissions
-	if err := r.Scan(&a.ID, &a.Name, &hash, &a.Home, &a.Enabled, &expires, &a.AuthMethods,
-		&p.ReadOnly, &p.UploadOnly, &p.NoDelete, &p.NoOverwrite, &p.AllowSymlinks, &p.AllowShell, &p.AllowForwarding,
-		&a.QuotaBytes, &a.QuotaFiles, &a.UsedBytes, &a.UsedFiles, &a.MaxSessions, &allowFrom, &uid, &gid,
-		&a.ForceCommand, &created, &updated, &lastLog); err != nil {
+	var as accountScan
+	if err := r.Scan(as.dest()...); err != nil {
 		return nil, err
 	}
-	a.PasswordHash = hash.String
-	if expires.Valid {
-		a.ExpiresAt = time.Unix(expires.Int64, 0).UTC()
+	return as.account()
+}
+
+// accountScan receives accountColumns; account converts them.
+type accountScan struct {
+	a                          Account
+	hash                       sql.NullString
+	expires, uid, gid, lastLog sql.NullInt64
+	allowFrom                  string
+	created, updated           int64
+}
+
+func (as *accountScan) dest() []any {
+	a, p := &as.a, &as.a.Permissions
+	return []any{&a.ID, &a.Name, &as.hash, &a.Home, &a.Enabled, &as.expires, &a.AuthMethods,
+		&p.ReadOnly, &p.UploadOnly, &p.NoDelete, &p.NoOverwrite, &p.AllowSymlinks, &p.AllowShell, &p.AllowForwarding,
+		&a.QuotaBytes, &a.QuotaFiles, &a.UsedBytes, &a.UsedFiles, &a.MaxSessions, &as.allowFrom, &as.uid, &as.gid,
+		&a.ForceCommand, &as.created, &as.updated, &as.lastLog}
+}
+
+func (as *accountScan) account() (*Account, error) {
+	a := as.a
+	a.PasswordHash = as.hash.String
+	if as.expires.Valid {
+		a.ExpiresAt = time.Unix(as.expires.Int64, 0).UTC()
 	}
-	if lastLog.Valid {
-		a.LastLoginAt = time.Unix(lastLog.Int64, 0).UTC()
+	if as.lastLog.Valid {
+		a.LastLoginAt = time.Unix(as.lastLog.Int64, 0).UTC()
 	}
-	a.CreatedAt = time.Unix(created, 0).UTC()
-	a.UpdatedAt = time.Unix(updated, 0).UTC()
-	if uid.Valid {
-		v := uint32(uid.Int64)
+	a.CreatedAt = time.Unix(as.created, 0).UTC()
+	a.UpdatedAt = time.Unix(as.updated, 0).UTC()
+	if as.uid.Valid {
+		v := uint32(as.uid.Int64)
 		a.UID = &v
 	}
-	if gid.Valid {
-		v := uint32(gid.Int64)
+	if as.gid.Valid {
+		v := uint32(as.gid.Int64)
 		a.GID = &v
 	}
 	// A malformed list written directly into the database must not open
 	// the account to every source: fail the lookup instead.
 	var err error
-	if a.AllowFrom, err = parseAllowFromList(allowFrom); err != nil {
+	if a.AllowFrom, err = parseAllowFromList(as.allowFrom); err != nil {
 		return nil, fmt.Errorf("store: account %q: allow_from column: %w", a.Name, err)
 	}
 	return &a, nil
@@ -108,6 +143,46 @@ func (s *sqlStore) LookupAccount(ctx context.Context, name string) (*Account, er
 		return nil, fmt.Errorf("store: lookup %q: %w", name, err)
 	}
 	return a, nil
+}
+
+func (s *sqlStore) LookupLogin(ctx context.Context, name string) (*Account, []*AuthorizedKey, error) {
+	rows, err := s.loginStmt.QueryContext(ctx, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: lookup %q: %w", name, err)
+	}
+	defer rows.Close()
+	var (
+		acct *Account
+		keys []*AuthorizedKey
+	)
+	for rows.Next() {
+		var (
+			as                                  accountScan
+			id, created                         sql.NullInt64
+			line, fingerprint, keyType, comment sql.NullString
+		)
+		dest := append(as.dest(), &id, &line, &fingerprint, &keyType, &comment, &created)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, fmt.Errorf("store: lookup %q: %w", name, err)
+		}
+		if acct == nil {
+			if acct, err = as.account(); err != nil {
+				return nil, nil, err
+			}
+		}
+		if id.Valid {
+			keys = append(keys, &AuthorizedKey{ID: id.Int64, Account: acct.Name, Line: line.String,
+				Fingerprint: fingerprint.String, Type: keyType.String, Comment: comment.String,
+				CreatedAt: time.Unix(created.Int64, 0).UTC()})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("store: lookup %q: %w", name, err)
+	}
+	if acct == nil {
+		return nil, nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	return acct, keys, nil
 }
 
 func (s *sqlStore) ListAccounts(ctx context.Context) ([]*Account, error) {

@@ -31,6 +31,10 @@ type Store interface {
 	// LookupAccount returns the named account or an error wrapping
 	// ErrNotFound.
 	LookupAccount(ctx context.Context, name string) (*Account, error)
+	// LookupLogin returns the named account and its authorized keys
+	// (oldest first) in one read, which is what a login needs; the error
+	// wraps ErrNotFound when there is no such account.
+	LookupLogin(ctx context.Context, name string) (*Account, []*AuthorizedKey, error)
 	// ListAccounts returns every account ordered by name.
 	ListAccounts(ctx context.Context) ([]*Account, error)
 	// CreateAccount inserts a and its authorized_keys lines in one

@@ -237,6 +237,49 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 		}
 	})
 
+	t.Run("LookupLogin", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		want := fullAccount("carol")
+		k1, k2 := newKeyLine(t, "one"), newKeyLine(t, "two")
+		if err := s.CreateAccount(ctx, want, []string{k1, k2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccount(ctx, &Account{Name: "dave", Enabled: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		acct, keys, err := s.LookupLogin(ctx, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameSettings(t, acct, want)
+		byKeys, err := s.AuthorizedKeys(ctx, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 2 || len(byKeys) != 2 {
+			t.Fatalf("LookupLogin keys %+v, AuthorizedKeys %+v", keys, byKeys)
+		}
+		for i := range keys {
+			if *keys[i] != *byKeys[i] {
+				t.Fatalf("key %d: LookupLogin %+v, AuthorizedKeys %+v", i, keys[i], byKeys[i])
+			}
+		}
+		byName, err := s.LookupAccount(ctx, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(acct, byName) {
+			t.Fatalf("LookupLogin account %+v, LookupAccount %+v", acct, byName)
+		}
+		// An account without keys is found, with none.
+		if acct, keys, err := s.LookupLogin(ctx, "dave"); err != nil || acct.Name != "dave" || len(keys) != 0 {
+			t.Fatalf("keyless account: %+v %+v %v", acct, keys, err)
+		}
+		if _, _, err := s.LookupLogin(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown account err = %v, want ErrNotFound", err)
+		}
+	})
 	t.Run("Keys", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()

@@ -22,7 +22,8 @@ const accountMemoTTL = 2 * time.Second
 // expired entries are swept and, if that is not enough, all are dropped.
 const accountMemoMax = 8192
 
-// accountMemo remembers account lookups per connection (keyed by session
+// accountMemo remembers account lookups, with the account's authorized
+// keys, per connection (keyed by session
 // ID and user). It never shares a read between connections: each
 // connection's first lookup goes to the database, for known and unknown
 // users alike, so both still take the same path.
@@ -38,12 +39,21 @@ const accountMemoSweep = 64
 
 type accountMemoEntry struct {
 	acct *store.Account
+	keys []*store.AuthorizedKey
 	err  error // nil or store.ErrNotFound
 	at   time.Time
 }
 
+// lookup returns the account of user; login also returns its authorized
+// keys. Authentication's reads are one store.LookupLogin per connection.
 func (m *accountMemo) lookup(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, error) {
-	return m.read(ctx, st, sessionID, user, now, false)
+	e := m.read(ctx, st, sessionID, user, now, false)
+	return e.acct, e.err
+}
+
+func (m *accountMemo) login(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, []*store.AuthorizedKey, error) {
+	e := m.read(ctx, st, sessionID, user, now, false)
+	return e.acct, e.keys, e.err
 }
 
 // take is lookup for a connection's last read of the login, its first
@@ -51,10 +61,11 @@ func (m *accountMemo) lookup(ctx context.Context, st store.Store, sessionID []by
 // in the memo (issue 8's idle budget) and later sessions read the
 // database again.
 func (m *accountMemo) take(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, error) {
-	return m.read(ctx, st, sessionID, user, now, true)
+	e := m.read(ctx, st, sessionID, user, now, true)
+	return e.acct, e.err
 }
 
-func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time, take bool) (*store.Account, error) {
+func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time, take bool) accountMemoEntry {
 	key := string(sessionID) + "\x00" + user
 	m.mu.Lock()
 	if e, ok := m.m[key]; ok {
@@ -63,16 +74,19 @@ func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte
 		}
 		if now.Sub(e.at) < accountMemoTTL && !now.Before(e.at) {
 			m.mu.Unlock()
-			return e.acct, e.err
+			return e
 		}
 	}
 	m.mu.Unlock()
 	if take {
-		return st.LookupAccount(ctx, user)
+		// A session needs the account, not the keys.
+		acct, err := st.LookupAccount(ctx, user)
+		return accountMemoEntry{acct: acct, err: err}
 	}
-	acct, err := st.LookupAccount(ctx, user)
+	acct, keys, err := st.LookupLogin(ctx, user)
+	e := accountMemoEntry{acct: acct, keys: keys, err: err, at: now}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return acct, err // a failing database is asked again next time
+		return e // a failing database is asked again next time
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,6 +107,6 @@ func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte
 			clear(m.m)
 		}
 	}
-	m.m[key] = accountMemoEntry{acct: acct, err: err, at: now}
-	return acct, err
+	m.m[key] = e
+	return e
 }

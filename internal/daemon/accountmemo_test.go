@@ -15,6 +15,14 @@ type lookupCounter struct {
 	err   error
 }
 
+func (c *lookupCounter) LookupLogin(ctx context.Context, name string) (*store.Account, []*store.AuthorizedKey, error) {
+	acct, err := c.LookupAccount(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return acct, []*store.AuthorizedKey{{Account: name, Line: "key of " + name}}, nil
+}
+
 func (c *lookupCounter) LookupAccount(ctx context.Context, name string) (*store.Account, error) {
 	c.calls++
 	if c.err != nil {
@@ -127,5 +135,30 @@ func TestAccountMemoTake(t *testing.T) {
 	m.take(ctx, st, sid, "alice", t0.Add(accountMemoTTL))
 	if st.calls != 4 || len(m.m) != 0 {
 		t.Fatalf("expired entry: %d store reads, %d entries", st.calls, len(m.m))
+	}
+}
+
+// TestAccountMemoLogin: the methods query, the key query and the signed
+// request of one authentication share one read of account and keys.
+func TestAccountMemoLogin(t *testing.T) {
+	st := &lookupCounter{}
+	var m accountMemo
+	ctx := context.Background()
+	t0 := time.Unix(1000, 0)
+	sid := []byte("session-a")
+	if _, err := m.lookup(ctx, st, sid, "alice", t0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		acct, keys, err := m.login(ctx, st, sid, "alice", t0)
+		if err != nil || acct.Name != "alice" || len(keys) != 1 || keys[0].Line != "key of alice" {
+			t.Fatalf("login: %v %v %v", acct, keys, err)
+		}
+	}
+	if st.calls != 1 {
+		t.Fatalf("%d store reads, want 1", st.calls)
+	}
+	if _, keys, err := m.login(ctx, st, sid, "nobody", t0); !errors.Is(err, store.ErrNotFound) || keys != nil {
+		t.Fatalf("unknown user: %v %v", keys, err)
 	}
 }

@@ -53,6 +53,16 @@ func (a *accountAuthenticator) lookup(ctx context.Context, meta auth.ConnMetadat
 	return a.memo.lookup(ctx, a.st, meta.SessionID(), meta.User(), a.now())
 }
 
+// login is lookup with the account's authorized keys (one read for both:
+// a client that queries a key before signing with it, and tries several,
+// costs no more reads).
+func (a *accountAuthenticator) login(ctx context.Context, meta auth.ConnMetadata) (*store.Account, []*store.AuthorizedKey, error) {
+	if a.memo == nil {
+		return a.st.LookupLogin(ctx, meta.User())
+	}
+	return a.memo.login(ctx, a.st, meta.SessionID(), meta.User(), a.now())
+}
+
 func (a *accountAuthenticator) observe(method string, ok bool) {
 	if a.onAttempt != nil {
 		a.onAttempt(method, ok)
@@ -74,11 +84,10 @@ func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetad
 
 // PublicKey allows key if it is one of the account's authorized keys and
 // its options (from=, expiry-time=) admit this connection. Unknown users
-// run the same queries and get the same answer as a key mismatch.
+// run the same query and get the same answer as a key mismatch.
 func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMetadata, key keys.PublicKey) (*auth.Permissions, error) {
-	acct, aerr := a.lookup(ctx, meta)
-	lines, kerr := a.st.AuthorizedKeys(ctx, meta.User())
-	if aerr != nil || kerr != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
+	acct, lines, err := a.login(ctx, meta)
+	if err != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
 		a.observe("publickey", false)
 		return nil, auth.ErrDenied
 	}
@@ -111,7 +120,7 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 // IsUserCA trusts a CA named by one of the account's cert-authority lines
 // (sshd's authorized_keys cert-authority).
 func (a *accountAuthenticator) IsUserCA(ctx context.Context, meta auth.ConnMetadata, ca keys.PublicKey) bool {
-	lines, err := a.st.AuthorizedKeys(ctx, meta.User())
+	_, lines, err := a.login(ctx, meta)
 	if err != nil {
 		return false
 	}
