@@ -119,7 +119,10 @@ func measure(s *Server, settleTo int, f func() error) (sample, error) {
 }
 
 // sftpBatch runs the OpenSSH sftp client with one batch command.
-func (e *Env) sftpBatch(port int, c Cipher, extra []string, command string) error {
+// sftpBatch runs one sftp batch command. It returns the CPU time of the
+// client: sftp and the ssh it runs (wait4 counts a process's reaped
+// children), so a workload bounded by the client shows as such.
+func (e *Env) sftpBatch(port int, c Cipher, extra []string, command string) (time.Duration, error) {
 	args := []string{"-q", "-b", "-", "-F", "/dev/null", "-i", e.KeyFile,
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "Compression=no",
@@ -133,9 +136,9 @@ func (e *Env) sftpBatch(port int, c Cipher, extra []string, command string) erro
 	cmd.Stdin = bytes.NewBufferString(command + "\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("sftp %q: %v: %s", command, err, bytes.TrimSpace(out))
+		return 0, fmt.Errorf("sftp %q: %v: %s", command, err, bytes.TrimSpace(out))
 	}
-	return nil
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 func checkSize(p string, want int64) error {
@@ -177,6 +180,7 @@ func (e *Env) transfer(r *Results) error {
 		for _, dir := range []string{"get", "put"} {
 			cpu := map[string][]float64{}
 			mbps := map[string][]float64{}
+			client := map[string][]float64{} // the same client's CPU against each server
 			for i := 0; i < e.opts.Runs; i++ {
 				for _, s := range e.Servers {
 					local := filepath.Join(e.ClientDir, "download")
@@ -194,7 +198,11 @@ func (e *Env) transfer(r *Results) error {
 							return err
 						}
 					}
-					sm, err := measure(s, 1, func() error { return e.sftpBatch(s.Port, c, nil, cmdline) })
+					var clientCPU time.Duration
+					sm, err := measure(s, 1, func() (err error) {
+						clientCPU, err = e.sftpBatch(s.Port, c, nil, cmdline)
+						return err
+					})
 					if stop != nil {
 						stop()
 					}
@@ -211,12 +219,14 @@ func (e *Env) transfer(r *Results) error {
 					os.Remove(check)
 					cpu[s.Name] = append(cpu[s.Name], sm.cpu.Seconds()/gib)
 					mbps[s.Name] = append(mbps[s.Name], float64(size)/1e6/sm.wall.Seconds())
-					e.opts.logf("%-8s %-4s %-45s run %d: %6.2f s wall, %6.2f s server CPU", s.Name, dir, c, i+1, sm.wall.Seconds(), sm.cpu.Seconds())
+					client[s.Name] = append(client[s.Name], clientCPU.Seconds()/gib)
+					e.opts.logf("%-8s %-4s %-45s run %d: %6.2f s wall, %6.2f s server CPU, %6.2f s client CPU", s.Name, dir, c, i+1, sm.wall.Seconds(), sm.cpu.Seconds(), clientCPU.Seconds())
 				}
 			}
 			w := fmt.Sprintf("sftp %s %s", dir, c)
 			r.add(w, "server CPU", "s/GiB", cpu, true)
 			r.add(w, "throughput", "MB/s", mbps, false)
+			r.add(w, "client CPU (sftp+ssh)", "s/GiB", client, true)
 		}
 	}
 	return nil
@@ -421,7 +431,8 @@ func (e *Env) relay(r *Results) error {
 			remote := path.Join(s.RemoteDir, "upload")
 			cmdline := fmt.Sprintf("put %s %s", e.relayFile(), remote)
 			sm, err := measure(s, 1, func() error {
-				return e.sftpBatch(rl.Port(), c, []string{"-R", "256", "-B", fmt.Sprint(relayBuffer)}, cmdline)
+				_, err := e.sftpBatch(rl.Port(), c, []string{"-R", "256", "-B", fmt.Sprint(relayBuffer)}, cmdline)
+				return err
 			})
 			if err == nil {
 				err = checkSize(filepath.Join(s.LocalDir, "upload"), size)
