@@ -278,6 +278,13 @@ func (p *notifyPipe) Write(b []byte) (int, error) {
 		return 0, io.ErrClosedPipe
 	}
 	p.buf = append(p.buf, b...)
+	p.wakeUnlock()
+	return len(b), nil
+}
+
+// wakeUnlock wakes blocked readers and the pending NotifyReadable callback
+// (on a goroutine of its own, as server.Session does), then unlocks.
+func (p *notifyPipe) wakeUnlock() {
 	p.cond.Broadcast()
 	f := p.notify
 	p.notify = nil
@@ -285,7 +292,6 @@ func (p *notifyPipe) Write(b []byte) (int, error) {
 	if f != nil {
 		go f()
 	}
-	return len(b), nil
 }
 
 func (p *notifyPipe) Read(b []byte) (int, error) {
@@ -305,13 +311,7 @@ func (p *notifyPipe) Read(b []byte) (int, error) {
 func (p *notifyPipe) Close() error {
 	p.mu.Lock()
 	p.closed = true
-	p.cond.Broadcast()
-	f := p.notify
-	p.notify = nil
-	p.mu.Unlock()
-	if f != nil {
-		go f()
-	}
+	p.wakeUnlock()
 	return nil
 }
 
