@@ -9,12 +9,12 @@ import (
 	"github.com/ferry-sftp/ferry/store"
 )
 
-// accountMemoTTL is how long one connection reuses an account it read:
-// long enough to cover its authentication exchange and the session that
-// follows at once (a login asked the database up to five times for the
-// same row, about a tenth of its server CPU), short enough that a change
-// made in the database still applies to the next login and to sessions
-// opened later on a long-lived connection.
+// accountMemoTTL is how long one connection reuses an account (and its
+// authorized keys) it read: long enough to cover its authentication
+// exchange and the session that follows at once (a login asked the
+// database up to five times for the same row, about a tenth of its server
+// CPU), short enough that a change made in the database still applies to
+// the next login and to sessions opened later on a long-lived connection.
 const accountMemoTTL = 2 * time.Second
 
 // accountMemoMax bounds the memo: connections in authentication are bounded
