@@ -45,15 +45,20 @@ func TestQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	// transfer: 3 ciphers x get/put x (server CPU, MB/s, client CPU);
-	// logins: 2; idle: 2; relay: 2.
-	if want := 3*2*3 + 2 + 2 + 2; len(r.Rows) != want {
+	// logins: 2 side by side + 2 ferry only; idle: 2; relay: 2.
+	if want := 3*2*3 + 2 + 2 + 2 + 2; len(r.Rows) != want {
 		t.Fatalf("%d rows, want %d", len(r.Rows), want)
 	}
 	for _, row := range r.Rows {
-		if len(row.FerryAll) != 1 || len(row.SSHAll) != 1 {
-			t.Errorf("%s %s: samples %v / %v, want one each", row.Workload, row.Metric, row.FerryAll, row.SSHAll)
+		ferryOnly := strings.HasSuffix(row.Workload, "(ferry only)")
+		wantSSH := 1
+		if ferryOnly {
+			wantSSH = 0
 		}
-		if !strings.HasPrefix(row.Metric, "memory") && (row.Ferry <= 0 || row.OpenSSH <= 0) {
+		if len(row.FerryAll) != 1 || len(row.SSHAll) != wantSSH {
+			t.Errorf("%s %s: samples %v / %v, want 1 / %d", row.Workload, row.Metric, row.FerryAll, row.SSHAll, wantSSH)
+		}
+		if !strings.HasPrefix(row.Metric, "memory") && (row.Ferry <= 0 || (!ferryOnly && row.OpenSSH <= 0)) {
 			t.Errorf("%s %s: ferry %v, OpenSSH %v: want both positive", row.Workload, row.Metric, row.Ferry, row.OpenSSH)
 		}
 	}

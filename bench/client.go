@@ -26,6 +26,9 @@ type loginConfig struct {
 	user   string
 	signer keys.Signer
 	alg    string
+	// kex, if set, is the only key exchange offered: the connection fails
+	// unless the server negotiates it. Nil offers the client's defaults.
+	kex string
 }
 
 func (e *Env) clientConfig() (*loginConfig, error) {
@@ -60,9 +63,13 @@ func dialSFTP(port int, cfg *loginConfig) (*sftpSession, error) {
 	nc.SetDeadline(time.Now().Add(60 * time.Second))
 	// OpenSSH's client order (ed25519 host keys first); x/crypto/ssh's
 	// default would make both servers sign every login with RSA.
-	tc, err := transport.Client(nc, &transport.ClientConfig{
+	ccfg := &transport.ClientConfig{
 		HostKeyAlgorithms: []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"},
-	})
+	}
+	if cfg.kex != "" {
+		ccfg.KeyExchanges = []string{cfg.kex}
+	}
+	tc, err := transport.Client(nc, ccfg)
 	if err != nil {
 		nc.Close()
 		return nil, err

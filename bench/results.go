@@ -129,6 +129,11 @@ func (r *Results) WriteTable(w io.Writer) error {
 		if row.Lower {
 			better = "lower is better"
 		}
+		if len(row.SSHAll) == 0 {
+			// A ferry-only row (a setting OpenSSH here lacks).
+			fmt.Fprintf(tw, "%s\t%s (%s, %s)\t%.3f\t-\t-\t\n", row.Workload, row.Metric, row.Unit, better, row.Ferry)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s (%s, %s)\t%.3f\t%.3f\t%.2f\t\n", row.Workload, row.Metric, row.Unit, better, row.Ferry, row.OpenSSH, row.Ratio)
 	}
 	tw.Flush()
