@@ -117,3 +117,35 @@ func TestDetachedSessionEndsWithConnection(t *testing.T) {
 		t.Fatal("connection not reported closed after its detached session ended")
 	}
 }
+
+// TestDetachedSessionPanicInCallback: a panic in a NotifyReadable callback
+// of a detached session is handled like one in a handler: the connection
+// is disconnected and the session ends, so the connection's accounting
+// finishes (OnConnClosed is reported) instead of waiting for an end
+// function nobody will call.
+func TestDetachedSessionPanicInCallback(t *testing.T) {
+	ts := startServer(t, &server.Server{SubsystemHandlers: map[string]server.Handler{
+		"boom": server.HandlerFunc(func(s *server.Session) {
+			s.Detach()
+			if !s.NotifyReadable(func() { panic("callback") }) {
+				panic("input before any was sent")
+			}
+		}),
+	}})
+	client := ts.dial(t)
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := sess.StdinPipe()
+	if err := sess.RequestSubsystem("boom"); err != nil {
+		t.Fatal(err)
+	}
+	in.Write([]byte("x")) // wakes the parked session, whose callback panics
+	select {
+	case <-ts.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not reported closed after a panic in a detached session's callback")
+	}
+	client.Close()
+}

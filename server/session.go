@@ -94,10 +94,21 @@ func (s *Session) NotifyReadable(f func()) bool {
 func (s *Session) resume() { s.conn.srv.channelWorkers.run(s.runReadableFn) }
 
 func (s *Session) runReadable() {
-	defer s.conn.recoverHandler("session")
 	f := s.readable
 	s.readable = nil
+	if !s.runRecovered(f) {
+		// A panic ends the session, as one in the handler does: the end
+		// function Detach returned may now never be called.
+		s.release()
+	}
+}
+
+// runRecovered runs f, reporting false if it panicked (the panic is
+// logged and the connection disconnected, as for a handler's).
+func (s *Session) runRecovered(f func()) (returned bool) {
+	defer s.conn.recoverHandler("session")
 	f()
+	return true
 }
 
 // Detach lets the handler return without ending the session: the session
@@ -249,20 +260,20 @@ func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slo
 		// then stays small (issue 8's idle budget); replies still leave
 		// in request order.
 		st.req.Reply(true)
-		returned := func() bool {
-			defer c.recoverHandler("session")
-			st.h.ServeSSH(s)
-			return true
-		}()
+		returned := s.runRecovered(func() { st.h.ServeSSH(s) })
 		s.mu.Lock()
 		detached := s.detached
 		s.mu.Unlock()
-		if returned && detached {
+		switch {
+		case !returned:
+			// A panic ends the session even after Detach (nothing may be
+			// left to call the end function), without an exit status: the
+			// connection is being disconnected.
+		case detached:
 			return // the end function Detach returned ends the session
+		default:
+			s.Exit(0)
 		}
-		// A panic ends the session even after Detach: nothing may be
-		// left to call the end function.
-		s.Exit(0)
 	case <-ctx.Done():
 	}
 	s.release()
