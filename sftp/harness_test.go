@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type testServer struct {
 	cr      *os.File
 	cw      io.WriteCloser
 	done    chan error
+	ends    atomic.Int32 // calls of Start's done function
 	records []TransferRecord
 	mu      sync.Mutex
 }
@@ -98,6 +100,9 @@ func startServerMode(t testing.TB, opts *Options, parked bool) *testServer {
 		started := make(chan struct{})
 		go func() {
 			srv.Start(context.Background(), sr, sw, func(err error) {
+				if ts.ends.Add(1) > 1 {
+					return // reported by the cleanup; ts.done holds the first
+				}
 				sw.Close()
 				sr.Close()
 				ts.done <- err
@@ -123,6 +128,9 @@ func startServerMode(t testing.TB, opts *Options, parked bool) *testServer {
 		cr.Close()
 		<-ts.done
 		fsys.Close()
+		if n := ts.ends.Load(); parked && n != 1 {
+			t.Errorf("Start called done %d times, want once", n)
+		}
 	})
 	return ts
 }

@@ -475,7 +475,9 @@ func (s *session) serve(r io.Reader) (err error) {
 		if err == errParked {
 			return
 		}
-		s.shutdown()
+		if serr := s.shutdown(); err == nil {
+			err = serr
+		}
 		if err == nil {
 			if we := s.writeErr.Load(); we != nil {
 				err = *we
@@ -485,13 +487,17 @@ func (s *session) serve(r io.Reader) (err error) {
 	return s.readLoop(r)
 }
 
-func (s *session) shutdown() {
+// shutdown closes the handles left open and stops the workers and the
+// writer. It returns an error only for a panic while closing a handle.
+func (s *session) shutdown() (err error) {
 	s.barrier()
 	// Quota releases for abandoned uploads must reach the store even
 	// when the session ends because its context was cancelled.
 	s.ctx = context.WithoutCancel(s.ctx)
 	for _, h := range s.handles {
-		s.finish(h, false)
+		if ferr := s.finishRecovered(h); err == nil {
+			err = ferr
+		}
 	}
 	s.workerMu.Lock()
 	if s.data != nil {
@@ -505,6 +511,22 @@ func (s *session) shutdown() {
 	}
 	s.outMu.Unlock()
 	s.writerWG.Wait()
+	return err
+}
+
+// finishRecovered is finish for shutdown: a panic closing one handle (in
+// the file system, the quota or the transfer log) is logged and returned
+// as an error, and shutdown goes on, so the other handles are closed, the
+// workers and writer stop and the session's end is reported.
+func (s *session) finishRecovered(h *handle) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("sftp: panic closing a handle", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("sftp: internal error closing a handle: %v", p)
+		}
+	}()
+	s.finish(h, false)
+	return nil
 }
 
 // readLoop reads requests through a batch buffer taken from the Server's

@@ -460,3 +460,31 @@ func readLoopRunning() bool {
 	n := runtime.Stack(buf, true)
 	return bytes.Contains(buf[:n], []byte("sftp.(*session).readLoop"))
 }
+
+// TestPanicClosingHandleAtEnd: a panic while the session's end closes a
+// handle left open (here in the transfer log) is logged and returned as
+// the session's error; the session still ends, with done called once.
+func TestPanicClosingHandleAtEnd(t *testing.T) {
+	forEachServeMode(t, func(t *testing.T, startServer serverStarter) {
+		ts := startServer(t, &Options{TransferLog: func(TransferRecord) { panic("transfer log") }})
+		c := ts.client(t)
+		f, err := c.Create("/left-open")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("data")); err != nil {
+			t.Fatal(err)
+		}
+		// The client goes away with the file still open.
+		done := make(chan error, 1)
+		go func() { done <- ts.wait() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "internal error closing a handle") {
+				t.Fatalf("session ended with %v, want the panic reported", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the session did not end after a panic while closing a handle")
+		}
+	})
+}
