@@ -22,14 +22,21 @@ const accountMemoTTL = 2 * time.Second
 // expired entries are swept and, if that is not enough, all are dropped.
 const accountMemoMax = 8192
 
+// accountMemoMaxKeys bounds the authorized keys the memo holds in all: a
+// flood of connections authenticating to an account with many keys must
+// not keep a copy of them per connection. An entry that would go over
+// keeps the account only; its connection reads the keys each time.
+const accountMemoMaxKeys = 16384
+
 // accountMemo remembers account lookups, with the account's authorized
-// keys, per connection (keyed by session
-// ID and user). It never shares a read between connections: each
-// connection's first lookup goes to the database, for known and unknown
-// users alike, so both still take the same path.
+// keys, per connection (keyed by session ID and user). It never shares a
+// read between connections: each connection's first lookup goes to the
+// database, for known and unknown users alike, so both still take the
+// same path.
 type accountMemo struct {
 	mu      sync.Mutex
 	m       map[string]accountMemoEntry
+	keys    int // authorized keys held by the entries of m
 	inserts uint64
 }
 
@@ -38,10 +45,11 @@ type accountMemo struct {
 const accountMemoSweep = 64
 
 type accountMemoEntry struct {
-	acct *store.Account
-	keys []*store.AuthorizedKey
-	err  error // nil or store.ErrNotFound
-	at   time.Time
+	acct        *store.Account
+	keys        []*store.AuthorizedKey
+	keysOmitted bool  // over accountMemoMaxKeys: keys not kept
+	err         error // nil or store.ErrNotFound
+	at          time.Time
 }
 
 // lookup returns the account of user; login also returns its authorized
@@ -53,6 +61,9 @@ func (m *accountMemo) lookup(ctx context.Context, st store.Store, sessionID []by
 
 func (m *accountMemo) login(ctx context.Context, st store.Store, sessionID []byte, user string, now time.Time) (*store.Account, []*store.AuthorizedKey, error) {
 	e := m.read(ctx, st, sessionID, user, now, false)
+	if e.keysOmitted {
+		return st.LookupLogin(ctx, user)
+	}
 	return e.acct, e.keys, e.err
 }
 
@@ -70,7 +81,7 @@ func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte
 	m.mu.Lock()
 	if e, ok := m.m[key]; ok {
 		if take {
-			delete(m.m, key)
+			m.remove(key)
 		}
 		if now.Sub(e.at) < accountMemoTTL && !now.Before(e.at) {
 			m.mu.Unlock()
@@ -100,13 +111,28 @@ func (m *accountMemo) read(ctx context.Context, st store.Store, sessionID []byte
 	if m.inserts%accountMemoSweep == 0 || len(m.m) >= accountMemoMax {
 		for k, e := range m.m {
 			if now.Sub(e.at) >= accountMemoTTL || now.Before(e.at) {
-				delete(m.m, k)
+				m.remove(k)
 			}
 		}
 		if len(m.m) >= accountMemoMax {
 			clear(m.m)
+			m.keys = 0
 		}
 	}
-	m.m[key] = e
+	m.remove(key) // an expired entry of this connection
+	kept := e
+	if m.keys+len(e.keys) > accountMemoMaxKeys {
+		kept.keys, kept.keysOmitted = nil, true
+	}
+	m.keys += len(kept.keys)
+	m.m[key] = kept
 	return e
+}
+
+// remove deletes the entry for key, if any; m.mu is held.
+func (m *accountMemo) remove(key string) {
+	if e, ok := m.m[key]; ok {
+		m.keys -= len(e.keys)
+		delete(m.m, key)
+	}
 }

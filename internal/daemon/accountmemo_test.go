@@ -13,6 +13,7 @@ type lookupCounter struct {
 	store.Store
 	calls int
 	err   error
+	nkeys int // keys of every account; 0 means 1
 }
 
 func (c *lookupCounter) LookupLogin(ctx context.Context, name string) (*store.Account, []*store.AuthorizedKey, error) {
@@ -20,7 +21,11 @@ func (c *lookupCounter) LookupLogin(ctx context.Context, name string) (*store.Ac
 	if err != nil {
 		return nil, nil, err
 	}
-	return acct, []*store.AuthorizedKey{{Account: name, Line: "key of " + name}}, nil
+	keys := []*store.AuthorizedKey{{Account: name, Line: "key of " + name}}
+	for len(keys) < c.nkeys {
+		keys = append(keys, keys[0])
+	}
+	return acct, keys, nil
 }
 
 func (c *lookupCounter) LookupAccount(ctx context.Context, name string) (*store.Account, error) {
@@ -160,5 +165,44 @@ func TestAccountMemoLogin(t *testing.T) {
 	}
 	if _, keys, err := m.login(ctx, st, sid, "nobody", t0); !errors.Is(err, store.ErrNotFound) || keys != nil {
 		t.Fatalf("unknown user: %v %v", keys, err)
+	}
+}
+
+// TestAccountMemoKeysBounded: the memo holds at most accountMemoMaxKeys
+// authorized keys in all; a connection whose keys would go over keeps only
+// its account and reads the keys from the store each time.
+func TestAccountMemoKeysBounded(t *testing.T) {
+	st := &lookupCounter{nkeys: accountMemoMaxKeys/2 + 1}
+	var m accountMemo
+	ctx := context.Background()
+	t0 := time.Unix(1000, 0)
+	a, b := []byte("session-a"), []byte("session-b")
+	for range 2 {
+		if _, keys, err := m.login(ctx, st, a, "alice", t0); err != nil || len(keys) != st.nkeys {
+			t.Fatalf("login a: %d keys, %v", len(keys), err)
+		}
+	}
+	if st.calls != 1 {
+		t.Fatalf("%d store reads for the first connection, want 1", st.calls)
+	}
+	for range 2 {
+		if _, keys, err := m.login(ctx, st, b, "alice", t0); err != nil || len(keys) != st.nkeys {
+			t.Fatalf("login b: %d keys, %v", len(keys), err)
+		}
+	}
+	if st.calls != 3 {
+		t.Fatalf("%d store reads in all, want 3 (the second connection's keys are not kept)", st.calls)
+	}
+	if m.keys > accountMemoMaxKeys {
+		t.Fatalf("memo holds %d keys, bound %d", m.keys, accountMemoMaxKeys)
+	}
+	// take frees the first connection's keys: the next one keeps its own.
+	m.take(ctx, st, a, "alice", t0)
+	if m.keys != 0 {
+		t.Fatalf("%d keys held after take, want 0", m.keys)
+	}
+	m.login(ctx, st, []byte("session-c"), "alice", t0)
+	if m.keys != st.nkeys {
+		t.Fatalf("%d keys held, want the third connection's %d", m.keys, st.nkeys)
 	}
 }

@@ -423,7 +423,7 @@ func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), erro
 	d.sessions[name]++
 	d.metrics.SessionStarted()
 	var once sync.Once
-	return acct, func() {
+	release := func() {
 		once.Do(func() {
 			d.metrics.SessionEnded()
 			d.sessMu.Lock()
@@ -432,7 +432,11 @@ func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), erro
 			}
 			d.sessMu.Unlock()
 		})
-	}, nil
+	}
+	// The slot also goes back when the session ends some other way (a
+	// panic, the connection's end) than through its handler's release.
+	context.AfterFunc(s.Context(), release)
+	return acct, release, nil
 }
 
 // homeDir resolves the account's home, creating it (0700) on first login.

@@ -268,3 +268,69 @@ func startDaemonB(b *testing.B, dataDir string) string {
 	}
 	return ""
 }
+
+// TestMaxSessionsSlotReleased: an account's concurrent-session slot comes
+// back when its SFTP session ends, whether the client closes it or drops
+// the connection while the session is parked.
+func TestMaxSessionsSlotReleased(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := password.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAccount(context.Background(), &store.Account{Name: "solo", PasswordHash: h, Enabled: true, MaxSessions: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := startDaemon(t, dir, "")
+	dial := func() *ssh.Client {
+		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "solo", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// openWithin retries until a session gets the slot.
+	openWithin := func(what string) (*ssh.Client, *sftp.Client) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c := dial()
+			sc, err := sftp.NewClient(c)
+			if err == nil {
+				return c, sc
+			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no session slot after 10 s: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	c1, sc1 := openWithin("first session")
+	if _, err := sc1.Getwd(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := dial()
+	if sc, err := sftp.NewClient(c2); err == nil {
+		sc.Close()
+		t.Fatal("a second concurrent session was allowed with max_sessions = 1")
+	}
+	c2.Close()
+
+	// The connection drops while its session is parked.
+	c1.Close()
+	c3, sc3 := openWithin("after a dropped connection")
+	// The client closes its session.
+	sc3.Close()
+	c3.Close()
+	c4, sc4 := openWithin("after a closed session")
+	sc4.Close()
+	c4.Close()
+}
