@@ -95,14 +95,17 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	return s, nil
 }
 
-// sqliteBusyRetry bounds how long Open retries a fresh SQLite database
-// that another process is creating at the same moment.
+// sqliteBusyRetry is how long Open keeps starting new attempts on a
+// SQLite database that another process is creating or migrating at the
+// same moment.
 const sqliteBusyRetry = 10 * time.Second
 
 // openSQLStore migrates db and prepares the store. Two processes opening
-// a fresh SQLite file at once (the daemon and the CLI) can see
-// SQLITE_BUSY where the busy timeout does not apply (switching the new
-// file to WAL); Open then retries for up to sqliteBusyRetry.
+// a SQLite file at once (the daemon and the CLI), above all a fresh one,
+// can see SQLITE_BUSY or SQLITE_LOCKED where the busy timeout does not
+// apply (switching the new file to WAL); Open then retries, starting new
+// attempts for sqliteBusyRetry (an attempt may itself wait the busy
+// timeout). Other errors, and PostgreSQL's, are returned at once.
 func openSQLStore(ctx context.Context, db *sql.DB, d *dialect, kp KeyParser, log *slog.Logger) (*sqlStore, error) {
 	deadline := time.Now().Add(sqliteBusyRetry)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
