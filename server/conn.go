@@ -284,9 +284,16 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &acfg)
 	cancel()
 	info.AuthFailures = int(counter.failures.Load())
-	// Authentication is over: lift the grace deadline (a DISCONNECT below
-	// sets its own write deadline; success clears it for the session).
-	tc.SetDeadline(time.Time{})
+	if err == nil {
+		// Authentication succeeded: the deadline stays until startConn
+		// has flushed USERAUTH_SUCCESS, so a client that stopped reading
+		// cannot pin the connection there, but one that authenticated
+		// just in time still gets successFlushTimeout for it.
+		tc.SetDeadline(later(deadline, time.Now().Add(successFlushTimeout)))
+	} else {
+		// A DISCONNECT below sets its own write deadline.
+		tc.SetDeadline(time.Time{})
+	}
 	if err != nil {
 		info.GraceExceeded = isTimeout(err) || errors.Is(err, context.DeadlineExceeded)
 		var d *wire.DisconnectError
@@ -309,6 +316,17 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 		info.KeyFingerprint = keys.FingerprintSHA256(res.PublicKey)
 	}
 	return tc, res, nil
+}
+
+// successFlushTimeout is the least time an authenticated client has to
+// take USERAUTH_SUCCESS and the host key announcement off the socket.
+const successFlushTimeout = 5 * time.Second
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // transportEnded records the connection's byte counts and closes tc.
@@ -367,6 +385,16 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 	}
 	c.mux = mux
 	shuttingDown := s.track(c, true)
+	started := false
+	defer func() {
+		// Undone on an error and on a panic (in ConnContext, say), which
+		// openConn recovers: nothing else would untrack the connection.
+		if !started {
+			c.closeForwards()
+			s.track(c, false)
+			cancel()
+		}
+	}()
 
 	if s.ConnContext != nil {
 		// ConnContext may wrap ctx; HandleOpen reads ctx only once the
@@ -379,13 +407,13 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 	// once still receives it (OpenSSH's sshd also sends it right after
 	// authentication).
 	c.sendHostKeys()
-	// USERAUTH_SUCCESS went out with the announcement, or goes now.
+	// USERAUTH_SUCCESS went out with the announcement, or goes now, under
+	// the deadline handshake left; the session has none.
 	if err := tc.Flush(); err != nil {
-		c.closeForwards()
-		s.track(c, false)
-		cancel()
 		return nil, err
 	}
+	tc.SetDeadline(time.Time{})
+	started = true
 	if s.ClientAliveInterval > 0 {
 		go c.clientAlive(ctx)
 	}
