@@ -50,10 +50,14 @@ func TestHandleOpenAndAcceptFunc(t *testing.T) {
 			t.Fatalf("onRequest got %q, want %q", got, want.name)
 		}
 	}
+	// Requests() is closed from the start, so a range over it ends.
 	select {
-	case r := <-a.c.Requests():
-		t.Fatalf("request %q also queued on Requests()", r.Type)
+	case r, ok := <-a.c.Requests():
+		if ok {
+			t.Fatalf("request %q also queued on Requests()", r.Type)
+		}
 	default:
+		t.Fatal("Requests() of an AcceptFunc channel blocks; want it closed")
 	}
 	cc.Close()
 	waitDone(t, a.c)

@@ -108,9 +108,24 @@ func (c *Channel) Window() (window uint32, buffered int) {
 }
 
 // Requests delivers the peer's channel requests; it is closed when the
-// channel is freed or the connection ends, and nil for a channel accepted
-// with AcceptFunc. Each request with WantReply must get exactly one Reply.
-func (c *Channel) Requests() <-chan *Request { return c.reqs }
+// channel is freed or the connection ends. A channel accepted with
+// AcceptFunc hands its requests to that function, and its Requests is
+// closed from the start, so ranging over it ends instead of blocking. Each
+// request with WantReply must get exactly one Reply.
+func (c *Channel) Requests() <-chan *Request {
+	if c.reqs == nil {
+		return noRequests
+	}
+	return c.reqs
+}
+
+// noRequests is the closed channel Requests returns for AcceptFunc
+// channels; nothing sends on it.
+var noRequests = func() chan *Request {
+	ch := make(chan *Request)
+	close(ch)
+	return ch
+}()
 
 // Done is closed when the channel is freed (both CLOSEs) or the connection
 // ended.
@@ -652,7 +667,9 @@ func (c *Channel) handleData(ext bool, code uint32, data []byte) error {
 	}
 	c.readable.Broadcast()
 	var notify func()
-	if !ext {
+	if !ext && n > 0 {
+		// An empty CHANNEL_DATA leaves a Read blocking: not a reason
+		// to wake a parked reader.
 		notify = c.takeReadableLocked()
 	}
 	c.mu.Unlock()

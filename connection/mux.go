@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -282,8 +283,14 @@ func (m *Mux) Err() error {
 // breaks the protocol, and returns that error: a *wire.DisconnectError for
 // protocol violations (the caller sends the DISCONNECT), otherwise the
 // PacketConn's error. Every channel is then ended. Call it once.
-func (m *Mux) Run() error {
-	var err error
+//
+// A panic in a callback the read loop runs (Config.Inspect,
+// Config.HandleOpen, a NotifyReadable function) ends
+// the connection like a protocol error would: Run returns a *PanicError
+// and every channel is ended, so no handler waits forever on a loop that
+// is gone.
+func (m *Mux) Run() (err error) {
+	defer m.recoverRun(&err)
 	for {
 		var p []byte
 		if p, err = m.conn.ReadPacket(); err != nil {
@@ -295,6 +302,32 @@ func (m *Mux) Run() error {
 	}
 	m.finish(err)
 	return err
+}
+
+// recoverRun turns a panic on the read loop into Run's error.
+func (m *Mux) recoverRun(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	pe := &PanicError{Value: r, Stack: debug.Stack()}
+	*err = pe
+	m.mu.Lock()
+	finished := m.closed
+	m.mu.Unlock()
+	if !finished { // else the panic came from finish itself
+		m.finish(pe)
+	}
+}
+
+// PanicError is Run's error after a callback on the read loop panicked.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the goroutine's stack at the panic
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("connection: panic on the read loop: %v", e.Value)
 }
 
 // inspect hands p to Config.Inspect, if set.

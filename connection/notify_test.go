@@ -125,3 +125,62 @@ func TestNotifyReadableRaw(t *testing.T) {
 	r.send(dataMsg(confirm.SenderChannel, []byte("abc")))
 	expectNotified(t, calls, "data")
 }
+
+// TestNotifyReadableEmptyData: an empty CHANNEL_DATA leaves Read blocking,
+// so it must not use up the callback.
+func TestNotifyReadableEmptyData(t *testing.T) {
+	r := newRawPeer(t, &Config{})
+	c, conf := r.openAccepted(1<<20, 32*1024)
+	f, ch := notified()
+	if !c.NotifyReadable(f) {
+		t.Fatal("NotifyReadable on an empty channel reported readable")
+	}
+	r.send(dataMsg(conf.SenderChannel, nil))
+	// A round trip through the read loop: the empty data was handled.
+	r.send((&globalRequestMsg{RequestName: "sync", WantReply: true}).appendTo(nil))
+	r.recv()
+	expectNotNotified(t, ch, "empty data")
+	r.send(dataMsg(conf.SenderChannel, []byte("x")))
+	expectNotified(t, ch, "data after empty data")
+}
+
+// TestReadLoopPanic: a callback panicking on the read loop ends Run with a
+// *PanicError, and every channel ends, so a handler blocked in Read wakes
+// up instead of waiting for a loop that is gone.
+func TestReadLoopPanic(t *testing.T) {
+	r := newRawPeer(t, &Config{})
+	c, conf := r.openAccepted(1<<20, 32*1024)
+	other, _ := r.openAccepted(1<<20, 32*1024)
+	if !c.NotifyReadable(func() { panic("callback broke") }) {
+		t.Fatal("NotifyReadable on an empty channel reported readable")
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := other.Read(make([]byte, 1))
+		readErr <- err
+	}()
+	r.send(dataMsg(conf.SenderChannel, []byte("x")))
+	select {
+	case err := <-r.err:
+		r.err <- err
+		var pe *PanicError
+		if !errors.As(err, &pe) || pe.Value != "callback broke" || len(pe.Stack) == 0 {
+			t.Fatalf("Run returned %v, want a *PanicError with the value and a stack", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Run did not end after the panic")
+	}
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, ErrMuxClosed) {
+			t.Fatalf("blocked Read returned %v, want ErrMuxClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("a Read on another channel still blocks after the read loop panicked")
+	}
+	select {
+	case <-other.Done():
+	case <-time.After(testTimeout):
+		t.Fatal("channel not done after the read loop panicked")
+	}
+}
