@@ -25,12 +25,12 @@ type Conn struct {
 	mux    *connection.Mux
 	result *auth.Result
 
-	// sessions are the session channels counted against MaxSessions: a
-	// slot with nil done is being accepted. A slot is free once its
-	// channel's Done is closed, which the mux does in its read loop before
-	// it reads the next message: a client that sees our CLOSE and opens a
-	// new session at once finds the slot free, however late the old
-	// session's goroutine finishes.
+	// sessions are the session channels counted against MaxSessions. A
+	// slot is released by the channel's onDone, which the mux calls on its
+	// read loop before it reads the next message: a client that sees our
+	// CLOSE and opens a new session at once finds the slot free, however
+	// late the old session's goroutine runs (even if it has not yet
+	// returned from AcceptFunc).
 	sessionsMu     sync.Mutex
 	sessions       []*sessionSlot
 	noMoreSessions atomic.Bool
@@ -446,8 +446,17 @@ func (c *Conn) afterRun(err error) error {
 	tc := c.tc
 	c.cancel()
 	var d *wire.DisconnectError
-	if errors.As(err, &d) && !d.Remote {
+	var pe *connection.PanicError
+	switch {
+	case errors.As(err, &d) && !d.Remote:
 		tc.Disconnect(d.Reason, d.Message)
+	case errors.As(err, &pe):
+		// A callback on the read loop (PtyAllowed, a NotifyReadable
+		// function, Inspect) panicked; the mux has ended every channel.
+		err = fmt.Errorf("%w on the connection's read loop: %v", ErrPanic, pe.Value)
+		c.srv.logger().Error("panic on the read loop", "remote", c.RemoteAddr().String(), "user", c.User(),
+			"panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+		tc.Disconnect(wire.DisconnectByApplication, "internal error")
 	}
 	tc.Close()
 	c.handlers.Wait()
@@ -699,7 +708,7 @@ func (c *countingAuthenticator) IsUserCA(ctx context.Context, m auth.ConnMetadat
 	return false
 }
 
-type sessionSlot struct{ done <-chan struct{} }
+type sessionSlot struct{ released atomic.Bool }
 
 // reserveSession takes a MaxSessions slot, or returns nil when all are in
 // use.
@@ -710,19 +719,7 @@ func (c *Conn) reserveSession() *sessionSlot {
 	}
 	c.sessionsMu.Lock()
 	defer c.sessionsMu.Unlock()
-	live := c.sessions[:0]
-	for _, sl := range c.sessions {
-		if sl.done == nil {
-			live = append(live, sl)
-			continue
-		}
-		select {
-		case <-sl.done:
-		default:
-			live = append(live, sl)
-		}
-	}
-	clear(c.sessions[len(live):])
+	live := slices.DeleteFunc(c.sessions, func(sl *sessionSlot) bool { return sl.released.Load() })
 	c.sessions = live
 	if len(live) >= max {
 		return nil

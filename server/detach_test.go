@@ -149,3 +149,49 @@ func TestDetachedSessionPanicInCallback(t *testing.T) {
 	}
 	client.Close()
 }
+
+// TestReadLoopCallbackPanic: a panic in a hook the connection's read loop
+// calls (here PtyAllowed) ends that connection, wakes the handler of
+// another session blocked in Read, and is reported as ErrPanic.
+func TestReadLoopCallbackPanic(t *testing.T) {
+	readReturned := make(chan error, 1)
+	ts := startServer(t, &server.Server{
+		PtyAllowed: func(*server.Conn) bool { panic("pty hook broke") },
+		SubsystemHandlers: map[string]server.Handler{
+			"reader": server.HandlerFunc(func(s *server.Session) {
+				_, err := s.Read(make([]byte, 1))
+				readReturned <- err
+			}),
+		},
+	})
+	client := ts.dial(t)
+	defer client.Close()
+	reader, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.RequestSubsystem("reader"); err != nil {
+		t.Fatal(err)
+	}
+	ptySess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ptySess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}) // answered by nothing: the connection ends
+	select {
+	case err := <-readReturned:
+		if err == nil {
+			t.Fatal("blocked Read returned no error after the read loop panicked")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a handler blocked in Read was not woken after the read loop panicked")
+	}
+	select {
+	case info := <-ts.closed:
+		if !errors.Is(info.Err, server.ErrPanic) {
+			t.Fatalf("ConnInfo.Err = %v, want ErrPanic", info.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not reported closed after a panic on its read loop")
+	}
+}

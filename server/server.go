@@ -48,6 +48,12 @@ const (
 // Handler serves a session's shell, exec or subsystem request. When
 // ServeSSH returns, the session ends with exit status 0 unless Exit was
 // called.
+//
+// Handlers (and ChannelHandlers, and NotifyReadable callbacks) run on
+// goroutines the server reuses once they return, like a worker pool: a
+// handler that calls runtime.LockOSThread must unlock it before
+// returning, and must not leave other per-goroutine state behind (pprof
+// labels, say).
 type Handler interface {
 	ServeSSH(s *Session)
 }

@@ -239,17 +239,12 @@ func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slo
 	// The channel or connection going away cancels ctx, which ends the
 	// wait below or tells a running handler blocked on something other
 	// than the channel.
-	ch, err := nch.AcceptFunc(rs.handle, cancel)
-	c.sessionsMu.Lock()
+	ch, err := nch.AcceptFunc(rs.handle, func() {
+		cancel()
+		slot.released.Store(true)
+	})
 	if err != nil {
-		never := make(chan struct{})
-		close(never)
-		slot.done = never
-	} else {
-		slot.done = ch.Done()
-	}
-	c.sessionsMu.Unlock()
-	if err != nil {
+		slot.released.Store(true)
 		cancel()
 		return
 	}
