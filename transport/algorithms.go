@@ -261,9 +261,11 @@ func matchPattern(pattern, name string) bool {
 func negotiate(client, server []string) (string, bool) {
 	for _, c := range client {
 		if i := slices.Index(server, c); i >= 0 {
-			// The server's copy: on a server it is the configuration's
-			// string, where the client's would keep the peer's whole
-			// KEXINIT name-list alive for the connection's lifetime.
+			// The server's copy. Names are substrings of their parsed
+			// name-list, so on a server this keeps our own list alive
+			// (as long as our configuration's), where the client's
+			// would keep the peer's, up to wire.MaxNameListLen, for the
+			// connection's lifetime.
 			return server[i], true
 		}
 	}

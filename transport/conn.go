@@ -224,9 +224,10 @@ func (c *Conn) handshake() error {
 // data writers wait for them.
 func (c *Conn) ReadPacket() ([]byte, error) {
 	// No defer: this frame stays under every idle connection's read, and
-	// a deferred unlock makes it larger (issue 8's idle budget). Only the
-	// reading goroutine takes readMu, so a panic leaving it locked strands
-	// nobody.
+	// a deferred unlock makes it larger (issue 8's idle budget). Besides
+	// the reading goroutine only Unimplemented takes readMu, and upper
+	// layers call that from the reading goroutine, so a panic leaving it
+	// locked strands nobody else.
 	c.readMu.Lock()
 	for c.readErr == nil {
 		p, err := c.readRawLocked()
