@@ -39,6 +39,10 @@ func TestOpenSSHAlgorithms(t *testing.T) {
 		{[]string{"-o", "HostKeyAlgorithms=rsa-sha2-512"}, "hostkey=rsa-sha2-512"},
 		{[]string{"-o", "HostKeyAlgorithms=rsa-sha2-256"}, "hostkey=rsa-sha2-256"},
 		{[]string{"-C"}, "kex=curve25519-sha256"}, // zlib@openssh.com: the log does not name it; the transfer checks it
+		// Compression across key re-exchanges: OpenSSH starts a new zlib
+		// stream at every NEWKEYS (RFC 4253 §6.2), so a server that kept
+		// its stream broke the first rekey after authentication.
+		{[]string{"-C", "-o", "RekeyLimit=64K"}, "kex=curve25519-sha256"},
 	}
 	for i, tt := range tests {
 		name := strings.Join(tt.opts, " ")

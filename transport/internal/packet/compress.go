@@ -7,9 +7,9 @@ import (
 	"github.com/ferry-sftp/ferry/internal/wire"
 )
 
-// Compression, RFC 4253 §6.2: one zlib (RFC 1950) stream per direction for
-// the life of the connection, each packet's compressed payload ending at a
-// flush point so the peer can decode it without the next one.
+// Compression, RFC 4253 §6.2: one zlib (RFC 1950) stream per direction,
+// started afresh at each key exchange, each packet's compressed payload
+// ending at a flush point so the peer can decode it without the next one.
 //
 // We send sync flushes (compress/zlib's Flush). OpenSSH sends Z_PARTIAL_FLUSH
 // (packet.c compress_buffer), which ends a packet with an empty fixed-code

@@ -205,18 +205,18 @@ func TestReaderCompressionError(t *testing.T) {
 	wantDisconnect(t, err, wire.DisconnectCompressionError)
 }
 
-func TestSetCompressionKeepsStream(t *testing.T) {
+// TestSetCompressionRestartsStream: re-announcing compression at a key
+// exchange starts a new zlib stream on both sides (RFC 4253 §6.2; OpenSSH
+// restarts its streams at every NEWKEYS), so the first packet after it
+// decodes with a fresh decoder and references no earlier history.
+func TestSetCompressionRestartsStream(t *testing.T) {
 	var stream bytes.Buffer
 	w, r := NewWriter(&stream), NewReader(&stream)
 	w.SetCompression("zlib")
 	r.SetCompression("zlib")
-	for i := 0; i < 10; i++ {
-		if i == 5 {
-			// A rekey re-announces compression; the zlib context must carry on.
-			w.SetCompression("zlib@openssh.com")
-			r.SetCompression("zlib@openssh.com")
-		}
-		msg := bytes.Repeat([]byte("\x5erepeated text "), 20)
+	msg := bytes.Repeat([]byte("\x5erepeated text "), 20)
+	roundTrip := func(r *Reader, i int) {
+		t.Helper()
 		w.WritePacket(msg)
 		w.Flush()
 		got, err := r.ReadPacket()
@@ -224,6 +224,20 @@ func TestSetCompressionKeepsStream(t *testing.T) {
 			t.Fatalf("packet %d: %v", i, err)
 		}
 	}
+	for i := range 5 {
+		roundTrip(r, i)
+	}
+	// The rekey: both sides re-announce compression.
+	w.SetCompression("zlib@openssh.com")
+	r.SetCompression("zlib@openssh.com")
+	roundTrip(r, 5)
+	// A decoder that never saw the first five packets decodes the next
+	// one too: the writer's stream started over.
+	w.SetCompression("zlib")
+	fresh := NewReader(&stream)
+	fresh.SetCompression("zlib")
+	roundTrip(fresh, 6)
+	roundTrip(fresh, 7)
 }
 
 func readFull(r interface{ Read([]byte) (int, error) }, b []byte) (int, error) {

@@ -150,17 +150,16 @@ func (r *Reader) SetCipher(cipherName, macName string, k Keys) error {
 }
 
 // SetCompression switches decompression for the packets read next. "zlib"
-// and "zlib@openssh.com" share one stream format; once on, the stream
-// persists across rekeys (as OpenSSH keeps it), so calling SetCompression
-// again with either zlib name keeps the existing context.
+// and "zlib@openssh.com" share one stream format. Each call with a zlib
+// name starts a new stream: RFC 4253 §6.2 initializes the compression
+// context after each key exchange, and OpenSSH's peer starts a fresh
+// stream at every NEWKEYS (packet.c, start_compression_in/out).
 func (r *Reader) SetCompression(name string) error {
 	switch name {
 	case "none":
 		r.inflate = nil
 	case "zlib", "zlib@openssh.com":
-		if r.inflate == nil {
-			r.inflate = newInflater()
-		}
+		r.inflate = newInflater()
 	default:
 		return fmt.Errorf("packet: unknown compression %q", name)
 	}
@@ -500,16 +499,14 @@ func (w *Writer) SetCipher(cipherName, macName string, k Keys) error {
 	return nil
 }
 
-// SetCompression switches compression for the packets written next; see
-// Reader.SetCompression for why an active zlib stream is kept.
+// SetCompression switches compression for the packets written next; like
+// Reader.SetCompression, each call with a zlib name starts a new stream.
 func (w *Writer) SetCompression(name string) error {
 	switch name {
 	case "none":
 		w.deflate = nil
 	case "zlib", "zlib@openssh.com":
-		if w.deflate == nil {
-			w.deflate = newDeflater()
-		}
+		w.deflate = newDeflater()
 	default:
 		return fmt.Errorf("packet: unknown compression %q", name)
 	}
