@@ -273,9 +273,11 @@ func (c *Conn) runKexLocked(peerInitPayload []byte, skipped int) error {
 		algs.CompressionIn, algs.CompressionOut = algs.CompressionOut, algs.CompressionIn
 	}
 
-	// RFC 4253 §7: a wrong guess means the guessed packet is discarded.
-	if peer.FirstKexFollows && (len(peer.KexAlgos) == 0 || peer.KexAlgos[0] != algs.Kex ||
-		len(peer.ServerHostKeyAlgos) == 0 || peer.ServerHostKeyAlgos[0] != algs.HostKey) {
+	// RFC 4253 §7: the guess is wrong, and the guessed packet is
+	// discarded, when the two sides' preferred kex or host key algorithms
+	// differ, even if the peer's first choice is what negotiation picked
+	// (OpenSSH's proposals_match compares the first names the same way).
+	if peer.FirstKexFollows && !guessRight(clientInit, serverInit) {
 		if _, err := c.readKexPacket(); err != nil {
 			return err
 		}
@@ -489,6 +491,22 @@ func (c *Conn) deriveKeys(res *kex.Result, algs Algorithms) (out, in packet.Keys
 		return cs, sc, nil
 	}
 	return sc, cs, nil
+}
+
+// guessRight reports whether a first_kex_packet_follows guess holds: both
+// sides prefer the same kex and host key algorithm.
+func guessRight(client, server *kexInitMsg) bool {
+	first := func(l []string) string {
+		for _, n := range l {
+			if !isPseudoKex(n) {
+				return n
+			}
+		}
+		return ""
+	}
+	ck, sk := first(client.KexAlgos), first(server.KexAlgos)
+	return ck != "" && ck == sk && len(client.ServerHostKeyAlgos) > 0 && len(server.ServerHostKeyAlgos) > 0 &&
+		client.ServerHostKeyAlgos[0] == server.ServerHostKeyAlgos[0]
 }
 
 // negotiateAll picks every algorithm from the client's and server's
