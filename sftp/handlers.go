@@ -467,16 +467,11 @@ func (s *session) setstat(p string, h *handle, a *Attrs, nofollow bool) error {
 		}
 	}
 	if a.Flags&AttrPermissions != 0 {
+		// Only the 0777 bits, as for OPEN, MKDIR and scp: the daemon
+		// runs as one service user owning every home, so a setuid or
+		// setgid bit would let an account plant a program that runs as
+		// that user (or its group) for anyone who can execute it.
 		mode := fs.FileMode(a.Permissions & 0o777)
-		if a.Permissions&0o4000 != 0 {
-			mode |= fs.ModeSetuid
-		}
-		if a.Permissions&0o2000 != 0 {
-			mode |= fs.ModeSetgid
-		}
-		if a.Permissions&0o1000 != 0 {
-			mode |= fs.ModeSticky
-		}
 		var err error
 		switch {
 		case isLink:
