@@ -192,15 +192,14 @@ type Config struct {
 	// in one write(2). The caller must write or Flush after Run returns.
 	BufferSuccess bool
 
-	// MaxAuthTries is the number of failed attempts answered with FAILURE;
-	// the next failed attempt ends the connection with "Too many
-	// authentication failures" (reason PROTOCOL_ERROR, as sshd sends).
-	// Counted, as in sshd's auth2.c: every failed request except a first
-	// "none", including refused public key queries; not counted: PK_OK
-	// answers and partial successes. (sshd disconnects on the
-	// MaxAuthTries-th failure itself; ferry answers it, so a client that
-	// offers MaxAuthTries wrong keys can still try a password.) Default
-	// DefaultMaxAuthTries.
+	// MaxAuthTries is the number of failed attempts a connection gets, as
+	// sshd's MaxAuthTries: the MaxAuthTries-th failure is not answered with
+	// FAILURE but ends the connection with "Too many authentication
+	// failures" (reason PROTOCOL_ERROR, as sshd sends), so MaxAuthTries
+	// passwords can be tried, not one more. Counted, as in sshd's auth2.c:
+	// every failed request except a first "none", including refused public
+	// key queries; not counted: PK_OK answers and partial successes.
+	// Default DefaultMaxAuthTries.
 	MaxAuthTries int
 
 	// FailureDelay is the minimum time from a request's arrival to its

@@ -305,7 +305,7 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 				slog.Any("remote", s.meta.peer.RemoteAddr), slog.Int("failures", s.failures))
 		}
 	}
-	if s.failures > s.maxTries {
+	if s.failures >= s.maxTries {
 		s.log.LogAttrs(s.ctx, slog.LevelInfo, "too many authentication failures",
 			slog.String("user", s.meta.user), slog.Any("remote", s.meta.peer.RemoteAddr))
 		return nil, errTooManyFailures()
@@ -485,7 +485,7 @@ func (s *serverAuthState) stepDone(method string, out outcome) (*Result, error) 
 		s.log.LogAttrs(s.ctx, slog.LevelInfo, "conflicting permissions between methods",
 			slog.String("user", s.meta.user), slog.String("err", err.Error()))
 		s.failures++
-		if s.failures > s.maxTries {
+		if s.failures >= s.maxTries {
 			return nil, errTooManyFailures()
 		}
 		return nil, s.sendFailure(false)

@@ -516,14 +516,15 @@ func TestHostbound(t *testing.T) {
 }
 
 // TestMaxAuthTries: the first "none" is free (sshd auth2.c), then
-// MaxAuthTries failures get FAILURE and the next one disconnects.
+// MaxAuthTries-1 failures get FAILURE and the MaxAuthTries-th disconnects,
+// as sshd's MaxAuthTries does: MaxAuthTries passwords, not one more.
 func TestMaxAuthTries(t *testing.T) {
 	t.Run("passwords", func(t *testing.T) {
 		tc := start(t, testConfig(newFake()))
 		tc.service()
 		tc.send(noneRequest("alice"))
 		tc.expect(failure(false, allMethods...))
-		for i := range DefaultMaxAuthTries {
+		for i := range DefaultMaxAuthTries - 1 {
 			tc.send(passwordRequestMsg("alice", "wrong"))
 			if got := tc.recv(); !bytes.Equal(got, failure(false, allMethods...)) {
 				t.Fatalf("failure %d: got %x", i+1, got)
@@ -540,19 +541,20 @@ func TestMaxAuthTries(t *testing.T) {
 		cfg.MaxAuthTries = 3
 		tc := start(t, cfg)
 		tc.service()
-		for range 3 {
+		for range 2 {
 			tc.send(pkQuery("alice", "ssh-ed25519", ed25519Signer(t).PublicKey().Marshal()))
 			tc.expect(failure(false, allMethods...))
 			tc.send(pkQuery("alice", "ssh-ed25519", good.PublicKey().Marshal()))
 			tc.expect(pkOK("ssh-ed25519", good.PublicKey().Marshal()))
 		}
-		// The successful login still works after MaxAuthTries failures.
+		// The successful login still works after MaxAuthTries-1 failures
+		// and any number of PK_OK answers.
 		tc.send(pkSigned(t, good, testSessionID, "alice", "alice", "ssh-ed25519"))
 		tc.expectSuccess()
 	})
 	t.Run("second none counts", func(t *testing.T) {
 		cfg := testConfig(newFake())
-		cfg.MaxAuthTries = 1
+		cfg.MaxAuthTries = 2
 		tc := start(t, cfg)
 		tc.service()
 		tc.send(noneRequest("alice"))
@@ -564,7 +566,7 @@ func TestMaxAuthTries(t *testing.T) {
 	})
 	t.Run("unknown method counts", func(t *testing.T) {
 		cfg := testConfig(newFake())
-		cfg.MaxAuthTries = 1
+		cfg.MaxAuthTries = 2
 		tc := start(t, cfg)
 		tc.service()
 		tc.send(userAuthRequest("alice", "ssh-connection", "hostbased"))
@@ -997,9 +999,9 @@ func TestRaisedMaxAuthTries(t *testing.T) {
 	if !errors.As(err, &de) || de.Message != "Too many authentication failures" {
 		t.Fatalf("err %v", err)
 	}
-	// Every allowed failure was answered before the disconnect.
-	if n := len(conn.out) - 1; n != MaxUserAuthRequests {
-		t.Fatalf("%d FAILURE replies, want %d", n, MaxUserAuthRequests)
+	// Every failure before the MaxAuthTries-th was answered.
+	if n := len(conn.out) - 1; n != MaxUserAuthRequests-1 {
+		t.Fatalf("%d FAILURE replies, want %d", n, MaxUserAuthRequests-1)
 	}
 }
 

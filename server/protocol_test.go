@@ -239,7 +239,8 @@ func TestTooManyAuthFailures(t *testing.T) {
 	ts := startServer(t, &server.Server{Handler: h})
 	c := dialRaw(t, ts.addr)
 	c.serviceRequest()
-	for i := range 6 {
+	// sshd's MaxAuthTries 6: five FAILUREs, then the sixth disconnects.
+	for i := range 5 {
 		c.sendPassword(testUser, "wrong")
 		if p := c.expect(wire.MsgUserAuthFailure); p == nil {
 			t.Fatalf("attempt %d", i+1)
