@@ -20,12 +20,12 @@ const benchFileSize = 64 << 20
 
 // benchSession opens a server over a pipe and returns the client ends
 // after INIT.
-func benchSession(b *testing.B, root string) (io.Writer, io.Reader) {
+func benchSession(b *testing.B, root string, opts *Options) (io.Writer, io.Reader) {
 	fsys, err := vfs.Local(root)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := NewServer(fsys, nil)
+	srv := NewServer(fsys, opts)
 	sr, cw := io.Pipe()
 	cr, sw := io.Pipe()
 	done := make(chan struct{})
@@ -112,7 +112,7 @@ func BenchmarkRead(b *testing.B) {
 				data[i] = byte(i * 7)
 			}
 			os.WriteFile(filepath.Join(root, "f"), data, 0o644)
-			w, r := benchSession(b, root)
+			w, r := benchSession(b, root, nil)
 			h := benchOpen(b, w, r, "/f", fxfRead)
 			req := (&readReq{ID: 0, Handle: h, Offset: 0, Length: uint32(size)}).appendTo([]byte{0, 0, 0, 0})
 			binary.BigEndian.PutUint32(req, uint32(len(req)-4))
@@ -133,27 +133,39 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
+// BenchmarkWrite uploads with and without a quota: a charged write takes
+// the account's QuotaLock and must not allocate either.
 func BenchmarkWrite(b *testing.B) {
-	for _, size := range []int{32 << 10, maxReadLength} {
-		b.Run(fmt.Sprintf("%dKiB", (size+1023)>>10), func(b *testing.B) {
-			root := b.TempDir()
-			w, r := benchSession(b, root)
-			h := benchOpen(b, w, r, "/f", fxfWrite|fxfCreat|fxfTrunc)
-			req := (&writeReq{ID: 0, Handle: h, Offset: 0, Data: make([]byte, size)}).appendTo([]byte{0, 0, 0, 0})
-			binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-			offPos := 4 + 1 + 4 + 4 + len(h)
-			slots := benchFileSize / size
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			pipeline(b, w, r, req, func(req []byte, i int) {
-				binary.BigEndian.PutUint32(req[5:], uint32(i))
-				binary.BigEndian.PutUint64(req[offPos:], uint64((i%slots)*size))
-			}, func(reply []byte) {
-				if reply[0] != fxpStatus || binary.BigEndian.Uint32(reply[5:]) != StatusOK {
-					b.Fatalf("bad reply %x", reply)
-				}
-			})
-		})
+	for _, quota := range []bool{false, true} {
+		for _, size := range []int{32 << 10, maxReadLength} {
+			name := fmt.Sprintf("%dKiB", (size+1023)>>10)
+			opts := &Options{}
+			if quota {
+				name = "quota-" + name
+				opts.Quota = &testQuota{limit: 1 << 40}
+			}
+			b.Run(name, func(b *testing.B) { benchWrite(b, size, opts) })
+		}
 	}
+}
+
+func benchWrite(b *testing.B, size int, opts *Options) {
+	root := b.TempDir()
+	w, r := benchSession(b, root, opts)
+	h := benchOpen(b, w, r, "/f", fxfWrite|fxfCreat|fxfTrunc)
+	req := (&writeReq{ID: 0, Handle: h, Offset: 0, Data: make([]byte, size)}).appendTo([]byte{0, 0, 0, 0})
+	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
+	offPos := 4 + 1 + 4 + 4 + len(h)
+	slots := benchFileSize / size
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	pipeline(b, w, r, req, func(req []byte, i int) {
+		binary.BigEndian.PutUint32(req[5:], uint32(i))
+		binary.BigEndian.PutUint64(req[offPos:], uint64((i%slots)*size))
+	}, func(reply []byte) {
+		if reply[0] != fxpStatus || binary.BigEndian.Uint32(reply[5:]) != StatusOK {
+			b.Fatalf("bad reply %x", reply)
+		}
+	})
 }

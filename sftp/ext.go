@@ -228,10 +228,7 @@ func (s *session) copyData(rh *handle, roff, rlen uint64, wh *handle, woff uint6
 		}
 		got, err := rh.f.ReadAt(b[:n], ro)
 		if got > 0 {
-			if err := s.chargeWrite(wh, wo, int64(got)); err != nil {
-				return err
-			}
-			if _, werr := wh.f.WriteAt(b[:got], wo); werr != nil {
+			if werr := s.chargedWrite(wh, b[:got], wo); werr != nil {
 				wh.writeFailed.Store(true)
 				return werr
 			}

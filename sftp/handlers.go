@@ -126,8 +126,11 @@ func (s *session) open(m *openReq) {
 		perm = fs.FileMode(m.Attrs.Permissions & 0o777)
 	}
 	perm &^= o.Umask
-	h := &handle{path: p, read: readable, write: write, append: flags&os.O_APPEND != 0, replaces: -1}
+	h := &handle{path: p, read: readable, write: write, append: flags&os.O_APPEND != 0}
 	if modifies {
+		// Measured before the size below: a shrink after it makes the
+		// first write measure the file again.
+		h.shrinks = o.QuotaLock.shrinks.Load()
 		fi, err := s.fs.Lstat(p)
 		exists := err == nil
 		isLink := exists && fi.Mode()&fs.ModeSymlink != 0
@@ -196,11 +199,10 @@ func (s *session) open(m *openReq) {
 						}
 					}
 				}
-				h.replaces = fi.Size()
 			}
 			h.f = f
 		} else {
-			f, err := s.fs.OpenFile(p, flags, perm)
+			f, err := s.openInPlace(p, flags, perm, exists && fi.Mode().IsRegular())
 			if err != nil {
 				if o.Quota != nil && !exists && flags&os.O_CREATE != 0 {
 					o.Quota.Release(s.ctx, 0, 1)
@@ -209,9 +211,7 @@ func (s *session) open(m *openReq) {
 				return
 			}
 			h.f = f
-			if exists && flags&os.O_TRUNC != 0 && o.Quota != nil {
-				o.Quota.Release(s.ctx, fi.Size(), 0)
-			} else if exists {
+			if exists && flags&os.O_TRUNC == 0 {
 				h.size = fi.Size()
 			}
 		}
@@ -225,6 +225,22 @@ func (s *session) open(m *openReq) {
 	}
 	hb, _ := s.newHandle(h)
 	s.sendMsg(&handleMsg{ID: m.ID, Handle: hb})
+}
+
+// openInPlace opens p for writing without a temporary file. Truncating an
+// existing regular file releases what it held, measured and released under
+// the account's QuotaLock so that no write to it is charged in between.
+func (s *session) openInPlace(p string, flags int, perm fs.FileMode, regular bool) (vfs.File, error) {
+	if flags&os.O_TRUNC == 0 || !regular || s.srv.opts.Quota == nil {
+		return s.fs.OpenFile(p, flags, perm)
+	}
+	defer s.lockShrink()()
+	fi, err := s.fs.Stat(p)
+	f, oerr := s.fs.OpenFile(p, flags, perm)
+	if oerr == nil && err == nil && fi.Mode().IsRegular() {
+		s.srv.opts.Quota.Release(s.ctx, fi.Size(), 0)
+	}
+	return f, oerr
 }
 
 // handleOp handles CLOSE, FSTAT and READDIR.
@@ -313,15 +329,14 @@ func (s *session) removeStaleTemp(p string) {
 	if s.srv.opts.ReadOnly {
 		return
 	}
+	defer s.lockShrink()()
 	fi, err := s.fs.Lstat(p)
 	if err != nil || !fi.Mode().IsRegular() {
 		return
 	}
 	if err := s.fs.Remove(p); err == nil {
 		s.log.Info("sftp: removed stale temporary upload", "path", p, "mtime", fi.ModTime())
-		if q := s.srv.opts.Quota; q != nil {
-			q.Release(s.ctx, fi.Size(), 1)
-		}
+		s.releaseUnlinked(fi)
 	}
 }
 
@@ -369,12 +384,7 @@ func (s *session) pathOp(m *pathReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		fi, _ := s.fs.Lstat(p)
-		err := s.fs.Remove(p)
-		if err == nil && o.Quota != nil && fi != nil {
-			o.Quota.Release(s.ctx, fi.Size(), 1)
-		}
-		s.sendErrorOrOK(m.ID, err)
+		s.sendErrorOrOK(m.ID, s.remove(p))
 	case fxpRmdir:
 		if o.ReadOnly || o.Permissions.NoDelete {
 			s.sendError(m.ID, errDenied)
@@ -396,6 +406,18 @@ func (s *session) pathOp(m *pathReq) {
 		}
 		s.sendName(m.ID, t)
 	}
+}
+
+// remove handles REMOVE: the file's size is measured, the name removed and
+// the size released under the account's QuotaLock.
+func (s *session) remove(p string) error {
+	defer s.lockShrink()()
+	fi, _ := s.fs.Lstat(p)
+	err := s.fs.Remove(p)
+	if err == nil {
+		s.releaseUnlinked(fi)
+	}
+	return err
 }
 
 // sendName answers with one name whose long name repeats it and whose
@@ -517,38 +539,52 @@ func (s *session) setstat(p string, h *handle, a *Attrs, nofollow bool) error {
 	return last
 }
 
-// truncate changes a file's size, charging growth to the quota.
+// truncate changes a file's size, charging growth to the quota and
+// releasing what a shrink frees. The file is measured, changed and the
+// difference charged under the account's QuotaLock: a handle's own idea
+// of the size may be stale (another session may have truncated the file
+// and released its size already).
 func (s *session) truncate(p string, h *handle, size int64) error {
 	q := s.srv.opts.Quota
+	if q == nil {
+		if h != nil {
+			return h.f.Truncate(size)
+		}
+		return s.fs.Truncate(p, size)
+	}
+	defer s.lockShrink()()
+	var fi fs.FileInfo
+	var err error
 	if h != nil {
-		if q != nil {
-			h.qmu.Lock()
-			defer h.qmu.Unlock()
-			if size > h.size {
-				if err := q.Reserve(s.ctx, size-h.size, 0); err != nil {
-					return errQuota
-				}
-			} else {
-				q.Release(s.ctx, h.size-size, 0)
-			}
-			h.size = size
-		}
-		return h.f.Truncate(size)
+		fi, err = h.f.Stat()
+	} else {
+		fi, err = s.fs.Stat(p)
 	}
-	if q != nil {
-		fi, err := s.fs.Stat(p)
-		if err != nil {
-			return err
-		}
-		if size > fi.Size() {
-			if err := q.Reserve(s.ctx, size-fi.Size(), 0); err != nil {
-				return errQuota
-			}
-		} else {
-			q.Release(s.ctx, fi.Size()-size, 0)
+	if err != nil {
+		return err
+	}
+	if size > fi.Size() {
+		if err := q.Reserve(s.ctx, size-fi.Size(), 0); err != nil {
+			return errQuota
 		}
 	}
-	return s.fs.Truncate(p, size)
+	if h != nil {
+		err = h.f.Truncate(size)
+	} else {
+		err = s.fs.Truncate(p, size)
+	}
+	switch {
+	case err != nil && size > fi.Size():
+		q.Release(s.ctx, size-fi.Size(), 0)
+	case err == nil && size < fi.Size():
+		q.Release(s.ctx, fi.Size()-size, 0)
+	}
+	if err == nil && h != nil {
+		h.qmu.Lock()
+		h.size = size
+		h.qmu.Unlock()
+	}
+	return err
 }
 
 // userName and groupName give the names OpenSSH's ls_file prints

@@ -63,6 +63,21 @@ func startServerMode(t testing.TB, opts *Options, parked bool) *testServer {
 	if err := os.WriteFile(filepath.Join(ts.outside, "secret"), []byte("top secret"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ts.serve(t, opts, parked)
+	return ts
+}
+
+// another starts a second session, of a Server of its own, over the same
+// home: another login of the same account.
+func (ts *testServer) another(t testing.TB, opts *Options) *testServer {
+	t.Helper()
+	ts2 := &testServer{root: ts.root, outside: ts.outside, done: make(chan error, 1)}
+	ts2.serve(t, opts, false)
+	return ts2
+}
+
+func (ts *testServer) serve(t testing.TB, opts *Options, parked bool) {
+	t.Helper()
 	fsys, err := vfs.Local(ts.root)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +147,6 @@ func startServerMode(t testing.TB, opts *Options, parked bool) *testServer {
 			t.Errorf("Start called done %d times, want once", n)
 		}
 	})
-	return ts
 }
 
 // wait closes the client side and returns Serve's result.

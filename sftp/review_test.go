@@ -1,10 +1,14 @@
 package sftp
 
 import (
+	"bytes"
+	"encoding/binary"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
 )
 
 // TestSetIDBitsRefused: the daemon runs as a service user owning every
@@ -52,5 +56,178 @@ func TestSetIDBitsRefused(t *testing.T) {
 		if fi.Mode().Perm() != 0o755 {
 			t.Errorf("%s has permissions %v, want 0755", name, fi.Mode().Perm())
 		}
+	}
+}
+
+// rawPut uploads n bytes to p with OPEN(CREAT|TRUNC), WRITE and CLOSE.
+func (rc *rawClient) put(p string, n int) {
+	rc.t.Helper()
+	rc.send(&openReq{ID: rc.nextID(), Path: p, PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: bytes.Repeat([]byte("x"), n)})
+	rc.expectStatus(StatusOK)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+}
+
+// wantUsage checks the quota's counters against what the home holds.
+func (q *testQuota) wantUsage(t *testing.T, bytes, files int64) {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes != bytes || q.files != files {
+		t.Fatalf("quota charged %d bytes, %d files; the home holds %d bytes, %d files", q.bytes, q.files, bytes, files)
+	}
+}
+
+// TestQuotaTruncateByPathThenWrite: SETSTAT by path releases the file's
+// real size, so a handle opened before it must be charged again for the
+// bytes it writes back (the handle's size cached at OPEN is stale).
+func TestQuotaTruncateByPathThenWrite(t *testing.T) {
+	q := &testQuota{limit: 1000}
+	ts := startServer(t, &Options{Quota: q})
+	rc := ts.raw(t)
+	rc.put("/f", 900)
+	q.wantUsage(t, 900, 1)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead | fxfWrite})
+	h := rc.handle()
+	rc.send(&setstatReq{ID: rc.nextID(), Path: "/f", Attrs: Attrs{Flags: AttrSize, Size: 0}})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 0, 1)
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: bytes.Repeat([]byte("y"), 900)})
+	rc.expectStatus(StatusOK)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 900, 1)
+}
+
+// TestQuotaSharedAcrossSessions: a shrink in one session of an account
+// (here a truncate) is seen by another session's open handle when both
+// share a QuotaLock, as every session of one account must.
+func TestQuotaSharedAcrossSessions(t *testing.T) {
+	q := &testQuota{limit: 1000}
+	opts := &Options{Quota: q, QuotaLock: new(QuotaLock)}
+	ts := startServer(t, opts)
+	rc := ts.raw(t)
+	rc.put("/f", 900)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead | fxfWrite})
+	h := rc.handle()
+
+	rc2 := ts.another(t, opts).raw(t)
+	rc2.send(&setstatReq{ID: rc2.nextID(), Path: "/f", Attrs: Attrs{Flags: AttrSize, Size: 0}})
+	rc2.expectStatus(StatusOK)
+	q.wantUsage(t, 0, 1)
+
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: bytes.Repeat([]byte("y"), 900)})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 900, 1)
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 900, Data: bytes.Repeat([]byte("y"), 200)})
+	if s := rc.status(); s.Code != StatusFailure || s.Message != "quota exceeded" {
+		t.Fatalf("write over the quota: %d %q", s.Code, s.Message)
+	}
+}
+
+// TestQuotaRemoveTargetOfOpenUpload: an atomic upload over an existing
+// file releases, when it replaces it, what the target holds then; a
+// target removed meanwhile (and released by REMOVE) is not released twice.
+func TestQuotaRemoveTargetOfOpenUpload(t *testing.T) {
+	q := &testQuota{limit: 2000}
+	ts := startServer(t, &Options{Quota: q})
+	rc := ts.raw(t)
+	rc.put("/f", 900)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: bytes.Repeat([]byte("y"), 100)})
+	rc.expectStatus(StatusOK)
+	rc.send(&pathReq{Type: fxpRemove, ID: rc.nextID(), Path: "/f"})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 100, 1)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); len(got) != 100 {
+		t.Fatalf("f holds %d bytes after the upload, want 100", len(got))
+	}
+	q.wantUsage(t, 100, 1)
+}
+
+// TestQuotaWriteRacesTruncate: one session writes a file (pipelined
+// writes, run concurrently by the workers) while another session of the
+// account truncates it again and again; afterwards the quota holds exactly
+// the file's size.
+func TestQuotaWriteRacesTruncate(t *testing.T) {
+	q := &testQuota{limit: 1 << 30}
+	opts := &Options{Quota: q, QuotaLock: new(QuotaLock), DirectUploads: true}
+	ts := startServer(t, opts)
+	c1 := ts.client(t)
+	defer c1.Close()
+	c2 := ts.another(t, opts).client(t)
+	defer c2.Close()
+	// Written in place (atomic uploads off), so the other session sees it.
+	f, err := c1.OpenFile("/f", os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	truncated := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				truncated <- nil
+				return
+			default:
+			}
+			if err := c2.Truncate("/f", 0); err != nil {
+				truncated <- err
+				return
+			}
+		}
+	}()
+	block := bytes.Repeat([]byte("z"), 4096)
+	for i := range 300 {
+		if _, err := f.WriteAt(block, int64(i%64)*4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-truncated; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(ts.root, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.wantUsage(t, fi.Size(), 1)
+}
+
+// TestCopyDataIntoAppendHandle: copy-data into a handle opened with
+// APPEND appends, as OpenSSH's sftp-server does (pwrite is refused on an
+// O_APPEND descriptor, so the copy has to write, not write at).
+func TestCopyDataIntoAppendHandle(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "src", "0123456789")
+	ts.write(t, "dst", "head-")
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/src", PFlags: fxfRead})
+	src := rc.handle()
+	rc.send(&openReq{ID: rc.nextID(), Path: "/dst", PFlags: fxfWrite | fxfAppend})
+	dst := rc.handle()
+	var data []byte
+	data = wire.AppendString(data, src)
+	data = binary.BigEndian.AppendUint64(data, 2)
+	data = binary.BigEndian.AppendUint64(data, 5)
+	data = wire.AppendString(data, dst)
+	data = binary.BigEndian.AppendUint64(data, 0)
+	rc.send(&extendedReq{ID: rc.nextID(), Request: "copy-data", Data: data})
+	rc.expectStatus(StatusOK)
+	for _, h := range [][]byte{src, dst} {
+		rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+		rc.expectStatus(StatusOK)
+	}
+	if got := ts.read(t, "dst"); got != "head-23456" {
+		t.Fatalf("dst = %q, want %q", got, "head-23456")
 	}
 }

@@ -63,6 +63,39 @@ type Quota interface {
 	Release(ctx context.Context, bytes, files int64)
 }
 
+// QuotaLock orders an account's writes against the operations that shrink
+// or unlink its files, in every session of the account. A write is
+// charged for the bytes it adds past the file's end; a truncate, REMOVE or
+// replacing rename releases what the file held. Without an order between
+// them an account could release a file's size, then write it back through
+// a handle that still believes the file is that long, and be charged
+// nothing (or, racing, charge 0 just before the release). So writes hold
+// the read lock from deciding the charge until the data is written, and
+// shrinking operations hold the write lock across the stat that measures
+// the file, the change and the release; each shrink bumps a generation
+// that tells open handles to measure their file again before the next
+// charge (an fstat only after a shrink, so the upload path stays free of
+// allocations).
+//
+// One QuotaLock must be shared by every session of an account (the
+// account store's counters are): see Options.QuotaLock.
+type QuotaLock struct {
+	mu      sync.RWMutex
+	shrinks atomic.Uint64
+}
+
+// lockShrink takes the write lock for an operation that may shrink or
+// unlink files; the returned function bumps the generation and unlocks.
+func (l *QuotaLock) lockShrink() func() {
+	l.mu.Lock()
+	return l.unlockShrink
+}
+
+func (l *QuotaLock) unlockShrink() {
+	l.shrinks.Add(1)
+	l.mu.Unlock()
+}
+
 // Permissions restrict what a session may do beyond Options.ReadOnly.
 // Each denied request is answered SSH_FX_PERMISSION_DENIED.
 type Permissions struct {
@@ -92,6 +125,11 @@ type Options struct {
 	ReadOnly    bool
 	Permissions Permissions
 	Quota       Quota // nil: unlimited
+	// QuotaLock orders writes against truncates and removals (see
+	// QuotaLock). Every Server serving one account must share one, or
+	// two sessions of the account can race a shrink against a write and
+	// escape the quota. Nil: a QuotaLock of this Server's own.
+	QuotaLock *QuotaLock
 	// DirectUploads turns atomic uploads off: OPEN with TRUNC writes the
 	// target in place, as OpenSSH's sftp-server does.
 	DirectUploads bool
@@ -216,6 +254,9 @@ func NewServer(fsys vfs.FS, opts *Options) *Server {
 		s.opts.Home = "/"
 	}
 	s.opts.Home = path.Clean("/" + s.opts.Home)
+	if s.opts.QuotaLock == nil {
+		s.opts.QuotaLock = new(QuotaLock)
+	}
 	s.log = s.opts.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -274,17 +315,16 @@ func (s *Server) putBuf(b *buffer) {
 
 // handle is an open file or directory.
 type handle struct {
-	id       uint32
-	path     string // client-view path
-	f        vfs.File
-	dir      bool
-	read     bool
-	write    bool
-	append   bool
-	tmp      string // atomic upload: temporary file to rename over path
-	excl     bool   // atomic upload with EXCL: the rename must not replace
-	replaces int64  // atomic upload over an existing file: its size, else -1
-	start    time.Time
+	id     uint32
+	path   string // client-view path
+	f      vfs.File
+	dir    bool
+	read   bool
+	write  bool
+	append bool
+	tmp    string // atomic upload: temporary file to rename over path
+	excl   bool   // atomic upload with EXCL: the rename must not replace
+	start  time.Time
 
 	// dirStarted is set once "." and ".." were listed.
 	dirStarted bool
@@ -294,9 +334,12 @@ type handle struct {
 	bytesRead    atomic.Int64
 	bytesWritten atomic.Int64
 
-	// qmu guards size, the file's size as charged to the quota.
-	qmu  sync.Mutex
-	size int64
+	// qmu guards size, the file's size as charged to the quota, and
+	// shrinks, the QuotaLock generation size was measured in: after a
+	// shrink elsewhere the file may be shorter than size says.
+	qmu     sync.Mutex
+	size    int64
+	shrinks uint64
 }
 
 // slot is one request in flight; conflicts are checked against all slots.
@@ -1211,17 +1254,7 @@ func (s *session) read(j *job) {
 func (s *session) write(j *job) {
 	defer s.srv.putBuf(j.req)
 	h := j.h
-	if err := s.chargeWrite(h, j.off, int64(len(j.data))); err != nil {
-		h.writeFailed.Store(true)
-		s.errorSeq(j.seq, j.id, err)
-		return
-	}
-	var err error
-	if h.append {
-		_, err = h.f.Write(j.data)
-	} else {
-		_, err = h.f.WriteAt(j.data, j.off)
-	}
+	err := s.chargedWrite(h, j.data, j.off)
 	if err != nil {
 		h.writeFailed.Store(true)
 		s.log.Debug("sftp: write failed", "path", h.path, "err", err)
@@ -1232,15 +1265,41 @@ func (s *session) write(j *job) {
 	s.statusSeq(j.seq, j.id, StatusOK, "")
 }
 
-// chargeWrite reserves quota for the bytes a write adds past the file's
-// end as the quota knows it.
-func (s *session) chargeWrite(h *handle, off, n int64) error {
-	q := s.srv.opts.Quota
-	if q == nil {
-		return nil
+// chargedWrite writes data at off (or appends), charged to the quota.
+// The charge is decided and the data written under the QuotaLock's read
+// lock, so no truncate or removal in any session of the account runs
+// between them.
+func (s *session) chargedWrite(h *handle, data []byte, off int64) error {
+	if s.srv.opts.Quota != nil {
+		l := s.srv.opts.QuotaLock
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		if err := s.chargeWrite(h, off, int64(len(data))); err != nil {
+			return err
+		}
 	}
+	var err error
+	if h.append {
+		_, err = h.f.Write(data)
+	} else {
+		_, err = h.f.WriteAt(data, off)
+	}
+	return err
+}
+
+// chargeWrite reserves quota for the bytes a write adds past the file's
+// end, with the QuotaLock's read lock held.
+func (s *session) chargeWrite(h *handle, off, n int64) error {
 	h.qmu.Lock()
 	defer h.qmu.Unlock()
+	if g := s.srv.opts.QuotaLock.shrinks.Load(); g != h.shrinks {
+		// A file was truncated or removed since size was measured, and
+		// its size released: charge from what the file holds now.
+		if fi, err := h.f.Stat(); err == nil {
+			h.size = fi.Size()
+		}
+		h.shrinks = g
+	}
 	end := off + n
 	if h.append {
 		end = h.size + n
@@ -1248,12 +1307,31 @@ func (s *session) chargeWrite(h *handle, off, n int64) error {
 	if end <= h.size {
 		return nil
 	}
-	if err := q.Reserve(s.ctx, end-h.size, 0); err != nil {
+	if err := s.srv.opts.Quota.Reserve(s.ctx, end-h.size, 0); err != nil {
 		s.log.Info("sftp: quota refused a write", "path", h.path, "err", err)
 		return errQuota
 	}
 	h.size = end
 	return nil
+}
+
+// lockShrink takes the account's QuotaLock for an operation that may
+// shrink or unlink a file, when a quota is kept; the returned function
+// releases it.
+func (s *session) lockShrink() func() {
+	if s.srv.opts.Quota == nil {
+		return func() {}
+	}
+	return s.srv.opts.QuotaLock.lockShrink()
+}
+
+// releaseUnlinked gives back what a file held once a name of it was
+// removed or replaced; fi is its Lstat from before, taken under
+// lockShrink.
+func (s *session) releaseUnlinked(fi fs.FileInfo) {
+	if q := s.srv.opts.Quota; q != nil && fi != nil {
+		q.Release(s.ctx, fi.Size(), 1)
+	}
 }
 
 // resolve turns a client path into the FS's absolute view: relative
@@ -1311,11 +1389,7 @@ func (s *session) finish(h *handle, commit bool) error {
 			err = cerr
 		}
 		if commit && err == nil {
-			if h.excl {
-				err = s.fs.Rename(h.tmp, h.path)
-			} else {
-				err = s.fs.PosixRename(h.tmp, h.path)
-			}
+			err = s.commitUpload(h)
 			if err != nil {
 				result = "failed: " + err.Error()
 			}
@@ -1327,8 +1401,6 @@ func (s *session) finish(h *handle, commit bool) error {
 			if q != nil {
 				q.Release(s.ctx, h.size, 1)
 			}
-		} else if q != nil && h.replaces >= 0 {
-			q.Release(s.ctx, h.replaces, 1)
 		}
 	} else {
 		err = h.f.Close()
@@ -1344,6 +1416,27 @@ func (s *session) finish(h *handle, commit bool) error {
 			BytesRead: h.bytesRead.Load(), BytesWritten: h.bytesWritten.Load(),
 			Start: h.start, Duration: time.Since(h.start), Result: result,
 		})
+	}
+	return err
+}
+
+// commitUpload renames an atomic upload's temporary file over its target
+// and releases what the replaced target held at that moment: the target
+// may have changed or gone (and been released by REMOVE) since OPEN.
+func (s *session) commitUpload(h *handle) error {
+	if h.excl {
+		return s.fs.Rename(h.tmp, h.path)
+	}
+	defer s.lockShrink()()
+	var old fs.FileInfo
+	if s.srv.opts.Quota != nil {
+		if fi, err := s.fs.Lstat(h.path); err == nil && fi.Mode().IsRegular() {
+			old = fi
+		}
+	}
+	err := s.fs.PosixRename(h.tmp, h.path)
+	if err == nil {
+		s.releaseUnlinked(old)
 	}
 	return err
 }
