@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 var (
@@ -151,14 +153,15 @@ const (
 )
 
 // GuardedListener applies penalties and MaxStartups to a listener's
-// connections. Serve a server.Server on it; Accept returns only admitted
-// connections, whose startup slot is released on Close or, earlier, by
-// Authenticated.
+// connections. Accept returns only admitted connections, whose startup
+// slot is released on Close or, earlier, by Authenticated; the one
+// exception is a PROXY protocol connection (see Accept), which must go
+// through AdmitProxied before it is served.
 type GuardedListener struct {
 	net.Listener
-	// OnAdmit, if set, is called for each connection Accept returns
-	// (e.g. Metrics.ConnOpened, balancing OnConnClosed's ConnClosed).
-	// Set it before Accept is first called.
+	// OnAdmit, if set, is called for each admitted connection (e.g.
+	// Metrics.ConnOpened, balancing OnConnClosed's ConnClosed). Set it
+	// before Accept is first called.
 	OnAdmit func(remote netip.Addr)
 
 	gate      *StartupGate
@@ -169,6 +172,11 @@ type GuardedListener struct {
 	// pending holds admitted connections that have not authenticated.
 	// Bounded by MaxStartups.Full: each entry holds a gate slot.
 	pending map[connKey]*guardedConn
+	// awaitingHeader counts PROXY protocol connections accepted but not
+	// yet through AdmitProxied. Bounded by MaxStartups.Full (see
+	// Accept): they are unauthenticated connections too, and each holds
+	// a socket and a goroutine for up to ProxyHeaderTimeout.
+	awaitingHeader int
 }
 
 type connKey struct{ remote, local string }
@@ -176,7 +184,7 @@ type connKey struct{ remote, local string }
 // GuardListener wraps ln. gate and penalties may be nil (no limit).
 // onDrop, if set, is called for every refused connection with
 // ErrMaxStartups, ErrPerSourceMaxStartups, or the Penalties.Check error;
-// it runs on the accept path and must not block.
+// it must not block.
 //
 // Wire authentication to it with server.Server.ConnContext, which runs
 // after authentication: call l.Authenticated(c.RemoteAddr(), c.LocalAddr()).
@@ -188,50 +196,148 @@ func GuardListener(ln net.Listener, gate *StartupGate, penalties *Penalties, onD
 // Accept returns the next admitted connection. Refused connections get
 // sshd's one-line notice and are closed here; they never reach the
 // server, so they cost no goroutine and no handshake.
+//
+// A PROXY protocol connection (*proxyproto.Conn) is returned before it
+// is admitted: its source address is in the header, and reading the
+// header (RemoteAddr does) waits up to ProxyHeaderTimeout for a silent
+// peer, which here would stall every other accept behind it. The caller
+// passes it to AdmitProxied on the connection's own goroutine; until
+// then its Read and Write fail, so a server that skips that step serves
+// nothing on it.
 func (l *GuardedListener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		remote := remoteAddrOf(nc)
-		if l.penalties != nil {
-			if err := l.penalties.Check(remote); err != nil {
-				l.refuse(nc, remote, err, refusedPenaltyMsg)
-				continue
+		if pc, ok := nc.(*proxyproto.Conn); ok {
+			if gc := l.acceptProxied(pc); gc != nil {
+				return gc, nil
 			}
-		}
-		if l.gate == nil {
-			if l.OnAdmit != nil {
-				l.OnAdmit(remote)
-			}
-			return nc, nil
-		}
-		release, err := l.gate.Admit(remote)
-		if err != nil {
-			l.refuse(nc, remote, err, refusedStartupsMsg)
 			continue
 		}
-		gc := &guardedConn{Conn: nc, l: l, release: release}
-		// Only IP connections have a unique (remote, local) pair to find
-		// them by in Authenticated; others (Unix sockets) keep their slot
-		// until Close.
-		if remote.IsValid() {
-			gc.key = connKey{nc.RemoteAddr().String(), nc.LocalAddr().String()}
-			l.mu.Lock()
-			l.pending[gc.key] = gc
-			l.mu.Unlock()
+		remote := remoteAddrOf(nc)
+		release, ok := l.admit(nc, remote)
+		if !ok {
+			continue
+		}
+		var c net.Conn = nc
+		if release != nil {
+			gc := &guardedConn{Conn: nc, l: l}
+			l.track(gc, remote, release)
+			c = gc
 		}
 		if l.OnAdmit != nil {
 			l.OnAdmit(remote)
 		}
-		return gc, nil
+		return c, nil
 	}
+}
+
+// acceptProxied wraps a PROXY protocol connection for AdmitProxied, or
+// refuses it when MaxStartups.Full connections already wait for their
+// header. It must not read the header, so it uses only the socket.
+func (l *GuardedListener) acceptProxied(pc *proxyproto.Conn) *guardedConn {
+	l.mu.Lock()
+	full := l.gate != nil && l.gate.full > 0 && l.awaitingHeader >= l.gate.full
+	if !full {
+		l.awaitingHeader++
+	}
+	l.mu.Unlock()
+	if full {
+		// The socket peer (the load balancer, or whoever reached the
+		// port); writing through pc would wait for the header.
+		l.refuse(pc.Raw(), remoteAddrOf(pc.Raw()), ErrMaxStartups, refusedStartupsMsg)
+		return nil
+	}
+	return &guardedConn{Conn: pc, l: l, awaitingHeader: true, unadmitted: true}
+}
+
+// AdmitProxied reads the PROXY protocol header of a connection Accept
+// returned (bounded by the listener's ReadHeaderTimeout), then applies
+// the penalties and MaxStartups to the source address it declares. It
+// reports whether nc may be served; a refused nc has been told and
+// closed. Any other connection is already admitted: AdmitProxied
+// returns true at once.
+//
+// A connection whose header is missing or malformed is admitted as its
+// socket peer (what RemoteAddr then reports): the server's first Read
+// fails with the header error, which is logged as the connection's end.
+func (l *GuardedListener) AdmitProxied(nc net.Conn) bool {
+	gc, ok := nc.(*guardedConn)
+	if !ok || !gc.unadmitted {
+		return true
+	}
+	remote := remoteAddrOf(gc.Conn) // reads the header
+	l.stopAwaitingHeader(gc)
+	release, ok := l.admit(gc.Conn, remote)
+	if !ok {
+		return false
+	}
+	if release != nil && !l.track(gc, remote, release) {
+		release() // closed while its header was awaited
+		return false
+	}
+	gc.unadmitted = false
+	if l.OnAdmit != nil {
+		l.OnAdmit(remote)
+	}
+	return true
+}
+
+// stopAwaitingHeader uncounts gc from awaitingHeader, once.
+func (l *GuardedListener) stopAwaitingHeader(gc *guardedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gc.awaitingHeader {
+		gc.awaitingHeader = false
+		l.awaitingHeader--
+	}
+}
+
+// admit applies the penalties and MaxStartups to nc from remote. It
+// returns the startup slot's release (nil without a gate), or false
+// when nc was refused and closed.
+func (l *GuardedListener) admit(nc net.Conn, remote netip.Addr) (release func(), ok bool) {
+	if l.penalties != nil {
+		if err := l.penalties.Check(remote); err != nil {
+			l.refuse(nc, remote, err, refusedPenaltyMsg)
+			return nil, false
+		}
+	}
+	if l.gate == nil {
+		return nil, true
+	}
+	release, err := l.gate.Admit(remote)
+	if err != nil {
+		l.refuse(nc, remote, err, refusedStartupsMsg)
+		return nil, false
+	}
+	return release, true
+}
+
+// track gives gc its startup slot and makes it findable by
+// Authenticated. It reports false, keeping nothing, if gc was closed.
+func (l *GuardedListener) track(gc *guardedConn, remote netip.Addr, release func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gc.closed {
+		return false
+	}
+	gc.release = release
+	// Only IP connections have a unique (remote, local) pair to find
+	// them by in Authenticated; others (Unix sockets) keep their slot
+	// until Close.
+	if remote.IsValid() {
+		gc.key = connKey{gc.Conn.RemoteAddr().String(), gc.Conn.LocalAddr().String()}
+		l.pending[gc.key] = gc
+	}
+	return true
 }
 
 func (l *GuardedListener) refuse(nc net.Conn, remote netip.Addr, reason error, msg string) {
 	// A fresh socket's send buffer is empty, so this write does not
-	// block on the accept path.
+	// block (on the accept path, or AdmitProxied's goroutine).
 	nc.Write([]byte(msg))
 	nc.Close()
 	if l.onDrop != nil {
@@ -275,20 +381,59 @@ func remoteAddrOf(nc net.Conn) netip.Addr {
 
 type guardedConn struct {
 	net.Conn
-	l       *GuardedListener
+	l    *GuardedListener
+	once sync.Once
+
+	// Guarded by l.mu: a PROXY protocol connection is admitted on its own
+	// goroutine, which a Close (the daemon's drain) may race.
 	key     connKey
-	once    sync.Once
-	release func()
+	release func() // nil: no startup slot (no gate, or not admitted)
+	closed  bool
+	// awaitingHeader: counted in l.awaitingHeader.
+	awaitingHeader bool
+
+	// unadmitted: a PROXY protocol connection AdmitProxied has not
+	// admitted. Written only by AdmitProxied, on the goroutine that then
+	// serves the connection.
+	unadmitted bool
+}
+
+// errNotAdmitted fails I/O on a PROXY protocol connection that was
+// served without AdmitProxied: no limit or penalty was applied to it.
+var errNotAdmitted = errors.New("daemon: PROXY protocol connection served without AdmitProxied")
+
+func (c *guardedConn) Read(b []byte) (int, error) {
+	if c.unadmitted {
+		return 0, errNotAdmitted
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *guardedConn) Write(b []byte) (int, error) {
+	if c.unadmitted {
+		return 0, errNotAdmitted
+	}
+	return c.Conn.Write(b)
 }
 
 func (c *guardedConn) done() {
 	c.once.Do(func() {
-		c.l.mu.Lock()
-		if c.l.pending[c.key] == c {
-			delete(c.l.pending, c.key)
+		l := c.l
+		l.mu.Lock()
+		c.closed = true
+		if c.awaitingHeader {
+			c.awaitingHeader = false
+			l.awaitingHeader--
 		}
-		c.l.mu.Unlock()
-		c.release()
+		if l.pending[c.key] == c {
+			delete(l.pending, c.key)
+		}
+		release := c.release
+		c.release = nil
+		l.mu.Unlock()
+		if release != nil {
+			release()
+		}
 	})
 }
 

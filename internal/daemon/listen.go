@@ -17,8 +17,10 @@ import (
 // ProxyHeaderTimeout bounds how long an accepted connection may take to send
 // its PROXY protocol header. A load balancer sends it with the first
 // segment; a peer that connects and stays silent only ties up a goroutine
-// and a socket this long (the header is read on the connection's first
-// Read, never in Accept). The LoginGraceTime still bounds the rest.
+// and a socket this long. The header is read on the connection's own
+// goroutine (GuardedListener.AdmitProxied), never in Accept: anything that
+// reads it there, RemoteAddr included, would hold up every accept behind
+// one silent peer. The LoginGraceTime still bounds the rest.
 const ProxyHeaderTimeout = 5 * time.Second
 
 // Listen binds every address. Like sshd, it sets IPV6_V6ONLY on IPv6

@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,4 +305,203 @@ func TestListenWildcardPair(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// dialProxied connects to addr as a load balancer would, declaring src
+// (an "ip:port") in a PROXY v1 header.
+func dialProxied(t *testing.T, addr, src string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, testDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(testDeadline))
+	ap := netip.MustParseAddrPort(src)
+	if _, err := fmt.Fprintf(c, "PROXY TCP4 %s 127.0.0.1 %d 2222\r\n", ap.Addr(), ap.Port()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// dialSilent connects to addr and sends nothing: no PROXY header.
+func dialSilent(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, testDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// stillOpen reports whether the server has not closed c: a short read
+// times out instead of ending with EOF.
+func stillOpen(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestProxyProtocolSilentPeersDoNotStallAccept: with proxy_protocol on,
+// peers that connect and never send their PROXY header (each would hold
+// Accept for ProxyHeaderTimeout if Accept read the header) do not delay a
+// load balancer's connection: it gets the SSH identification string
+// while they are all still waiting.
+func TestProxyProtocolSilentPeersDoNotStallAccept(t *testing.T) {
+	addr := startDaemonWith(t, t.TempDir(), "", func(cfg *Config) { cfg.ProxyProtocol = true })
+	var silent []net.Conn
+	for range 6 {
+		silent = append(silent, dialSilent(t, addr))
+	}
+	c := dialProxied(t, addr, "192.0.2.7:40123")
+	// Well under ProxyHeaderTimeout: the banner must come before the
+	// first silent peer's header wait ends, not after all of them.
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no identification string while %d peers are silent: %v", len(silent), err)
+	}
+	if !strings.HasPrefix(line, "SSH-2.0-ferry_test") {
+		t.Fatalf("identification string %q", line)
+	}
+	for i, s := range silent {
+		if !stillOpen(s) {
+			t.Errorf("silent peer %d was closed before the banner was read; the test proves nothing", i)
+		}
+	}
+}
+
+// serveAdmitted accepts on gl as the daemon does: each connection is
+// admitted on its own goroutine, and the admitted ones are sent on out.
+func serveAdmitted(gl *GuardedListener, out chan<- net.Conn) {
+	for {
+		nc, err := gl.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			if gl.AdmitProxied(nc) {
+				out <- nc
+			}
+		}()
+	}
+}
+
+// TestProxyProtocolGuardUsesDeclaredSource: behind a load balancer every
+// connection comes from one socket address, so penalties and
+// PerSourceMaxStartups must apply to the source the PROXY header
+// declares, after that header is read.
+func TestProxyProtocolGuardUsesDeclaredSource(t *testing.T) {
+	cfg := Default()
+	cfg.MaxStartups = MaxStartups{Start: 10, Rate: 100, Full: 10}
+	cfg.PerSourceMaxStartups = 1
+	cfg.PerSourcePenalties = PerSourcePenalties{Enabled: true, AuthFail: time.Minute, Min: 10 * time.Second,
+		Max: 10 * time.Minute, MaxSources4: 100, MaxSources6: 100}
+	pen := NewPenalties(cfg, nil)
+	pen.Record(netip.MustParseAddr("192.0.2.7"), EventAuthFail)
+	gate := NewStartupGate(cfg)
+	base, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var drops []string
+	gl := GuardListener(WrapProxyProtocol(base, true), gate, pen, func(remote netip.Addr, reason error) {
+		mu.Lock()
+		drops = append(drops, remote.String()+" "+reason.Error())
+		mu.Unlock()
+	})
+	defer gl.Close()
+	admitted := make(chan net.Conn, 8)
+	go serveAdmitted(gl, admitted)
+	addr := base.Addr().String()
+	next := func(want string) net.Conn {
+		t.Helper()
+		select {
+		case sc := <-admitted:
+			t.Cleanup(func() { sc.Close() })
+			if got := sc.RemoteAddr().String(); got != want {
+				t.Fatalf("admitted %s, want %s", got, want)
+			}
+			return sc
+		case <-time.After(testDeadline):
+			t.Fatalf("%s not admitted", want)
+		}
+		return nil
+	}
+	refused := func(c net.Conn, want string) {
+		t.Helper()
+		if b, err := io.ReadAll(c); err != nil || string(b) != want {
+			t.Errorf("refused connection read %q, %v; want %q", b, err, want)
+		}
+	}
+
+	silent := dialSilent(t, addr) // must not hold up the rest
+	refused(dialProxied(t, addr, "192.0.2.7:40001"), refusedPenaltyMsg)
+	dialProxied(t, addr, "192.0.2.8:40002")
+	first := next("192.0.2.8:40002")
+	refused(dialProxied(t, addr, "192.0.2.8:40003"), refusedStartupsMsg)
+	dialProxied(t, addr, "192.0.2.9:40004")
+	next("192.0.2.9:40004")
+	mu.Lock()
+	if len(drops) != 2 || !strings.HasPrefix(drops[0], "192.0.2.7 "+ErrPenalised.Error()) ||
+		drops[1] != "192.0.2.8 "+ErrPerSourceMaxStartups.Error() {
+		t.Errorf("drops %q, want the penalised 192.0.2.7 and 192.0.2.8's second connection", drops)
+	}
+	mu.Unlock()
+	if n, p := gate.Startups(), gl.Pending(); n != 2 || p != 2 {
+		t.Errorf("Startups %d, Pending %d; want 2, 2", n, p)
+	}
+	gl.Authenticated(first.RemoteAddr(), first.LocalAddr())
+	if n, p := gate.Startups(), gl.Pending(); n != 1 || p != 1 {
+		t.Errorf("after Authenticated: Startups %d, Pending %d; want 1, 1", n, p)
+	}
+	if !stillOpen(silent) {
+		t.Error("the silent peer was closed early")
+	}
+}
+
+// TestProxyProtocolAwaitingHeaderBounded: connections waiting for their
+// PROXY header count against MaxStartups.Full, so silent peers cannot
+// pile up sockets and goroutines without limit; one that sends its
+// header frees its place.
+func TestProxyProtocolAwaitingHeaderBounded(t *testing.T) {
+	cfg := Default()
+	cfg.MaxStartups = MaxStartups{Start: 2, Rate: 100, Full: 2}
+	base, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := GuardListener(WrapProxyProtocol(base, true), NewStartupGate(cfg), nil, nil)
+	defer gl.Close()
+	admitted := make(chan net.Conn, 8)
+	go serveAdmitted(gl, admitted)
+	addr := base.Addr().String()
+
+	dialSilent(t, addr)
+	late := dialSilent(t, addr)
+	waitFor(t, "two connections awaiting their header", func() bool {
+		gl.mu.Lock()
+		defer gl.mu.Unlock()
+		return gl.awaitingHeader == 2
+	})
+	over := dialSilent(t, addr)
+	over.SetReadDeadline(time.Now().Add(testDeadline))
+	if b, err := io.ReadAll(over); err != nil || string(b) != refusedStartupsMsg {
+		t.Errorf("third silent connection read %q, %v; want %q", b, err, refusedStartupsMsg)
+	}
+	late.Write([]byte("PROXY TCP4 192.0.2.8 127.0.0.1 40002 2222\r\n"))
+	select {
+	case sc := <-admitted:
+		sc.Close()
+	case <-time.After(testDeadline):
+		t.Fatal("a connection that sent its header was not admitted")
+	}
+	waitFor(t, "the admitted connection's place to be free", func() bool {
+		gl.mu.Lock()
+		defer gl.mu.Unlock()
+		return gl.awaitingHeader == 1
+	})
 }

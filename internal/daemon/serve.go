@@ -158,11 +158,11 @@ func Run(ctx context.Context, opts RunOptions) error {
 	defer signal.Stop(sigs)
 
 	var acceptWG sync.WaitGroup
-	for _, ln := range lns {
+	for _, gl := range d.guarded {
 		acceptWG.Add(1)
 		go func() {
 			defer acceptWG.Done()
-			d.acceptLoop(ln)
+			d.acceptLoop(gl)
 		}()
 	}
 	if opts.Ready != nil {
@@ -242,7 +242,7 @@ func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
 	return nil
 }
 
-func (d *Daemon) acceptLoop(ln net.Listener) {
+func (d *Daemon) acceptLoop(ln *GuardedListener) {
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -261,15 +261,19 @@ func (d *Daemon) acceptLoop(ln net.Listener) {
 		d.conns[nc] = struct{}{}
 		d.mu.Unlock()
 		d.connWG.Add(1)
-		go d.serveConn(d.current.Load().srv, nc)
+		go d.serveConn(ln, d.current.Load().srv, nc)
 	}
 }
 
-// serveConn serves one accepted connection. Small on purpose: its frame
-// stays under every idle connection's read loop (server.startConn).
-func (d *Daemon) serveConn(srv *server.Server, nc net.Conn) {
+// serveConn serves one accepted connection, once admitted: a PROXY
+// protocol connection is admitted here, after its header, not in
+// Accept. Small on purpose: its frame stays under every idle
+// connection's read loop (server.startConn).
+func (d *Daemon) serveConn(ln *GuardedListener, srv *server.Server, nc net.Conn) {
 	defer d.connEnded(nc)
-	srv.ServeConn(nc)
+	if ln.AdmitProxied(nc) {
+		srv.ServeConn(nc)
+	}
 }
 
 func (d *Daemon) connEnded(nc net.Conn) {

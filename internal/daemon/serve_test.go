@@ -29,6 +29,13 @@ import (
 // its address and the store it uses.
 func startDaemon(t *testing.T, dataDir, database string) string {
 	t.Helper()
+	return startDaemonWith(t, dataDir, database, nil)
+}
+
+// startDaemonWith is startDaemon with configure applied to the
+// configuration before it is validated.
+func startDaemonWith(t *testing.T, dataDir, database string, configure func(*Config)) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
@@ -39,6 +46,9 @@ func startDaemon(t *testing.T, dataDir, database string) string {
 				cfg := Default()
 				if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dataDir, Database: database}); err != nil {
 					return nil, err
+				}
+				if configure != nil {
+					configure(cfg)
 				}
 				return cfg, cfg.Validate()
 			},
