@@ -30,11 +30,11 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
-		if o.ReadOnly || reserved(newp) {
+		op, np := s.resolve(oldp), s.resolve(newp)
+		if o.ReadOnly || reserved(np) || reserved(op) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		np := s.resolve(newp)
 		// Replacing a file destroys it: refused to accounts that may not
 		// overwrite and to those that may not delete.
 		if o.Permissions.NoOverwrite || o.Permissions.NoDelete {
@@ -43,7 +43,7 @@ func (s *session) extended(m *extendedReq) {
 				return
 			}
 		}
-		s.sendErrorOrOK(m.ID, s.fs.PosixRename(s.resolve(oldp), np))
+		s.sendErrorOrOK(m.ID, s.fs.PosixRename(op, np))
 	case "statvfs@openssh.com", "fstatvfs@openssh.com":
 		var p string
 		if m.Request == "statvfs@openssh.com" {
@@ -78,11 +78,12 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
-		if o.ReadOnly || o.Permissions.NoSymlinks || reserved(newp) {
+		op, np := s.resolve(oldp), s.resolve(newp)
+		if o.ReadOnly || o.Permissions.NoSymlinks || reserved(np) || reserved(op) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		s.sendErrorOrOK(m.ID, s.fs.Link(s.resolve(oldp), s.resolve(newp)))
+		s.sendErrorOrOK(m.ID, s.fs.Link(op, np))
 	case "fsync@openssh.com":
 		hb := r.Bytes()
 		if !r.Done() {

@@ -325,13 +325,23 @@ func (s *session) readdir(id uint32, h *handle) {
 // removeStaleTemp deletes an atomic upload's temporary file left by a
 // server that died before it could clean up (kill -9, power loss); an
 // upload in progress rewrites its file far more often than staleTempAge.
+//
+// Clients cannot create names of that form (see reserved), so every such
+// file is one an atomic upload made. Still, deleting is the one thing a
+// listing does that the account may be forbidden: NoDelete accounts never
+// remove anything this way (their stale uploads stay, hidden), and only a
+// regular file with a single link, which is what an upload's temporary
+// file is, is removed.
 func (s *session) removeStaleTemp(p string) {
-	if s.srv.opts.ReadOnly {
+	if s.srv.opts.ReadOnly || s.srv.opts.Permissions.NoDelete {
 		return
 	}
 	defer s.lockShrink()()
 	fi, err := s.fs.Lstat(p)
 	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	if _, _, nlink, ok := vfs.Owner(fi); ok && nlink != 1 {
 		return
 	}
 	if err := s.fs.Remove(p); err == nil {
@@ -428,7 +438,8 @@ func (s *session) sendName(id uint32, name string) {
 
 func (s *session) mkdir(m *mkdirReq) {
 	o := &s.srv.opts
-	if o.ReadOnly || reserved(m.Path) {
+	p := s.resolve(m.Path)
+	if o.ReadOnly || reserved(p) {
 		s.sendError(m.ID, errDenied)
 		return
 	}
@@ -436,23 +447,33 @@ func (s *session) mkdir(m *mkdirReq) {
 	if m.Attrs.Flags&AttrPermissions != 0 {
 		perm = fs.FileMode(m.Attrs.Permissions & 0o777)
 	}
-	s.sendErrorOrOK(m.ID, s.fs.Mkdir(s.resolve(m.Path), perm&^o.Umask))
+	s.sendErrorOrOK(m.ID, s.fs.Mkdir(p, perm&^o.Umask))
 }
 
 // twoPathOp handles RENAME and SYMLINK.
 func (s *session) twoPathOp(m *twoPathReq) {
 	o := &s.srv.opts
-	if o.ReadOnly || (m.Type == fxpSymlink && o.Permissions.NoSymlinks) || reserved(m.Second) {
+	second := s.resolve(m.Second)
+	if o.ReadOnly || (m.Type == fxpSymlink && o.Permissions.NoSymlinks) || reserved(second) {
 		s.sendError(m.ID, errDenied)
 		return
 	}
 	if m.Type == fxpRename {
-		s.sendErrorOrOK(m.ID, s.fs.Rename(s.resolve(m.First), s.resolve(m.Second)))
+		first := s.resolve(m.First)
+		if reserved(first) {
+			s.sendError(m.ID, errDenied)
+			return
+		}
+		s.sendErrorOrOK(m.ID, s.fs.Rename(first, second))
 		return
 	}
 	// OpenSSH's argument order: target first, link path second. The
 	// target is stored as the client wrote it (see vfs.Local.Symlink).
-	s.sendErrorOrOK(m.ID, s.fs.Symlink(m.First, s.resolve(m.Second)))
+	if reservedTarget(m.First) {
+		s.sendError(m.ID, errDenied)
+		return
+	}
+	s.sendErrorOrOK(m.ID, s.fs.Symlink(m.First, second))
 }
 
 // setstat applies attributes in OpenSSH's order (size, permissions,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
 )
@@ -229,5 +230,102 @@ func TestCopyDataIntoAppendHandle(t *testing.T) {
 	}
 	if got := ts.read(t, "dst"); got != "head-23456" {
 		t.Fatalf("dst = %q, want %q", got, "head-23456")
+	}
+}
+
+// TestReservedNamesResolved: a client path that becomes a temporary
+// upload's name only once cleaned (".ferry-upload-<random>/.") is refused
+// by every request that creates or renames a name. A NoDelete account
+// could otherwise rename a file to such a name, back-date it, and have
+// the next listing delete it as a stale upload.
+func TestReservedNamesResolved(t *testing.T) {
+	const temp = ".ferry-upload-AAAAAAAAAAAAAAAAAAAAAAAAAA"
+	ts := startServer(t, &Options{Permissions: Permissions{NoDelete: true}})
+	ts.write(t, "victim", "precious")
+	rc := ts.raw(t)
+	for _, target := range []string{temp + "/.", "/" + temp + "/", "d/../" + temp + "/."} {
+		ext := func(name string, a, b string) {
+			t.Helper()
+			var data []byte
+			data = wire.AppendStringS(data, a)
+			data = wire.AppendStringS(data, b)
+			rc.send(&extendedReq{ID: rc.nextID(), Request: name, Data: data})
+			rc.expectStatus(StatusPermissionDenied)
+		}
+		rc.send(&twoPathReq{Type: fxpRename, ID: rc.nextID(), First: "/victim", Second: target})
+		rc.expectStatus(StatusPermissionDenied)
+		ext("posix-rename@openssh.com", "/victim", target)
+		ext("hardlink@openssh.com", "/victim", target)
+		rc.send(&twoPathReq{Type: fxpSymlink, ID: rc.nextID(), First: "victim", Second: target})
+		rc.expectStatus(StatusPermissionDenied)
+		rc.send(&mkdirReq{ID: rc.nextID(), Path: target})
+		rc.expectStatus(StatusPermissionDenied)
+		rc.send(&openReq{ID: rc.nextID(), Path: target, PFlags: fxfWrite | fxfCreat})
+		rc.expectStatus(StatusPermissionDenied)
+	}
+	// A link whose target is a reserved name would let OPEN create it.
+	rc.send(&twoPathReq{Type: fxpSymlink, ID: rc.nextID(), First: temp, Second: "/dangling"})
+	rc.expectStatus(StatusPermissionDenied)
+	if got := ts.read(t, "victim"); got != "precious" {
+		t.Fatalf("victim = %q", got)
+	}
+	entries, err := os.ReadDir(ts.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("home holds %v, want only victim", entries)
+	}
+}
+
+// TestStaleTempRemoval: a listing removes an abandoned upload's temporary
+// file, but never for a NoDelete account, and never anything but a
+// regular file with one link.
+func TestStaleTempRemoval(t *testing.T) {
+	const temp = ".ferry-upload-AAAAAAAAAAAAAAAAAAAAAAAAAA"
+	old := time.Now().Add(-48 * time.Hour)
+	plant := func(ts *testServer) {
+		for _, name := range []string{temp, "d/" + temp, "l/" + temp} {
+			ts.write(t, name, "stale")
+			if err := os.Chtimes(filepath.Join(ts.root, name), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A second name for l's file: not an upload's temporary file.
+		if err := os.Link(filepath.Join(ts.root, "l", temp), filepath.Join(ts.root, "l", "kept")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(ts *testServer) {
+		c := ts.client(t)
+		defer c.Close()
+		for _, d := range []string{"/", "/d", "/l"} {
+			if _, err := c.ReadDir(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	exists := func(ts *testServer, name string) bool {
+		_, err := os.Lstat(filepath.Join(ts.root, name))
+		return err == nil
+	}
+
+	ts := startServer(t, &Options{Permissions: Permissions{NoDelete: true}})
+	plant(ts)
+	list(ts)
+	for _, name := range []string{temp, "d/" + temp, "l/" + temp} {
+		if !exists(ts, name) {
+			t.Errorf("NoDelete: listing removed %s", name)
+		}
+	}
+
+	ts = startServer(t, nil)
+	plant(ts)
+	list(ts)
+	if exists(ts, temp) || exists(ts, "d/"+temp) {
+		t.Error("a stale temporary upload was not removed")
+	}
+	if !exists(ts, "l/"+temp) {
+		t.Error("a file with two links was removed as a stale upload")
 	}
 }

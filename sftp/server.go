@@ -1466,7 +1466,22 @@ func isTemp(name string) bool {
 	return true
 }
 
-// reserved reports whether p names a temporary upload.
+// reserved reports whether p, a resolved path (see session.resolve), names
+// a temporary upload. It must see the path as the file system will: a
+// client path such as ".ferry-upload-<random>/." passes a check of its
+// last component but names the temporary file once cleaned.
 func reserved(p string) bool { return isTemp(path.Base(p)) }
+
+// reservedTarget reports whether a symbolic link's target text passes
+// through a temporary upload's name: OPEN with CREAT through a dangling
+// link would create the reserved file.
+func reservedTarget(target string) bool {
+	for _, c := range strings.Split(target, "/") {
+		if isTemp(c) {
+			return true
+		}
+	}
+	return false
+}
 
 var _ = os.O_RDONLY
