@@ -284,6 +284,7 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	res, err := auth.Run(ctx, tc, auth.Peer{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ClientVersion: tc.ClientVersion()}, &acfg)
 	cancel()
 	info.AuthFailures = int(counter.failures.Load())
+	info.UnknownUser = counter.unknownUser.Load()
 	if err == nil {
 		// Authentication succeeded: the deadline stays until startConn
 		// has flushed USERAUTH_SUCCESS, so a client that stopped reading
@@ -668,16 +669,27 @@ func (c *Conn) gateSessions(p []byte) (refused bool, err error) {
 // (ConnInfo.Err), so callers can tell crashes apart (sshd's crash penalty).
 var ErrPanic = errors.New("panic")
 
+// ErrUnknownUser, wrapped by an Authenticator's refusal together with
+// auth.ErrDenied, says the user does not exist. It changes nothing for
+// the client (the auth layer sees ErrDenied); it sets
+// ConnInfo.UnknownUser, for sshd's invaliduser penalty.
+var ErrUnknownUser = errors.New("unknown user")
+
 // countingAuthenticator counts refused attempts of one connection for
-// ConnInfo.AuthFailures, passing the optional interfaces through.
+// ConnInfo.AuthFailures, and notes ConnInfo.UnknownUser, passing the
+// optional interfaces through.
 type countingAuthenticator struct {
 	auth.Authenticator
-	failures atomic.Int32
+	failures    atomic.Int32
+	unknownUser atomic.Bool
 }
 
 func (c *countingAuthenticator) count(p *auth.Permissions, err error) (*auth.Permissions, error) {
 	if err != nil || p == nil {
 		c.failures.Add(1)
+	}
+	if errors.Is(err, ErrUnknownUser) {
+		c.unknownUser.Store(true)
 	}
 	return p, err
 }

@@ -111,6 +111,10 @@ type ConnInfo struct {
 	// AuthFailures counts authentication attempts the Authenticator
 	// refused (including public keys it does not know).
 	AuthFailures int
+	// UnknownUser is true when a refused attempt named a user the
+	// Authenticator does not know (its error wrapped ErrUnknownUser):
+	// sshd's invaliduser penalty. The client saw an ordinary failure.
+	UnknownUser bool
 	// BytesIn and BytesOut are the message payload bytes received and
 	// sent by the transport.
 	BytesIn, BytesOut uint64
