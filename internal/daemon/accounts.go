@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/keys"
+	"github.com/ferry-sftp/ferry/server"
 	"github.com/ferry-sftp/ferry/store"
 )
 
@@ -69,13 +71,30 @@ func (a *accountAuthenticator) observe(method string, ok bool) {
 	}
 }
 
+// errDeniedUnknownUser refuses a user with no account. The auth layer
+// and the client see plain ErrDenied; the server notes ErrUnknownUser in
+// ConnInfo.UnknownUser for the invaliduser penalty.
+var errDeniedUnknownUser = fmt.Errorf("%w: %w", auth.ErrDenied, server.ErrUnknownUser)
+
+// denied is the refusal for a failed lookup or check: err is the
+// store's answer, and an ErrNotFound there means the user is unknown.
+func denied(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errDeniedUnknownUser
+	}
+	return auth.ErrDenied
+}
+
 // Password checks the password; store.PasswordLogin costs one argon2id
 // run whether or not the account exists (CVE-2018-15473 class).
 func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetadata, pw []byte) (*auth.Permissions, error) {
-	acct, err := store.PasswordLogin(ctx, a.st, a.pv, meta.User(), string(pw), a.now())
+	// PasswordLogin's error does not say whether the account exists
+	// (only that the login failed); the lookup it makes does.
+	st := &lookupNotingStore{Store: a.st}
+	acct, err := store.PasswordLogin(ctx, st, a.pv, meta.User(), string(pw), a.now())
 	if err != nil || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
 		a.observe("password", false)
-		return nil, auth.ErrDenied
+		return nil, denied(st.lookupErr)
 	}
 	a.observe("password", true)
 	a.st.RecordLogin(ctx, acct.Name, a.now())
@@ -89,7 +108,7 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 	acct, lines, err := a.login(ctx, meta)
 	if err != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
 		a.observe("publickey", false)
-		return nil, auth.ErrDenied
+		return nil, denied(err)
 	}
 	cert, isCert := key.(*keys.Certificate)
 	for _, l := range lines {
@@ -148,6 +167,21 @@ func (a *accountAuthenticator) AuthenticationMethods(ctx context.Context, meta a
 		return nil
 	}
 	return acct.AuthMethodLists()
+}
+
+// lookupNotingStore keeps the error of the one LookupAccount that
+// store.PasswordLogin makes, so Password can tell an unknown user from a
+// wrong password after the fact without another query (both took the
+// same path and the same argon2id run).
+type lookupNotingStore struct {
+	store.Store
+	lookupErr error
+}
+
+func (s *lookupNotingStore) LookupAccount(ctx context.Context, name string) (*store.Account, error) {
+	acct, err := s.Store.LookupAccount(ctx, name)
+	s.lookupErr = err
+	return acct, err
 }
 
 func keyOptionsAdmit(o *keys.KeyOptions, meta auth.ConnMetadata, now time.Time) bool {

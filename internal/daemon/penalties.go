@@ -322,6 +322,9 @@ func (h *penaltyHeap) Pop() any {
 //   - a recovered panic → crash;
 //   - authenticated → nothing;
 //   - LoginGraceTime ran out → grace-exceeded;
+//   - an attempt named a user with no account (OpenSSH 10.0's
+//     invaliduser) → invaliduser, in place of authfail: sshd maps one
+//     exit status to one penalty per connection;
 //   - authentication failed (too many failures, or the client gave up
 //     with NO_MORE_AUTH_METHODS_AVAILABLE / AUTH_CANCELLED_BY_USER) →
 //     authfail;
@@ -342,6 +345,9 @@ func FromConnInfo(info *server.ConnInfo) []Event {
 	}
 	if info.GraceExceeded {
 		return []Event{EventGraceExceeded}
+	}
+	if info.UnknownUser {
+		return []Event{EventInvalidUser}
 	}
 	if info.AuthFailures > 0 || (info.Phase == "auth" && authFailed(info.Err)) {
 		return []Event{EventAuthFail}

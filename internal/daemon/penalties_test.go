@@ -302,6 +302,9 @@ func TestFromConnInfo(t *testing.T) {
 		{"panic in auth", server.ConnInfo{Phase: "auth", Err: fmt.Errorf("%w: boom", server.ErrPanic)}, []Event{EventCrash}},
 		{"panic in session", server.ConnInfo{Phase: "session", Authenticated: true, Err: fmt.Errorf("%w: boom", server.ErrPanic)}, []Event{EventCrash}},
 		{"failed password then client closed", server.ConnInfo{Phase: "auth", AuthFailures: 1, Err: io.EOF}, []Event{EventAuthFail}},
+		{"unknown user", server.ConnInfo{Phase: "auth", AuthFailures: 1, UnknownUser: true, Err: io.EOF}, []Event{EventInvalidUser}},
+		{"unknown user, too many failures", server.ConnInfo{Phase: "auth", AuthFailures: 6, UnknownUser: true, Err: tooMany}, []Event{EventInvalidUser}},
+		{"unknown user, grace", server.ConnInfo{Phase: "auth", AuthFailures: 1, UnknownUser: true, GraceExceeded: true}, []Event{EventGraceExceeded}},
 		{"session", server.ConnInfo{Phase: "session", Authenticated: true, Err: io.EOF}, nil},
 		{"session, clean", server.ConnInfo{Phase: "session", Authenticated: true}, nil},
 	} {

@@ -401,6 +401,9 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 	if info.GraceExceeded {
 		attrs = append(attrs, "grace_exceeded", true)
 	}
+	if info.UnknownUser {
+		attrs = append(attrs, "unknown_user", true)
+	}
 	if info.Err != nil {
 		attrs = append(attrs, "reason", info.Err.Error())
 	}

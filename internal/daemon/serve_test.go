@@ -344,3 +344,59 @@ func TestMaxSessionsSlotReleased(t *testing.T) {
 	sc4.Close()
 	c4.Close()
 }
+
+// TestInvalidUserPenalty: with per_source_penalties
+// "invaliduser:2m authfail:1s noauth:1s min:10s", a wrong password for a
+// real account leaves the source admitted, and one attempt for a user
+// with no account gets it refused (sshd's invaliduser penalty).
+func TestInvalidUserPenalty(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addAccount(t, st, "alice", "pw", 0)
+	st.Close()
+	penalties, err := ParsePerSourcePenalties("invaliduser:2m authfail:1s noauth:1s min:10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startDaemonWith(t, dir, "", func(cfg *Config) { cfg.PerSourcePenalties = penalties })
+	login := func(user, pw string) error {
+		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(pw)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+
+	if err := login("alice", "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	if err := login("alice", "pw"); err != nil {
+		t.Fatalf("after one wrong password (authfail 1s < min 10s): %v", err)
+	}
+	if err := login("mallory", "pw"); err == nil {
+		t.Fatal("unknown user accepted")
+	}
+	// The penalty is recorded when the server has seen the connection
+	// end; until then a login may still get in. Successful logins are
+	// not penalised, so polling with them adds nothing.
+	deadline := time.Now().Add(10 * time.Second)
+	for login("alice", "pw") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("source still admitted 10 s after an unknown-user attempt")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || string(b) != refusedPenaltyMsg {
+		t.Errorf("penalised source read %q, %v; want %q", b, err, refusedPenaltyMsg)
+	}
+}
