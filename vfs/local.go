@@ -27,14 +27,19 @@ type local struct {
 
 // Local returns an FS confined to dir, which becomes "/".
 //
-// Symbolic links: os.Root refuses absolute link targets (they would be
-// resolved against the host's "/"), so Symlink stores an absolute client
-// target "/x/y" as the equivalent path relative to the link's directory,
-// which resolves inside the root. A relative target that lexically climbs
-// out of the root is refused with ErrEscape, so users cannot plant links
-// that other software (a web server, a backup job) would follow outside.
-// Links created by other means are still never followed outside: Readlink
-// returns their text, following them fails with ErrEscape.
+// Symbolic links: other software (a web server, a backup job) follows the
+// links users create without os.Root's confinement, so Symlink only makes
+// links that lead at or below their own directory: a target is a
+// relative path with no ".." component. An absolute client target "/x/y"
+// is stored as the equivalent relative path when that has no ".."
+// (it lies below the link's directory) and refused otherwise. Any ".."
+// would be unsafe: how far it climbs depends on where the link sits and
+// on the links its path passes through, and both can change after the
+// check (renaming the directory, swapping a component for another link),
+// while a target that only descends stays inside whatever happens. The
+// refusal wraps ErrEscape. Links created by other means are still never
+// followed outside: Readlink returns their text, following them fails
+// with ErrEscape.
 func Local(dir string) (FS, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
@@ -173,43 +178,34 @@ func (l *local) Symlink(target, linkname string) error {
 	if target == "" {
 		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.ENOENT}
 	}
-	// The link's real directory (its parent may be reached through other
-	// links), so the escape check below measures the true depth.
-	dir, err := l.RealPath(path.Dir(Clean(linkname)))
-	if err != nil {
-		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: unwrapPathErr(err)}
-	}
 	stored := target
 	if path.IsAbs(target) {
+		// Relative to the link's real directory (its parent may be
+		// reached through other links). Should that directory change
+		// before the link is made, the stored target still only
+		// descends: at worst it names another file inside.
+		dir, err := l.RealPath(path.Dir(Clean(linkname)))
+		if err != nil {
+			return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: unwrapPathErr(err)}
+		}
 		r, err := filepath.Rel(dir, Clean(target))
 		if err != nil {
 			return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.EINVAL}
 		}
 		stored = filepath.ToSlash(r)
-	} else if escapesLexically(dir, target) {
+	}
+	if climbs(stored) {
 		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: ErrEscape}
 	}
 	return fix("symlink", linkname, l.root.Symlink(stored, rel(linkname)))
 }
 
-// escapesLexically reports whether following target from dir climbs above
-// "/" at any point ("a/../../x" from "/" does, even though it ends inside
-// after path.Clean).
-func escapesLexically(dir, target string) bool {
-	depth := strings.Count(strings.Trim(dir, "/"), "/") + 1
-	if dir == "/" {
-		depth = 0
-	}
+// climbs reports whether a link target has a ".." component: such a
+// link's reach depends on its place in the tree, which may change.
+func climbs(target string) bool {
 	for _, p := range strings.Split(target, "/") {
-		switch p {
-		case "", ".":
-		case "..":
-			depth--
-			if depth < 0 {
-				return true
-			}
-		default:
-			depth++
+		if p == ".." {
+			return true
 		}
 	}
 	return false

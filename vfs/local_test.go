@@ -164,14 +164,14 @@ func TestLocalEscapes(t *testing.T) {
 
 func TestLocalSymlinkCreation(t *testing.T) {
 	l, home, _ := newJail(t)
-	if err := l.Symlink("/file", "/sub/abs"); err != nil {
+	if err := l.Symlink("/file", "/abs"); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := os.Readlink(filepath.Join(home, "sub/abs"))
-	if s != "../file" {
-		t.Errorf("absolute target stored as %q, want ../file", s)
+	s, _ := os.Readlink(filepath.Join(home, "abs"))
+	if s != "file" {
+		t.Errorf("absolute target stored as %q, want file", s)
 	}
-	f, err := l.OpenFile("/sub/abs", os.O_RDONLY, 0)
+	f, err := l.OpenFile("/abs", os.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +185,46 @@ func TestLocalSymlinkCreation(t *testing.T) {
 			t.Errorf("Symlink(%q) = %v, want ErrEscape", target, err)
 		}
 	}
-	if err := l.Symlink("../file", "/sub/ok"); err != nil {
-		t.Errorf("Symlink(../file, /sub/ok) = %v", err)
+	if err := l.Symlink("./sub/../sub", "/ok"); !errors.Is(err, ErrEscape) {
+		t.Errorf("Symlink(./sub/../sub) = %v, want ErrEscape (any \"..\" is refused)", err)
+	}
+	for target, link := range map[string]string{"file": "/ok1", "./sub/x": "/ok2", ".": "/sub/ok3", "/sub/y": "/ok4"} {
+		if err := l.Symlink(target, link); err != nil {
+			t.Errorf("Symlink(%q, %q) = %v", target, link, err)
+		}
+	}
+}
+
+// TestLocalSymlinkNeverClimbs: a link may not lead above its own
+// directory at all. Counting ".." against the link's depth was not
+// enough: a link component earlier in the target climbs further than it
+// looks, and renaming the link's directory to a shallower place (or
+// swapping a component of its path) changes the depth after the check.
+func TestLocalSymlinkNeverClimbs(t *testing.T) {
+	l, home, _ := newJail(t)
+	if err := os.MkdirAll(filepath.Join(home, "a/b/c/d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Links planted by other means (a shell account), deep enough that
+	// their own ".." stays inside.
+	if err := os.Symlink("../../..", filepath.Join(home, "a/b/c/z")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(".", filepath.Join(home, "s")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ target, link string }{
+		{"z/../../../../../etc/passwd", "/a/b/c/evil"}, // z climbs three levels itself
+		{"s/../outside/secret", "/evil2"},
+		{"../../x", "/a/b/c/d/rel"}, // fine here, escapes once a/b/c/d is renamed to /d
+		{"/file", "/sub/up"},        // stored as "../file"
+	} {
+		if err := l.Symlink(tc.target, tc.link); !errors.Is(err, ErrEscape) {
+			t.Errorf("Symlink(%q, %q) = %v, want ErrEscape", tc.target, tc.link, err)
+		}
+		if _, err := os.Lstat(filepath.Join(home, tc.link)); err == nil {
+			t.Errorf("link %s was created", tc.link)
+		}
 	}
 }
 
@@ -242,8 +280,12 @@ func TestLocalSymlinkDepthThroughLinks(t *testing.T) {
 	if err := l.Symlink("../outside/secret", "/here/evil"); !errors.Is(err, ErrEscape) {
 		t.Fatalf("Symlink through a link to the root = %v, want ErrEscape", err)
 	}
-	if err := l.Symlink("../file", "/sub/fine"); err != nil {
+	// An absolute target is made relative to the link's real directory.
+	if err := l.Symlink("/sub/x", "/here/abs"); err != nil {
 		t.Fatal(err)
+	}
+	if s, _ := os.Readlink(filepath.Join(home, "abs")); s != "sub/x" {
+		t.Fatalf("stored %q, want sub/x", s)
 	}
 }
 
