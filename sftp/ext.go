@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -35,15 +36,7 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		// Replacing a file destroys it: refused to accounts that may not
-		// overwrite and to those that may not delete.
-		if o.Permissions.NoOverwrite || o.Permissions.NoDelete {
-			if _, err := s.fs.Lstat(np); err == nil {
-				s.sendError(m.ID, errDenied)
-				return
-			}
-		}
-		s.sendErrorOrOK(m.ID, s.fs.PosixRename(op, np))
+		s.sendErrorOrOK(m.ID, s.posixRename(op, np))
 	case "statvfs@openssh.com", "fstatvfs@openssh.com":
 		var p string
 		if m.Request == "statvfs@openssh.com" {
@@ -187,6 +180,30 @@ func (s *session) extended(m *extendedReq) {
 	default:
 		s.sendStatus(m.ID, StatusOpUnsupported, "")
 	}
+}
+
+// posixRename handles posix-rename@openssh.com. The file it replaces is
+// measured, replaced and released under the account's QuotaLock.
+func (s *session) posixRename(op, np string) error {
+	o := &s.srv.opts
+	defer s.lockShrink()()
+	replaced, err := s.fs.Lstat(np)
+	if err == nil && (o.Permissions.NoOverwrite || o.Permissions.NoDelete) {
+		// Replacing a file destroys it: refused to accounts that may not
+		// overwrite and to those that may not delete.
+		return errDenied
+	}
+	if err == nil {
+		// rename(2) between two names of one file changes nothing.
+		if src, serr := s.fs.Lstat(op); serr == nil && os.SameFile(src, replaced) {
+			replaced = nil
+		}
+	}
+	if err := s.fs.PosixRename(op, np); err != nil {
+		return err
+	}
+	s.releaseUnlinked(replaced)
+	return nil
 }
 
 // appendStatVFS encodes the statvfs@openssh.com reply (PROTOCOL §4.4):

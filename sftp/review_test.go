@@ -329,3 +329,55 @@ func TestStaleTempRemoval(t *testing.T) {
 		t.Error("a file with two links was removed as a stale upload")
 	}
 }
+
+// TestQuotaLinksAndReplacingRename: a file is charged once however many
+// names it has, and given back with its last name; posix-rename gives
+// back the file it replaces; links cost nothing and give nothing back.
+func TestQuotaLinksAndReplacingRename(t *testing.T) {
+	q := &testQuota{limit: 10000}
+	ts := startServer(t, &Options{Quota: q})
+	rc := ts.raw(t)
+	ext := func(name, a, b string, want uint32) {
+		t.Helper()
+		var data []byte
+		data = wire.AppendStringS(data, a)
+		data = wire.AppendStringS(data, b)
+		rc.send(&extendedReq{ID: rc.nextID(), Request: name, Data: data})
+		rc.expectStatus(want)
+	}
+	remove := func(p string) {
+		t.Helper()
+		rc.send(&pathReq{Type: fxpRemove, ID: rc.nextID(), Path: p})
+		rc.expectStatus(StatusOK)
+	}
+
+	rc.put("/f", 900)
+	ext("hardlink@openssh.com", "/f", "/f2", StatusOK)
+	q.wantUsage(t, 900, 1)
+	remove("/f")
+	q.wantUsage(t, 900, 1) // f2 keeps the data
+	remove("/f2")
+	q.wantUsage(t, 0, 0)
+
+	rc.put("/a", 100)
+	rc.put("/b", 200)
+	ext("posix-rename@openssh.com", "/a", "/b", StatusOK)
+	q.wantUsage(t, 100, 1)
+
+	rc.put("/c", 50)
+	ext("hardlink@openssh.com", "/c", "/c2", StatusOK)
+	rc.put("/d", 10)
+	ext("posix-rename@openssh.com", "/d", "/c", StatusOK) // c2 keeps c's data
+	q.wantUsage(t, 160, 3)
+	ext("hardlink@openssh.com", "/b", "/b2", StatusOK)
+	ext("posix-rename@openssh.com", "/b", "/b2", StatusOK) // two names of one file: nothing happens
+	q.wantUsage(t, 160, 3)
+	remove("/b")
+	remove("/b2")
+	q.wantUsage(t, 60, 2)
+
+	rc.send(&twoPathReq{Type: fxpSymlink, ID: rc.nextID(), First: "a-long-long-long-target", Second: "/l"})
+	rc.expectStatus(StatusOK)
+	remove("/l")
+	q.wantUsage(t, 60, 2)
+}

@@ -1327,11 +1327,21 @@ func (s *session) lockShrink() func() {
 
 // releaseUnlinked gives back what a file held once a name of it was
 // removed or replaced; fi is its Lstat from before, taken under
-// lockShrink.
+// lockShrink. Only regular files are charged (OPEN charges them; links
+// and directories cost nothing), and a file is charged once however many
+// names it has (hardlink@openssh.com charges nothing), so its bytes and
+// its count go back only with its last name: while another link keeps the
+// data, releasing it would let an account link, remove and upload again
+// without limit.
 func (s *session) releaseUnlinked(fi fs.FileInfo) {
-	if q := s.srv.opts.Quota; q != nil && fi != nil {
-		q.Release(s.ctx, fi.Size(), 1)
+	q := s.srv.opts.Quota
+	if q == nil || fi == nil || !fi.Mode().IsRegular() {
+		return
 	}
+	if _, _, nlink, ok := vfs.Owner(fi); ok && nlink > 1 {
+		return
+	}
+	q.Release(s.ctx, fi.Size(), 1)
 }
 
 // resolve turns a client path into the FS's absolute view: relative
