@@ -152,6 +152,14 @@ func (s *session) open(m *openReq) {
 		if isLink {
 			atomicUpload = false // a rename would replace the link, not write through it
 		}
+		if flags&os.O_EXCL != 0 {
+			// EXCL promises that this OPEN alone created the file: with a
+			// temporary file the target appeared only at CLOSE, so two
+			// sessions could both be granted it and one upload was lost.
+			// The target itself is created with O_EXCL, as sftp-server
+			// does.
+			atomicUpload = false
+		}
 		if o.Quota != nil && (!exists || atomicUpload) && flags&os.O_CREATE != 0 {
 			if err := o.Quota.Reserve(s.ctx, 0, 1); err != nil {
 				s.log.Info("sftp: quota refused a new file", "path", p, "err", err)
@@ -174,7 +182,7 @@ func (s *session) open(m *openReq) {
 			h.tmp = tempName(p)
 			// Under NoOverwrite the rename must not replace a file another
 			// session created meanwhile.
-			h.excl = flags&os.O_EXCL != 0 || o.Permissions.NoOverwrite
+			h.excl = o.Permissions.NoOverwrite
 			tflags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if read {
 				tflags = os.O_RDWR | os.O_CREATE | os.O_EXCL

@@ -381,3 +381,23 @@ func TestQuotaLinksAndReplacingRename(t *testing.T) {
 	remove("/l")
 	q.wantUsage(t, 60, 2)
 }
+
+// TestOpenExclIsExclusive: OPEN with CREAT|EXCL creates the target at
+// OPEN, so a second OPEN with EXCL (here from another session) fails
+// instead of both uploads getting a handle and one being lost at CLOSE.
+func TestOpenExclIsExclusive(t *testing.T) {
+	ts := startServer(t, nil)
+	rc := ts.raw(t)
+	rc2 := ts.another(t, nil).raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfExcl})
+	h := rc.handle()
+	rc2.send(&openReq{ID: rc2.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfExcl})
+	rc2.expectStatus(StatusFailure) // EEXIST, as OpenSSH answers
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: []byte("first")})
+	rc.expectStatus(StatusOK)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "first" {
+		t.Fatalf("f = %q", got)
+	}
+}

@@ -29,7 +29,9 @@
 // connection that ends without CLOSE, or a handle that saw a failed
 // WRITE, leaves the previous version untouched and removes the temporary
 // file. OPEN without TRUNC of an existing file (resume, append) writes in
-// place, so reput/reget work. Temporary files are left out of READDIR.
+// place, so reput/reget work, and OPEN with EXCL creates the target
+// itself, so that it is exclusive. Temporary files are left out of
+// READDIR.
 package sftp
 
 import (
@@ -323,7 +325,7 @@ type handle struct {
 	write  bool
 	append bool
 	tmp    string // atomic upload: temporary file to rename over path
-	excl   bool   // atomic upload with EXCL: the rename must not replace
+	excl   bool   // atomic upload under NoOverwrite: the rename must not replace
 	start  time.Time
 
 	// dirStarted is set once "." and ".." were listed.
