@@ -36,6 +36,10 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
+		if err := s.trailingSlashes(oldp, op, newp, np); err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
 		s.sendErrorOrOK(m.ID, s.posixRename(op, np))
 	case "statvfs@openssh.com", "fstatvfs@openssh.com":
 		var p string
@@ -76,6 +80,10 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
+		if err := s.trailingSlashes(oldp, op, newp, np); err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
 		s.sendErrorOrOK(m.ID, s.fs.Link(op, np))
 	case "fsync@openssh.com":
 		hb := r.Bytes()
@@ -100,7 +108,12 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
-		s.sendErrorOrOK(m.ID, s.setstat(s.resolve(p), nil, &a, true))
+		rp := s.resolve(p)
+		err := s.trailingSlash(p, rp)
+		if err == nil {
+			err = s.setstat(rp, nil, &a, true)
+		}
+		s.sendErrorOrOK(m.ID, err)
 	case "limits@openssh.com":
 		if !r.Done() {
 			bad()

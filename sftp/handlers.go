@@ -41,7 +41,12 @@ func (s *session) serial(p []byte) {
 	case t == fxpSetstat:
 		var m setstatReq
 		if ok = m.unmarshal(p); ok {
-			s.sendErrorOrOK(m.ID, s.setstat(s.resolve(m.Path), nil, &m.Attrs, false))
+			p := s.resolve(m.Path)
+			err := s.trailingSlash(m.Path, p)
+			if err == nil {
+				err = s.setstat(p, nil, &m.Attrs, false)
+			}
+			s.sendErrorOrOK(m.ID, err)
 		}
 	case t == fxpFsetstat:
 		var m fsetstatReq
@@ -90,6 +95,10 @@ func (s *session) sendErrorOrOK(id uint32, err error) {
 func (s *session) open(m *openReq) {
 	o := &s.srv.opts
 	p := s.resolve(m.Path)
+	if err := s.trailingSlash(m.Path, p); err != nil {
+		s.sendError(m.ID, err)
+		return
+	}
 	read := m.PFlags&fxfRead != 0
 	write := m.PFlags&fxfWrite != 0
 	flags := os.O_RDONLY
@@ -145,6 +154,12 @@ func (s *session) open(m *openReq) {
 		}
 		if exists && flags&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
 			s.sendError(m.ID, fs.ErrExist)
+			return
+		}
+		if !exists && flags&os.O_CREATE != 0 && mustBeDir(m.Path) {
+			// open(2) cannot create "name/": a regular file is no
+			// directory.
+			s.sendError(m.ID, syscall.EISDIR)
 			return
 		}
 		atomicUpload := !o.DirectUploads && write && !h.append &&
@@ -362,6 +377,10 @@ func (s *session) removeStaleTemp(p string) {
 func (s *session) pathOp(m *pathReq) {
 	o := &s.srv.opts
 	p := s.resolve(m.Path)
+	if err := s.trailingSlash(m.Path, p); err != nil {
+		s.sendError(m.ID, err)
+		return
+	}
 	switch m.Type {
 	case fxpLstat, fxpStat:
 		var fi fs.FileInfo
@@ -472,6 +491,10 @@ func (s *session) twoPathOp(m *twoPathReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
+		if err := s.trailingSlashes(m.First, first, m.Second, second); err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
 		s.sendErrorOrOK(m.ID, s.fs.Rename(first, second))
 		return
 	}
@@ -482,6 +505,14 @@ func (s *session) twoPathOp(m *twoPathReq) {
 		return
 	}
 	s.sendErrorOrOK(m.ID, s.fs.Symlink(m.First, second))
+}
+
+// trailingSlashes is trailingSlash for both paths of a two-path request.
+func (s *session) trailingSlashes(raw1, p1, raw2, p2 string) error {
+	if err := s.trailingSlash(raw1, p1); err != nil {
+		return err
+	}
+	return s.trailingSlash(raw2, p2)
 }
 
 // setstat applies attributes in OpenSSH's order (size, permissions,

@@ -401,3 +401,68 @@ func TestOpenExclIsExclusive(t *testing.T) {
 		t.Fatalf("f = %q", got)
 	}
 }
+
+// TestTrailingSlash: a trailing slash requires a directory, as the
+// kernel's path resolution does for OpenSSH's sftp-server: "file/" is
+// ENOTDIR (NO_SUCH_FILE) instead of acting on "file", and OPEN "new/"
+// with CREAT creates nothing. Directories still work with the slash.
+func TestTrailingSlash(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "file", "content")
+	ts.write(t, "dir/inner", "x")
+	rc := ts.raw(t)
+	for _, tc := range []struct {
+		name string
+		req  appender
+		want uint32
+	}{
+		{"STAT file/", &pathReq{Type: fxpStat, Path: "/file/"}, StatusNoSuchFile},
+		{"LSTAT file/.", &pathReq{Type: fxpLstat, Path: "file/."}, StatusNoSuchFile},
+		{"OPEN file/", &openReq{Path: "/file/", PFlags: fxfRead}, StatusNoSuchFile},
+		{"OPEN file/ TRUNC", &openReq{Path: "/file/", PFlags: fxfWrite | fxfCreat | fxfTrunc}, StatusNoSuchFile},
+		{"REMOVE file/", &pathReq{Type: fxpRemove, Path: "/file/"}, StatusNoSuchFile},
+		{"SETSTAT file/", &setstatReq{Path: "/file/", Attrs: Attrs{Flags: AttrSize}}, StatusNoSuchFile},
+		{"RENAME file/", &twoPathReq{Type: fxpRename, First: "/file/", Second: "/moved"}, StatusNoSuchFile},
+		{"OPEN newf/ CREAT", &openReq{Path: "/newf/", PFlags: fxfWrite | fxfCreat | fxfTrunc}, StatusFailure},
+		{"STAT dir/", &pathReq{Type: fxpStat, Path: "/dir/"}, fxpAttrs},
+		{"OPEN dir/inner", &openReq{Path: "/dir/inner", PFlags: fxfRead}, fxpHandle},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := rc.nextID()
+			switch m := tc.req.(type) {
+			case *pathReq:
+				m.ID = id
+			case *openReq:
+				m.ID = id
+			case *setstatReq:
+				m.ID = id
+			case *twoPathReq:
+				m.ID = id
+			}
+			rc.send(tc.req)
+			p := rc.recv()
+			if tc.want == fxpAttrs || tc.want == fxpHandle {
+				if p[0] != byte(tc.want) {
+					t.Fatalf("reply type %d, want %d", p[0], tc.want)
+				}
+				if p[0] == fxpHandle {
+					var h handleMsg
+					h.unmarshal(p)
+					rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h.Handle})
+					rc.expectStatus(StatusOK)
+				}
+				return
+			}
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != tc.want {
+				t.Fatalf("reply %x, want status %d", p, tc.want)
+			}
+		})
+	}
+	if got := ts.read(t, "file"); got != "content" {
+		t.Fatalf("file = %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(ts.root, "newf")); err == nil {
+		t.Fatal("OPEN newf/ created newf")
+	}
+}

@@ -51,6 +51,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ferry-sftp/ferry/vfs"
@@ -1356,6 +1357,28 @@ func (s *session) resolve(p string) string {
 		p = s.srv.opts.Home + "/" + p
 	}
 	return path.Clean(p)
+}
+
+// mustBeDir reports whether a client path ends in "/" (or "/."), which
+// path resolution (POSIX.1-2017 §4.13) takes to name a directory: the
+// kernel fails such a path to a file with ENOTDIR, but resolve's
+// path.Clean drops the slash.
+func mustBeDir(raw string) bool {
+	return strings.HasSuffix(raw, "/") || strings.HasSuffix(raw, "/.")
+}
+
+// trailingSlash fails a client path with a trailing slash that names an
+// existing non-directory (following links, as the kernel does) with
+// ENOTDIR, which OpenSSH's sftp-server answers NO_SUCH_FILE. A path that
+// does not resolve is left to the request, which reports it as usual.
+func (s *session) trailingSlash(raw, p string) error {
+	if p == "/" || !mustBeDir(raw) {
+		return nil
+	}
+	if fi, err := s.fs.Stat(p); err == nil && !fi.IsDir() {
+		return &fs.PathError{Op: "stat", Path: p, Err: syscall.ENOTDIR}
+	}
+	return nil
 }
 
 func (s *session) newHandle(h *handle) ([]byte, bool) {
