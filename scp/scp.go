@@ -50,6 +50,10 @@ type Options struct {
 	// nor creates links; NoChmod keeps existing modes even with -p.
 	Permissions sftp.Permissions
 	Quota       sftp.Quota // nil: unlimited
+	// QuotaLock is the account's, shared with its SFTP sessions (see
+	// sftp.QuotaLock): a truncate or replace here must be seen by their
+	// open handles. Nil: one of this Server's own.
+	QuotaLock *sftp.QuotaLock
 	// DirectUploads writes files in place (truncating the target) as
 	// OpenSSH's scp does, instead of atomically.
 	DirectUploads bool
@@ -118,6 +122,9 @@ func NewServer(fsys vfs.FS, opts *Options) *Server {
 		s.opts.Home = "/"
 	}
 	s.opts.Home = vfs.Clean(s.opts.Home)
+	if s.opts.QuotaLock == nil {
+		s.opts.QuotaLock = new(sftp.QuotaLock)
+	}
 	s.log = s.opts.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -456,3 +456,35 @@ func BenchmarkSource(b *testing.B) {
 		}
 	}
 }
+
+// growingQuota is memQuota that lengthens a file at the first Reserve:
+// another session appending to an upload's target while it is under way.
+type growingQuota struct {
+	memQuota
+	grow string
+}
+
+func (q *growingQuota) Reserve(ctx context.Context, b, f int64) error {
+	if q.grow != "" {
+		os.WriteFile(q.grow, []byte("12345678"), 0o644)
+		q.memQuota.Reserve(ctx, 3, 0) // what that session's write was charged
+		q.grow = ""
+	}
+	return q.memQuota.Reserve(ctx, b, f)
+}
+
+// TestSinkQuotaTargetChangedDuringUpload: an atomic upload gives back what
+// its target holds when it replaces it, not what it held when the upload
+// started.
+func TestSinkQuotaTargetChangedDuringUpload(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "f"), "12345", 0o644)
+	q := &growingQuota{memQuota: memQuota{limit: 100, bytes: 5, files: 1}, grow: filepath.Join(root, "f")}
+	out, _, st := run(t, root, "scp -t .", "C0644 3 f\nabc\x00", &Options{Quota: q})
+	if out != "\x00\x00\x00" || st != 0 {
+		t.Fatalf("out %q status %d", out, st)
+	}
+	if q.bytes != 3 || q.files != 1 {
+		t.Errorf("usage %d bytes %d files, want 3 bytes 1 file", q.bytes, q.files)
+	}
+}

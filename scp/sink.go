@@ -169,7 +169,6 @@ type upload struct {
 	f        vfs.File
 	reserved int64 // bytes charged to the quota
 	files    int64 // files charged to the quota
-	replaces int64 // atomic over an existing file: its size, else -1
 }
 
 // sinkFile receives one C record's file. Errors before the data are sent
@@ -239,7 +238,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 // a temporary file beside np (atomic) or np itself.
 func (s *session) openUpload(np string, m *fileMsg) (*upload, error) {
 	o := &s.srv.opts
-	u := &upload{path: np, replaces: -1}
+	u := &upload{path: np}
 	lfi, err := s.fs.Lstat(np)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -291,12 +290,9 @@ func (s *session) openUpload(np string, m *fileMsg) (*upload, error) {
 	}
 	setMode := s.cmd.PreserveTimes && !(exists && o.Permissions.NoChmod)
 	if !atomicUpload {
-		f, err := s.fs.OpenFile(np, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+		f, err := s.truncateInPlace(np, mode)
 		if err != nil {
 			return fail(err)
-		}
-		if exists && o.Quota != nil {
-			o.Quota.Release(s.ctx, fi.Size(), 0)
 		}
 		if setMode {
 			f.Chmod(mode)
@@ -335,11 +331,26 @@ func (s *session) openUpload(np string, m *fileMsg) (*upload, error) {
 			}
 		}
 	}
-	if exists {
-		u.replaces = fi.Size()
-	}
 	u.f = f
 	return u, nil
+}
+
+// truncateInPlace opens np for an in-place upload, truncating it. What an
+// existing file held is measured and released under the account's
+// QuotaLock, so SFTP handles open on it are charged again for what they
+// write back.
+func (s *session) truncateInPlace(np string, mode fs.FileMode) (vfs.File, error) {
+	o := &s.srv.opts
+	if o.Quota == nil {
+		return s.fs.OpenFile(np, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	}
+	defer o.QuotaLock.Shrink()()
+	fi, serr := s.fs.Stat(np)
+	f, err := s.fs.OpenFile(np, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err == nil && serr == nil && fi.Mode().IsRegular() {
+		o.Quota.Release(s.ctx, fi.Size(), 0)
+	}
+	return f, err
 }
 
 var (
@@ -378,7 +389,7 @@ func (s *session) commit(u *upload) error {
 			// Never replace a file another session created meanwhile.
 			err = s.fs.Rename(u.tmp, u.path)
 		} else {
-			err = s.fs.PosixRename(u.tmp, u.path)
+			err = s.replace(u)
 		}
 	}
 	if err != nil {
@@ -388,8 +399,30 @@ func (s *session) commit(u *upload) error {
 		}
 		return err
 	}
-	if q != nil && u.replaces >= 0 {
-		q.Release(context.WithoutCancel(s.ctx), u.replaces, 1)
+	return nil
+}
+
+// replace renames an upload's temporary file over its target and gives
+// back what the target holds at that moment (it may have changed, or
+// been removed and released, since the upload started), under the
+// account's QuotaLock. A file is charged once however many names it has,
+// so a target with other links gives back nothing.
+func (s *session) replace(u *upload) error {
+	q := s.srv.opts.Quota
+	if q == nil {
+		return s.fs.PosixRename(u.tmp, u.path)
 	}
+	defer s.srv.opts.QuotaLock.Shrink()()
+	old, serr := s.fs.Lstat(u.path)
+	if err := s.fs.PosixRename(u.tmp, u.path); err != nil {
+		return err
+	}
+	if serr != nil || !old.Mode().IsRegular() {
+		return nil
+	}
+	if _, _, nlink, ok := vfs.Owner(old); ok && nlink > 1 {
+		return nil
+	}
+	q.Release(context.WithoutCancel(s.ctx), old.Size(), 1)
 	return nil
 }

@@ -87,9 +87,12 @@ type QuotaLock struct {
 	shrinks atomic.Uint64
 }
 
-// lockShrink takes the write lock for an operation that may shrink or
-// unlink files; the returned function bumps the generation and unlocks.
-func (l *QuotaLock) lockShrink() func() {
+// Shrink takes the write lock for an operation that may shrink, unlink
+// or replace an account's files (truncate, remove, rename over); the
+// returned function bumps the generation and unlocks. Other protocols
+// serving the account (scp) call it around measuring the file, changing
+// it and releasing its quota.
+func (l *QuotaLock) Shrink() (done func()) {
 	l.mu.Lock()
 	return l.unlockShrink
 }
@@ -1325,7 +1328,7 @@ func (s *session) lockShrink() func() {
 	if s.srv.opts.Quota == nil {
 		return func() {}
 	}
-	return s.srv.opts.QuotaLock.lockShrink()
+	return s.srv.opts.QuotaLock.Shrink()
 }
 
 // releaseUnlinked gives back what a file held once a name of it was
