@@ -61,7 +61,7 @@ type Daemon struct {
 
 	accounts accountMemo // per-connection account reads, shared by auth and sessions
 	sessMu   sync.Mutex
-	sessions map[string]int // active sessions per account
+	sessions map[string]*accountSessions // active sessions per account
 
 	// Pre-auth defences and metrics live as long as the process: a reload
 	// keeps the penalty table and startup counts.
@@ -92,7 +92,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 		out = os.Stderr
 	}
 	log := newLogger(cfg.Log, out)
-	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]int), metrics: NewMetrics()}
+	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]*accountSessions), metrics: NewMetrics()}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -424,17 +424,22 @@ func (d *Daemon) sessionAccount(s *server.Session) (*store.Account, func(), erro
 	}
 	d.sessMu.Lock()
 	defer d.sessMu.Unlock()
-	if acct.MaxSessions > 0 && d.sessions[name] >= acct.MaxSessions {
+	as := d.sessions[name]
+	if as == nil {
+		as = &accountSessions{}
+	}
+	if acct.MaxSessions > 0 && as.n >= acct.MaxSessions {
 		return nil, nil, fmt.Errorf("too many concurrent sessions (max %d)", acct.MaxSessions)
 	}
-	d.sessions[name]++
+	as.n++
+	d.sessions[name] = as
 	d.metrics.SessionStarted()
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
 			d.metrics.SessionEnded()
 			d.sessMu.Lock()
-			if d.sessions[name]--; d.sessions[name] <= 0 {
+			if as.n--; as.n <= 0 {
 				delete(d.sessions, name)
 			}
 			d.sessMu.Unlock()
@@ -518,6 +523,29 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 	})
 }
 
+// accountSessions is what an account's live sessions share.
+type accountSessions struct {
+	n int // sessions holding a slot (max_sessions)
+	// quotaLock orders every session's quota-charged writes against
+	// truncates and removals (sftp.QuotaLock), across SFTP and SCP: one
+	// per account, as the store's usage counters are.
+	quotaLock sftp.QuotaLock
+}
+
+// quotaLock returns the account's shared quota lock. The caller holds a
+// session slot (sessionAccount), which keeps the entry alive.
+func (d *Daemon) quotaLock(name string) *sftp.QuotaLock {
+	d.sessMu.Lock()
+	defer d.sessMu.Unlock()
+	as := d.sessions[name]
+	if as == nil {
+		// No slot (a caller outside sessionAccount): a lock of its own
+		// still orders that session's operations.
+		return &sftp.QuotaLock{}
+	}
+	return &as.quotaLock
+}
+
 func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 	p := acct.Permissions
 	opts := &sftp.Options{
@@ -536,6 +564,7 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 	}
 	if acct.QuotaBytes > 0 || acct.QuotaFiles > 0 {
 		opts.Quota = storeQuota{st: d.st, account: acct.Name}
+		opts.QuotaLock = d.quotaLock(acct.Name)
 	}
 	opts.TransferLog = func(r sftp.TransferRecord) {
 		result := "ok"
@@ -573,6 +602,7 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 				ReadOnly:      so.ReadOnly,
 				Permissions:   so.Permissions,
 				Quota:         so.Quota,
+				QuotaLock:     so.QuotaLock,
 				DirectUploads: so.DirectUploads,
 				Umask:         so.Umask,
 				User:          acct.Name,
