@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/ferry-sftp/ferry/internal/daemon"
 	"github.com/ferry-sftp/ferry/store"
 	"github.com/ferry-sftp/ferry/store/password"
 )
@@ -42,7 +43,7 @@ every server using the store; no restart or reload is needed.`,
 	cmd.PersistentFlags().BoolVar(&o.json, "json", false, "print JSON instead of a table (for scripts)")
 	cmd.AddCommand(
 		o.addCmd(), o.listCmd(), o.showCmd(), o.deleteCmd(), o.passwdCmd(),
-		o.enableCmd(true), o.enableCmd(false), o.setCmd(), o.keyCmd(), o.importCmd(),
+		o.enableCmd(true), o.enableCmd(false), o.setCmd(), o.keyCmd(), o.importCmd(), o.recountCmd(),
 	)
 	return cmd
 }
@@ -383,6 +384,11 @@ func (o *userOptions) addCmd() *cobra.Command {
 				if err := s.CreateAccount(ctx, a, keys); err != nil {
 					return err
 				}
+				// The home may be there already (a re-created account, a
+				// directory given with --home): charge what it holds.
+				if err := o.recountIfQuota(ctx, s, a); err != nil {
+					return fmt.Errorf("created account %s, but %w", a.Name, err)
+				}
 				stored, err := s.AuthorizedKeys(ctx, a.Name)
 				if err != nil {
 					return err
@@ -425,6 +431,14 @@ func (o *userOptions) setCmd() *cobra.Command {
 				}
 				if err := s.UpdateAccount(ctx, a); err != nil {
 					return err
+				}
+				// A quota given to an account that has files, or a home
+				// moved, starts from what the home holds; the counters
+				// are only kept while a quota is set.
+				if f.flags.Changed("quota-bytes") || f.flags.Changed("quota-files") || f.flags.Changed("home") {
+					if err := o.recountIfQuota(ctx, s, a); err != nil {
+						return fmt.Errorf("updated account %s, but %w", a.Name, err)
+					}
 				}
 				if o.json {
 					keys, err := s.AuthorizedKeys(ctx, a.Name)
@@ -768,6 +782,11 @@ by newlines; an empty home means the default.`,
 				if err := s.ImportAccounts(ctx, accts); err != nil {
 					return fmt.Errorf("import failed, nothing imported: %w", err)
 				}
+				for _, a := range accts {
+					if err := o.recountIfQuota(ctx, s, a.Account); err != nil {
+						return fmt.Errorf("imported every account, but %w", err)
+					}
+				}
 				nkeys, npw := 0, 0
 				for _, a := range accts {
 					nkeys += len(a.Keys)
@@ -794,6 +813,78 @@ by newlines; an empty home means the default.`,
 	fs.Uint32Var(&minUID, "min-uid", 0, "skip passwd entries with a lower uid (e.g. 1000 for system accounts)")
 	fs.BoolVar(&skipUnsupported, "skip-unsupported-hashes", false, "import accounts whose hash ferry cannot verify (yescrypt, DES) without a password")
 	fs.StringVar(&csvFile, "csv", "", "CSV file: name,password_hash,home,authorized_keys")
+	return cmd
+}
+
+// recountIfQuota sets the usage counters of an account with a quota to
+// what its home holds (daemon.CountHome).
+func (o *userOptions) recountIfQuota(ctx context.Context, s store.Store, a *store.Account) error {
+	if a.QuotaBytes == 0 && a.QuotaFiles == 0 {
+		return nil
+	}
+	u, err := daemon.RecountHome(ctx, s, a.Name, a.HomeDir(o.g.dataDir))
+	if err != nil {
+		return fmt.Errorf("its usage was not recounted (retry with ferry user recount %s): %w", a.Name, err)
+	}
+	a.UsedBytes, a.UsedFiles = u.Bytes, u.Files
+	return nil
+}
+
+func (o *userOptions) recountCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "recount (NAME | --all)",
+		Short: "set an account's quota usage to what its home holds",
+		Long: `Count the regular files in an account's home (not following symbolic links;
+a file with several hard links once) and store their total size and number
+as the account's usage, which its quota is checked against. Run it after
+changing a home outside ferry while the server runs; the server itself
+recounts each account with a quota at its first session after starting.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) == 1) || len(args) > 1 {
+				return errors.New("give exactly one of NAME or --all")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				var accts []*store.Account
+				if all {
+					var err error
+					if accts, err = s.ListAccounts(ctx); err != nil {
+						return err
+					}
+				} else {
+					a, err := s.LookupAccount(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					accts = []*store.Account{a}
+				}
+				type result struct {
+					Account   string `json:"account"`
+					UsedBytes int64  `json:"used_bytes"`
+					UsedFiles int64  `json:"used_files"`
+				}
+				results := []result{}
+				for _, a := range accts {
+					u, err := daemon.RecountHome(ctx, s, a.Name, a.HomeDir(o.g.dataDir))
+					if err != nil {
+						return fmt.Errorf("account %s: %w", a.Name, err)
+					}
+					results = append(results, result{a.Name, u.Bytes, u.Files})
+				}
+				if o.json {
+					return o.printJSON(cmd, results)
+				}
+				for _, r := range results {
+					fmt.Fprintf(cmd.OutOrStdout(), "recounted account %s: %s in %d files\n", r.Account, formatSize(r.UsedBytes), r.UsedFiles)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "recount every account")
 	return cmd
 }
 

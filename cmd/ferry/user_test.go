@@ -527,3 +527,58 @@ func TestUserPostgres(t *testing.T) {
 		t.Fatalf("--database postgres:// still created a SQLite file: %v", err)
 	}
 }
+
+// TestUserQuotaCountsExistingFiles: an account given a quota after it
+// has files, an account re-created over an old home, and `user recount`
+// after a change outside ferry all leave the usage counters at what the
+// home holds. They stayed at 0, so the account got its full quota on top.
+func TestUserQuotaCountsExistingFiles(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home", "erin")
+	put := func(name string, size int) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(home, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, name), make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := func(wantBytes, wantFiles int64) {
+		t.Helper()
+		a, err := openStore(t, dir).LookupAccount(t.Context(), "erin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.UsedBytes != wantBytes || a.UsedFiles != wantFiles {
+			t.Errorf("used %d bytes, %d files; want %d, %d", a.UsedBytes, a.UsedFiles, wantBytes, wantFiles)
+		}
+	}
+	mustRun(t, dir, "", "user", "add", "erin")
+	put("a", 1000)
+	put("d/b", 24)
+	mustRun(t, dir, "", "user", "set", "erin", "--quota-bytes", "1M", "--quota-files", "3")
+	used(1024, 2)
+	if out := mustRun(t, dir, "", "user", "show", "erin"); !strings.Contains(out, "1K used of 1M, 2 files of 3") {
+		t.Errorf("show after set --quota: %s", out)
+	}
+
+	put("c", 2048)
+	out := mustRun(t, dir, "", "user", "recount", "erin")
+	if want := "recounted account erin: 3K in 3 files\n"; out != want {
+		t.Errorf("recount printed %q, want %q", out, want)
+	}
+	used(3072, 3)
+
+	mustRun(t, dir, "", "user", "delete", "erin")
+	mustRun(t, dir, "", "user", "add", "erin", "--quota-bytes", "1M")
+	used(3072, 3)
+
+	mustRun(t, dir, "", "user", "add", "frank")
+	if out := mustRun(t, dir, "", "user", "recount", "--all", "--json"); !strings.Contains(out, `"used_bytes": 3072`) || !strings.Contains(out, `"account": "frank"`) {
+		t.Errorf("recount --all --json: %s", out)
+	}
+	if _, _, err := ferryRun(t, dir, "", "user", "recount"); err == nil {
+		t.Error("recount with neither NAME nor --all succeeded")
+	}
+}

@@ -63,6 +63,9 @@ type Daemon struct {
 	sessMu   sync.Mutex
 	sessions map[string]*accountSessions // active sessions per account
 
+	recountMu sync.Mutex
+	recounts  map[string]*homeRecount // accounts whose home this process recounted (recountOnce)
+
 	// Pre-auth defences and metrics live as long as the process: a reload
 	// keeps the penalty table and startup counts.
 	gate      *StartupGate
@@ -92,7 +95,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 		out = os.Stderr
 	}
 	log := newLogger(cfg.Log, out)
-	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]*accountSessions), metrics: NewMetrics()}
+	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]*accountSessions),
+		recounts: make(map[string]*homeRecount), metrics: NewMetrics()}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -472,12 +476,15 @@ func (d *Daemon) homeDir(cfg *Config, acct *store.Account) (string, error) {
 	return home, nil
 }
 
-// userFS opens the account's home confined with os.Root.
-func (d *Daemon) userFS(cfg *Config, acct *store.Account) (vfs.FS, error) {
+// userFS opens the account's home confined with os.Root, recounting
+// its usage first if this is the account's first session with a quota
+// since the daemon started (recountOnce).
+func (d *Daemon) userFS(ctx context.Context, cfg *Config, acct *store.Account) (vfs.FS, error) {
 	home, err := d.homeDir(cfg, acct)
 	if err != nil {
 		return nil, err
 	}
+	d.recountOnce(ctx, acct, home, d.quotaLock(acct.Name))
 	return vfs.Local(home)
 }
 
@@ -491,7 +498,7 @@ func (d *Daemon) openSession(cfg *Config, s *server.Session) (*store.Account, vf
 		s.Exit(1)
 		return nil, nil, nil, false
 	}
-	fsys, err := d.userFS(cfg, acct)
+	fsys, err := d.userFS(s.Context(), cfg, acct)
 	if err != nil {
 		release()
 		d.log.Error("home directory", "user", acct.Name, "error", err)
