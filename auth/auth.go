@@ -87,9 +87,10 @@ type Authenticator interface {
 	// again after the signature of a request has been verified; only the
 	// second call's answer authorizes (CVE-2024-45337 class). For a
 	// certificate, key is the *keys.Certificate, and the call comes only
-	// after the certificate passed the CA, validity, principal (= user)
-	// and critical option checks; the auth layer then adds the
-	// certificate's force-command and extension restrictions.
+	// after the certificate passed the CA, validity and critical option
+	// checks; the auth layer then checks its principals (the login name,
+	// or Permissions.CertPrincipals) and adds the certificate's
+	// force-command and extension restrictions.
 	PublicKey(ctx context.Context, meta ConnMetadata, key keys.PublicKey) (*Permissions, error)
 	// KeyboardInteractive runs challenge rounds (RFC 4256) through
 	// challenge. The number of rounds and prompts is bounded by
@@ -142,6 +143,12 @@ type Permissions struct {
 	// ExpiresAt, when not zero, is when the login stops being valid (a
 	// certificate's valid-before or authorized_keys expiry-time=).
 	ExpiresAt time.Time
+	// CertPrincipals, set by PublicKey when it authorizes a certificate
+	// through an authorized_keys cert-authority line with principals=,
+	// are the names one of which the certificate must list; the login
+	// name then need not be among them (sshd match_principals_option).
+	// Nil means the certificate must list the login name.
+	CertPrincipals []string
 	// Extensions is free-form data for the application (account id, home).
 	Extensions map[string]string
 }
@@ -156,6 +163,7 @@ func (p *Permissions) Clone() *Permissions {
 	c.PermitOpen = append([]string(nil), p.PermitOpen...)
 	c.PermitListen = append([]string(nil), p.PermitListen...)
 	c.Environment = append([]string(nil), p.Environment...)
+	c.CertPrincipals = slices.Clone(p.CertPrincipals)
 	if p.Extensions != nil {
 		c.Extensions = make(map[string]string, len(p.Extensions))
 		for k, v := range p.Extensions {

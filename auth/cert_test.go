@@ -204,6 +204,45 @@ func TestCertificates(t *testing.T) {
 				cfg.Authenticator = caAuth{cfg.Authenticator.(*fakeAuth), otherCA.PublicKey()}
 			},
 			cert: func(t *testing.T) *certSigner { return makeCert(t, user, otherCA, "", nil) }},
+		// authorized_keys cert-authority,principals="deploy" (sshd
+		// match_principals_option): the line's principals replace the
+		// login name.
+		{name: "cert-authority principals= admits a listed principal", ok: true, authCall: true,
+			perms: &Permissions{CertPrincipals: []string{"deploy"}},
+			cfg: func(cfg *Config) {
+				cfg.TrustedUserCAKeys = nil
+				cfg.Authenticator = caAuth{cfg.Authenticator.(*fakeAuth), otherCA.PublicKey()}
+			},
+			cert: func(t *testing.T) *certSigner {
+				return makeCert(t, user, otherCA, "", func(c *keys.Certificate) { c.ValidPrincipals = []string{"deploy"} })
+			}},
+		{name: "cert-authority principals= refuses the login name", authCall: true,
+			perms: &Permissions{CertPrincipals: []string{"deploy"}},
+			cfg: func(cfg *Config) {
+				cfg.TrustedUserCAKeys = nil
+				cfg.Authenticator = caAuth{cfg.Authenticator.(*fakeAuth), otherCA.PublicKey()}
+			},
+			cert: func(t *testing.T) *certSigner { return makeCert(t, user, otherCA, "", nil) }},
+		{name: "per-user CA without principals= needs the login name", authCall: true,
+			cfg: func(cfg *Config) {
+				cfg.TrustedUserCAKeys = nil
+				cfg.Authenticator = caAuth{cfg.Authenticator.(*fakeAuth), otherCA.PublicKey()}
+			},
+			cert: func(t *testing.T) *certSigner {
+				return makeCert(t, user, otherCA, "", func(c *keys.Certificate) { c.ValidPrincipals = []string{"deploy"} })
+			}},
+		// TrustedUserCAKeys ignores principals= (sshd user_cert_trusted_ca
+		// wants the login name): CertPrincipals from a CA that is trusted
+		// only there does not admit another name...
+		{name: "TrustedUserCAKeys ignores CertPrincipals",
+			perms: &Permissions{CertPrincipals: []string{"deploy"}},
+			cert: func(t *testing.T) *certSigner {
+				return makeCert(t, user, ca, "", func(c *keys.Certificate) { c.ValidPrincipals = []string{"deploy"} })
+			}},
+		// ...and still admits the login name, tried first as sshd does.
+		{name: "TrustedUserCAKeys admits the login name despite CertPrincipals", ok: true, authCall: true,
+			perms: &Permissions{CertPrincipals: []string{"deploy"}},
+			cert:  func(t *testing.T) *certSigner { return makeCert(t, user, ca, "", nil) }},
 		{name: "Authenticator refuses certificate", authCall: true,
 			cfg:  func(cfg *Config) { delete(cfg.Authenticator.(*fakeAuth).users["alice"].keys, "cert") },
 			cert: func(t *testing.T) *certSigner { return makeCert(t, user, ca, "", nil) }},

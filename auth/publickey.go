@@ -170,16 +170,17 @@ func (s *serverAuthState) keySizeOK(k keys.PublicKey) bool {
 }
 
 // authorizeKey asks whether key may log in: for a certificate, the CA,
-// validity, principal (the user name) and critical options first. It
-// returns nil permissions when refused, and the security key policy that
-// applies to this key.
+// validity and critical options first, and its principals once the
+// Authenticator said which authorization applies. It returns nil
+// permissions when refused, and the security key policy that applies to
+// this key.
 func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.SKPolicy, error) {
 	cert, isCert := key.(*keys.Certificate)
 	var forceCommand string
 	if isCert {
 		var err error
 		forceCommand, err = cert.CheckCertificate(keys.UserCert, &keys.CertCheck{
-			Principal:             s.meta.user,
+			DeferPrincipal:        true,
 			Now:                   s.now(),
 			Remote:                remoteIP(s.meta.peer.RemoteAddr),
 			IsTrustedCA:           s.isTrustedCA,
@@ -187,6 +188,13 @@ func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.S
 		})
 		if err != nil {
 			s.refused(methodPublicKey, err.Error())
+			return nil, keys.SKPolicy{}, nil
+		}
+		// Only a per-user CA can lift the login name requirement; a
+		// certificate that can only go through TrustedUserCAKeys is
+		// refused without asking the Authenticator.
+		if !cert.ListsUserPrincipal([]string{s.meta.user}) && !s.isUserCA(cert.SignatureKey) {
+			s.refused(methodPublicKey, "certificate does not list the user as a principal")
 			return nil, keys.SKPolicy{}, nil
 		}
 	}
@@ -198,6 +206,10 @@ func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.S
 	sk := keys.SKPolicy{NoTouchRequired: perms.NoTouchRequired, VerifyRequired: perms.VerifyRequired}
 	if !isCert {
 		return perms, sk, nil
+	}
+	if !s.certPrincipalAllowed(cert, perms) {
+		s.refused(methodPublicKey, "certificate does not list an authorized principal")
+		return nil, keys.SKPolicy{}, nil
 	}
 	// A certificate's force-command and the account's forced command must
 	// agree (sshd refuses differing ones rather than pick).
@@ -233,16 +245,32 @@ func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.S
 // maxUnix keeps a certificate's valid-before inside time.Unix's range.
 const maxUnix = 1<<62 - 1
 
+// certPrincipalAllowed applies sshd's two ways of trusting a CA: through
+// TrustedUserCAKeys the certificate must list the login name (ferry has no
+// AuthorizedPrincipalsFile); through an authorized_keys cert-authority line
+// it must list one of the line's principals= if it has that option, else
+// the login name. sshd tries TrustedUserCAKeys first, so a CA trusted both
+// ways admits the login name even when its line says principals=.
+func (s *serverAuthState) certPrincipalAllowed(cert *keys.Certificate, perms *Permissions) bool {
+	user := []string{s.meta.user}
+	if perms.CertPrincipals == nil {
+		return cert.ListsUserPrincipal(user)
+	}
+	return cert.ListsUserPrincipal(perms.CertPrincipals) ||
+		(s.isConfiguredCA(cert.SignatureKey) && cert.ListsUserPrincipal(user))
+}
+
+func (s *serverAuthState) isConfiguredCA(ca keys.PublicKey) bool {
+	return slices.ContainsFunc(s.cfg.TrustedUserCAKeys, func(k keys.PublicKey) bool { return keys.Equal(k, ca) })
+}
+
+func (s *serverAuthState) isUserCA(ca keys.PublicKey) bool {
+	c, ok := s.auth.(UserCAChecker)
+	return ok && c.IsUserCA(s.ctx, &s.meta, ca)
+}
+
 func (s *serverAuthState) isTrustedCA(ca keys.PublicKey) bool {
-	for _, k := range s.cfg.TrustedUserCAKeys {
-		if keys.Equal(k, ca) {
-			return true
-		}
-	}
-	if c, ok := s.auth.(UserCAChecker); ok {
-		return c.IsUserCA(s.ctx, &s.meta, ca)
-	}
-	return false
+	return s.isConfiguredCA(ca) || s.isUserCA(ca)
 }
 
 // remoteIP is the client's address for certificate source-address; nil

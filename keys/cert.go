@@ -326,7 +326,14 @@ type CertCheck struct {
 	// Principal is the user name (user certificates) or host name (host
 	// certificates) the certificate must list.
 	Principal string
-	Now       time.Time
+	// DeferPrincipal leaves matching the principals to the caller, and
+	// Principal is ignored: with authorized_keys principals= the names a
+	// user certificate must list depend on which cert-authority line
+	// authorizes it, known only after the line is found (sshd
+	// auth_check_authkey_line calls sshkey_cert_check_authority without a
+	// name then). A certificate without principals is still refused.
+	DeferPrincipal bool
+	Now            time.Time
 	// Remote is the client address matched against source-address;
 	// nil fails any certificate carrying that option.
 	Remote net.IP
@@ -414,7 +421,7 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 	if len(c.ValidPrincipals) == 0 {
 		return refuse("no principals")
 	}
-	if !c.hasPrincipal(certType, p.Principal) {
+	if !p.DeferPrincipal && !c.hasPrincipal(certType, p.Principal) {
 		return refuse("principal %q not listed", sanitize(p.Principal))
 	}
 	for name, val := range c.CriticalOptions {
@@ -436,6 +443,18 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 		}
 	}
 	return forceCommand, nil
+}
+
+// ListsUserPrincipal reports whether the certificate lists one of names,
+// compared exactly as sshd does for user certificates (the login name, or
+// match_principals_option for authorized_keys principals=).
+func (c *Certificate) ListsUserPrincipal(names []string) bool {
+	for _, p := range c.ValidPrincipals {
+		if slices.Contains(names, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasPrincipal matches a user name exactly (sshd), or a host name against

@@ -361,6 +361,37 @@ func TestHostCertificatePrincipals(t *testing.T) {
 	}
 }
 
+// DeferPrincipal checks everything but the login name, for
+// authorized_keys principals=; ListsUserPrincipal then matches names
+// exactly, never as patterns.
+func TestUserCertificateDeferredPrincipal(t *testing.T) {
+	signers := testSigners(t)
+	ca := signers[KeyEd25519]
+	trusted := func(k PublicKey) bool { return Equal(k, ca.PublicKey()) }
+	c := &Certificate{Key: signers[KeyECDSAP256].PublicKey(), CertType: UserCert,
+		ValidPrincipals: []string{"deploy", "ops*"}, ValidBefore: CertTimeInfinity}
+	if err := c.SignCert(rand.Reader, ca, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CheckCertificate(UserCert, &CertCheck{Principal: "alice", Now: time.Now(), IsTrustedCA: trusted}); err == nil {
+		t.Error("user not among principals accepted without DeferPrincipal")
+	}
+	if _, err := c.CheckCertificate(UserCert, &CertCheck{Principal: "alice", DeferPrincipal: true, Now: time.Now(), IsTrustedCA: trusted}); err != nil {
+		t.Errorf("DeferPrincipal: %v", err)
+	}
+	for names, want := range map[string]bool{"deploy": true, "alice,deploy": true, "alice": false, "ops1": false, "ops*": true, "": false} {
+		if got := c.ListsUserPrincipal(strings.Split(names, ",")); got != want {
+			t.Errorf("ListsUserPrincipal(%q) = %v", names, got)
+		}
+	}
+	// Deferring the name does not admit a certificate without principals.
+	c.ValidPrincipals = nil
+	c.SignCert(rand.Reader, ca, "")
+	if _, err := c.CheckCertificate(UserCert, &CertCheck{DeferPrincipal: true, Now: time.Now(), IsTrustedCA: trusted}); err == nil {
+		t.Error("certificate without principals accepted")
+	}
+}
+
 func TestCertificateSKPolicy(t *testing.T) {
 	signers := testSigners(t)
 	sk := signers[KeySKEd25519].(*testSKSigner)

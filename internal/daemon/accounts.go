@@ -118,9 +118,13 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 		}
 		if isCert {
 			// A certificate authorizes through a cert-authority line for
-			// its CA (the auth layer already checked validity and that
-			// the principal is the user).
-			if !ak.Options.CertAuthority || !keys.Equal(ak.Key, cert.SignatureKey) {
+			// its CA whose principals it satisfies (the auth layer already
+			// checked validity, and checks the principals again against
+			// Permissions.CertPrincipals). Lines are tried in turn as
+			// sshd does: one whose principals= the certificate misses
+			// does not hide a later line for the same CA.
+			if !ak.Options.CertAuthority || !keys.Equal(ak.Key, cert.SignatureKey) ||
+				!certHasLinePrincipal(cert, &ak.Options, meta.User()) {
 				continue
 			}
 		} else if ak.Options.CertAuthority || !keys.Equal(ak.Key, key) {
@@ -134,6 +138,17 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 	}
 	a.observe("publickey", false)
 	return nil, auth.ErrDenied
+}
+
+// certHasLinePrincipal is sshd's principal rule for a cert-authority line
+// (auth2-pubkey.c auth_check_authkey_line): with principals= the
+// certificate must list one of them, and the login name need not be among
+// its principals; without it, the certificate must list the login name.
+func certHasLinePrincipal(cert *keys.Certificate, o *keys.KeyOptions, user string) bool {
+	if o.Principals != nil {
+		return cert.ListsUserPrincipal(o.Principals)
+	}
+	return cert.ListsUserPrincipal([]string{user})
 }
 
 // IsUserCA trusts a CA named by one of the account's cert-authority lines
@@ -220,6 +235,7 @@ func accountPermissions(acct *store.Account, o *keys.KeyOptions) *auth.Permissio
 	}
 	p.NoPTY = p.NoPTY || !o.PTYAllowed()
 	p.NoPortForwarding = p.NoPortForwarding || !o.PortForwardingAllowed()
+	p.CertPrincipals = o.Principals
 	p.PermitOpen = o.PermitOpen
 	p.PermitListen = o.PermitListen
 	p.NoTouchRequired = o.NoTouchRequired
