@@ -213,6 +213,12 @@ func (s *serverAuthState) serviceRequest() error {
 	if err != nil {
 		return err
 	}
+	return s.acceptService(p)
+}
+
+// acceptService answers a SERVICE_REQUEST for ssh-userauth, the only
+// service offered before authentication; any other ends the connection.
+func (s *serverAuthState) acceptService(p []byte) error {
 	var req serviceRequestMsg
 	if !req.unmarshal(p) {
 		return wire.ProtocolError("malformed SERVICE_REQUEST")
@@ -232,7 +238,7 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		p, s.pending = s.pending, nil
 	} else {
 		var err error
-		if p, err = s.readMessage(wire.MsgUserAuthRequest); err != nil {
+		if p, err = s.readUserAuthRequest(); err != nil {
 			return nil, err
 		}
 	}
@@ -319,6 +325,31 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		return nil, s.write(f.marshal())
 	}
 	return nil, s.sendFailure(false)
+}
+
+// readUserAuthRequest reads the next USERAUTH_REQUEST, answering any
+// SERVICE_REQUEST for ssh-userauth before it: paramiko sends one before
+// each of its auth_* calls, and sshd keeps accepting them until
+// authentication succeeds (auth2.c leaves input_service_request
+// registered). Each counts toward the connection's request bound, so a
+// client cannot keep the exchange alive with them.
+func (s *serverAuthState) readUserAuthRequest() ([]byte, error) {
+	for {
+		p, err := s.readMessage(wire.MsgUserAuthRequest, wire.MsgServiceRequest)
+		if err != nil {
+			return nil, err
+		}
+		if p[0] == wire.MsgUserAuthRequest {
+			return p, nil
+		}
+		s.requests++
+		if s.requests > s.maxRequests {
+			return nil, errTooManyFailures()
+		}
+		if err := s.acceptService(p); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // checkUserAndService enforces the user name bounds and that neither user

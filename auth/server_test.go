@@ -67,7 +67,6 @@ func TestForbiddenMessages(t *testing.T) {
 		{"PK_OK", pkOK("ssh-ed25519", []byte("x"))},
 		{"INFO_RESPONSE without challenge", []byte{wire.MsgUserAuthInfoResponse, 0, 0, 0, 0}},
 		{"SERVICE_ACCEPT", serviceAccept("ssh-userauth")},
-		{"second SERVICE_REQUEST", serviceRequest("ssh-userauth")},
 		{"message 79", []byte{79}},
 		{"message 255", []byte{255}},
 	}
@@ -92,6 +91,54 @@ func TestForbiddenMessages(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestRepeatedServiceRequest: paramiko sends SERVICE_REQUEST
+// "ssh-userauth" before each of its auth_* calls, and sshd answers every
+// one until authentication succeeds. Other services still end the
+// connection, and the repeats count toward the request bound.
+func TestRepeatedServiceRequest(t *testing.T) {
+	t.Run("accepted between requests", func(t *testing.T) {
+		fa := newFake()
+		tc := start(t, testConfig(fa))
+		tc.service()
+		tc.service()
+		tc.send(passwordRequestMsg("alice", "wrong"))
+		tc.expect(failure(false, allMethods...))
+		tc.service()
+		tc.service()
+		tc.send(passwordRequestMsg("alice", "correct horse"))
+		res := tc.expectSuccess()
+		if res.User != "alice" || !slices.Equal(res.Methods, []string{"password"}) {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	for _, tt := range []struct {
+		name   string
+		msg    []byte
+		reason uint32
+	}{
+		{"other service", serviceRequest("ssh-connection"), wire.DisconnectServiceNotAvailable},
+		{"trailing bytes", append(serviceRequest("ssh-userauth"), 0), wire.DisconnectProtocolError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := start(t, testConfig(newFake()))
+			tc.service()
+			tc.send(passwordRequestMsg("alice", "wrong"))
+			tc.expect(failure(false, allMethods...))
+			tc.send(tt.msg)
+			tc.expectDisconnect(tt.reason, "")
+		})
+	}
+	t.Run("bounded", func(t *testing.T) {
+		tc := start(t, testConfig(newFake()))
+		tc.service()
+		for range MaxUserAuthRequests {
+			tc.service()
+		}
+		tc.send(serviceRequest("ssh-userauth"))
+		tc.expectDisconnect(wire.DisconnectProtocolError, "Too many authentication failures")
+	})
 }
 
 func TestNoneAndBanner(t *testing.T) {

@@ -47,7 +47,7 @@ import json, sys, paramiko
 c = paramiko.SSHClient()
 c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
 c.connect("127.0.0.1", port=int(sys.argv[1]), username=sys.argv[2], password=sys.argv[3],
-          allow_agent=False, look_for_keys=False, timeout=10)
+          key_filename=sys.argv[5] or None, allow_agent=False, look_for_keys=False, timeout=10)
 _, out, err = c.exec_command(sys.argv[4], timeout=10)
 res = {"stdout": out.read().decode(), "stderr": err.read().decode(),
        "exit": out.channel.recv_exit_status(),
@@ -59,7 +59,7 @@ print(json.dumps(res))
 func TestParamiko(t *testing.T) {
 	python := testenv.SystemPython(t, "paramiko")
 	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler)})
-	r := run(t, python, "-c", paramikoExec, strconv.Itoa(ts.port), testUser, testPassword, "from paramiko; exit 12")
+	r := run(t, python, "-c", paramikoExec, strconv.Itoa(ts.port), testUser, testPassword, "from paramiko; exit 12", "")
 	if r.exit != 0 {
 		t.Fatalf("python: exit %d\n%s", r.exit, r.stderr)
 	}
@@ -75,4 +75,26 @@ func TestParamiko(t *testing.T) {
 	if got.Hostkey != wantHostKey {
 		t.Errorf("paramiko saw host key %s, want %s", got.Hostkey, wantHostKey)
 	}
+}
+
+// TestParamikoWrongKeyThenPassword: paramiko tries key_filename first and
+// then the password, sending SERVICE_REQUEST "ssh-userauth" again before
+// the password; sshd accepts that, so the login must succeed.
+func TestParamikoWrongKeyThenPassword(t *testing.T) {
+	python := testenv.SystemPython(t, "paramiko")
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler)})
+	// A key the server does not know.
+	keyPath, _ := genUserKey(t, t.TempDir(), "ed25519", 0)
+	r := run(t, python, "-c", paramikoExec, strconv.Itoa(ts.port), testUser, testPassword, "after key; exit 3", keyPath)
+	if r.exit != 0 {
+		t.Fatalf("python: exit %d\n%s", r.exit, r.stderr)
+	}
+	var got struct {
+		Stdout, Stderr string
+		Exit           int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("%v: %q", err, r.stdout)
+	}
+	checkExec(t, result{got.Stdout, got.Stderr, got.Exit}, "after key; exit 3", 3)
 }
