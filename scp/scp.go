@@ -66,6 +66,10 @@ type Options struct {
 	Logger *slog.Logger
 	// TransferLog, if set, is called once per file sent or received.
 	TransferLog func(sftp.TransferRecord)
+	// ReadLimit and WriteLimit are the bytes per second a session may
+	// send (scp -f, downloads) and receive (scp -t, uploads) of file
+	// data, as sftp.Options' are; 0 is unlimited.
+	ReadLimit, WriteLimit int64
 }
 
 // bufSize is the copy buffer: two SSH channel packets of OpenSSH's
@@ -161,6 +165,11 @@ func (srv *Server) Serve(ctx context.Context, cmd string, rw io.ReadWriter, stde
 		r: bufio.NewReaderSize(rw, maxLine), w: rw,
 		log: srv.log.With("user", srv.opts.User),
 	}
+	if c.Sink {
+		s.limit = sftp.NewRateLimiter(srv.opts.WriteLimit)
+	} else {
+		s.limit = sftp.NewRateLimiter(srv.opts.ReadLimit)
+	}
 	bp := srv.pool.Get().(*[]byte)
 	s.buf = *bp
 	defer srv.pool.Put(bp)
@@ -196,6 +205,9 @@ type session struct {
 	log  *slog.Logger
 	buf  []byte
 	errs int
+	// limit throttles file data: downloads in source mode, uploads in
+	// sink mode (Options.ReadLimit, WriteLimit); nil when unlimited.
+	limit *sftp.RateLimiter
 }
 
 // fatalError marks an error after which the session ends (scp.c's exit

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -486,5 +487,34 @@ func TestSinkQuotaTargetChangedDuringUpload(t *testing.T) {
 	}
 	if q.bytes != 3 || q.files != 1 {
 		t.Errorf("usage %d bytes %d files, want 3 bytes 1 file", q.bytes, q.files)
+	}
+}
+
+// TestRateLimits: WriteLimit paces an upload (scp -t) and ReadLimit a
+// download (scp -f) to at least about size/limit; the data still arrive
+// intact. Only a lower bound is checked.
+func TestRateLimits(t *testing.T) {
+	const limit = 1 << 20
+	const size = 3 << 19 // 1.5 s at the limit, a tenth of it from the bucket
+	const atLeast = 1200 * time.Millisecond
+	data := strings.Repeat("x", size)
+	root := t.TempDir()
+
+	start := time.Now()
+	out, stderr, st := run(t, root, "scp -t .", fmt.Sprintf("C0644 %d f\n%s\x00", size, data), &Options{WriteLimit: limit})
+	if d := time.Since(start); d < atLeast {
+		t.Errorf("upload of %d bytes took %v with WriteLimit %d B/s, want at least %v", size, d, limit, atLeast)
+	}
+	if out != "\x00\x00\x00" || st != 0 || stderr != "" || readFile(t, filepath.Join(root, "f")) != data {
+		t.Fatalf("upload: out %q stderr %q status %d", out, stderr, st)
+	}
+
+	start = time.Now()
+	out, stderr, st = run(t, root, "scp -f f", "\x00\x00\x00", &Options{ReadLimit: limit})
+	if d := time.Since(start); d < atLeast {
+		t.Errorf("download of %d bytes took %v with ReadLimit %d B/s, want at least %v", size, d, limit, atLeast)
+	}
+	if want := fmt.Sprintf("C0644 %d f\n%s\x00", size, data); out != want || st != 0 || stderr != "" {
+		t.Fatalf("download: %d bytes out, stderr %q status %d", len(out), stderr, st)
 	}
 }

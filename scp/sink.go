@@ -199,6 +199,10 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 			s.record(np, 0, written, start, "aborted")
 			return errPeerGone
 		}
+		if err := s.limit.Wait(s.ctx, n); err != nil {
+			s.abort(u)
+			return &fatalError{err}
+		}
 		if werr == nil {
 			if _, werr = u.f.Write(s.buf[:n]); werr == nil {
 				written += int64(n)

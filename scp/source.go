@@ -123,6 +123,9 @@ func (s *session) source(p string, depth int) error {
 		} else {
 			clear(b)
 		}
+		if err := s.limit.Wait(s.ctx, n); err != nil {
+			return &fatalError{err}
+		}
 		if _, err := s.w.Write(b); err != nil {
 			s.record(p, sent, 0, start, "aborted")
 			return errPeerGone

@@ -161,6 +161,10 @@ type Options struct {
 	// Requests refuses requests by name, as OpenSSH sftp-server's -P and
 	// -p lists do. The zero value refuses none.
 	Requests RequestFilter
+	// ReadLimit and WriteLimit are bytes per second the session's READs
+	// (downloads) and WRITEs (uploads) may move, across all its handles;
+	// 0 is unlimited. A throttled request's reply waits.
+	ReadLimit, WriteLimit int64
 }
 
 // DefaultMaxHandles is the default Options.MaxHandles: plenty for any
@@ -412,6 +416,10 @@ type session struct {
 	names map[uint64]string // uid (low) / gid (1<<32|gid) -> name
 	hdr   [4]byte
 
+	// readLimit and writeLimit throttle READ and WRITE data
+	// (Options.ReadLimit, WriteLimit); nil when unlimited.
+	readLimit, writeLimit *RateLimiter
+
 	// Set by Start: the input, the end callback and, when r can notify,
 	// the notifier and the callback handed to it (bound once, so parking
 	// does not allocate).
@@ -507,6 +515,9 @@ func (srv *Server) newSession(ctx context.Context, w io.Writer) *session {
 		handles: make(map[uint32]*handle),
 		w:       w,
 		names:   make(map[uint64]string),
+
+		readLimit:  NewRateLimiter(srv.opts.ReadLimit),
+		writeLimit: NewRateLimiter(srv.opts.WriteLimit),
 	}
 	s.cond.L = &s.mu
 	s.reorderCond.L = &s.reorderMu
@@ -1246,6 +1257,11 @@ func (s *session) read(j *job) {
 		}
 		return
 	}
+	if err := s.readLimit.Wait(s.ctx, n); err != nil {
+		s.srv.putBuf(b)
+		s.statusSeq(j.seq, j.id, StatusFailure, "")
+		return
+	}
 	buf = buf[:dataHeader+n]
 	binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
 	buf[4] = fxpData
@@ -1260,6 +1276,10 @@ func (s *session) read(j *job) {
 func (s *session) write(j *job) {
 	defer s.srv.putBuf(j.req)
 	h := j.h
+	if err := s.writeLimit.Wait(s.ctx, len(j.data)); err != nil {
+		s.statusSeq(j.seq, j.id, StatusFailure, "")
+		return
+	}
 	err := s.chargedWrite(h, j.data, j.off)
 	if err != nil {
 		h.writeFailed.Store(true)

@@ -566,6 +566,8 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 		DirectUploads: !cfg.SFTP.AtomicUploads,
 		Umask:         cfg.SFTP.Umask,
 		MaxHandles:    cfg.SFTP.MaxHandles,
+		ReadLimit:     cfg.SFTP.ReadLimit,
+		WriteLimit:    cfg.SFTP.WriteLimit,
 		Logger:        d.log,
 		User:          acct.Name,
 	}
@@ -615,6 +617,8 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 				User:          acct.Name,
 				Logger:        d.log,
 				TransferLog:   so.TransferLog,
+				ReadLimit:     so.ReadLimit,
+				WriteLimit:    so.WriteLimit,
 			}).ServeSSH(s)
 			return
 		}

@@ -400,3 +400,38 @@ func TestInvalidUserPenalty(t *testing.T) {
 		t.Errorf("penalised source read %q, %v; want %q", b, err, refusedPenaltyMsg)
 	}
 }
+
+// TestDaemonReadLimit: [sftp] read_limit reaches the sessions. It was
+// parsed and validated but nothing read it: a 4 MiB get with
+// read_limit = "1M" took 0.1 s.
+func TestDaemonReadLimit(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	addAccount(t, st, "gina", "pw-gina", 0)
+	const limit, size = 1 << 20, 3 << 19
+	addr := startDaemonWith(t, dir, "", func(c *Config) { c.SFTP.ReadLimit = limit })
+	c := sftpClient(t, addr, "gina", ssh.Password("pw-gina"))
+	data := make([]byte, size)
+	rand.Read(data)
+	if err := upload(c, "f", data); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Open("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	got, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download: %d bytes, %v", len(got), err)
+	}
+	// 1.5 s at the limit, less the bucket's tenth of a second; generous.
+	if d := time.Since(start); d < 1200*time.Millisecond {
+		t.Errorf("%d bytes downloaded in %v with read_limit %d B/s", size, d, limit)
+	}
+}
