@@ -213,7 +213,8 @@ func keyOptionsAdmit(o *keys.KeyOptions, meta auth.ConnMetadata, now time.Time) 
 }
 
 // accountPermissions combines the account's switches with the key's
-// options: each restriction from either side applies.
+// options: each restriction from either side applies, and the account's
+// forced command replaces the key's.
 func accountPermissions(acct *store.Account, o *keys.KeyOptions) *auth.Permissions {
 	p := &auth.Permissions{
 		ForceCommand:      acct.ForceCommand,
@@ -230,7 +231,10 @@ func accountPermissions(acct *store.Account, o *keys.KeyOptions) *auth.Permissio
 	if o == nil {
 		return p
 	}
-	if o.Command != "" {
+	// The administrator's forced command wins over the key's command=, as
+	// sshd's ForceCommand does (session.c): customers who add their own
+	// keys must not escape it.
+	if o.Command != "" && p.ForceCommand == "" {
 		p.ForceCommand = o.Command
 	}
 	p.NoPTY = p.NoPTY || !o.PTYAllowed()
