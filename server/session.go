@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/ferry-sftp/ferry/auth"
@@ -412,7 +413,8 @@ func (c *Conn) chooseHandler(s *Session, req *connection.Request) Handler {
 	if fc := c.Permissions().ForceCommand; fc != "" {
 		// sshd: a forced command replaces shell, exec and subsystem alike;
 		// the handler sees the original in RawCommand.
-		if s.subsystem != "" {
+		wasSubsystem := s.subsystem != ""
+		if wasSubsystem {
 			s.rawCmd = s.subsystem
 			s.subsystem = ""
 		}
@@ -420,12 +422,89 @@ func (c *Conn) chooseHandler(s *Session, req *connection.Request) Handler {
 		s.mu.Lock()
 		s.env = append(s.env, "SSH_ORIGINAL_COMMAND="+s.rawCmd)
 		s.mu.Unlock()
+		switch forcedSFTP(fc) {
+		case forcedInternalSFTP:
+			// sshd session.c: internal-sftp serves a subsystem request
+			// only (SUBSYSTEM_INT_SFTP); a shell or exec gets
+			// SUBSYSTEM_INT_SFTP_ERROR's message and exit status 1.
+			if !wasSubsystem {
+				return HandlerFunc(refuseNonSFTP)
+			}
+			return c.forcedSFTPHandler(s)
+		case forcedSFTPServer:
+			// An sftp-server binary is an ordinary command to sshd, run
+			// for any request; it speaks SFTP on the channel.
+			return c.forcedSFTPHandler(s)
+		}
 		return c.srv.Handler
 	}
 	if s.subsystem != "" {
 		return c.srv.SubsystemHandlers[s.subsystem]
 	}
 	return c.srv.Handler
+}
+
+// forcedSFTPHandler serves a forced internal-sftp or sftp-server with the
+// "sftp" subsystem handler; Command still holds the forced command.
+func (c *Conn) forcedSFTPHandler(s *Session) Handler {
+	s.subsystem = sftpSubsystem
+	return c.srv.SubsystemHandlers[sftpSubsystem]
+}
+
+const sftpSubsystem = "sftp"
+
+// refuseNonSFTP answers a shell or exec request under a forced
+// internal-sftp with sshd's words and exit status.
+func refuseNonSFTP(s *Session) {
+	io.WriteString(s, "This service allows sftp connections only.\n")
+	s.Exit(1)
+}
+
+type forcedSFTPKind int
+
+const (
+	forcedNotSFTP forcedSFTPKind = iota
+	forcedInternalSFTP
+	forcedSFTPServer
+)
+
+// forcedSFTP tells whether a forced command names sshd's SFTP server:
+// "internal-sftp" (sshd's IS_INTERNAL_SFTP: the word, then the end or a
+// blank) or a program whose base name is "sftp-server" (the
+// /usr/lib/openssh/sftp-server of Debian, /usr/libexec/openssh/ of
+// Fedora). Only arguments that leave the server unrestricted (-e, -f, -l:
+// logging) are accepted: -R, -P, -p, -d and -u limit what the session may
+// do, and the sftp handler does not read them, so such a command is left
+// to Handler (which refuses what it does not know) rather than served
+// with more rights than sshd would give.
+func forcedSFTP(command string) forcedSFTPKind {
+	words := strings.FieldsFunc(command, func(r rune) bool { return r == ' ' || r == '\t' })
+	if len(words) == 0 {
+		return forcedNotSFTP
+	}
+	kind := forcedNotSFTP
+	switch {
+	case words[0] == "internal-sftp":
+		kind = forcedInternalSFTP
+	case path.Base(words[0]) == "sftp-server":
+		kind = forcedSFTPServer
+	default:
+		return forcedNotSFTP
+	}
+	for args := words[1:]; len(args) > 0; args = args[1:] {
+		switch a := args[0]; {
+		case a == "-e":
+		case a == "-f" || a == "-l":
+			if len(args) < 2 {
+				return forcedNotSFTP
+			}
+			args = args[1:]
+		case len(a) > 2 && (a[:2] == "-f" || a[:2] == "-l"):
+		default:
+			return forcedNotSFTP
+		}
+	}
+	return kind
 }
 
 func (c *Conn) acceptEnv(name string) bool {
