@@ -81,9 +81,9 @@ func sourceBlock(addr netip.Addr, blocks NetBlockSize) (netip.Prefix, bool) {
 // or ends, whichever comes first; later calls do nothing. An invalid
 // remote (not an IP connection) is counted only globally.
 func (g *StartupGate) Admit(remote netip.Addr) (release func(), err error) {
-	block, hasBlock := sourceBlock(remote, g.blocks)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	block, hasBlock := sourceBlock(remote, g.blocks)
 	// sshd checks the per-source limit before the random drop.
 	if hasBlock && g.perSource > 0 && g.sources[block] >= g.perSource {
 		return nil, ErrPerSourceMaxStartups
@@ -92,13 +92,29 @@ func (g *StartupGate) Admit(remote netip.Addr) (release func(), err error) {
 		return nil, ErrMaxStartups
 	}
 	g.startups++
-	if hasBlock && g.perSource > 0 {
+	// Whether this slot is in sources is fixed here: a reload may turn
+	// the per-source limit on or off (or change the block size) before
+	// it is released, and release must undo exactly what Admit did.
+	counted := hasBlock && g.perSource > 0
+	if counted {
 		g.sources[block]++
 	}
 	var once sync.Once
 	return func() {
-		once.Do(func() { g.release(block, hasBlock) })
+		once.Do(func() { g.release(block, counted) })
 	}, nil
+}
+
+// Reconfigure applies a reloaded configuration's MaxStartups,
+// PerSourceMaxStartups and PerSourceNetBlockSize to connections admitted
+// from now on. Slots already held keep counting against the global limit
+// and, under the block they were admitted in, against their source's.
+func (g *StartupGate) Reconfigure(cfg *Config) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.start, g.rate, g.full = cfg.MaxStartups.Start, cfg.MaxStartups.Rate, cfg.MaxStartups.Full
+	g.perSource = cfg.PerSourceMaxStartups
+	g.blocks = cfg.PerSourceNetBlockSize
 }
 
 // shouldDrop is sshd's should_drop_connection: never below start, always
@@ -115,17 +131,24 @@ func (g *StartupGate) shouldDrop(startups int) bool {
 	return g.randN(100) < p
 }
 
-func (g *StartupGate) release(block netip.Prefix, hasBlock bool) {
+func (g *StartupGate) release(block netip.Prefix, counted bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.startups--
-	if hasBlock && g.perSource > 0 {
+	if counted {
 		if n := g.sources[block] - 1; n > 0 {
 			g.sources[block] = n
 		} else {
 			delete(g.sources, block)
 		}
 	}
+}
+
+// fullLimit is MaxStartups.Full, which a reload may change.
+func (g *StartupGate) fullLimit() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.full
 }
 
 // Startups is the number of admitted connections not yet authenticated
@@ -238,8 +261,12 @@ func (l *GuardedListener) Accept() (net.Conn, error) {
 // refuses it when MaxStartups.Full connections already wait for their
 // header. It must not read the header, so it uses only the socket.
 func (l *GuardedListener) acceptProxied(pc *proxyproto.Conn) *guardedConn {
+	limit := 0
+	if l.gate != nil {
+		limit = l.gate.fullLimit()
+	}
 	l.mu.Lock()
-	full := l.gate != nil && l.gate.full > 0 && l.awaitingHeader >= l.gate.full
+	full := limit > 0 && l.awaitingHeader >= limit
 	if !full {
 		l.awaitingHeader++
 	}

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -76,13 +77,29 @@ const maxExpirePerCall = 64
 // Penalties is the penalty table. Its size is bounded by max-sources4
 // plus max-sources6 (config.go bounds those at 1<<24 each).
 type Penalties struct {
-	cfg    PerSourcePenalties
-	exempt []netip.Prefix
-	blocks NetBlockSize
-	now    func() time.Time
+	// settings are swapped whole by a reload (Reconfigure); each Record
+	// or Check works with the one it loaded.
+	settings atomic.Pointer[penaltySettings]
+	now      func() time.Time
 
 	mu     sync.Mutex
 	v4, v6 penaltyTable
+}
+
+// penaltySettings are a configuration's PerSourcePenalties,
+// PerSourcePenaltyExemptList and PerSourceNetBlockSize.
+type penaltySettings struct {
+	cfg    PerSourcePenalties
+	exempt []netip.Prefix
+	blocks NetBlockSize
+}
+
+func newPenaltySettings(cfg *Config) *penaltySettings {
+	return &penaltySettings{
+		cfg:    cfg.PerSourcePenalties,
+		exempt: slices.Clone(cfg.PerSourcePenaltyExemptList),
+		blocks: cfg.PerSourceNetBlockSize,
+	}
 }
 
 type penaltyTable struct {
@@ -111,40 +128,60 @@ func NewPenalties(cfg *Config, now func() time.Time) *Penalties {
 	if now == nil {
 		now = time.Now
 	}
-	p := &Penalties{
-		cfg:    cfg.PerSourcePenalties,
-		exempt: slices.Clone(cfg.PerSourcePenaltyExemptList),
-		blocks: cfg.PerSourceNetBlockSize,
-		now:    now,
-	}
-	p.v4 = penaltyTable{max: p.cfg.MaxSources4, overflow: p.cfg.Overflow, byBlock: make(map[netip.Prefix]*penalty)}
-	p.v6 = penaltyTable{max: p.cfg.MaxSources6, overflow: p.cfg.Overflow6, byBlock: make(map[netip.Prefix]*penalty)}
+	st := newPenaltySettings(cfg)
+	p := &Penalties{now: now}
+	p.settings.Store(st)
+	p.v4 = penaltyTable{max: st.cfg.MaxSources4, overflow: st.cfg.Overflow, byBlock: make(map[netip.Prefix]*penalty)}
+	p.v6 = penaltyTable{max: st.cfg.MaxSources6, overflow: st.cfg.Overflow6, byBlock: make(map[netip.Prefix]*penalty)}
 	return p
 }
 
-func (p *Penalties) duration(e Event) time.Duration {
+// Reconfigure applies a reloaded configuration's PerSourcePenalties,
+// PerSourcePenaltyExemptList and PerSourceNetBlockSize; the penalties
+// already recorded are kept (a reload must not pardon an attacker). A
+// table over its new max-sources drops the penalties ending soonest, as
+// a full permissive table does. After a change of block size the old
+// entries, keyed by the old blocks, no longer match and expire unused.
+func (p *Penalties) Reconfigure(cfg *Config) {
+	st := newPenaltySettings(cfg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.settings.Store(st)
+	for _, t := range []struct {
+		t        *penaltyTable
+		max      int
+		overflow PenaltyOverflow
+	}{{&p.v4, st.cfg.MaxSources4, st.cfg.Overflow}, {&p.v6, st.cfg.MaxSources6, st.cfg.Overflow6}} {
+		t.t.max, t.t.overflow = t.max, t.overflow
+		for len(t.t.byBlock) > t.t.max {
+			t.t.remove(t.t.byExpiry[0])
+		}
+	}
+}
+
+func (st *penaltySettings) duration(e Event) time.Duration {
 	switch e {
 	case EventCrash:
-		return p.cfg.Crash
+		return st.cfg.Crash
 	case EventAuthFail:
-		return p.cfg.AuthFail
+		return st.cfg.AuthFail
 	case EventNoAuth:
-		return p.cfg.NoAuth
+		return st.cfg.NoAuth
 	case EventGraceExceeded:
-		return p.cfg.GraceExceeded
+		return st.cfg.GraceExceeded
 	case EventInvalidUser:
-		return p.cfg.InvalidUser
+		return st.cfg.InvalidUser
 	case EventRefuseConnection:
-		return p.cfg.RefuseConnection
+		return st.cfg.RefuseConnection
 	}
 	return 0
 }
 
 // exempted matches the address itself, not its block, against the
 // exempt list, as sshd does.
-func (p *Penalties) exempted(addr netip.Addr) bool {
+func (st *penaltySettings) exempted(addr netip.Addr) bool {
 	addr = addr.Unmap().WithZone("")
-	for _, e := range p.exempt {
+	for _, e := range st.exempt {
 		if e.Contains(addr) {
 			return true
 		}
@@ -161,14 +198,15 @@ func (p *Penalties) table(block netip.Prefix) *penaltyTable {
 
 // Record adds event's penalty to addr's source block.
 func (p *Penalties) Record(addr netip.Addr, event Event) {
-	if !p.cfg.Enabled || p.exempted(addr) {
+	st := p.settings.Load()
+	if !st.cfg.Enabled || st.exempted(addr) {
 		return
 	}
-	d := p.duration(event)
+	d := st.duration(event)
 	if d <= 0 {
 		return
 	}
-	block, ok := sourceBlock(addr, p.blocks)
+	block, ok := sourceBlock(addr, st.blocks)
 	if !ok {
 		return
 	}
@@ -189,7 +227,7 @@ func (p *Penalties) Record(addr netip.Addr, event Event) {
 			// while the table stays full.
 			return
 		}
-		e = &penalty{block: block, expiry: now.Add(d), reason: event, active: d > p.cfg.Min}
+		e = &penalty{block: block, expiry: now.Add(d), reason: event, active: d > st.cfg.Min}
 		t.byBlock[block] = e
 		heap.Push(&t.byExpiry, e)
 		if e.active {
@@ -203,11 +241,11 @@ func (p *Penalties) Record(addr netip.Addr, event Event) {
 		return
 	}
 	e.expiry = e.expiry.Add(d)
-	if limit := now.Add(p.cfg.Max); e.expiry.After(limit) {
+	if limit := now.Add(st.cfg.Max); e.expiry.After(limit) {
 		e.expiry = limit
 	}
 	e.reason = event
-	if !e.active && e.expiry.Sub(now) > p.cfg.Min {
+	if !e.active && e.expiry.Sub(now) > st.cfg.Min {
 		e.active = true
 		t.active++
 	}
@@ -242,10 +280,11 @@ type verdict struct {
 }
 
 func (p *Penalties) check(addr netip.Addr) verdict {
-	if !p.cfg.Enabled || p.exempted(addr) {
+	st := p.settings.Load()
+	if !st.cfg.Enabled || st.exempted(addr) {
 		return verdict{}
 	}
-	block, ok := sourceBlock(addr, p.blocks)
+	block, ok := sourceBlock(addr, st.blocks)
 	if !ok {
 		return verdict{}
 	}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -191,8 +192,9 @@ func Run(ctx context.Context, opts RunOptions) error {
 }
 
 // reload re-reads the configuration and host keys; new connections use
-// them, live ones keep theirs. Listen addresses and the database URL need
-// a restart.
+// them, live ones keep theirs. The startup gate and the penalty table
+// take the new limits and keep their counts. What Run sets up once
+// (restartOnlyChanges) needs a restart, and the log says which keys.
 func (d *Daemon) reload() {
 	sdNotify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(time.Now().UnixMicro(), 10))
 	defer sdNotify("READY=1")
@@ -202,18 +204,47 @@ func (d *Daemon) reload() {
 		return
 	}
 	old := d.current.Load().cfg
-	newDB, _ := cfg.DatabaseURL()
-	oldDB, _ := old.DatabaseURL()
-	if fmt.Sprint(cfg.Listen) != fmt.Sprint(old.Listen) || newDB != oldDB {
-		d.log.Warn("listen addresses and database changes take effect after a restart")
-	}
 	gen, err := d.newGeneration(cfg)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
 	}
+	if d.gate != nil {
+		d.gate.Reconfigure(cfg)
+	}
+	if d.penalties != nil {
+		d.penalties.Reconfigure(cfg)
+	}
 	d.current.Store(gen)
+	if keys := restartOnlyChanges(old, cfg); len(keys) > 0 {
+		d.log.Warn("these changes take effect after a restart; the running values stay", "keys", keys)
+	}
 	d.log.Info("configuration reloaded", "kex", cfg.KexAlgorithms, "ciphers", cfg.Ciphers, "macs", cfg.MACs)
+}
+
+// restartOnlyChanges names the changed keys that a reload cannot apply:
+// the listeners (and the PROXY protocol wrapping them), the database
+// connection, the metrics listener and run_as are set up once by Run.
+func restartOnlyChanges(old, cfg *Config) []string {
+	var keys []string
+	newDB, _ := cfg.DatabaseURL()
+	oldDB, _ := old.DatabaseURL()
+	for _, c := range []struct {
+		key     string
+		changed bool
+	}{
+		{"listen", !slices.Equal(old.Listen, cfg.Listen)},
+		{"database", newDB != oldDB},
+		{"proxy_protocol", old.ProxyProtocol != cfg.ProxyProtocol},
+		{"metrics.listen", old.Metrics.Listen != cfg.Metrics.Listen},
+		{"metrics.pprof", old.Metrics.Pprof != cfg.Metrics.Pprof},
+		{"run_as", old.RunAs != cfg.RunAs},
+	} {
+		if c.changed {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
 }
 
 func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
