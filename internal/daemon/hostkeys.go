@@ -96,6 +96,43 @@ func LoadOrCreateHostKeys(dataDir string, paths []string, hostKeyAlgorithms []st
 	return signers, nil
 }
 
+// CheckHostKeys loads the host keys cfg names, as LoadOrCreateHostKeys
+// would, without generating or writing anything (`ferry serve --check`):
+// each configured host_keys file must load; of the default keys in the
+// data directory, those present must load and the missing ones are
+// returned (serve generates them). The error names every key that fails.
+func CheckHostKeys(cfg *Config) (found []string, missing []string, err error) {
+	var errs []error
+	check := func(path string) {
+		s, err := loadHostKey(path)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		pub := s.PublicKey()
+		found = append(found, path+": "+pub.Type()+" "+keys.FingerprintSHA256(pub))
+	}
+	if len(cfg.HostKeys) > 0 {
+		for _, p := range cfg.HostKeys {
+			check(p)
+		}
+		return found, nil, errors.Join(errs...)
+	}
+	specs := slices.Clone(defaultHostKeys)
+	if slices.Contains(cfg.HostKeyAlgorithms, keys.KeyDSA) {
+		specs = append(specs, dsaHostKey)
+	}
+	for _, spec := range specs {
+		path := filepath.Join(cfg.DataDir, spec.file)
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, path)
+			continue
+		}
+		check(path)
+	}
+	return found, missing, errors.Join(errs...)
+}
+
 // HostKeyFingerprints returns "type SHA256:..." for each signer, for a
 // startup banner or a `ferry serve --check` listing.
 func HostKeyFingerprints(signers []keys.Signer) []string {
