@@ -606,23 +606,29 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 		opts.Quota = storeQuota{st: d.st, account: acct.Name}
 		opts.QuotaLock = d.quotaLock(acct.Name)
 	}
-	opts.TransferLog = func(r sftp.TransferRecord) {
+	opts.TransferLog = d.transferLog(cfg, "sftp")
+	return opts
+}
+
+// transferLog counts and (with [log] transfer_log) logs each file a
+// session moved, labelled with its protocol ("sftp" or "scp").
+func (d *Daemon) transferLog(cfg *Config, protocol string) func(sftp.TransferRecord) {
+	return func(r sftp.TransferRecord) {
 		result := "ok"
 		if r.Result != "ok" {
 			result = "failed"
 		}
 		if r.BytesWritten > 0 {
-			d.metrics.Transfer("sftp", "upload", result, r.BytesWritten)
+			d.metrics.Transfer(protocol, "upload", result, r.BytesWritten)
 		}
 		if r.BytesRead > 0 {
-			d.metrics.Transfer("sftp", "download", result, r.BytesRead)
+			d.metrics.Transfer(protocol, "download", result, r.BytesRead)
 		}
 		if cfg.Log.TransferLog {
-			d.log.Info("transfer", "protocol", "sftp", "user", r.User, "path", r.Path, "bytes_read", r.BytesRead,
+			d.log.Info("transfer", "protocol", protocol, "user", r.User, "path", r.Path, "bytes_read", r.BytesRead,
 				"bytes_written", r.BytesWritten, "duration", r.Duration.Round(time.Millisecond), "result", r.Result)
 		}
 	}
-	return opts
 }
 
 // execHandler serves shell and exec requests: "scp -t/-f" goes to ferry's
@@ -647,7 +653,7 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 				Umask:         so.Umask,
 				User:          acct.Name,
 				Logger:        d.log,
-				TransferLog:   so.TransferLog,
+				TransferLog:   d.transferLog(cfg, "scp"),
 				ReadLimit:     so.ReadLimit,
 				WriteLimit:    so.WriteLimit,
 			}).ServeSSH(s)
