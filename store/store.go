@@ -315,7 +315,14 @@ func ParseAllowFrom(s string) (netip.Prefix, error) {
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("%w CIDR %q", ErrInvalid, s)
 		}
-		return p.Masked(), nil
+		p = p.Masked()
+		// Sources are matched unmapped (AllowsSource), so an IPv4-mapped
+		// prefix (::ffff:0:0/96 and narrower) would never match: store
+		// the IPv4 prefix it means, as a bare mapped address already is.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {

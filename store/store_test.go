@@ -723,10 +723,15 @@ func TestAccountHelpers(t *testing.T) {
 	if got := (&Account{Name: "bob"}).HomeDir("/var/lib/ferry"); got != "/var/lib/ferry/home/bob" {
 		t.Errorf("HomeDir = %q", got)
 	}
-	for in, want := range map[string]string{"192.0.2.7/24": "192.0.2.0/24", "2001:db8::1": "2001:db8::1/128", "::ffff:10.1.2.3": "10.1.2.3/32"} {
+	for in, want := range map[string]string{"192.0.2.7/24": "192.0.2.0/24", "2001:db8::1": "2001:db8::1/128", "::ffff:10.1.2.3": "10.1.2.3/32",
+		// IPv4-mapped CIDRs were kept as IPv6 and never matched a source.
+		"::ffff:127.0.0.0/104": "127.0.0.0/8", "::ffff:192.0.2.9/128": "192.0.2.9/32", "::ffff:0:0/96": "0.0.0.0/0"} {
 		if p, err := ParseAllowFrom(in); err != nil || p.String() != want {
 			t.Errorf("ParseAllowFrom(%q) = %v, %v; want %s", in, p, err, want)
 		}
+	}
+	if p, err := ParseAllowFrom("::ffff:127.0.0.0/104"); err != nil || !(&Account{AllowFrom: []netip.Prefix{p}}).AllowsSource(netip.MustParseAddr("127.0.0.1")) {
+		t.Errorf("--allow-from ::ffff:127.0.0.0/104 (%v, %v) does not allow 127.0.0.1", p, err)
 	}
 	for _, in := range []string{"", "10.0.0.0/33", "host.example", "fe80::1%eth0"} {
 		if _, err := ParseAllowFrom(in); !errors.Is(err, ErrInvalid) {
