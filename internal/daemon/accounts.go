@@ -32,6 +32,10 @@ type accountAuthenticator struct {
 	log  *slog.Logger
 	// onAttempt, if set, observes each decision (metrics).
 	onAttempt func(method string, ok bool)
+	// trustedCAs are trusted_user_ca_keys: their certificates log in to
+	// any account whose name they list, without an authorized_keys line
+	// (sshd TrustedUserCAKeys).
+	trustedCAs []keys.PublicKey
 }
 
 func remoteIP(a net.Addr) netip.Addr {
@@ -111,6 +115,12 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 		return nil, denied(err)
 	}
 	cert, isCert := key.(*keys.Certificate)
+	if isCert && a.isTrustedCA(cert.SignatureKey) && cert.ListsUserPrincipal([]string{meta.User()}) {
+		// sshd tries TrustedUserCAKeys before authorized_keys; the auth
+		// layer has checked the certificate's validity and principal.
+		a.observe("publickey", true)
+		return accountPermissions(acct, &keys.KeyOptions{}), nil
+	}
 	for _, l := range lines {
 		ak, err := keys.ParseAuthorizedKey([]byte(l.Line))
 		if err != nil {
@@ -138,6 +148,15 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 	}
 	a.observe("publickey", false)
 	return nil, auth.ErrDenied
+}
+
+func (a *accountAuthenticator) isTrustedCA(ca keys.PublicKey) bool {
+	for _, k := range a.trustedCAs {
+		if keys.Equal(k, ca) {
+			return true
+		}
+	}
+	return false
 }
 
 // certHasLinePrincipal is sshd's principal rule for a cert-authority line

@@ -358,6 +358,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 			cas = append(cas, ak.Key)
 		}
 	}
+	authn.trustedCAs = cas
 	srv := &server.Server{
 		Transport: transport.Config{
 			HostKeys:          hostKeys,
