@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"slices"
@@ -72,7 +73,7 @@ func (s *serverAuthState) publicKey(req *userAuthRequestMsg) (outcome, error) {
 	}
 
 	if !p.HasSig {
-		perms, _, err := s.authorizeKey(key)
+		perms, _, err := s.authorizeKey(key, true)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -105,7 +106,7 @@ func (s *serverAuthState) publicKey(req *userAuthRequestMsg) (outcome, error) {
 		s.refused(req.Method, "signature verification failed")
 		return fail, nil
 	}
-	perms, sk, err := s.authorizeKey(key)
+	perms, sk, err := s.authorizeKey(key, false)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -174,7 +175,7 @@ func (s *serverAuthState) keySizeOK(k keys.PublicKey) bool {
 // Authenticator said which authorization applies. It returns nil
 // permissions when refused, and the security key policy that applies to
 // this key.
-func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.SKPolicy, error) {
+func (s *serverAuthState) authorizeKey(key keys.PublicKey, query bool) (*Permissions, keys.SKPolicy, error) {
 	cert, isCert := key.(*keys.Certificate)
 	var forceCommand string
 	if isCert {
@@ -198,7 +199,11 @@ func (s *serverAuthState) authorizeKey(key keys.PublicKey) (*Permissions, keys.S
 			return nil, keys.SKPolicy{}, nil
 		}
 	}
-	perms, err := s.auth.PublicKey(s.ctx, &s.meta, key)
+	ctx := s.ctx
+	if query {
+		ctx = context.WithValue(ctx, keyQueryKey{}, true)
+	}
+	perms, err := s.auth.PublicKey(ctx, &s.meta, key)
 	perms, err = s.authorized(methodPublicKey, perms, err)
 	if err != nil || perms == nil {
 		return nil, keys.SKPolicy{}, err
@@ -290,4 +295,17 @@ func remoteIP(a net.Addr) net.IP {
 func (s *serverAuthState) refused(method, why string) {
 	s.log.LogAttrs(s.ctx, slog.LevelDebug, "userauth refused",
 		slog.String("user", s.meta.user), slog.String("method", method), slog.String("reason", why))
+}
+
+// keyQueryKey marks the context of an Authenticator.PublicKey call made
+// for a query without a signature.
+type keyQueryKey struct{}
+
+// IsKeyQuery reports whether an Authenticator.PublicKey call with this
+// context is a query without a signature (answered with PK_OK), not a
+// signed attempt. The answer is the same either way; it lets an
+// Authenticator count logins once (a client queries, then signs).
+func IsKeyQuery(ctx context.Context) bool {
+	q, _ := ctx.Value(keyQueryKey{}).(bool)
+	return q
 }

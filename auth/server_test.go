@@ -1120,3 +1120,35 @@ func TestResultOutlivesPackets(t *testing.T) {
 		t.Fatal("zero signature verified")
 	}
 }
+
+// queryRecorder notes, for each PublicKey call, whether IsKeyQuery saw a
+// query without a signature.
+type queryRecorder struct {
+	*fakeAuth
+	queries []bool
+}
+
+func (q *queryRecorder) PublicKey(ctx context.Context, meta ConnMetadata, key keys.PublicKey) (*Permissions, error) {
+	q.queries = append(q.queries, IsKeyQuery(ctx))
+	return q.fakeAuth.PublicKey(ctx, meta, key)
+}
+
+// TestIsKeyQuery: the Authenticator can tell the PK_OK query from the
+// signed attempt that follows it (a daemon counts the login once).
+func TestIsKeyQuery(t *testing.T) {
+	fa := newFake()
+	good := ed25519Signer(t)
+	fa.users["alice"].keys[string(good.PublicKey().Marshal())] = &Permissions{}
+	rec := &queryRecorder{fakeAuth: fa}
+	cfg := testConfig(fa)
+	cfg.Authenticator = rec
+	tc := start(t, cfg)
+	tc.service()
+	tc.send(pkQuery("alice", "ssh-ed25519", good.PublicKey().Marshal()))
+	tc.expect(pkOK("ssh-ed25519", good.PublicKey().Marshal()))
+	tc.send(pkSigned(t, good, testSessionID, "alice", "alice", "ssh-ed25519"))
+	tc.expectSuccess()
+	if len(rec.queries) != 2 || !rec.queries[0] || rec.queries[1] {
+		t.Fatalf("IsKeyQuery per call = %v, want [true false]", rec.queries)
+	}
+}

@@ -75,6 +75,16 @@ func (a *accountAuthenticator) observe(method string, ok bool) {
 	}
 }
 
+// observeKey counts a public key decision: a refused key whether queried
+// or signed, an accepted one only when signed, since a client queries
+// before signing and a login would otherwise count twice.
+func (a *accountAuthenticator) observeKey(ctx context.Context, ok bool) {
+	if ok && auth.IsKeyQuery(ctx) {
+		return
+	}
+	a.observe("publickey", ok)
+}
+
 // errDeniedUnknownUser refuses a user with no account. The auth layer
 // and the client see plain ErrDenied; the server notes ErrUnknownUser in
 // ConnInfo.UnknownUser for the invaliduser penalty.
@@ -111,14 +121,14 @@ func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetad
 func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMetadata, key keys.PublicKey) (*auth.Permissions, error) {
 	acct, lines, err := a.login(ctx, meta)
 	if err != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
-		a.observe("publickey", false)
+		a.observeKey(ctx, false)
 		return nil, denied(err)
 	}
 	cert, isCert := key.(*keys.Certificate)
 	if isCert && a.isTrustedCA(cert.SignatureKey) && cert.ListsUserPrincipal([]string{meta.User()}) {
 		// sshd tries TrustedUserCAKeys before authorized_keys; the auth
 		// layer has checked the certificate's validity and principal.
-		a.observe("publickey", true)
+		a.observeKey(ctx, true)
 		return accountPermissions(acct, &keys.KeyOptions{}), nil
 	}
 	for _, l := range lines {
@@ -143,10 +153,10 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 		if !keyOptionsAdmit(&ak.Options, meta, a.now()) {
 			continue
 		}
-		a.observe("publickey", true)
+		a.observeKey(ctx, true)
 		return accountPermissions(acct, &ak.Options), nil
 	}
-	a.observe("publickey", false)
+	a.observeKey(ctx, false)
 	return nil, auth.ErrDenied
 }
 
