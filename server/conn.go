@@ -267,11 +267,13 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	// exchange until authentication ends: a client stalling inside the
 	// first kex cannot outlive it on the kex timeout.
 	tcfg.Deadline = deadline
+	started := time.Now()
 	tc, err := transport.Server(nc, &tcfg)
 	if err != nil {
 		info.GraceExceeded = isTimeout(err)
 		return nil, nil, err
 	}
+	info.HandshakeDuration = time.Since(started)
 	info.ClientVersion = tc.ClientVersion()
 	info.Algorithms = tc.Algorithms()
 	info.Phase = "auth"

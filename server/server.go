@@ -103,6 +103,9 @@ type ConnInfo struct {
 	KeyFingerprint string
 	Start          time.Time
 	Duration       time.Duration
+	// HandshakeDuration is how long the version exchange and the first
+	// key exchange took (zero if they did not complete).
+	HandshakeDuration time.Duration
 	// Phase is where the connection ended: "handshake", "auth" or
 	// "session".
 	Phase string

@@ -19,7 +19,8 @@ import (
 
 // TestPublicKeyLoginCountedOnce: a public key login is one success in
 // ferry_auth_total, though the client queries the key (PK_OK) before it
-// signs and the authenticator answers both.
+// signs and the authenticator answers both; and its key exchange is
+// observed in ferry_kex_duration_seconds once the connection closes.
 func TestPublicKeyLoginCountedOnce(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
@@ -54,9 +55,13 @@ func TestPublicKeyLoginCountedOnce(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if body = string(b); strings.Contains(body, `ferry_auth_total{method="publickey"`) {
+		if body = string(b); strings.Contains(body, `ferry_auth_total{method="publickey"`) &&
+			strings.Contains(body, "ferry_kex_duration_seconds_count 1\n") {
 			break
 		}
+	}
+	if !strings.Contains(body, "ferry_kex_duration_seconds_count 1\n") {
+		t.Errorf("the connection's key exchange was not observed:\n%s", grepLines(body, "ferry_kex_duration_seconds_count"))
 	}
 	if !strings.Contains(body, `ferry_auth_total{method="publickey",result="success"} 1`+"\n") {
 		t.Errorf("auth metrics after one public key login:\n%s", grepLines(body, "ferry_auth_total"))

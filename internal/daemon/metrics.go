@@ -29,7 +29,6 @@ type Metrics struct {
 	sessionsActive  prometheus.Gauge
 	bytes           *prometheus.CounterVec
 	kexDuration     prometheus.Histogram
-	sftpOps         *prometheus.CounterVec
 	penaltiesActive prometheus.Gauge
 	startupsDropped prometheus.Counter
 	transfers       *prometheus.CounterVec
@@ -72,14 +71,11 @@ func NewMetrics() *Metrics {
 			Name: "ferry_bytes_total", Help: "Bytes read (in) and written (out) on SSH connections.",
 		}, []string{"direction"}),
 		kexDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "ferry_kex_duration_seconds", Help: "Key exchange duration, first kex and rekeys.",
+			Name: "ferry_kex_duration_seconds", Help: "Duration of each connection's version exchange and first key exchange.",
 			// 1 ms (curve25519 on loopback) to 10 s (RSA-8192 host keys,
 			// slow links, sntrup/mlkem on small CPUs).
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 11),
 		}),
-		sftpOps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ferry_sftp_ops_total", Help: "SFTP requests, by operation and status.",
-		}, []string{"op", "status"}),
 		penaltiesActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ferry_penalties_active", Help: "Source blocks refused by PerSourcePenalties now.",
 		}),
@@ -94,7 +90,7 @@ func NewMetrics() *Metrics {
 		}, []string{"protocol", "direction"}),
 	}
 	m.reg.MustRegister(m.connections, m.connsActive, m.auth, m.sessionsActive, m.bytes,
-		m.kexDuration, m.sftpOps, m.penaltiesActive, m.startupsDropped, m.transfers, m.transferBytes,
+		m.kexDuration, m.penaltiesActive, m.startupsDropped, m.transfers, m.transferBytes,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -114,6 +110,9 @@ func (m *Metrics) ConnOpened() { m.connsActive.Inc() }
 func (m *Metrics) ConnClosed(info *server.ConnInfo) {
 	m.connsActive.Dec()
 	m.connections.WithLabelValues(connResult(info)).Inc()
+	if info.HandshakeDuration > 0 {
+		m.KexDuration(info.HandshakeDuration)
+	}
 }
 
 func connResult(info *server.ConnInfo) string {
@@ -168,12 +167,9 @@ func (m *Metrics) Bytes(in, out uint64) {
 	m.bytes.WithLabelValues("out").Add(float64(out))
 }
 
-// KexDuration observes one key exchange.
+// KexDuration observes one connection's version exchange and first key
+// exchange.
 func (m *Metrics) KexDuration(d time.Duration) { m.kexDuration.Observe(d.Seconds()) }
-
-// SFTPOp counts one SFTP request. op and status must come from ferry's
-// own tables (packet type names, SSH_FX_* names), never from the client.
-func (m *Metrics) SFTPOp(op, status string) { m.sftpOps.WithLabelValues(op, status).Inc() }
 
 // PenaltiesActive sets the gauge, e.g. from Penalties.Active after each
 // Record.
