@@ -84,7 +84,14 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, err)
 			return
 		}
-		s.sendErrorOrOK(m.ID, s.fs.Link(op, np))
+		// Under the shrink lock: a REMOVE or replace decides from the
+		// link count whether the data goes with the name, and a link
+		// added between its stat and its unlink would keep the data
+		// uncharged after a full release.
+		unlock := s.lockShrink()
+		err := s.fs.Link(op, np)
+		unlock()
+		s.sendErrorOrOK(m.ID, err)
 	case "fsync@openssh.com":
 		hb := r.Bytes()
 		if !r.Done() {

@@ -495,7 +495,12 @@ func (s *session) twoPathOp(m *twoPathReq) {
 			s.sendError(m.ID, err)
 			return
 		}
-		s.sendErrorOrOK(m.ID, s.fs.Rename(first, second))
+		// v3 RENAME is a link then an unlink: under the shrink lock, so
+		// no REMOVE counts the link in between.
+		unlock := s.lockShrink()
+		err := s.fs.Rename(first, second)
+		unlock()
+		s.sendErrorOrOK(m.ID, err)
 		return
 	}
 	// OpenSSH's argument order: target first, link path second. The

@@ -97,6 +97,23 @@ func (l *QuotaLock) Shrink() (done func()) {
 	return l.unlockShrink
 }
 
+// Write runs write under the read lock, as SFTP's own charged writes do,
+// for other protocols writing an account's files in place (scp). When a
+// shrink ran since *seen (zero before the first call), resync runs first,
+// still under the lock, to measure the file again and charge what a
+// truncate or removal released from under the writer; *seen is updated.
+func (l *QuotaLock) Write(seen *uint64, resync func() error, write func() error) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if g := l.shrinks.Load(); g != *seen {
+		if err := resync(); err != nil {
+			return err
+		}
+		*seen = g
+	}
+	return write()
+}
+
 func (l *QuotaLock) unlockShrink() {
 	l.shrinks.Add(1)
 	l.mu.Unlock()
@@ -1483,6 +1500,7 @@ func (s *session) finish(h *handle, commit bool) error {
 // may have changed or gone (and been released by REMOVE) since OPEN.
 func (s *session) commitUpload(h *handle) error {
 	if h.excl {
+		defer s.lockShrink()()
 		return s.fs.Rename(h.tmp, h.path)
 	}
 	defer s.lockShrink()()
