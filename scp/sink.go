@@ -169,6 +169,41 @@ type upload struct {
 	f        vfs.File
 	reserved int64 // bytes charged to the quota
 	files    int64 // files charged to the quota
+	// shrinks is the QuotaLock generation an in-place upload last
+	// measured its file at (sftp.QuotaLock.Write).
+	shrinks uint64
+}
+
+// writeUpload writes the next chunk of an upload that has written bytes
+// so far. An in-place upload under a quota writes under the account's
+// QuotaLock: the whole size was charged when it opened, and a truncate
+// or removal from another session releases what the file held at that
+// moment, so after one the file is measured again and what was released
+// from under this upload, which will write past it, is charged again.
+func (s *session) writeUpload(u *upload, b []byte, written int64) error {
+	o := &s.srv.opts
+	if o.Quota == nil || u.tmp != "" {
+		_, err := u.f.Write(b)
+		return err
+	}
+	resync := func() error {
+		fi, err := u.f.Stat()
+		if err != nil {
+			return err
+		}
+		if lost := written - fi.Size(); lost > 0 {
+			if err := o.Quota.Reserve(s.ctx, lost, 0); err != nil {
+				s.log.Info("scp: quota refused an upload", "path", u.path, "err", err)
+				return errQuota
+			}
+			u.reserved += lost
+		}
+		return nil
+	}
+	return o.QuotaLock.Write(&u.shrinks, resync, func() error {
+		_, err := u.f.Write(b)
+		return err
+	})
 }
 
 // sinkFile receives one C record's file. Errors before the data are sent
@@ -204,7 +239,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 			return &fatalError{err}
 		}
 		if werr == nil {
-			if _, werr = u.f.Write(s.buf[:n]); werr == nil {
+			if werr = s.writeUpload(u, s.buf[:n], written); werr == nil {
 				written += int64(n)
 			}
 		}
@@ -391,7 +426,9 @@ func (s *session) commit(u *upload) error {
 	if err == nil {
 		if s.srv.opts.Permissions.NoOverwrite {
 			// Never replace a file another session created meanwhile.
-			err = s.fs.Rename(u.tmp, u.path)
+			// Rename is a link then an unlink: under the account's
+			// QuotaLock, so no REMOVE counts the link in between.
+			err = s.renameLocked(u.tmp, u.path)
 		} else {
 			err = s.replace(u)
 		}
@@ -429,4 +466,13 @@ func (s *session) replace(u *upload) error {
 	}
 	q.Release(context.WithoutCancel(s.ctx), old.Size(), 1)
 	return nil
+}
+
+// renameLocked is Rename under the account's QuotaLock when a quota is
+// kept.
+func (s *session) renameLocked(from, to string) error {
+	if s.srv.opts.Quota != nil {
+		defer s.srv.opts.QuotaLock.Shrink()()
+	}
+	return s.fs.Rename(from, to)
 }
