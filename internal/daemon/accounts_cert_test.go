@@ -1,17 +1,10 @@
 package daemon
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/store"
 )
 
 // TestCertAuthorityPrincipals logs in with user certificates through an
@@ -21,42 +14,13 @@ import (
 // without it the certificate must list the login name.
 func TestCertAuthorityPrincipals(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	newSigner := func() ssh.Signer {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		s, err := ssh.NewSignerFromKey(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	caLine := func(ca ssh.Signer) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) }
-	restrictedCA, plainCA := newSigner(), newSigner()
-	addAccount(t, st, "alice", "pw-alice", 0, `cert-authority,principals="deploy,ops" `+caLine(restrictedCA))
-	addAccount(t, st, "bob", "pw-bob", 0, "cert-authority "+caLine(plainCA))
+	st := openSQLiteStore(t, dir)
+	restrictedCA, plainCA := newTestSigner(t), newTestSigner(t)
+	addAccount(t, st, "alice", "pw-alice", 0, `cert-authority,principals="deploy,ops" `+authorizedLine(restrictedCA))
+	addAccount(t, st, "bob", "pw-bob", 0, "cert-authority "+authorizedLine(plainCA))
 	// Refused logins from 127.0.0.1 must not earn it sshd's penalty.
 	addr := startDaemonWith(t, dir, "", func(c *Config) { c.PerSourcePenalties.Enabled = false })
-
-	certSigner := func(ca ssh.Signer, principals ...string) ssh.Signer {
-		user := newSigner()
-		c := &ssh.Certificate{
-			Key: user.PublicKey(), CertType: ssh.UserCert, KeyId: "test", ValidPrincipals: principals,
-			ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix()),
-			Permissions: ssh.Permissions{Extensions: map[string]string{"permit-pty": ""}},
-		}
-		if err := c.SignCert(rand.Reader, ca); err != nil {
-			t.Fatal(err)
-		}
-		s, err := ssh.NewCertSigner(c, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	certSigner := func(ca ssh.Signer, principals ...string) ssh.Signer { return userCertSigner(t, ca, principals...) }
 	for _, tc := range []struct {
 		name   string
 		user   string

@@ -1,20 +1,11 @@
 package daemon
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"io"
-	"net"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/store"
 )
 
 // TestPublicKeyLoginCountedOnce: a public key login is one success in
@@ -23,21 +14,10 @@ import (
 // observed in ferry_kex_duration_seconds once the connection closes.
 func TestPublicKeyLoginCountedOnce(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	sshPub, _ := ssh.NewPublicKey(pub)
-	signer, _ := ssh.NewSignerFromKey(priv)
-	addAccount(t, st, "ida", "pw-ida", 0, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))))
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := free.Addr().String()
-	free.Close()
+	st := openSQLiteStore(t, dir)
+	signer := newTestSigner(t)
+	addAccount(t, st, "ida", "pw-ida", 0, authorizedLine(signer))
+	metricsAddr := freeLoopbackAddr(t)
 	addr := startDaemonWith(t, dir, "", func(c *Config) { c.Metrics.Listen = metricsAddr })
 
 	// x/crypto's client queries each key before signing, as OpenSSH does.
@@ -47,23 +27,14 @@ func TestPublicKeyLoginCountedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	var body string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if body = string(b); strings.Contains(body, `ferry_auth_total{method="publickey"`) &&
-			strings.Contains(body, "ferry_kex_duration_seconds_count 1\n") {
-			break
-		}
-	}
-	if !strings.Contains(body, "ferry_kex_duration_seconds_count 1\n") {
-		t.Errorf("the connection's key exchange was not observed:\n%s", grepLines(body, "ferry_kex_duration_seconds_count"))
-	}
+	const kexObserved = "ferry_kex_duration_seconds_count 1\n"
+	body := scrapeMetrics(metricsAddr, func(body string) bool {
+		return strings.Contains(body, `ferry_auth_total{method="publickey"`) && strings.Contains(body, kexObserved)
+	})
 	if !strings.Contains(body, `ferry_auth_total{method="publickey",result="success"} 1`+"\n") {
 		t.Errorf("auth metrics after one public key login:\n%s", grepLines(body, "ferry_auth_total"))
+	}
+	if !strings.Contains(body, kexObserved) {
+		t.Errorf("the connection's key exchange was not observed:\n%s", grepLines(body, "ferry_kex_duration_seconds_count"))
 	}
 }

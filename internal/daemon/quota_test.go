@@ -3,12 +3,9 @@ package daemon
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/store"
 )
 
 // TestQuotaOrderedAcrossConnections: a truncate through one connection
@@ -19,11 +16,7 @@ import (
 // any amount of data against its quota.
 func TestQuotaOrderedAcrossConnections(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLiteStore(t, dir)
 	const quota = 1 << 20
 	addAccount(t, st, "dave", "pw-dave", quota)
 	addr := startDaemon(t, dir, "")

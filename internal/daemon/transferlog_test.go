@@ -1,18 +1,11 @@
 package daemon
 
 import (
-	"context"
-	"io"
-	"net"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/store"
 )
 
 // TestSCPTransfersCountedAsSCP: an scp upload is counted with
@@ -20,18 +13,9 @@ import (
 // was counted (and logged) as protocol="sftp".
 func TestSCPTransfersCountedAsSCP(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLiteStore(t, dir)
 	addAccount(t, st, "hugo", "pw-hugo", 0)
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := free.Addr().String()
-	free.Close()
+	metricsAddr := freeLoopbackAddr(t)
 	addr := startDaemonWith(t, dir, "", func(c *Config) { c.Metrics.Listen = metricsAddr })
 
 	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "hugo", Auth: []ssh.AuthMethod{ssh.Password("pw-hugo")},
@@ -49,18 +33,7 @@ func TestSCPTransfersCountedAsSCP(t *testing.T) {
 		t.Fatalf("scp -t: %q, %v", out, err)
 	}
 
-	var body string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if body = string(b); strings.Contains(body, "ferry_transfers_total{") {
-			break
-		}
-	}
+	body := scrapeMetrics(metricsAddr, func(body string) bool { return strings.Contains(body, "ferry_transfers_total{") })
 	if !strings.Contains(body, `ferry_transfers_total{direction="upload",protocol="scp",result="ok"} 1`) ||
 		strings.Contains(body, `protocol="sftp"`) {
 		t.Errorf("transfer metrics after one scp upload:\n%s", grepLines(body, "ferry_transfer"))

@@ -1,17 +1,12 @@
 package daemon
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/store"
 )
 
 // TestTrustedUserCAKeysLogin: a certificate from a trusted_user_ca_keys CA
@@ -20,21 +15,9 @@ import (
 // does not.
 func TestTrustedUserCAKeysLogin(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLiteStore(t, dir)
 	addAccount(t, st, "carol", "pw-carol", 0) // no keys at all
-	newSigner := func() ssh.Signer {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		s, err := ssh.NewSignerFromKey(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	ca := newSigner()
+	ca := newTestSigner(t)
 	caFile := filepath.Join(dir, "user_ca.pub")
 	if err := os.WriteFile(caFile, ssh.MarshalAuthorizedKey(ca.PublicKey()), 0o644); err != nil {
 		t.Fatal(err)
@@ -44,19 +27,7 @@ func TestTrustedUserCAKeysLogin(t *testing.T) {
 		c.PerSourcePenalties.Enabled = false
 	})
 	certSigner := func(signer ssh.Signer, principals ...string) ssh.Signer {
-		user := newSigner()
-		c := &ssh.Certificate{
-			Key: user.PublicKey(), CertType: ssh.UserCert, KeyId: "test", ValidPrincipals: principals,
-			ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix()),
-		}
-		if err := c.SignCert(rand.Reader, signer); err != nil {
-			t.Fatal(err)
-		}
-		s, err := ssh.NewCertSigner(c, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return userCertSigner(t, signer, principals...)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -67,7 +38,7 @@ func TestTrustedUserCAKeysLogin(t *testing.T) {
 		{"trusted CA, login name", "carol", certSigner(ca, "carol"), true},
 		{"trusted CA, other name", "carol", certSigner(ca, "dave"), false},
 		{"trusted CA, no account", "dave", certSigner(ca, "dave"), false},
-		{"untrusted CA", "carol", certSigner(newSigner(), "carol"), false},
+		{"untrusted CA", "carol", certSigner(newTestSigner(t), "carol"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: tc.user, Auth: []ssh.AuthMethod{ssh.PublicKeys(tc.signer)},

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/store"
 )
 
 func writeFile(t *testing.T, name string, size int) {
@@ -70,11 +68,7 @@ func TestCountHome(t *testing.T) {
 // account had its whole quota on top of what it already held.
 func TestQuotaRecountedAtFirstSession(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLiteStore(t, dir)
 	const quota = 1 << 20
 	addAccount(t, st, "erin", "pw-erin", quota)
 	home := filepath.Join(dir, "home", "erin")
