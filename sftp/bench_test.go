@@ -115,16 +115,7 @@ func BenchmarkRead(b *testing.B) {
 			w, r := benchSession(b, root, nil)
 			h := benchOpen(b, w, r, "/f", fxfRead)
 			req := (&readReq{ID: 0, Handle: h, Offset: 0, Length: uint32(size)}).appendTo([]byte{0, 0, 0, 0})
-			binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-			offPos := 4 + 1 + 4 + 4 + len(h)
-			slots := benchFileSize / size
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			pipeline(b, w, r, req, func(req []byte, i int) {
-				binary.BigEndian.PutUint32(req[5:], uint32(i))
-				binary.BigEndian.PutUint64(req[offPos:], uint64((i%slots)*size))
-			}, func(reply []byte) {
+			benchRequests(b, w, r, req, len(h), size, func(reply []byte) {
 				if reply[0] != fxpData || int(binary.BigEndian.Uint32(reply[5:])) != size {
 					b.Fatalf("bad reply %x", reply[:min(len(reply), 16)])
 				}
@@ -154,8 +145,20 @@ func benchWrite(b *testing.B, size int, opts *Options) {
 	w, r := benchSession(b, root, opts)
 	h := benchOpen(b, w, r, "/f", fxfWrite|fxfCreat|fxfTrunc)
 	req := (&writeReq{ID: 0, Handle: h, Offset: 0, Data: make([]byte, size)}).appendTo([]byte{0, 0, 0, 0})
+	benchRequests(b, w, r, req, len(h), size, func(reply []byte) {
+		if reply[0] != fxpStatus || binary.BigEndian.Uint32(reply[5:]) != StatusOK {
+			b.Fatalf("bad reply %x", reply)
+		}
+	})
+}
+
+// benchRequests pipelines req (a READ or WRITE of size bytes on a handle
+// of handleLen bytes, length prefix still to fill) over the benchmark's
+// file, each copy with the next request id and the next offset, and
+// checks each reply.
+func benchRequests(b *testing.B, w io.Writer, r io.Reader, req []byte, handleLen, size int, check func(reply []byte)) {
 	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-	offPos := 4 + 1 + 4 + 4 + len(h)
+	offPos := 4 + 1 + 4 + 4 + handleLen
 	slots := benchFileSize / size
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
@@ -163,9 +166,5 @@ func benchWrite(b *testing.B, size int, opts *Options) {
 	pipeline(b, w, r, req, func(req []byte, i int) {
 		binary.BigEndian.PutUint32(req[5:], uint32(i))
 		binary.BigEndian.PutUint64(req[offPos:], uint64((i%slots)*size))
-	}, func(reply []byte) {
-		if reply[0] != fxpStatus || binary.BigEndian.Uint32(reply[5:]) != StatusOK {
-			b.Fatalf("bad reply %x", reply)
-		}
-	})
+	}, check)
 }
