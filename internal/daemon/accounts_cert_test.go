@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -21,28 +20,12 @@ func TestCertAuthorityPrincipals(t *testing.T) {
 	// Refused logins from 127.0.0.1 must not earn it sshd's penalty.
 	addr := startDaemonWith(t, dir, "", func(c *Config) { c.PerSourcePenalties.Enabled = false })
 	certSigner := func(ca ssh.Signer, principals ...string) ssh.Signer { return userCertSigner(t, ca, principals...) }
-	for _, tc := range []struct {
-		name   string
-		user   string
-		signer ssh.Signer
-		ok     bool
-	}{
+	checkCertLogins(t, addr, []certLogin{
 		{"principals= listed principal", "alice", certSigner(restrictedCA, "deploy"), true},
 		{"principals= second listed principal", "alice", certSigner(restrictedCA, "x", "ops"), true},
 		{"principals= login name only", "alice", certSigner(restrictedCA, "alice"), false},
 		{"principals= unlisted principal", "alice", certSigner(restrictedCA, "root"), false},
 		{"no principals= login name", "bob", certSigner(plainCA, "bob"), true},
 		{"no principals= other name", "bob", certSigner(plainCA, "deploy"), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: tc.user, Auth: []ssh.AuthMethod{ssh.PublicKeys(tc.signer)},
-				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
-			if err == nil {
-				c.Close()
-			}
-			if (err == nil) != tc.ok {
-				t.Fatalf("login as %s: err = %v, want success %v", tc.user, err, tc.ok)
-			}
-		})
-	}
+	})
 }

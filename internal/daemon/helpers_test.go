@@ -98,3 +98,29 @@ func scrapeMetrics(addr string, done func(body string) bool) string {
 	}
 	return body
 }
+
+// certLogin is one login attempt of checkCertLogins.
+type certLogin struct {
+	name   string
+	user   string
+	signer ssh.Signer
+	ok     bool
+}
+
+// checkCertLogins logs in to addr with each case's signer and checks it
+// succeeds exactly when it should.
+func checkCertLogins(t *testing.T, addr string, cases []certLogin) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: tc.user, Auth: []ssh.AuthMethod{ssh.PublicKeys(tc.signer)},
+				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+			if err == nil {
+				c.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Fatalf("login as %s: err = %v, want success %v", tc.user, err, tc.ok)
+			}
+		})
+	}
+}
