@@ -23,7 +23,9 @@
 // output has drained (bounded by drainTimeout, so a background child that
 // keeps the pipe open cannot hold the session). Background children of
 // pipe sessions are not killed when the session ends, as with sshd; on a
-// pty they get the terminal's hangup.
+// pty they get the terminal's hangup. When the client closes the channel
+// or leaves while the command runs, its process group gets SIGHUP, and
+// the command itself SIGKILL drainTimeout later if it is still running.
 //
 // Forced commands (authorized_keys command=, the account's forced
 // command, a certificate's force-command) arrive as Session.Command() with
@@ -145,10 +147,10 @@ func (h *Handler) ServeSSH(s *server.Session) {
 	switch {
 	case h.cfg.AllowShell && cmd == "":
 		// A login shell: argv[0] starts with '-' (sh(1), bash(1)).
-		c = exec.Command(h.cfg.Shell)
+		c = exec.CommandContext(s.Context(), h.cfg.Shell)
 		c.Args = []string{"-" + filepath.Base(h.cfg.Shell)}
 	case h.cfg.AllowShell:
-		c = exec.Command(h.cfg.Shell, "-c", cmd)
+		c = exec.CommandContext(s.Context(), h.cfg.Shell, "-c", cmd)
 	case cmd == "":
 		fmt.Fprintf(s.Stderr(), "ferry: shell access is not allowed\n")
 		log.Info("shell: shell refused")
@@ -162,11 +164,21 @@ func (h *Handler) ServeSSH(s *server.Session) {
 			s.Exit(1)
 			return
 		}
-		c = exec.Command(argv[0], argv[1:]...) // absolute: resolved in Config.Path
-		hasPty = false                         // allow-listed commands are file transfer tools
+		// argv[0] is absolute, resolved in Config.Path. Allow-listed
+		// commands are file transfer tools: no terminal.
+		c = exec.CommandContext(s.Context(), argv[0], argv[1:]...)
+		hasPty = false
 	}
 	c.Dir = h.cfg.Home
 	c.Env = h.environ(s, hasPty, p.Term)
+	// The session's end (the client closed the channel or left) hangs up
+	// the process group, as sshd's closing of the terminal does. A
+	// process that ignores the hangup is killed drainTimeout later (its
+	// group is left alone, as sshd leaves nohup'd children): waiting for
+	// it would hold the handler, and with it the connection and a
+	// graceful Shutdown, for as long as it chose to run.
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGHUP) }
+	c.WaitDelay = drainTimeout
 	attr := &syscall.SysProcAttr{}
 	if h.cfg.UID != nil && os.Geteuid() == 0 {
 		attr.Credential = &syscall.Credential{Uid: *h.cfg.UID, Gid: *h.cfg.GID, Groups: []uint32{}}
@@ -272,16 +284,13 @@ func (h *Handler) runPty(s *server.Session, c *exec.Cmd, attr *syscall.SysProcAt
 		io.Copy(s, ptmx) // ends with EIO once the last tty holder exits
 		close(outDone)
 	}()
-	go func() {
-		select {
-		case <-s.Context().Done():
-			syscall.Kill(-c.Process.Pid, syscall.SIGHUP)
-		case <-outDone:
-		}
-	}()
 	c.Wait()
 	select {
 	case <-outDone:
+	case <-s.Context().Done():
+		// Nobody is left to read what a background child still prints.
+		ptmx.SetReadDeadline(time.Now())
+		<-outDone
 	case <-time.After(drainTimeout):
 		ptmx.SetReadDeadline(time.Now())
 		<-outDone
@@ -301,9 +310,8 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 	c.Stdout = s
 	c.Stderr = s.Stderr()
 	// Wait waits for stdout and stderr to be copied to the client
-	// (output drains before the exit status), but no longer than this
-	// after the process exited.
-	c.WaitDelay = drainTimeout
+	// (output drains before the exit status), but no longer than
+	// c.WaitDelay after the process exited.
 	started, stop := h.forwardSignals(s)
 	defer stop()
 	if err := c.Start(); err != nil {
@@ -313,15 +321,6 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 	go func() {
 		io.Copy(stdin, s)
 		stdin.Close() // the client's EOF
-	}()
-	waitDone := make(chan struct{})
-	defer close(waitDone)
-	go func() {
-		select {
-		case <-s.Context().Done():
-			syscall.Kill(-c.Process.Pid, syscall.SIGHUP)
-		case <-waitDone:
-		}
 	}()
 	c.Wait()
 	return nil
