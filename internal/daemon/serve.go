@@ -546,7 +546,7 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 		if !ok {
 			return
 		}
-		opts := d.sftpOptions(cfg, acct)
+		opts := d.sftpOptions(cfg, acct, s.Conn().RemoteAddr())
 		// Detached: while the client sends nothing the session holds no
 		// goroutine, only its state (issue 8's idle budget).
 		end := s.Detach()
@@ -585,7 +585,7 @@ func (d *Daemon) quotaLock(name string) *sftp.QuotaLock {
 	return &as.quotaLock
 }
 
-func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
+func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account, remote net.Addr) *sftp.Options {
 	p := acct.Permissions
 	opts := &sftp.Options{
 		ReadOnly: p.ReadOnly,
@@ -607,13 +607,14 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account) *sftp.Options {
 		opts.Quota = storeQuota{st: d.st, account: acct.Name}
 		opts.QuotaLock = d.quotaLock(acct.Name)
 	}
-	opts.TransferLog = d.transferLog(cfg, "sftp")
+	opts.TransferLog = d.transferLog(cfg, "sftp", remote)
 	return opts
 }
 
 // transferLog counts and (with [log] transfer_log) logs each file a
-// session moved, labelled with its protocol ("sftp" or "scp").
-func (d *Daemon) transferLog(cfg *Config, protocol string) func(sftp.TransferRecord) {
+// session moved, labelled with its protocol ("sftp" or "scp") and the
+// client's address, so that one line answers who moved what from where.
+func (d *Daemon) transferLog(cfg *Config, protocol string, remote net.Addr) func(sftp.TransferRecord) {
 	return func(r sftp.TransferRecord) {
 		result := "ok"
 		if r.Result != "ok" {
@@ -626,7 +627,7 @@ func (d *Daemon) transferLog(cfg *Config, protocol string) func(sftp.TransferRec
 			d.metrics.Transfer(protocol, "download", result, r.BytesRead)
 		}
 		if cfg.Log.TransferLog {
-			d.log.Info("transfer", "protocol", protocol, "user", r.User, "path", r.Path, "bytes_read", r.BytesRead,
+			d.log.Info("transfer", "protocol", protocol, "user", r.User, "remote", remote.String(), "path", r.Path, "bytes_read", r.BytesRead,
 				"bytes_written", r.BytesWritten, "duration", r.Duration.Round(time.Millisecond), "result", r.Result)
 		}
 	}
@@ -644,7 +645,7 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 		}
 		defer release()
 		if cmd := s.Command(); cmd != "" && scp.IsSCPCommand(cmd) {
-			so := d.sftpOptions(cfg, acct)
+			so := d.sftpOptions(cfg, acct, s.Conn().RemoteAddr())
 			scp.NewServer(fsys, &scp.Options{
 				ReadOnly:      so.ReadOnly,
 				Permissions:   so.Permissions,
@@ -654,7 +655,7 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 				Umask:         so.Umask,
 				User:          acct.Name,
 				Logger:        d.log,
-				TransferLog:   d.transferLog(cfg, "scp"),
+				TransferLog:   d.transferLog(cfg, "scp", s.Conn().RemoteAddr()),
 				ReadLimit:     so.ReadLimit,
 				WriteLimit:    so.WriteLimit,
 			}).ServeSSH(s)

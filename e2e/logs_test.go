@@ -1,0 +1,39 @@
+package e2e
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestTransferLogNamesClient: each transfer line says which client
+// address moved the file, for SFTP and for legacy SCP, so an admin can
+// answer "who uploaded this, from where" from that one line (the
+// "connection closed" line comes only at logout, and a long session
+// interleaves with others).
+func TestTransferLogNamesClient(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	c, conn := s.dialSSH(t, "alice", "pw-alice")
+	if err := putFile(c, "up.bin", []byte("twelve bytes")); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Stdin = strings.NewReader("C0644 5 s.bin\nhello\x00")
+	if out, err := sess.Output("scp -t ."); err != nil || string(out) != "\x00\x00\x00" {
+		t.Fatalf("scp -t: %q, %v", out, err)
+	}
+	client := regexp.QuoteMeta(conn.LocalAddr().String())
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`msg=transfer protocol=sftp user=alice remote=` + client + ` path=/up\.bin bytes_read=0 bytes_written=12 `),
+		regexp.MustCompile(`msg=transfer protocol=scp user=alice remote=` + client + ` path=/s\.bin bytes_read=0 bytes_written=5 `),
+	} {
+		if !s.waitLog(want.MatchString) {
+			t.Errorf("no log line matching %s:\n%s", want, s.stderr.String())
+		}
+	}
+}
