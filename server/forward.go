@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 
 	"github.com/ferry-sftp/ferry/connection"
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -231,26 +230,32 @@ func (c *Conn) acceptForwarded(ctx context.Context, ln net.Listener, extra func(
 	}
 }
 
-// splice copies both ways until both directions are done, propagating EOF.
+// splice copies both ways, propagating EOF, until both directions are
+// done or the peer has closed the channel and what it sent before has
+// been written out (sshd's CHAN_OUTPUT_WAIT_DRAIN): after its CLOSE
+// nothing more can go to the peer, and a silent target must not keep
+// the socket and goroutines of a channel that is gone.
 func splice(ctx context.Context, ch *connection.Channel, nc net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(2)
+	toTarget, fromTarget := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(toTarget)
 		io.Copy(nc, ch)
 		if tc, ok := nc.(interface{ CloseWrite() error }); ok {
 			tc.CloseWrite()
 		}
 	}()
 	go func() {
-		defer wg.Done()
+		defer close(fromTarget)
 		io.Copy(ch, nc)
 		ch.CloseWrite()
 	}()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-toTarget:
+		select {
+		case <-fromTarget:
+		case <-ch.Done():
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 	}
 	nc.Close()
