@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -48,8 +49,11 @@ type Certificate struct {
 	ValidAfter      uint64
 	ValidBefore     uint64
 	// CriticalOptions and Extensions map names to values. The value is the
-	// string inside the option's data (force-command, source-address), or
-	// "" for flag options with empty data.
+	// string inside the option's data (force-command, source-address), ""
+	// for flag options with empty data, and for an option whose data is
+	// not one string (a private extension may carry anything,
+	// PROTOCOL.certkeys) the data itself. SignCert writes "" as empty data
+	// and any other value as one string.
 	CriticalOptions map[string]string
 	Extensions      map[string]string
 	Reserved        []byte
@@ -58,6 +62,10 @@ type Certificate struct {
 
 	raw    []byte // whole blob, set by parsing and SignCert
 	signed []byte // prefix of raw covered by Signature
+	// criticalData and extensionData are the data fields of a parsed
+	// certificate's options, which CheckCertificate checks as sshd's
+	// cert_option_list does; nil when built in code (see optionData).
+	criticalData, extensionData map[string][]byte
 }
 
 // fieldAppender is implemented by every plain key type: it appends the
@@ -99,34 +107,66 @@ func parseStringList(b []byte, max int) ([]string, bool) {
 }
 
 // parseCertOptions parses the critical options or extensions field: a
-// sequence of (string name, string data) with unique names.
-func parseCertOptions(b []byte) (map[string]string, bool) {
+// sequence of (string name, string data) with unique names. The data is
+// opaque here, as in OpenSSH's cert_parse: what each known option's data
+// must hold is checked by CheckCertificate, and an unknown extension's data
+// can be anything.
+func parseCertOptions(b []byte) (map[string]string, map[string][]byte, bool) {
 	r := wire.NewReader(b)
-	var m map[string]string
+	var (
+		m    map[string]string
+		data map[string][]byte
+	)
 	for !r.Empty() {
 		name := r.String()
-		data := r.Bytes()
+		d := r.Bytes()
 		if !r.Ok() || len(m) == maxCertOptions || name == "" {
-			return nil, false
+			return nil, nil, false
 		}
 		if _, dup := m[name]; dup {
-			return nil, false
+			return nil, nil, false
 		}
-		val := ""
-		if len(data) > 0 {
-			dr := wire.NewReader(data)
-			v := dr.String()
-			if !dr.Done() {
-				return nil, false
-			}
+		val := string(d)
+		if v, ok := optionString(d); ok {
 			val = v
 		}
 		if m == nil {
 			m = make(map[string]string)
+			data = make(map[string][]byte)
 		}
 		m[name] = val
+		data[name] = bytes.Clone(d)
 	}
-	return m, true
+	return m, data, true
+}
+
+// optionString returns the string an option's data holds, for options
+// whose data is one string (force-command, source-address). Like sshd's
+// sshbuf_get_cstring, it refuses trailing bytes and an embedded NUL.
+func optionString(data []byte) (string, bool) {
+	r := wire.NewReader(data)
+	s := r.Bytes()
+	if !r.Done() || bytes.IndexByte(s, 0) >= 0 {
+		return "", false
+	}
+	return string(s), true
+}
+
+// optionData returns the data field of a critical option (critical) or
+// extension: as parsed, or for a certificate built in code what
+// appendCertOptions writes for its value.
+func (c *Certificate) optionData(critical bool, name string) []byte {
+	m, parsed := c.Extensions, c.extensionData
+	if critical {
+		m, parsed = c.CriticalOptions, c.criticalData
+	}
+	if parsed != nil {
+		return parsed[name]
+	}
+	if v := m[name]; v != "" {
+		return wire.AppendStringS(nil, v)
+	}
+	return nil
 }
 
 func appendCertOptions(b []byte, m map[string]string) []byte {
@@ -184,10 +224,10 @@ func parseCertificate(typ string, r *wire.Reader, blob []byte) (*Certificate, er
 	if c.ValidPrincipals, ok = parseStringList(principals, MaxCertPrincipals); !ok {
 		return nil, bad("principals")
 	}
-	if c.CriticalOptions, ok = parseCertOptions(critical); !ok {
+	if c.CriticalOptions, c.criticalData, ok = parseCertOptions(critical); !ok {
 		return nil, bad("critical options")
 	}
-	if c.Extensions, ok = parseCertOptions(extensions); !ok {
+	if c.Extensions, c.extensionData, ok = parseCertOptions(extensions); !ok {
 		return nil, bad("extensions")
 	}
 	if c.CertType != UserCert && c.CertType != HostCert {
@@ -307,6 +347,7 @@ func (c *Certificate) SignCert(rand io.Reader, authority Signer, algorithm strin
 		return errors.New("keys: a certificate cannot sign certificates")
 	}
 	c.raw, c.signed = nil, nil
+	c.criticalData, c.extensionData = nil, nil
 	tbs, err := c.bytesToSign()
 	if err != nil {
 		return err
@@ -424,11 +465,26 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 	if !p.DeferPrincipal && !c.hasPrincipal(certType, p.Principal) {
 		return refuse("principal %q not listed", sanitize(p.Principal))
 	}
-	for name, val := range c.CriticalOptions {
+	for name := range c.CriticalOptions {
+		data := c.optionData(true, name)
 		switch {
 		case name == OptForceCommand && certType == UserCert:
-			forceCommand = val
+			cmd, ok := optionString(data)
+			if !ok {
+				return refuse("malformed force-command")
+			}
+			if cmd == "" {
+				// sshd runs the empty command, so the login can do
+				// nothing; ferry's "" means no forced command, so refuse
+				// rather than grant everything the CA meant to deny.
+				return refuse("empty force-command")
+			}
+			forceCommand = cmd
 		case name == OptSourceAddress && certType == UserCert:
+			val, ok := optionString(data)
+			if !ok {
+				return refuse("malformed source-address")
+			}
 			ok, err := matchCIDRList(p.Remote, val)
 			if err != nil {
 				return refuse("invalid source-address %q", sanitize(val))
@@ -438,8 +494,20 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 			}
 		case name == OptVerifyRequired && certType == UserCert:
 			// Enforced by the caller through SKPolicy.VerifyRequired.
+			if len(data) != 0 {
+				return refuse("malformed %s", name)
+			}
 		default:
 			return refuse("unsupported critical option %q", sanitize(name))
+		}
+	}
+	if certType == UserCert {
+		// sshd's cert_option_list refuses a certificate whose known
+		// extension carries data; unknown extensions are ignored.
+		for _, name := range flagExtensions {
+			if _, ok := c.Extensions[name]; ok && len(c.optionData(false, name)) != 0 {
+				return refuse("malformed extension %s", name)
+			}
 		}
 	}
 	return forceCommand, nil
@@ -483,6 +551,13 @@ const (
 	ExtPermitUserRC          = "permit-user-rc"
 	ExtNoTouchRequired       = "no-touch-required"
 )
+
+// flagExtensions are the extensions of user certificates that sshd knows;
+// their data must be empty.
+var flagExtensions = [...]string{
+	ExtPermitX11Forwarding, ExtPermitAgentForwarding, ExtPermitPortForwarding,
+	ExtPermitPTY, ExtPermitUserRC, ExtNoTouchRequired,
+}
 
 // HasExtension reports whether the certificate carries the named extension.
 func (c *Certificate) HasExtension(name string) bool {
