@@ -5,12 +5,13 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/ferry-sftp/ferry/connection"
 	"github.com/ferry-sftp/ferry/internal/wire"
 )
 
-// permitOpen reports whether host:port is allowed by the key's permitopen=
+// permitted reports whether host:port is allowed by a key's permitopen=
 // list (empty list: unrestricted), sshd's semantics with "*" wildcards for
 // host or port.
 func permitted(list []string, host string, port uint32) bool {
@@ -27,6 +28,24 @@ func permitted(list []string, host string, port uint32) bool {
 		}
 	}
 	return false
+}
+
+// permittedListen is permitted for a key's permitlisten= list, whose
+// entries are "[host:]port": an entry without a host names "localhost",
+// the address ssh -R sends when its forward names none (sshd's
+// open_listen_match_tcp, through channel_rfwd_bind_host).
+func permittedListen(list []string, host string, port uint32) bool {
+	if len(list) == 0 {
+		return true
+	}
+	full := make([]string, len(list))
+	for i, e := range list {
+		if !strings.Contains(e, ":") {
+			e = "localhost:" + e
+		}
+		full[i] = e
+	}
+	return permitted(full, host, port)
 }
 
 // serveDirectTCPIP serves "direct-tcpip" (RFC 4254 §7.2, ssh -L) when the
@@ -101,7 +120,7 @@ func (c *Conn) handleTCPIPForward(ctx context.Context, req *connection.GlobalReq
 		return
 	}
 	p := c.Permissions()
-	if c.srv.RemoteForward == nil || p.NoPortForwarding || !permitted(p.PermitListen, f.AddressToBind, f.PortToBind) ||
+	if c.srv.RemoteForward == nil || p.NoPortForwarding || !permittedListen(p.PermitListen, f.AddressToBind, f.PortToBind) ||
 		!c.srv.RemoteForward(c, f.AddressToBind, f.PortToBind) {
 		req.Reply(false, nil)
 		return

@@ -28,3 +28,30 @@ func TestPermitted(t *testing.T) {
 		}
 	}
 }
+
+// permitlisten="[host:]port": without a host, the entry names the
+// "localhost" ssh -R sends for a forward without a listen address.
+func TestPermittedListen(t *testing.T) {
+	tests := []struct {
+		list []string
+		host string
+		port uint32
+		want bool
+	}{
+		{nil, "0.0.0.0", 80, true},
+		{[]string{"8080"}, "localhost", 8080, true},
+		{[]string{"8080"}, "localhost", 8081, false},
+		{[]string{"8080"}, "", 8080, false},
+		{[]string{"8080"}, "127.0.0.1", 8080, false},
+		{[]string{"*"}, "localhost", 9, true},
+		{[]string{"127.0.0.1:8080"}, "127.0.0.1", 8080, true},
+		{[]string{"[::1]:8080"}, "::1", 8080, true},
+		{[]string{"*:8080"}, "", 8080, true},
+		{[]string{"1", "2"}, "localhost", 2, true},
+	}
+	for _, tt := range tests {
+		if got := permittedListen(tt.list, tt.host, tt.port); got != tt.want {
+			t.Errorf("permittedListen(%q, %q, %d) = %v", tt.list, tt.host, tt.port, got)
+		}
+	}
+}
