@@ -517,12 +517,12 @@ func (d *Daemon) userFS(ctx context.Context, cfg *Config, acct *store.Account) (
 		return nil, err
 	}
 	d.recountOnce(ctx, acct, home, d.quotaLock(acct.Name))
-	return vfs.Local(home)
+	return d.openHome(acct.Name, home)
 }
 
 // openSession reads the session's account, takes one of its session
-// slots and opens its confined home. On failure it has already told the
-// client and ended the session.
+// slots and opens its confined home; the func it returns gives both back.
+// On failure it has already told the client and ended the session.
 func (d *Daemon) openSession(cfg *Config, s *server.Session) (*store.Account, vfs.FS, func(), bool) {
 	acct, release, err := d.sessionAccount(s)
 	if err != nil {
@@ -537,7 +537,13 @@ func (d *Daemon) openSession(cfg *Config, s *server.Session) (*store.Account, vf
 		s.Exit(1)
 		return nil, nil, nil, false
 	}
-	return acct, fsys, release, true
+	// Like the slot, the home is let go however the session ends (Close
+	// is idempotent).
+	context.AfterFunc(s.Context(), func() { fsys.Close() })
+	return acct, fsys, func() {
+		fsys.Close()
+		release()
+	}, true
 }
 
 func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
@@ -565,6 +571,8 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 // accountSessions is what an account's live sessions share.
 type accountSessions struct {
 	n int // sessions holding a slot (max_sessions)
+	// home is the confined home the sessions share (openHome).
+	home *sharedHome
 	// quotaLock orders every session's quota-charged writes against
 	// truncates and removals (sftp.QuotaLock), across SFTP and SCP: one
 	// per account, as the store's usage counters are.
