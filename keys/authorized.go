@@ -553,8 +553,10 @@ func (o *KeyOptions) canonical() []string {
 // as a CIDR block or a */? wildcard over its text form, and against
 // remoteHost (the client's name, or "" when names are not resolved, in
 // which case the address text is used) as a case-insensitive wildcard. A
-// pattern prefixed "!" that matches denies, whatever else matches. A
-// malformed CIDR block (e.g. host bits set) denies, as in sshd.
+// pattern prefixed "!" that matches denies, whatever else matches. A list
+// sshd calls invalid denies: an empty entry ("a,,b", a trailing comma, a
+// bare "!"), or a CIDR block with host bits set or a mask longer than its
+// address (addr_match_list returns -2 for both).
 func MatchFrom(patterns []string, remoteIP net.IP, remoteHost string) bool {
 	if remoteIP == nil {
 		return false
@@ -569,6 +571,9 @@ func MatchFrom(patterns []string, remoteIP net.IP, remoteHost string) bool {
 		neg := strings.HasPrefix(p, "!")
 		if neg {
 			p = p[1:]
+		}
+		if p == "" {
+			return false
 		}
 		var match bool
 		if n, err := parseCIDR(p); err == nil {
@@ -593,10 +598,20 @@ func MatchFrom(patterns []string, remoteIP net.IP, remoteHost string) bool {
 
 var errInconsistentMask = errors.New("inconsistent mask length")
 
-// parseCIDR parses an address or address/len. Host bits set under the mask
-// are an error, as in sshd's addr_pton_cidr ("inconsistent mask length").
+// parseCIDR parses an address or address/len as sshd's addr_pton_cidr
+// does: a mask is decimal digits up to 128, or the entry is not an address
+// at all; a mask longer than the address family allows, or host bits set
+// under it, is errInconsistentMask.
 func parseCIDR(s string) (*net.IPNet, error) {
 	addr, bits, hasLen := strings.Cut(s, "/")
+	n := -1
+	if hasLen {
+		v, err := strconv.ParseUint(bits, 10, 64)
+		if err != nil || bits[0] < '0' || bits[0] > '9' || v > 128 {
+			return nil, fmt.Errorf("invalid mask length %q", sanitize(bits))
+		}
+		n = int(v)
+	}
 	ip := net.ParseIP(addr)
 	if ip == nil {
 		return nil, fmt.Errorf("invalid address %q", sanitize(addr))
@@ -605,13 +620,11 @@ func parseCIDR(s string) (*net.IPNet, error) {
 	if ip4 := ip.To4(); ip4 != nil && !strings.Contains(addr, ":") {
 		ip, max = ip4, 32
 	}
-	n := max
-	if hasLen {
-		v, err := strconv.Atoi(bits)
-		if err != nil || v < 0 || v > max || bits != strconv.Itoa(v) {
-			return nil, fmt.Errorf("invalid mask length %q", sanitize(bits))
-		}
-		n = v
+	if n < 0 {
+		n = max
+	}
+	if n > max {
+		return nil, errInconsistentMask
 	}
 	mask := net.CIDRMask(n, max)
 	if !ip.Mask(mask).Equal(ip) {

@@ -167,6 +167,12 @@ func TestMatchFrom(t *testing.T) {
 		{"negation alone is no match", "!10.0.0.1", v4, "", false},
 		{"star", "*", v6, "", true},
 		{"nil ip", "*", nil, "", false},
+		// sshd 9.2 logs "invalid from criteria" and denies for these.
+		{"trailing comma denies", "*,", v4, "", false},
+		{"empty entry denies", "192.168.1.20,,*", v4, "", false},
+		{"bare negation denies", "192.168.1.20,!", v4, "", false},
+		{"v4 mask over 32 denies", "!10.0.0.0/33,*", v4, "", false},
+		{"leading zero mask", "192.168.0.0/016", v4, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
