@@ -125,13 +125,11 @@ func (c *Conn) handleTCPIPForward(ctx context.Context, req *connection.GlobalReq
 		req.Reply(false, nil)
 		return
 	}
-	bind := f.AddressToBind
-	switch bind {
-	case "", "0.0.0.0", "*":
-		bind = "" // RFC 4254 §7.1: all addresses
-	case "localhost":
-		bind = "127.0.0.1"
+	if f.PortToBind == 0 && !req.WantReply {
+		// sshd refuses it too: the client could never learn the port.
+		return
 	}
+	bind := forwardBindAddress(f.AddressToBind, c.srv.GatewayPorts)
 	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.FormatUint(uint64(f.PortToBind), 10)))
 	if err != nil {
 		req.Reply(false, nil)
@@ -161,6 +159,26 @@ func (c *Conn) handleTCPIPForward(ctx context.Context, req *connection.GlobalReq
 		}
 		return fwd.Marshal()
 	}, connection.ChannelTypeForwardedTCPIP)
+}
+
+// forwardBindAddress is the address a tcpip-forward listener binds for
+// the one the client asked for (RFC 4254 §7.1), as sshd's
+// channel_fwd_bind_addr does. Without gatewayPorts (sshd's default,
+// GatewayPorts no) it is the loopback: "::1" or "127.0.0.1" when asked
+// for, else 127.0.0.1, whatever was asked, so that a forward never opens
+// a port to other hosts. With it (GatewayPorts clientspecified), "",
+// "*" and "0.0.0.0" are every address, "localhost" the loopback, and
+// any other address itself.
+func forwardBindAddress(requested string, gatewayPorts bool) string {
+	switch {
+	case requested == "127.0.0.1" || requested == "::1":
+		return requested
+	case !gatewayPorts || requested == "localhost":
+		return "127.0.0.1"
+	case requested == "" || requested == "*" || requested == "0.0.0.0":
+		return ""
+	}
+	return requested
 }
 
 // handleStreamlocalForward serves streamlocal-forward@openssh.com and its

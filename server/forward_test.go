@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +59,50 @@ func TestLocalForwardClientCloseClosesTarget(t *testing.T) {
 	defer cancel()
 	if err := ts.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v (the forward still runs)", err)
+	}
+}
+
+// Without GatewayPorts a remote forward listens on the loopback,
+// 127.0.0.1, whatever address the client names (here 127.0.0.2, which
+// the old code bound as asked, as it bound "0.0.0.0" to every address).
+func TestRemoteForwardBindsLoopback(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	ts := startServer(t, &server.Server{RemoteForward: func(_ *server.Conn, host string, _ uint32) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, host)
+		return true
+	}})
+	client := ts.dial(t)
+	ln, err := client.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("hi"))
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if c, err := net.DialTimeout("tcp", "127.0.0.2:"+port, 5*time.Second); err == nil {
+		c.Close()
+		t.Fatal("the forward listens on 127.0.0.2")
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 5*time.Second)
+	if err != nil {
+		t.Fatalf("the forward does not listen on 127.0.0.1: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); string(b) != "hi" {
+		t.Fatalf("through the forward: %q, %v", b, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != "127.0.0.2" {
+		t.Errorf("policy asked about %q, want the address the client named", asked)
 	}
 }

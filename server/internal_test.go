@@ -55,3 +55,33 @@ func TestPermittedListen(t *testing.T) {
 		}
 	}
 }
+
+// Forwards listen on the loopback unless GatewayPorts, as sshd's
+// GatewayPorts no and clientspecified.
+func TestForwardBindAddress(t *testing.T) {
+	tests := []struct {
+		requested    string
+		gatewayPorts bool
+		want         string
+	}{
+		{"", false, "127.0.0.1"},
+		{"*", false, "127.0.0.1"},
+		{"0.0.0.0", false, "127.0.0.1"},
+		{"::", false, "127.0.0.1"},
+		{"192.0.2.1", false, "127.0.0.1"},
+		{"localhost", false, "127.0.0.1"},
+		{"127.0.0.1", false, "127.0.0.1"},
+		{"::1", false, "::1"},
+		{"", true, ""},
+		{"*", true, ""},
+		{"0.0.0.0", true, ""},
+		{"localhost", true, "127.0.0.1"},
+		{"192.0.2.1", true, "192.0.2.1"},
+		{"::1", true, "::1"},
+	}
+	for _, tt := range tests {
+		if got := forwardBindAddress(tt.requested, tt.gatewayPorts); got != tt.want {
+			t.Errorf("forwardBindAddress(%q, %v) = %q, want %q", tt.requested, tt.gatewayPorts, got, tt.want)
+		}
+	}
+}

@@ -148,6 +148,13 @@ type Server struct {
 	// "tcpip-forward" (ssh -R). Both nil: no TCP forwarding.
 	LocalForward  ForwardPolicy
 	RemoteForward ForwardPolicy
+	// GatewayPorts lets a "tcpip-forward" listen on the address the
+	// client asks for (sshd's GatewayPorts clientspecified): "", "*" or
+	// "0.0.0.0" for every address. Without it, forwards listen on the
+	// loopback only, whatever address the client names, as sshd's
+	// default GatewayPorts no: RemoteForward is asked about the address
+	// the client named.
+	GatewayPorts bool
 	// LocalSocketForward allows "direct-streamlocal@openssh.com",
 	// RemoteSocketForward "streamlocal-forward@openssh.com".
 	LocalSocketForward  SocketPolicy
