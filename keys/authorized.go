@@ -50,7 +50,7 @@ type KeyOptions struct {
 	NoX11Forwarding   bool
 	NoUserRC          bool
 
-	Command      string   // command="..."
+	Command      string   // command="..."; never "" when given (refused)
 	From         []string // from="pattern-list", split at commas
 	PermitOpen   []string // permitopen="host:port", repeatable
 	PermitListen []string // permitlisten="[host:]port", repeatable
@@ -296,6 +296,12 @@ func applyOption(o *KeyOptions, name, value string, hasValue bool) error {
 		}
 		if o.Command != "" {
 			return errors.New(`keys: multiple "command" clauses`)
+		}
+		if value == "" {
+			// sshd forces the empty command, so the key can run nothing;
+			// Command "" means no forced command, which would instead
+			// let the key run anything.
+			return errors.New(`keys: empty "command" (sshd would run nothing with this key; remove the key or name a command)`)
 		}
 		o.Command = value
 	case "principals":

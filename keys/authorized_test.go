@@ -99,6 +99,10 @@ func TestParseAuthorizedKeyErrors(t *testing.T) {
 		{"value missing", `command ssh-ed25519 ` + ed, `keys: option "command" needs a value`},
 		{"garbage after quote", `command="a"x ssh-ed25519 ` + ed, `keys: option "command": unexpected 'x' after option`},
 		{"double command", `command="a",command="b" ssh-ed25519 ` + ed, `keys: multiple "command" clauses`},
+		// sshd 9.2 accepts the line and runs the empty command for every
+		// session; as Command "" it would have forced nothing.
+		{"empty command", `command="" ssh-ed25519 ` + ed, `keys: empty "command" (sshd would run nothing with this key; remove the key or name a command)`},
+		{"empty then other command", `command="",command="b" ssh-ed25519 ` + ed, `keys: empty "command" (sshd would run nothing with this key; remove the key or name a command)`},
 		{"bad base64", "ssh-ed25519 AAAA!!!!", "keys: bad base64 key data: illegal base64 data at input byte 4"},
 		{"type mismatch", "ssh-rsa " + ed, "keys: key type ssh-rsa does not match key data of type ssh-ed25519"},
 		{"unknown type", "ssh-foo " + ed, `keys: unsupported option "ssh-foo"`},
