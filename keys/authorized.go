@@ -55,8 +55,8 @@ type KeyOptions struct {
 	PermitOpen   []string // permitopen="host:port", repeatable
 	PermitListen []string // permitlisten="[host:]port", repeatable
 	Environment  []string // environment="NAME=value", repeatable
-	// ExpiryTime is the expiry-time="YYYYMMDD[HHMM[SS]][Z]" deadline
-	// (sshd: local time of the server unless suffixed Z for UTC); zero if
+	// ExpiryTime is the expiry-time="YYYYMMDD[HHMM[SS]][Z|UTC]" deadline
+	// (sshd: local time of the server unless suffixed Z or UTC); zero if
 	// absent. When given more than once, the earliest wins, like sshd.
 	ExpiryTime    time.Time
 	CertAuthority bool
@@ -325,6 +325,9 @@ func applyOption(o *KeyOptions, name, value string, hasValue bool) error {
 			return err
 		}
 		t, err := ParseTime(value)
+		if err == nil && t.Unix() == 0 {
+			err = errors.New("time 0") // sshd: "invalid expires time"
+		}
 		if err != nil {
 			return fmt.Errorf("keys: invalid expiry-time: %w", err)
 		}
@@ -422,31 +425,43 @@ func checkPermit(name, v string) error {
 
 // ParseTime parses an expiry-time / ssh-keygen -V absolute time:
 // YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, in the server's local time, or
-// in UTC when followed by "Z" (sshd misc.c parse_absolute_time).
+// in UTC when followed by "Z" or "UTC" (any case), as sshd's misc.c
+// parse_absolute_time. Like its strptime and mktime, fields are checked
+// against their ranges (month 1-12, day 1-31, hour 0-23, minute 0-59,
+// second 0-61) and an overflowing day is carried into the next month
+// ("20300231" is 3 March); times before 1970 are refused.
 func ParseTime(s string) (time.Time, error) {
+	in := s
 	loc := time.Local
-	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {
-		loc, s = time.UTC, s[:len(s)-1]
+	switch n := len(s); {
+	case n > 1 && (s[n-1] == 'Z' || s[n-1] == 'z'):
+		loc, s = time.UTC, s[:n-1]
+	case n > 3 && strings.EqualFold(s[n-3:], "UTC"):
+		loc, s = time.UTC, s[:n-3]
 	}
-	var layout string
-	switch len(s) {
-	case 8:
-		layout = "20060102"
-	case 12:
-		layout = "200601021504"
-	case 14:
-		layout = "20060102150405"
-	default:
-		return time.Time{}, fmt.Errorf("bad time %q: want YYYYMMDD[HHMM[SS]][Z]", sanitize(s))
+	if len(s) != 8 && len(s) != 12 && len(s) != 14 {
+		return time.Time{}, fmt.Errorf("bad time %q: want YYYYMMDD[HHMM[SS]][Z|UTC]", sanitize(in))
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return time.Time{}, fmt.Errorf("bad time %q", sanitize(s))
+			return time.Time{}, fmt.Errorf("bad time %q", sanitize(in))
 		}
 	}
-	t, err := time.ParseInLocation(layout, s, loc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("bad time %q", sanitize(s))
+	field := func(i, w int) int {
+		if i+w > len(s) {
+			return 0
+		}
+		v, _ := strconv.Atoi(s[i : i+w])
+		return v
+	}
+	year, month, day := field(0, 4), field(4, 2), field(6, 2)
+	hour, minute, sec := field(8, 2), field(10, 2), field(12, 2)
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 61 {
+		return time.Time{}, fmt.Errorf("bad time %q", sanitize(in))
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, loc)
+	if t.Unix() < 0 {
+		return time.Time{}, fmt.Errorf("bad time %q: before 1970", sanitize(in))
 	}
 	return t, nil
 }
