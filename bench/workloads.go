@@ -64,12 +64,30 @@ type Options struct {
 	// put into this directory.
 	PerfDir string
 
+	// FerryOnly measures ferry alone: OpenSSH still starts, but no workload runs against it.
+	// For sizes OpenSSH cannot reach here, such as 10,000 idle sessions (about 19 MiB each).
+	FerryOnly bool
+
 	// FerryMetrics, when set, is a loopback address for ferry's Prometheus endpoint; the idle
 	// workload then logs the Go runtime's view (goroutines, heap, stacks) around each run.
 	FerryMetrics string
 
 	Logf func(format string, args ...any)
 	User string // set by Setup
+}
+
+// measured lists the servers the workloads run against: both, or ferry alone with FerryOnly.
+func (e *Env) measured() []*Server {
+	if !e.opts.FerryOnly {
+		return e.Servers
+	}
+	var only []*Server
+	for _, s := range e.Servers {
+		if s.Name == "ferry" {
+			only = append(only, s)
+		}
+	}
+	return only
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -182,7 +200,7 @@ func (e *Env) transfer(r *Results) error {
 			mbps := map[string][]float64{}
 			client := map[string][]float64{} // the same client's CPU against each server
 			for i := 0; i < e.opts.Runs; i++ {
-				for _, s := range e.Servers {
+				for _, s := range e.measured() {
 					local := filepath.Join(e.ClientDir, "download")
 					remoteBig := path.Join(s.RemoteDir, "big")
 					remoteUp := path.Join(s.RemoteDir, "upload")
@@ -313,7 +331,7 @@ func (e *Env) logins(r *Results) error {
 	}
 	perLogin := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(e.opts.Logins) }
 	for i := 0; i < e.opts.Runs; i++ {
-		for _, s := range e.Servers {
+		for _, s := range e.measured() {
 			wall, c, err := run(s, loginKex, i)
 			if err != nil {
 				return err
@@ -345,12 +363,13 @@ func (e *Env) idle(r *Results) error {
 	if err != nil {
 		return err
 	}
-	raiseNoFile()
+	// ferry holds a socket per session and its account's home; the sessions here a socket each.
+	raiseNoFile(uint64(4*e.opts.IdleSessions + 1024))
 	rss := map[string][]float64{}
 	pss := map[string][]float64{}
 	n := e.opts.IdleSessions
 	for i := 0; i < e.opts.Runs; i++ {
-		for _, s := range e.Servers {
+		for _, s := range e.measured() {
 			// A fresh server each run: Go's runtime keeps freed heap for minutes and glibc's
 			// malloc keeps arenas, so a reused process would hide what the sessions allocate.
 			if err := e.Restart(s); err != nil {
@@ -435,9 +454,20 @@ func goMetrics(addr string) string {
 	return strings.Join(out, ", ")
 }
 
-func raiseNoFile() {
+func raiseNoFile(need uint64) {
 	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+		return
+	}
+	if l.Max < need {
+		// As root the hard limit can be raised too (CAP_SYS_RESOURCE); the servers restarted
+		// after this inherit it, as they would a systemd LimitNOFILE.
+		raised := syscall.Rlimit{Cur: need, Max: need}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			return
+		}
+	}
+	if l.Cur < l.Max {
 		l.Cur = l.Max
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
@@ -455,7 +485,7 @@ func (e *Env) relay(r *Results) error {
 	size := e.opts.RelaySize
 	mbps := map[string][]float64{}
 	cpu := map[string][]float64{}
-	for _, s := range e.Servers {
+	for _, s := range e.measured() {
 		rl, err := StartRelay(fmt.Sprintf("127.0.0.1:%d", s.Port), e.opts.RelayDelay)
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ func main() {
 	flag.IntVar(&o.IdleSessions, "idle", 1000, "idle SFTP sessions")
 	relaySize := flag.String("relay-size", "1G", "bytes uploaded through the delaying relay (1 GiB, like the transfers, so the steady state and not the start-up round trips dominates)")
 	flag.DurationVar(&o.RelayDelay, "relay-delay", 25*time.Millisecond, "one-way delay of the relay")
+	flag.BoolVar(&o.FerryOnly, "ferry-only", false, "run the workloads against ferry alone (e.g. -workloads idle -idle 10000, a count OpenSSH's per-session processes cannot reach here)")
 	workloads := flag.String("workloads", "transfer,logins,idle,relay", "comma-separated workloads")
 	ciphers := flag.String("ciphers", "", "comma-separated cipher[+mac] list (default: aes128-gcm, chacha20-poly1305, aes128-ctr+hmac-sha2-256-etm)")
 	flag.StringVar(&o.FerryMetrics, "ferry-metrics", "", "loopback host:port for ferry's Prometheus endpoint; the idle workload logs Go runtime gauges (diagnosis only)")
