@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,5 +36,18 @@ func TestTransferLogNamesClient(t *testing.T) {
 		if !s.waitLog(want.MatchString) {
 			t.Errorf("no log line matching %s:\n%s", want, s.stderr.String())
 		}
+	}
+}
+
+// TestRootWarning: started as root without run_as, ferry warns that file
+// modes no longer protect anything (root passes every permission check,
+// so an account could overwrite a file its owner made 0444); started
+// otherwise it says nothing of the kind.
+func TestRootWarning(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	warned := strings.Contains(s.stderr.String(), `level=WARN msg="running as root: file and directory modes do not stop accounts`)
+	if root := os.Geteuid() == 0; warned != root {
+		t.Errorf("running as root: %v; warning logged: %v\n%s", root, warned, s.stderr.String())
 	}
 }

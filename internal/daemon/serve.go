@@ -158,6 +158,15 @@ func Run(ctx context.Context, opts RunOptions) error {
 		return err
 	}
 
+	if os.Geteuid() == 0 {
+		// Every home's files belong to the server's own user, so the
+		// kernel's permission checks are what keep a customer's chmod 0444
+		// file or 0555 directory from being overwritten or emptied; root
+		// passes them all (OpenSSH's sftp-server never runs as root for a
+		// login).
+		log.Warn("running as root: file and directory modes do not stop accounts from overwriting or deleting; set run_as or start ferry as an unprivileged user")
+	}
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
