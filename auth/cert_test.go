@@ -457,6 +457,39 @@ func TestSecurityKeys(t *testing.T) {
 			}
 		}
 	})
+	// Through a cert-authority line (UserCAChecker), sshd skips the touch
+	// only when the line says no-touch-required as well as the
+	// certificate (auth-options.c sshauthopt_merge ANDs them).
+	t.Run("certificate through cert-authority line", func(t *testing.T) {
+		ca := ed25519Signer(t)
+		for _, tc := range []struct {
+			ext, line, ok bool
+		}{
+			{false, false, false},
+			{true, false, false},
+			{false, true, false},
+			{true, true, true},
+		} {
+			s := &skSigner{priv: priv, app: "ssh:", flags: 0}
+			cs := makeCert(t, s, ca, "", func(c *keys.Certificate) {
+				if tc.ext {
+					c.Extensions[keys.ExtNoTouchRequired] = ""
+				}
+			})
+			fa := newFake()
+			fa.users["alice"].keys["cert"] = &Permissions{NoTouchRequired: tc.line}
+			cfg := testConfig(caAuth{fakeAuth: fa, ca: ca.PublicKey()})
+			cfg.Now = func() time.Time { return certNow }
+			c := start(t, cfg)
+			c.service()
+			c.send(pkSigned(t, cs, testSessionID, "alice", "alice", "sk-ssh-ed25519-cert-v01@openssh.com"))
+			if tc.ok {
+				c.expectSuccess()
+			} else {
+				c.expect(failure(false, allMethods...))
+			}
+		}
+	})
 }
 
 func decodeBase64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -238,10 +238,14 @@ func (s *serverAuthState) authorizeKey(key keys.PublicKey, query bool) (*Permiss
 			perms.ExpiresAt = exp
 		}
 	}
-	// For a certificate the touch requirement is the certificate's
-	// (sshd: no-touch-required extension); verify-required comes from
-	// either side.
-	sk.NoTouchRequired = cert.HasExtension(keys.ExtNoTouchRequired)
+	// A certificate skips the touch only with the no-touch-required
+	// extension, and, when an authorized_keys cert-authority line rather
+	// than TrustedUserCAKeys admitted it, only if that line says
+	// no-touch-required too: sshd's sshauthopt_merge ANDs the two, and
+	// tries TrustedUserCAKeys first (see certPrincipalAllowed).
+	// verify-required comes from either side.
+	viaTrustedCA := s.isConfiguredCA(cert.SignatureKey) && cert.ListsUserPrincipal([]string{s.meta.user})
+	sk.NoTouchRequired = cert.HasExtension(keys.ExtNoTouchRequired) && (viaTrustedCA || perms.NoTouchRequired)
 	_, vr := cert.CriticalOptions[keys.OptVerifyRequired]
 	sk.VerifyRequired = sk.VerifyRequired || vr
 	return perms, sk, nil
