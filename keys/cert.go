@@ -449,7 +449,10 @@ func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceComm
 			return refuse("%v", err)
 		}
 	}
-	if err := c.SignatureKey.Verify(signed, c.Signature); err != nil {
+	// A security-key CA's flags are not checked: sshd's cert_parse
+	// verifies the CA signature without asking for them, and a CA key
+	// made with no-touch-required signs without the user-presence flag.
+	if err := VerifyWithPolicy(c.SignatureKey, signed, c.Signature, SKPolicy{NoTouchRequired: true}); err != nil {
 		return refuse("bad CA signature: %v", err)
 	}
 	now := p.Now.Unix()

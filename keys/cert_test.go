@@ -127,3 +127,26 @@ func TestCertificateOptionDataBuilt(t *testing.T) {
 		t.Fatalf("force-command: %q, %v", cmd, err)
 	}
 }
+
+// TestCertificateSecurityKeyCA checks that a CA on a FIDO key made with
+// no-touch-required (whose signatures lack the user-presence flag) can
+// sign certificates, as sshd accepts them.
+func TestCertificateSecurityKeyCA(t *testing.T) {
+	for _, typ := range []string{KeySKEd25519, KeySKECDSAP256} {
+		ca := newTestSKSigner(t, typ)
+		ca.flags = 0
+		c := &Certificate{Key: testSigners(t)[KeyEd25519].PublicKey(), CertType: UserCert, ValidPrincipals: []string{"alice"},
+			ValidBefore: CertTimeInfinity}
+		if err := c.SignCert(rand.Reader, ca, ""); err != nil {
+			t.Fatal(err)
+		}
+		k, err := ParsePublicKey(c.Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		trusted := func(PublicKey) bool { return true }
+		if _, err := k.(*Certificate).CheckUserCertificate("alice", time.Now(), nil, trusted); err != nil {
+			t.Errorf("%s CA without user presence: %v", typ, err)
+		}
+	}
+}
