@@ -37,9 +37,9 @@ func TestShell(t *testing.T) {
 	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 		t.Fatal(err)
 	}
-	sess.Stdin = strings.NewReader("whoami\recho hello world\rnope\r")
-	var out bytes.Buffer
-	sess.Stdout = &out
+	sess.Stdin = strings.NewReader("whoami\recho hello world\rnope\rwhi\x7fo\x15who\x7f\x7fhoami\r")
+	var out, errOut bytes.Buffer
+	sess.Stdout, sess.Stderr = &out, &errOut
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +48,14 @@ func TestShell(t *testing.T) {
 	if err := sess.Wait(); err != nil {
 		t.Fatalf("shell: %v", err)
 	}
-	want := "carol@ferry[80x24]$ carol\r\n" +
-		"carol@ferry[80x24]$ hello world\r\n" +
-		"carol@ferry[80x24]$ nope: command not found\r\n" +
+	// The terminal is raw: the shell echoes what is typed, and erases.
+	want := "carol@ferry[80x24]$ whoami\r\ncarol\r\n" +
+		"carol@ferry[80x24]$ echo hello world\r\nhello world\r\n" +
+		"carol@ferry[80x24]$ nope\r\n" +
+		"carol@ferry[80x24]$ whi\b \bo\b \b\b \b\b \bwho\b \b\b \bhoami\r\ncarol\r\n" +
 		"carol@ferry[80x24]$ "
-	if out.String() != want {
-		t.Fatalf("output\n%q\nwant\n%q", out.String(), want)
+	if out.String() != want || errOut.String() != "nope: command not found\r\n" {
+		t.Fatalf("output\n%q\nwant\n%q\nstderr %q", out.String(), want, errOut.String())
 	}
 
 	sess, _ = dial(t, ln.Addr().String()).NewSession()
@@ -70,12 +72,67 @@ func TestShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(stdin, "echo resized\r")
-	readPrompt(t, stdout, "resized\r\n")
+	readPrompt(t, stdout, "echo resized\r\nresized\r\n")
 	readPrompt(t, stdout, "carol@ferry[132x50]$ ")
 	io.WriteString(stdin, "exit 3\r")
 	var ee *ssh.ExitError
 	if err := sess.Wait(); !errors.As(err, &ee) || ee.ExitStatus() != 3 {
 		t.Fatalf("exit: %v", err)
+	}
+}
+
+// exec runs one command line, as ssh host 'exit 3' does; the old shell
+// ignored the command and ran its interpreter on stdin instead.
+func TestExec(t *testing.T) {
+	srv := newServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := dial(t, ln.Addr().String())
+	for _, tt := range []struct {
+		cmd, stdout, stderr string
+		status              int
+	}{
+		{"exit 3", "", "", 3},
+		{"echo hi there", "hi there\n", "", 0},
+		{"whoami", "carol\n", "", 0},
+		{"nope", "", "nope: command not found\n", 127},
+	} {
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		sess.Stdout, sess.Stderr = &out, &errOut
+		sess.Stdin = strings.NewReader("exit 9\n") // not read
+		err = sess.Run(tt.cmd)
+		status := 0
+		var ee *ssh.ExitError
+		if errors.As(err, &ee) {
+			status = ee.ExitStatus()
+		} else if err != nil {
+			t.Fatalf("%q: %v", tt.cmd, err)
+		}
+		if status != tt.status || out.String() != tt.stdout || errOut.String() != tt.stderr {
+			t.Errorf("%q: status %d, stdout %q, stderr %q; want %d %q %q", tt.cmd, status, out.String(), errOut.String(), tt.status, tt.stdout, tt.stderr)
+		}
+	}
+	// A shell without a pty reads LF-terminated lines, the last one
+	// without its LF too, and echoes nothing.
+	sess, _ := c.NewSession()
+	var out bytes.Buffer
+	sess.Stdout = &out
+	sess.Stdin = strings.NewReader("echo a\r\nexit 4")
+	err = sess.Shell()
+	if err == nil {
+		err = sess.Wait()
+	}
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 4 || out.String() != "carol@ferry$ a\ncarol@ferry$ " {
+		t.Errorf("shell without pty: %v, output %q", err, out.String())
 	}
 }
 
