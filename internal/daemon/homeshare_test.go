@@ -124,3 +124,51 @@ func TestSessionsShareAndCloseHome(t *testing.T) {
 	c2.Close()
 	waitFDs(0, "after the scp and sftp sessions ended")
 }
+
+// TestDroppedUploadTempRemoved: when a client drops its connection in the
+// middle of an atomic upload, the session's end removes the temporary
+// file through the home it still holds; the home must not be closed
+// under it when the connection's context ends.
+func TestDroppedUploadTempRemoved(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	addAccount(t, st, "bob", "pw", 0)
+	addr := startDaemon(t, dir, "")
+	home := filepath.Join(dir, "home", "bob")
+
+	for i := range 5 {
+		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "bob", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := sftp.NewClient(c)
+		if err != nil {
+			c.Close()
+			t.Fatal(err)
+		}
+		f, err := sc.Create("part")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		// Drop the connection: the upload is never closed.
+		c.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			left, err := filepath.Glob(filepath.Join(home, ".ferry-upload-*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("drop %d: temporary uploads left in the home: %v", i, left)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

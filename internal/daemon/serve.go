@@ -546,9 +546,8 @@ func (d *Daemon) openSession(cfg *Config, s *server.Session) (*store.Account, vf
 		s.Exit(1)
 		return nil, nil, nil, false
 	}
-	// Like the slot, the home is let go however the session ends (Close
-	// is idempotent).
-	context.AfterFunc(s.Context(), func() { fsys.Close() })
+	// Not closed when the session's context ends, as the slot is: the
+	// SFTP server still removes abandoned uploads through it then.
 	return acct, fsys, func() {
 		fsys.Close()
 		release()
