@@ -191,3 +191,65 @@ func TestParamiko(t *testing.T) {
 		t.Errorf("read-only home has %d entries, want only keep.txt", len(ents))
 	}
 }
+
+// TestCurlSCPAndQuote: curl's scp:// (libssh2's scp_send, which ends an
+// upload with EOF and no verdict byte, as PHP's ssh2_scp_send does too)
+// and the sftp:// commands hosting scripts use: -Q "rename"/"rm",
+// --ftp-create-dirs, and a listing.
+func TestCurlSCPAndQuote(t *testing.T) {
+	t.Parallel()
+	curl := testenv.NeedTool(t, "curl")
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	home := s.mkHome(t, "alice")
+	local := t.TempDir()
+	pin := strings.TrimPrefix(s.fingerprint(t, "ed25519"), "SHA256:")
+	port := strconv.Itoa(s.port)
+	curlRun := func(args ...string) result {
+		return run(t, local, "", curl, append([]string{"-sS", "-u", "alice:pw-alice", "--hostpubsha256", pin}, args...)...)
+	}
+
+	up := randomBytes(t, 1<<20+3)
+	writeFile(t, filepath.Join(local, "up"), up)
+	mustSucceed(t, curlRun("-T", "up", "scp://127.0.0.1:"+port+"/~/scp.bin"), "curl scp:// upload")
+	if got, err := os.ReadFile(filepath.Join(home, "scp.bin")); err != nil || !bytes.Equal(got, up) {
+		t.Fatalf("curl scp:// upload: the server has %d bytes (%v), want the %d sent", len(got), err, len(up))
+	}
+	if !s.waitLog(func(log string) bool {
+		return strings.Contains(log, "msg=transfer protocol=scp user=alice") && strings.Contains(log, "path=/scp.bin bytes_read=0 bytes_written=1048579 ") && strings.Contains(log, "result=ok")
+	}) {
+		t.Errorf("no ok transfer line for the scp:// upload")
+	}
+	mustSucceed(t, curlRun("scp://127.0.0.1:"+port+"/~/scp.bin", "-o", "scp.back"), "curl scp:// download")
+	if got := readFile(t, filepath.Join(local, "scp.back")); !bytes.Equal(got, up) {
+		t.Errorf("curl scp:// download: %d bytes differ", len(got))
+	}
+	// CURLE_UPLOAD_FAILED (25) into a directory that does not exist.
+	if r := curlRun("-T", "up", "scp://127.0.0.1:"+port+"/~/nodir/x"); r.code != 25 {
+		t.Errorf("curl scp:// upload into a missing directory: exit %d, want 25:\n%s", r.code, r.out)
+	}
+
+	base := "sftp://127.0.0.1:" + port + "/~/"
+	mustSucceed(t, curlRun("-T", "up", "--ftp-create-dirs", base+"a/b/c.bin"), "curl --ftp-create-dirs")
+	if got, err := os.ReadFile(filepath.Join(home, "a", "b", "c.bin")); err != nil || !bytes.Equal(got, up) {
+		t.Fatalf("--ftp-create-dirs upload: %d bytes, %v", len(got), err)
+	}
+	mustSucceed(t, curlRun("-Q", "rename a/b/c.bin a/b/d.bin", "-Q", "rm scp.bin", base, "-o", "/dev/null"), "curl -Q rename, rm")
+	if _, err := os.Stat(filepath.Join(home, "a", "b", "d.bin")); err != nil {
+		t.Errorf("after -Q rename: %v", err)
+	}
+	for _, gone := range []string{"scp.bin", "a/b/c.bin"} {
+		if _, err := os.Stat(filepath.Join(home, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s after -Q rename/rm: %v", gone, err)
+		}
+	}
+	// CURLE_QUOTE_ERROR (21) names the server's answer.
+	if r := curlRun("-Q", "rm missing", base, "-o", "/dev/null"); r.code != 21 || !strings.Contains(r.out, "No such file or directory") {
+		t.Errorf("curl -Q rm of a missing file: exit %d, want 21:\n%s", r.code, r.out)
+	}
+	r := curlRun("-l", base+"a/b/")
+	mustSucceed(t, r, "curl -l")
+	if names := strings.Fields(r.out); strings.Join(names, " ") != ". .. d.bin" {
+		t.Errorf("curl -l listing: %q", r.out)
+	}
+}

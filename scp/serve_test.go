@@ -518,3 +518,27 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("download: %d bytes out, stderr %q status %d", len(out), stderr, st)
 	}
 }
+
+// TestSinkDataThenEOF: libssh2's scp_send (curl's scp://, PHP's
+// ssh2_scp_send) sends the file's data and then EOF, with no verdict
+// byte after it. OpenSSH's scp -t keeps such a file; ferry discarded it
+// while curl exited 0, so the upload silently vanished.
+func TestSinkDataThenEOF(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, "f"), "previous", 0o644)
+		var records []sftp.TransferRecord
+		out, stderr, st := run(t, root, "scp -t f", "C0644 5 f\nhello", &Options{DirectUploads: direct,
+			TransferLog: func(r sftp.TransferRecord) { records = append(records, r) }})
+		if out != "\x00\x00\x00" || st != 0 || stderr != "" {
+			t.Errorf("direct=%v: out %q stderr %q status %d", direct, out, stderr, st)
+		}
+		if got := readFile(t, filepath.Join(root, "f")); got != "hello" {
+			t.Errorf("direct=%v: content %q, want hello", direct, got)
+		}
+		noTemps(t, root)
+		if len(records) != 1 || records[0].Result != "ok" || records[0].BytesWritten != 5 {
+			t.Errorf("direct=%v: transfer records %+v", direct, records)
+		}
+	}
+}

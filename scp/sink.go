@@ -247,8 +247,13 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 	}
 	// The client's verdict on what it sent: a warning means it could not
 	// read the whole file and padded it (scp.c source()); such a file is
-	// not kept.
-	if err := s.response(); err != nil {
+	// not kept. libssh2's scp_send (curl's scp://, PHP's ssh2_scp_send)
+	// sends no verdict: it ends the channel with EOF right after the data.
+	// OpenSSH's scp -t has closed the complete file by then and keeps it
+	// (scp.c sink: response() comes after close()), and so does ferry.
+	if _, err := s.r.Peek(1); err == io.EOF {
+		// The data came in full; the sink loop then ends at the EOF.
+	} else if err := s.response(); err != nil {
 		if isFatal(err) {
 			s.abort(u)
 			return err
