@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -118,7 +120,8 @@ func TestReloadAppliesLimits(t *testing.T) {
 		c.ProxyProtocol = !c.ProxyProtocol
 	})
 	var logs testenv.LockedBuffer
-	d := &Daemon{opts: RunOptions{Load: func() (*Config, error) { return next, nil }}, log: newLogger(old.Log, &logs),
+	log, level := newLogger(old.Log, &logs)
+	d := &Daemon{opts: RunOptions{Load: func() (*Config, error) { return next, nil }}, log: log, logLevel: level,
 		gate: NewStartupGate(old), penalties: NewPenalties(old, nil), metrics: NewMetrics()}
 	gen, err := d.newGeneration(old)
 	if err != nil {
@@ -141,5 +144,45 @@ func TestReloadAppliesLimits(t *testing.T) {
 	wantBlocked(t, d.penalties, addrA, false)
 	if !strings.Contains(logs.String(), "keys=[proxy_protocol]") {
 		t.Errorf("no restart warning naming proxy_protocol in:\n%s", logs.String())
+	}
+}
+
+// TestReloadSetsLogLevel: a reload applies [log] level at once (it was
+// read only at start, so "level = debug" and SIGHUP changed nothing and
+// no warning said so) and names log.format, which needs a restart.
+func TestReloadSetsLogLevel(t *testing.T) {
+	dir := t.TempDir()
+	configure := func(mod func(*Config)) *Config {
+		cfg := Default()
+		if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dir}); err != nil {
+			t.Fatal(err)
+		}
+		mod(cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old := configure(func(c *Config) { c.Log.Level = slog.LevelWarn })
+	next := configure(func(c *Config) { c.Log.Level = slog.LevelDebug; c.Log.Format = "json" })
+	var logs testenv.LockedBuffer
+	log, level := newLogger(old.Log, &logs)
+	d := &Daemon{opts: RunOptions{Load: func() (*Config, error) { return next, nil }}, log: log, logLevel: level,
+		metrics: NewMetrics()}
+	gen, err := d.newGeneration(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.current.Store(gen)
+	if log.Enabled(context.Background(), slog.LevelInfo) {
+		t.Fatal("level warn logs info before the reload")
+	}
+
+	d.reload()
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		t.Errorf("after reloading level = debug, debug is not logged; log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "keys=[log.format]") {
+		t.Errorf("no restart warning naming log.format in:\n%s", logs.String())
 	}
 }

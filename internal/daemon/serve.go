@@ -51,10 +51,12 @@ type RunOptions struct {
 
 // Daemon is a running `ferry serve`.
 type Daemon struct {
-	opts    RunOptions
-	log     *slog.Logger
-	st      store.Store
-	current atomic.Pointer[generation]
+	opts RunOptions
+	log  *slog.Logger
+	// logLevel is the log's level, which a reload sets from [log] level.
+	logLevel *slog.LevelVar
+	st       store.Store
+	current  atomic.Pointer[generation]
 
 	connWG sync.WaitGroup
 	mu     sync.Mutex
@@ -95,8 +97,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 	if out == nil {
 		out = os.Stderr
 	}
-	log := newLogger(cfg.Log, out)
-	d := &Daemon{opts: opts, log: log, conns: make(map[net.Conn]struct{}), sessions: make(map[string]*accountSessions),
+	log, logLevel := newLogger(cfg.Log, out)
+	d := &Daemon{opts: opts, log: log, logLevel: logLevel, conns: make(map[net.Conn]struct{}), sessions: make(map[string]*accountSessions),
 		recounts: make(map[string]*homeRecount), metrics: NewMetrics()}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -225,6 +227,9 @@ func (d *Daemon) reload() {
 		d.penalties.Reconfigure(cfg)
 	}
 	d.current.Store(gen)
+	if d.logLevel != nil {
+		d.logLevel.Set(cfg.Log.Level)
+	}
 	if keys := restartOnlyChanges(old, cfg); len(keys) > 0 {
 		d.log.Warn("these changes take effect after a restart; the running values stay", "keys", keys)
 	}
@@ -248,6 +253,7 @@ func restartOnlyChanges(old, cfg *Config) []string {
 		{"metrics.listen", old.Metrics.Listen != cfg.Metrics.Listen},
 		{"metrics.pprof", old.Metrics.Pprof != cfg.Metrics.Pprof},
 		{"run_as", old.RunAs != cfg.RunAs},
+		{"log.format", old.Log.Format != cfg.Log.Format},
 	} {
 		if c.changed {
 			keys = append(keys, c.key)
@@ -698,12 +704,16 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 	})
 }
 
-func newLogger(c LogConfig, out io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.Level}
+// newLogger makes the daemon's log; the returned level is the one
+// [log] level sets, changed in place by a reload.
+func newLogger(c LogConfig, out io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(c.Level)
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(out, opts))
+		return slog.New(slog.NewJSONHandler(out, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(out, opts))
+	return slog.New(slog.NewTextHandler(out, opts)), level
 }
 
 // sdNotify sends a state to systemd when run with Type=notify
