@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,6 +206,88 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
+// fuzzTimeSeeds are expiry-time values in every form sshd reads.
+var fuzzTimeSeeds = []string{"20300102", "203001020304", "20300102030405", "20300102Z", "20300102030405utc", "20300231", "19700101Z", "20301301"}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range fuzzTimeSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := ParseTime(s)
+		if err != nil {
+			return
+		}
+		if tm.Unix() < 0 {
+			t.Fatalf("ParseTime(%q) = %v, before 1970", s, tm)
+		}
+		// What String() writes for an expiry-time must read back as the
+		// same wall clock (the same instant, but for a local time in a
+		// daylight saving fold).
+		canon := tm.Format("20060102150405")
+		if tm.Location() == time.UTC {
+			canon += "Z"
+		}
+		again, err := ParseTime(canon)
+		if err != nil || again.Format("20060102150405") != tm.Format("20060102150405") || again.Location() != tm.Location() {
+			t.Fatalf("ParseTime(%q) = %v; its canonical form %q gives %v, %v", s, tm, canon, again, err)
+		}
+	})
+}
+
+// fuzzFromSeeds are from= and source-address lists.
+var fuzzFromSeeds = []string{
+	"10.0.0.0/8,!10.1.*,*.example.com", "192.168.1.20", "2001:db8::/32,!2001:db8::5", "*,", "!", "10.0.0.0/33",
+	"127.0.0.0/008", "::ffff:10.0.0.0/104", "fe80::1%eth0", "a*b?c",
+}
+
+func FuzzMatchFrom(f *testing.F) {
+	for i, s := range fuzzFromSeeds {
+		ip := net.ParseIP("10.1.2.3")
+		if i%2 == 1 {
+			ip = net.ParseIP("2001:db8::5")
+		}
+		f.Add(s, []byte(ip), "host.example.com")
+	}
+	f.Fuzz(func(t *testing.T, list string, ipBytes []byte, host string) {
+		var ip net.IP
+		if len(ipBytes) == net.IPv4len || len(ipBytes) == net.IPv6len {
+			ip = net.IP(ipBytes)
+		}
+		patterns := strings.Split(list, ",")
+		if MatchFrom(patterns, ip, host) {
+			// A trailing "!*" matches every client and so denies.
+			if MatchFrom(append(patterns, "!*"), ip, host) {
+				t.Fatalf("%q,!* matched %v %q", list, ip, host)
+			}
+		}
+		ok, err := matchCIDRList(ip, list)
+		if ok && (err != nil || ip == nil) {
+			t.Fatalf("matchCIDRList(%v, %q) = %v, %v", ip, list, ok, err)
+		}
+	})
+}
+
+func FuzzParseAuthorizedKeys(f *testing.F) {
+	ed := pubB64(f, "id_ed25519.pub")
+	f.Add([]byte("# keys\n\nssh-ed25519 " + ed + " one\r\n   \n  # c\nrestrict,pty ssh-ed25519 " + ed + " two\n"))
+	f.Add([]byte("cert-authority,principals=\"a\" ssh-ed25519 " + ed + "\nbogus x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		aks, err := ParseAuthorizedKeys(data)
+		if err != nil {
+			return
+		}
+		if len(aks) > MaxAuthorizedKeys {
+			t.Fatalf("%d keys", len(aks))
+		}
+		for _, a := range aks {
+			if _, err := ParseAuthorizedKey([]byte(a.String())); err != nil {
+				t.Fatalf("String() %q does not parse: %v", a.String(), err)
+			}
+		}
+	})
+}
+
 // TestWriteFuzzCorpus regenerates the checked-in seed corpora under
 // testdata/fuzz when FERRY_WRITE_CORPUS=1.
 func TestWriteFuzzCorpus(t *testing.T) {
@@ -224,6 +307,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 				fmt.Fprintf(&b, "[]byte(%s)\n", strconv.Quote(string(v)))
 			case byte:
 				fmt.Fprintf(&b, "byte(%s)\n", strconv.QuoteRune(rune(v)))
+			case string:
+				fmt.Fprintf(&b, "string(%s)\n", strconv.Quote(v))
 			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
@@ -250,6 +335,19 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join("testdata", name))
 		write("FuzzParsePrivateKey", name, data)
 	}
+	for i, s := range fuzzTimeSeeds {
+		write("FuzzParseTime", fmt.Sprintf("time-%d", i), s)
+	}
+	for i, s := range fuzzFromSeeds {
+		ip := net.ParseIP("10.1.2.3")
+		if i%2 == 1 {
+			ip = net.ParseIP("2001:db8::5")
+		}
+		write("FuzzMatchFrom", fmt.Sprintf("list-%d", i), s, []byte(ip), "host.example.com")
+	}
+	ed := pubB64(t, "id_ed25519.pub")
+	write("FuzzParseAuthorizedKeys", "file", []byte("# keys\n\nssh-ed25519 "+ed+" one\r\n   \n  # c\nrestrict,pty ssh-ed25519 "+ed+" two\n"))
+	write("FuzzParseAuthorizedKeys", "bad-line", []byte("cert-authority,principals=\"a\" ssh-ed25519 "+ed+"\nbogus x\n"))
 	keys := fuzzVerifyKeys(t)
 	for i, k := range keys {
 		if s, ok := signers[k.Type()]; ok && Equal(s.PublicKey(), k) {
