@@ -236,7 +236,8 @@ type Config struct {
 	// without the -cert-v01 forms.
 	CASignatureAlgorithms []string
 
-	// MinRSABits refuses smaller RSA keys (user and CA). Default 2048.
+	// MinRSABits refuses smaller RSA keys (user and CA). Default
+	// DefaultMinRSABits, 2048; sshd's RequiredRSASize default is 1024.
 	MinRSABits int
 
 	// TrustedUserCAKeys are the CAs whose user certificates are accepted
@@ -273,7 +274,11 @@ const (
 	// a miss and throttling online guessing, for which 50 ms is ample and
 	// keeps OpenSSH clients that offer several keys quick.
 	DefaultFailureDelay = 50 * time.Millisecond
-	// DefaultMinRSABits is sshd's RequiredRSASize default (OpenSSH 9.1).
+	// DefaultMinRSABits is stricter than sshd, whose RequiredRSASize
+	// (OpenSSH 9.1) defaults to 1024 bits (sshd -T prints
+	// "requiredrsasize 1024"): 1024-bit RSA has been below every
+	// recommendation (NIST SP 800-131A) since 2013, so a user moving from
+	// sshd with such a key is refused until Config.MinRSABits is lowered.
 	DefaultMinRSABits = 2048
 )
 
