@@ -253,3 +253,46 @@ func TestCurlSCPAndQuote(t *testing.T) {
 		t.Errorf("curl -l listing: %q", r.out)
 	}
 }
+
+// TestPuTTYPSCP: PuTTY's pscp in both of its protocols (-scp, the legacy
+// scp -t/-f exec, and -sftp) both ways, and a read-only account's upload
+// refused with a message naming the file. pscp treats an EOF from the
+// server before its own as fatal, so a refusal must come per record, as
+// OpenSSH's scp -t sends it, not as a fatal line before the first OK.
+func TestPuTTYPSCP(t *testing.T) {
+	t.Parallel()
+	pscp := testenv.NeedTool(t, "pscp")
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	s.addUser("ro", "pw-ro", "--readonly")
+	local := t.TempDir()
+	data := randomBytes(t, 1<<20+9)
+	writeFile(t, filepath.Join(local, "up"), data)
+	hostkey := s.fingerprint(t, "ed25519")
+	pscpRun := func(user, pw string, args ...string) result {
+		return run(t, local, "", pscp, append([]string{"-batch", "-q", "-pw", pw, "-P", strconv.Itoa(s.port), "-hostkey", hostkey}, args...)...)
+	}
+	for _, proto := range []string{"-scp", "-sftp"} {
+		remote := "up" + proto
+		mustSucceed(t, pscpRun("alice", "pw-alice", proto, "up", "alice@127.0.0.1:"+remote), "pscp "+proto+" upload")
+		if got := readFile(t, filepath.Join(s.home("alice"), remote)); !bytes.Equal(got, data) {
+			t.Errorf("pscp %s upload: %d bytes differ from the %d sent", proto, len(got), len(data))
+		}
+		mustSucceed(t, pscpRun("alice", "pw-alice", proto, "alice@127.0.0.1:"+remote, "back"+proto), "pscp "+proto+" download")
+		if got := readFile(t, filepath.Join(local, "back"+proto)); !bytes.Equal(got, data) {
+			t.Errorf("pscp %s download: %d bytes differ", proto, len(got))
+		}
+	}
+	for _, tt := range []struct{ proto, want string }{
+		{"-scp", "scp: /x: Permission denied (the account is read-only)"},
+		{"-sftp", "permission denied"},
+	} {
+		r := pscpRun("ro", "pw-ro", tt.proto, "up", "ro@127.0.0.1:x")
+		if r.code != 1 || !strings.Contains(r.out, tt.want) || strings.Contains(r.out, "FATAL ERROR") {
+			t.Errorf("pscp %s upload on a read-only account: exit %d, want 1 and %q:\n%s", tt.proto, r.code, tt.want, r.out)
+		}
+	}
+	if ents, _ := os.ReadDir(s.home("ro")); len(ents) != 0 {
+		t.Errorf("read-only home has %d entries after refused uploads", len(ents))
+	}
+}

@@ -12,12 +12,11 @@ import (
 	"github.com/ferry-sftp/ferry/vfs"
 )
 
+// errReadOnly is the refusal of every record on a read-only account.
+const errReadOnly = "Permission denied (the account is read-only)"
+
 // runSink serves "scp -t TARGET": the client sends records and data.
 func (s *session) runSink() error {
-	o := &s.srv.opts
-	if o.ReadOnly {
-		return s.fatal("Permission denied: the account is read-only")
-	}
 	w := s.cmd.Paths[0]
 	target := s.resolve(w.Text, w.Home)
 	fi, err := s.fs.Stat(target)
@@ -126,6 +125,9 @@ func (s *session) sinkDir(np string, m *fileMsg, times *timeMsg, depth int) erro
 	if isTemp(path.Base(np)) {
 		return s.warn("%s: Permission denied", np)
 	}
+	if o.ReadOnly {
+		return s.warn("%s: %s", np, errReadOnly)
+	}
 	mode := m.Mode
 	if !s.cmd.PreserveTimes {
 		mode &^= o.Umask
@@ -212,6 +214,14 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 	start := time.Now()
 	if isTemp(path.Base(np)) {
 		return s.warn("%s: Permission denied", np)
+	}
+	if s.srv.opts.ReadOnly {
+		// Refused record by record, as scp.c's sink refuses a file it
+		// cannot create: the client skips that file's data and goes on.
+		// A fatal line before the first OK made PuTTY's pscp stop at the
+		// server's early EOF with "Received unexpected end-of-file from
+		// server" instead of showing why.
+		return s.warn("%s: %s", np, errReadOnly)
 	}
 	u, err := s.openUpload(np, m)
 	if err != nil {
