@@ -66,3 +66,68 @@ func TestOpenSSHAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenSSHLegacyAlgorithms: the compat and legacy tiers, off by
+// default, are offered once listed in the configuration with OpenSSH's
+// "+" syntax, and each one, forced on OpenSSH's side, moves a file both
+// ways intact under the name the server logs.
+func TestOpenSSHLegacyAlgorithms(t *testing.T) {
+	t.Parallel()
+	local := t.TempDir()
+	data := randomBytes(t, 200003)
+	writeFile(t, filepath.Join(local, "f"), data)
+
+	plain := startServer(t, serverOpts{})
+	plain.addUser("alice", "pw-alice")
+	r := plain.sftpBatch(t, local, "alice", "pw-alice", "pwd\n", "-o", "Ciphers=aes128-cbc", "-o", "LogLevel=INFO")
+	if r.code != 255 || !strings.Contains(r.out, "no matching cipher found") {
+		t.Errorf("aes128-cbc against the default configuration: exit %d, want 255 and no matching cipher:\n%s", r.code, r.out)
+	}
+
+	s := startServer(t, serverOpts{config: `ciphers = "+aes128-cbc,aes256-cbc,3des-cbc"
+macs = "+hmac-sha1,hmac-sha1-96,hmac-md5,hmac-sha1-etm@openssh.com"
+kex_algorithms = "+diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,diffie-hellman-group-exchange-sha1,ecdh-sha2-nistp256,ecdh-sha2-nistp521,diffie-hellman-group14-sha256"
+host_key_algorithms = "+ssh-rsa,ecdsa-sha2-nistp256"
+`})
+	s.addUser("alice", "pw-alice")
+	tests := []struct {
+		opts    []string
+		logWant string
+	}{
+		{[]string{"-o", "Ciphers=aes128-cbc"}, "cipher=aes128-cbc"},
+		{[]string{"-o", "Ciphers=aes256-cbc"}, "cipher=aes256-cbc"},
+		{[]string{"-o", "Ciphers=3des-cbc"}, "cipher=3des-cbc"}, // 64-bit block: rekeys every 512 KiB
+		{[]string{"-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha1"}, "mac=hmac-sha1"},
+		{[]string{"-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha1-96"}, "mac=hmac-sha1-96"},
+		{[]string{"-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-md5"}, "mac=hmac-md5"},
+		{[]string{"-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha1-etm@openssh.com"}, "mac=hmac-sha1-etm@openssh.com"},
+		{[]string{"-o", "KexAlgorithms=diffie-hellman-group14-sha1"}, "kex=diffie-hellman-group14-sha1"},
+		{[]string{"-o", "KexAlgorithms=diffie-hellman-group1-sha1"}, "kex=diffie-hellman-group1-sha1"},
+		{[]string{"-o", "KexAlgorithms=diffie-hellman-group-exchange-sha1"}, "kex=diffie-hellman-group-exchange-sha1"},
+		{[]string{"-o", "KexAlgorithms=ecdh-sha2-nistp256"}, "kex=ecdh-sha2-nistp256"},
+		{[]string{"-o", "KexAlgorithms=ecdh-sha2-nistp521"}, "kex=ecdh-sha2-nistp521"},
+		{[]string{"-o", "KexAlgorithms=diffie-hellman-group14-sha256"}, "kex=diffie-hellman-group14-sha256"},
+		{[]string{"-o", "HostKeyAlgorithms=ssh-rsa"}, "hostkey=ssh-rsa"},
+		{[]string{"-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256"}, "hostkey=ecdsa-sha2-nistp256"},
+	}
+	for i, tt := range tests {
+		name := strings.Join(tt.opts, " ")
+		remote := fmt.Sprintf("l%d", i)
+		logRE := regexp.MustCompile(`(?m)msg="connection closed" .* ` + regexp.QuoteMeta(tt.logWant) + `( |$)`)
+		before := len(logRE.FindAllString(s.stderr.String(), -1))
+		r := s.sftpBatch(t, local, "alice", "pw-alice", fmt.Sprintf("put f %s\nget %s %s.back\n", remote, remote, remote), tt.opts...)
+		if r.code != 0 {
+			t.Errorf("%s: exit %d:\n%s", name, r.code, r.out)
+			continue
+		}
+		if got := readFile(t, filepath.Join(s.home("alice"), remote)); !bytes.Equal(got, data) {
+			t.Errorf("%s: upload: %d bytes differ", name, len(got))
+		}
+		if got := readFile(t, filepath.Join(local, remote+".back")); !bytes.Equal(got, data) {
+			t.Errorf("%s: download: %d bytes differ", name, len(got))
+		}
+		if !s.waitLog(func(log string) bool { return len(logRE.FindAllString(log, -1)) > before }) {
+			t.Errorf("%s: the server log does not show %q for this connection", name, tt.logWant)
+		}
+	}
+}
