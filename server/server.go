@@ -46,8 +46,8 @@ const (
 )
 
 // Handler serves a session's shell, exec or subsystem request. When
-// ServeSSH returns, the session ends with exit status 0 unless Exit was
-// called.
+// ServeSSH returns, the session ends with exit status 0 unless Exit or
+// ExitSignal was called (or Detach).
 //
 // Handlers (and ChannelHandlers, and NotifyReadable callbacks) run on
 // goroutines the server reuses once they return, like a worker pool: a
@@ -169,8 +169,13 @@ type Server struct {
 	// (sshd semantics, default 3).
 	ClientAliveInterval time.Duration
 	ClientAliveCountMax int
-	// AcceptEnv lists the environment variables (patterns with * and ?)
-	// a client may set with "env".
+	// AcceptEnv lists the environment variables a client may set with
+	// "env" (RFC 4254 §6.4), as sshd's AcceptEnv: names matched with
+	// path.Match, so * and ? as in sshd (and [...] classes, which sshd
+	// lacks). Nil refuses every one. Accepted variables show in
+	// Session.Environ, at most 64 a session; "env" after the shell,
+	// exec or subsystem request is refused, as it could not take
+	// effect. What a handler does with them is its own choice.
 	AcceptEnv []string
 	// PtyAllowed, if set, decides whether a connection may have a pty
 	// (in addition to the key's no-pty); nil allows.
