@@ -51,3 +51,32 @@ func TestRootWarning(t *testing.T) {
 		t.Errorf("running as root: %v; warning logged: %v\n%s", root, warned, s.stderr.String())
 	}
 }
+
+// TestSessionRefusedLogged: a session refused after login (max_sessions
+// reached, or the account disabled while its connection is open) is
+// logged with the account, the address and the reason; the client was
+// told on stderr and the server's log said nothing.
+func TestSessionRefusedLogged(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice", "--max-sessions", "1")
+	_, conn := s.dialSSH(t, "alice", "pw-alice") // holds the one session
+	sess, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var stderr strings.Builder
+	sess.Stderr = &stderr
+	if err := sess.Run("scp -t ."); err == nil {
+		t.Fatal("a second session past --max-sessions 1 was served")
+	}
+	if !strings.Contains(stderr.String(), "ferry: too many concurrent sessions (max 1)") {
+		t.Errorf("client stderr %q", stderr.String())
+	}
+	want := regexp.MustCompile(`msg="session refused" user=alice remote=` + regexp.QuoteMeta(conn.LocalAddr().String()) +
+		` reason="too many concurrent sessions \(max 1\)"`)
+	if !s.waitLog(want.MatchString) {
+		t.Errorf("no log line matching %s:\n%s", want, s.stderr.String())
+	}
+}

@@ -541,6 +541,10 @@ func (d *Daemon) userFS(ctx context.Context, cfg *Config, acct *store.Account) (
 func (d *Daemon) openSession(cfg *Config, s *server.Session) (*store.Account, vfs.FS, func(), bool) {
 	acct, release, err := d.sessionAccount(s)
 	if err != nil {
+		// The client sees the reason on stderr; the admin, here, which
+		// account hit max_sessions or was disabled while logged in.
+		d.log.Info("session refused", "user", s.Permissions().Extensions[extAccount],
+			"remote", s.Conn().RemoteAddr().String(), "reason", err.Error())
 		fmt.Fprintf(s.Stderr(), "ferry: %v\n", err)
 		s.Exit(1)
 		return nil, nil, nil, false
