@@ -424,7 +424,9 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		}
 	}
 	if cfg.AllowTCPForwarding.AllowsRemote() {
-		srv.RemoteForward = func(*server.Conn, string, uint32) bool { return true }
+		// Never a privileged port: sshd allows those to root only, and
+		// ferry's accounts are not system users (0 asks for any free port).
+		srv.RemoteForward = func(_ *server.Conn, _ string, port uint32) bool { return port == 0 || port >= 1024 }
 	}
 	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys}, nil
 }

@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-sftp/ferry/store"
+	"github.com/ferry-sftp/ferry/store/password"
+)
+
+// TestRemoteForwardPrivilegedPort: with forwarding allowed, an account's
+// "ssh -R" may listen on an unprivileged port but never below 1024, as
+// sshd refuses for every user but root. ferry's accounts are not system
+// users; a daemon running as root would otherwise bind them (port 80 or
+// 25 on the loopback, ahead of the service meant to have it).
+func TestRemoteForwardPrivilegedPort(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	h, err := password.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Name: "fwd", PasswordHash: h, Enabled: true,
+		Permissions: store.Permissions{AllowForwarding: true}}
+	if err := st.CreateAccount(context.Background(), acct, nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := startDaemonWith(t, dir, "", func(c *Config) { c.AllowTCPForwarding = ForwardingYes })
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "fwd", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// A port below 1024 that nothing here listens on, so only the policy
+	// can refuse it (when the test runs as root).
+	priv := 0
+	for p := 1000; p < 1024; p++ {
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			ln.Close()
+			priv = p
+			break
+		}
+	}
+	if priv != 0 {
+		if ln, err := c.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(priv))); err == nil {
+			ln.Close()
+			t.Errorf("ssh -R 127.0.0.1:%d was allowed", priv)
+		}
+	}
+	ln, err := c.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("ssh -R 127.0.0.1:0 refused: %v", err)
+	}
+	ln.Close()
+}
