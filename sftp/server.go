@@ -1299,8 +1299,16 @@ func (s *session) write(j *job) {
 	}
 	err := s.chargedWrite(h, j.data, j.off)
 	if err != nil {
-		h.writeFailed.Store(true)
-		s.log.Debug("sftp: write failed", "path", h.path, "err", err)
+		// Logged once per handle: a pipelining client has many more
+		// WRITEs in flight (psftp some hundreds), each refused alike, and
+		// a line for each flooded the log.
+		if !h.writeFailed.Swap(true) {
+			if errors.Is(err, errQuota) {
+				s.log.Info("sftp: quota refused a write", "path", h.path)
+			} else {
+				s.log.Info("sftp: write failed", "path", h.path, "err", err)
+			}
+		}
 		s.errorSeq(j.seq, j.id, err)
 		return
 	}
@@ -1351,7 +1359,7 @@ func (s *session) chargeWrite(h *handle, off, n int64) error {
 		return nil
 	}
 	if err := s.srv.opts.Quota.Reserve(s.ctx, end-h.size, 0); err != nil {
-		s.log.Info("sftp: quota refused a write", "path", h.path, "err", err)
+		s.log.Debug("sftp: quota refused a write", "path", h.path, "err", err)
 		return errQuota
 	}
 	h.size = end
@@ -1479,10 +1487,15 @@ func (s *session) finish(h *handle, commit bool) error {
 		}
 	} else {
 		err = h.f.Close()
-		if err != nil {
+		switch {
+		case err != nil:
 			result = "failed: " + err.Error()
-		} else if !commit {
+		case !commit:
 			result = "aborted"
+		case h.writeFailed.Load():
+			// The file holds what was written before the failure (an
+			// in-place upload, a reput past the quota): not a success.
+			result = "failed: a write failed"
 		}
 	}
 	if t := s.srv.opts.TransferLog; t != nil {
