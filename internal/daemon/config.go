@@ -148,10 +148,14 @@ type Config struct {
 	Banner                string // "" means none
 
 	AllowTCPForwarding Forwarding
-	PermitOpen         PermitOpen
-	AcceptEnv          []string
-	ProxyProtocol      bool
-	AllowedCommands    []string
+	// GatewayPorts lets "ssh -R" listen on the address the client names
+	// (sshd's GatewayPorts clientspecified); off, it listens on the
+	// loopback only.
+	GatewayPorts    bool
+	PermitOpen      PermitOpen
+	AcceptEnv       []string
+	ProxyProtocol   bool
+	AllowedCommands []string
 
 	// RunAs is the user to switch to after binding when started as root.
 	RunAs string
@@ -875,6 +879,7 @@ var topLevelKeys = map[string]setter{
 	},
 	"accept_env":       func(c *Config, v any) (err error) { c.AcceptEnv, err = asStringsOrNil(v); return },
 	"proxy_protocol":   boolSetter(func(c *Config) *bool { return &c.ProxyProtocol }),
+	"gateway_ports":    boolSetter(func(c *Config) *bool { return &c.GatewayPorts }),
 	"allowed_commands": func(c *Config, v any) (err error) { c.AllowedCommands, err = asStringsOrNil(v); return },
 	"run_as":           stringSetter(func(c *Config) *string { return &c.RunAs }),
 	"shell_uid":        idSetter(func(c *Config) **uint32 { return &c.ShellUID }),

@@ -58,6 +58,7 @@ func TestDefault(t *testing.T) {
 		{"authentication_methods", c.AuthenticationMethods, [][]string(nil)},
 		{"banner", c.Banner, ""},
 		{"forwarding", c.AllowTCPForwarding, ForwardingNo},
+		{"gateway_ports", c.GatewayPorts, false},
 		{"permit_open", c.PermitOpen, PermitOpen{Any: true}},
 		{"accept_env", c.AcceptEnv, []string{"LANG", "LC_*"}},
 		{"proxy_protocol", c.ProxyProtocol, false},
@@ -159,6 +160,7 @@ func TestFullExample(t *testing.T) {
 	want.TrustedUserCAKeys = "testdata/banner.txt"
 	want.Banner = "testdata/banner.txt"
 	want.AllowTCPForwarding = ForwardingLocal
+	want.GatewayPorts = true
 	want.PermitOpen = PermitOpen{Targets: []PermitTarget{{"db.internal", 5432}, {"2001:db8::10", 0}, {"*", 443}}}
 	want.AcceptEnv = []string{"LANG"}
 	want.ProxyProtocol = true

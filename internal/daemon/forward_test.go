@@ -60,3 +60,46 @@ func TestRemoteForwardPrivilegedPort(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// TestGatewayPorts: "ssh -R 0.0.0.0:0" listens on the loopback address
+// only, unless gateway_ports is set; 127.0.0.2 tells the two apart.
+func TestGatewayPorts(t *testing.T) {
+	for _, gw := range []bool{false, true} {
+		dir := t.TempDir()
+		st := openSQLiteStore(t, dir)
+		h, err := password.Hash("pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct := &store.Account{Name: "fwd", PasswordHash: h, Enabled: true,
+			Permissions: store.Permissions{AllowForwarding: true}}
+		if err := st.CreateAccount(context.Background(), acct, nil); err != nil {
+			t.Fatal(err)
+		}
+		addr := startDaemonWith(t, dir, "", func(c *Config) {
+			c.AllowTCPForwarding = ForwardingYes
+			c.GatewayPorts = gw
+		})
+		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "fwd", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := c.Listen("tcp", "0.0.0.0:0")
+		if err != nil {
+			t.Fatalf("gateway_ports=%v: ssh -R 0.0.0.0:0 refused: %v", gw, err)
+		}
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		for host, want := range map[string]bool{"127.0.0.1": true, "127.0.0.2": gw} {
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 5*time.Second)
+			if got := err == nil; got != want {
+				t.Errorf("gateway_ports=%v: connect to %s:%s: %v, want reachable %v", gw, host, port, err, want)
+			}
+			if conn != nil {
+				conn.Close()
+			}
+		}
+		ln.Close()
+		c.Close()
+	}
+}

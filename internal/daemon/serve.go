@@ -427,6 +427,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		// Never a privileged port: sshd allows those to root only, and
 		// ferry's accounts are not system users (0 asks for any free port).
 		srv.RemoteForward = func(_ *server.Conn, _ string, port uint32) bool { return port == 0 || port >= 1024 }
+		srv.GatewayPorts = cfg.GatewayPorts
 	}
 	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys}, nil
 }
