@@ -220,6 +220,19 @@ func parseKeyOptions(s string, o *KeyOptions) (string, error) {
 			return "", fmt.Errorf("keys: more than %d options", maxKeyOptions)
 		}
 		count++
+		switch {
+		case s == "":
+			return "", errors.New("keys: missing key after options")
+		case s[0] == ' ' || s[0] == '\t':
+			// "no-pty, ssh-ed25519 ...": sshd's option loop stops at
+			// the blank after a trailing comma.
+			return s, nil
+		case s[0] == ',':
+			// An empty option ("a,,b", a leading comma) matches nothing
+			// in sshd's sshauthopt_parse and is passed over.
+			s = s[1:]
+			continue
+		}
 		i := 0
 		for i < len(s) && s[i] != '=' && s[i] != ',' && s[i] != ' ' && s[i] != '\t' {
 			i++
@@ -365,10 +378,10 @@ func applyOption(o *KeyOptions, name, value string, hasValue bool) error {
 		if err := need(); err != nil {
 			return err
 		}
-		if value != "any" {
-			if _, err := strconv.ParseUint(value, 10, 31); err != nil {
-				return fmt.Errorf("keys: invalid tunnel device %q", sanitize(value))
-			}
+		if strings.EqualFold(value, "any") {
+			value = "any" // sshd's a2tun ignores case
+		} else if _, err := strconv.ParseUint(value, 10, 31); err != nil {
+			return fmt.Errorf("keys: invalid tunnel device %q", sanitize(value))
 		}
 		o.Tunnel = value
 	default:

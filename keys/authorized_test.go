@@ -52,6 +52,12 @@ func TestParseAuthorizedKey(t *testing.T) {
 		{"sk flags", "no-touch-required,verify-required ssh-ed25519 " + ed, KeyEd25519, "",
 			KeyOptions{NoTouchRequired: true, VerifyRequired: true}},
 		{"tunnel", `tunnel="0" ssh-ed25519 ` + ed, KeyEd25519, "", KeyOptions{Tunnel: "0"}},
+		// sshd 9.2 accepts these lines: an empty option is passed over,
+		// options end at the blank after a trailing comma, and a2tun
+		// ignores the case of "any".
+		{"trailing comma", "no-pty, ssh-ed25519 " + ed, KeyEd25519, "", KeyOptions{NoPTY: true}},
+		{"empty options", ",no-pty,,no-x11-forwarding ssh-ed25519 " + ed, KeyEd25519, "", KeyOptions{NoPTY: true, NoX11Forwarding: true}},
+		{"tunnel ANY", `tunnel="ANY" ssh-ed25519 ` + ed, KeyEd25519, "", KeyOptions{Tunnel: "any"}},
 		{"every no- flag without restrict", "no-pty,no-port-forwarding,no-agent-forwarding,no-x11-forwarding,no-user-rc ssh-ed25519 " + ed, KeyEd25519, "",
 			KeyOptions{NoPTY: true, NoPortForwarding: true, NoAgentForwarding: true, NoX11Forwarding: true, NoUserRC: true}},
 		{"touch-required after no-touch-required", "no-touch-required,touch-required ssh-ed25519 " + ed, KeyEd25519, "", KeyOptions{}},
@@ -107,6 +113,8 @@ func TestParseAuthorizedKeyErrors(t *testing.T) {
 		{"type mismatch", "ssh-rsa " + ed, "keys: key type ssh-rsa does not match key data of type ssh-ed25519"},
 		{"unknown type", "ssh-foo " + ed, `keys: unsupported option "ssh-foo"`},
 		{"missing key", "no-pty", "keys: missing key after options"},
+		{"missing key after comma", "no-pty,", "keys: missing key after options"},
+		{"empty option name", `="x" ssh-ed25519 ` + ed, "keys: empty option"},
 		{"missing data", "ssh-ed25519", "keys: missing ssh-ed25519 key data"},
 		{"truncated blob", "ssh-rsa " + rsa[:len(rsa)-8], "keys: malformed ssh-rsa public key"},
 		{"bad env", `environment="1-A=b" ssh-ed25519 ` + ed, `keys: invalid environment string "1-A=b"`},
