@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
@@ -46,9 +47,23 @@ func ParsePrivateKey(data []byte) (Signer, error) {
 	if len(data) > MaxPrivateKeyFile {
 		return nil, fmt.Errorf("keys: private key file larger than %d bytes", MaxPrivateKeyFile)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("keys: no PEM private key found")
+	// Like OpenSSL's PEM_read_bio_PrivateKey, which sshd and ssh-keygen
+	// load PEM keys with, pass over blocks that hold no private key: an
+	// "EC PARAMETERS" block heads what openssl ecparam -genkey writes.
+	var block *pem.Block
+	var skipped []string
+	for rest := data; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			if len(skipped) > 0 {
+				return nil, fmt.Errorf("keys: no private key among PEM blocks %s", sanitize(strings.Join(skipped, ", ")))
+			}
+			return nil, errors.New("keys: no PEM private key found")
+		}
+		if privateKeyPEMTypes[block.Type] {
+			break
+		}
+		skipped = append(skipped, fmt.Sprintf("%q", block.Type))
 	}
 	if block.Headers["Proc-Type"] == "4,ENCRYPTED" || block.Type == "ENCRYPTED PRIVATE KEY" {
 		return nil, ErrEncryptedKey
@@ -83,6 +98,17 @@ func ParsePrivateKey(data []byte) (Signer, error) {
 		return NewSignerFromKey(k)
 	}
 	return nil, fmt.Errorf("keys: unsupported PEM block %q", sanitize(block.Type))
+}
+
+// privateKeyPEMTypes are the PEM block types ParsePrivateKey reads (or
+// refuses as encrypted); other blocks are passed over.
+var privateKeyPEMTypes = map[string]bool{
+	"OPENSSH PRIVATE KEY":   true,
+	"RSA PRIVATE KEY":       true,
+	"EC PRIVATE KEY":        true,
+	"PRIVATE KEY":           true,
+	"DSA PRIVATE KEY":       true,
+	"ENCRYPTED PRIVATE KEY": true,
 }
 
 // parseDSAPrivateKey parses OpenSSL's DSA private key structure:

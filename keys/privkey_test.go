@@ -134,7 +134,7 @@ func TestParseOpenSSHPrivateKeyErrors(t *testing.T) {
 		{"not pem", "ssh-ed25519 AAAA", "keys: no PEM private key found"},
 		{"encrypted pem", "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00000000000000000000000000000000\n\nAAAA\n-----END RSA PRIVATE KEY-----\n", ErrEncryptedKey.Error()},
 		{"encrypted pkcs8", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n", ErrEncryptedKey.Error()},
-		{"unknown block", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", `keys: unsupported PEM block "CERTIFICATE"`},
+		{"unknown block", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", `keys: no private key among PEM blocks "CERTIFICATE"`},
 	} {
 		if _, err := ParsePrivateKey([]byte(tt.data)); err == nil || err.Error() != tt.err {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.err)
@@ -232,5 +232,30 @@ func TestKeyOptionsAccessors(t *testing.T) {
 	}
 	if o.SKPolicy() != (SKPolicy{NoTouchRequired: true}) {
 		t.Error("SKPolicy")
+	}
+}
+
+// TestParsePrivateKeyECParameters reads the file openssl ecparam -genkey
+// writes, an "EC PARAMETERS" block before the key, which sshd and
+// ssh-keygen -y load.
+func TestParsePrivateKeyECParameters(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07} // OID prime256v1
+	data := pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: params})
+	data = append(data, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})...)
+	s, err := ParsePrivateKey(data)
+	if err != nil {
+		t.Fatalf("ParsePrivateKey: %v", err)
+	}
+	want, _ := NewECDSAPublicKey(&priv.PublicKey)
+	if !Equal(s.PublicKey(), want) {
+		t.Fatal("wrong key")
 	}
 }
