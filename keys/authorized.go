@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +55,7 @@ type KeyOptions struct {
 	From         []string // from="pattern-list", split at commas
 	PermitOpen   []string // permitopen="host:port", repeatable
 	PermitListen []string // permitlisten="[host:]port", repeatable
-	Environment  []string // environment="NAME=value", repeatable
+	Environment  []string // environment="NAME=value", repeatable; first value of a NAME wins
 	// ExpiryTime is the expiry-time="YYYYMMDD[HHMM[SS]][Z|UTC]" deadline
 	// (sshd: local time of the server unless suffixed Z or UTC); zero if
 	// absent. When given more than once, the earliest wins, like sshd.
@@ -357,6 +358,11 @@ func applyOption(o *KeyOptions, name, value string, hasValue bool) error {
 		}
 		if len(o.Environment) == MaxPermitEntries {
 			return errors.New("keys: too many environment options")
+		}
+		// sshd 9.x keeps the first value of a repeated name and ignores
+		// the others (auth-options.c: "ignore duplicate: first wins").
+		if slices.ContainsFunc(o.Environment, func(e string) bool { return strings.HasPrefix(e, n+"=") }) {
+			break
 		}
 		o.Environment = append(o.Environment, value)
 	case "permitopen", "permitlisten":

@@ -41,6 +41,8 @@ func TestParseAuthorizedKey(t *testing.T) {
 			KeyOptions{From: []string{"*.example.com", "!bad.example.com", "10.0.0.0/8"}}},
 		{"environment", `environment="LANG=C",environment="A_1=x=y" ssh-ed25519 ` + ed, KeyEd25519, "",
 			KeyOptions{Environment: []string{"LANG=C", "A_1=x=y"}}},
+		{"environment first wins", `environment="A=1",environment="AB=2",environment="A=3" ssh-ed25519 ` + ed, KeyEd25519, "",
+			KeyOptions{Environment: []string{"A=1", "AB=2"}}},
 		{"expiry-time utc", `expiry-time="20300102030405Z" ssh-ed25519 ` + ed, KeyEd25519, "",
 			KeyOptions{ExpiryTime: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}},
 		{"expiry-time local", `expiry-time="203001020304" ssh-ed25519 ` + ed, KeyEd25519, "",
