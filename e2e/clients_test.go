@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -294,5 +295,70 @@ func TestPuTTYPSCP(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(s.home("ro")); len(ents) != 0 {
 		t.Errorf("read-only home has %d entries after refused uploads", len(ents))
+	}
+}
+
+// TestPuTTYPSFTPCommands: psftp's resume (reput, reget), mv into a
+// directory and ren, chmod in octal and symbolic form, a refused rmdir of
+// a non-empty directory, and ls of a directory of 5000 names (many
+// READDIR replies).
+func TestPuTTYPSFTPCommands(t *testing.T) {
+	t.Parallel()
+	psftp := testenv.NeedTool(t, "psftp")
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	home := s.mkHome(t, "alice")
+	local := t.TempDir()
+	whole := randomBytes(t, 2<<20+5)
+	half := whole[:len(whole)/2]
+	writeFile(t, filepath.Join(local, "whole"), whole)
+	writeFile(t, filepath.Join(local, "partial.back"), half)
+	writeFile(t, filepath.Join(home, "partial"), half)
+	writeFile(t, filepath.Join(home, "down"), whole)
+	if err := os.Mkdir(filepath.Join(home, "many"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		f, err := os.Create(filepath.Join(home, "many", fmt.Sprintf("n%05d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	script := filepath.Join(local, "script")
+	writeFile(t, script, []byte(`reput whole partial
+reget down partial.back
+mkdir d
+mkdir d/e
+mv partial d/e
+ren d/e/partial d/e/renamed
+chmod 600 d/e/renamed
+chmod go+r d/e/renamed
+rmdir d
+ls many
+`))
+	r := run(t, local, "", psftp, "-batch", "-pw", "pw-alice", "-P", strconv.Itoa(s.port), "-hostkey", s.fingerprint(t, "ed25519"),
+		"-b", script, "-be", "alice@127.0.0.1")
+	mustSucceed(t, r, "psftp")
+	for _, want := range []string{
+		"reput: restarting at file position 1048578", "reget: restarting at file position 1048578",
+		"/partial -> /d/e/partial", "/d/e/partial -> /d/e/renamed",
+		"/d/e/renamed: 0644 -> 0600", "/d/e/renamed: 0600 -> 0644", "rmdir /d: failure",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("psftp output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if got := readFile(t, filepath.Join(home, "d", "e", "renamed")); !bytes.Equal(got, whole) {
+		t.Errorf("after reput, mv and ren: %d bytes, differing from the %d local", len(got), len(whole))
+	}
+	if got := readFile(t, filepath.Join(local, "partial.back")); !bytes.Equal(got, whole) {
+		t.Errorf("after reget: %d bytes, differing from the %d remote", len(got), len(whole))
+	}
+	if fi, err := os.Stat(filepath.Join(home, "d", "e", "renamed")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode after chmod 600, go+r: %v, %v", fi.Mode(), err)
+	}
+	if n := strings.Count(r.out, " n0"); n != 5000 {
+		t.Errorf("ls of 5000 names listed %d", n)
 	}
 }
