@@ -2066,6 +2066,20 @@ func (c *Config) RedactedDatabaseURL() string {
 		// than its scheme-less kind rather than risk printing a password.
 		return "(unparsed database setting)"
 	}
+	// libpq and pgx also take the password (and sslpassword, a client
+	// key's passphrase) as query parameters.
+	if q := u.Query(); len(q) > 0 {
+		redacted := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+				redacted = true
+			}
+		}
+		if redacted {
+			u.RawQuery = q.Encode()
+		}
+	}
 	return u.Redacted()
 }
 

@@ -762,6 +762,18 @@ func TestHomeDirAndRedactedDatabaseURL(t *testing.T) {
 	if got := c.RedactedDatabaseURL(); strings.Contains(got, "s3cret") || !strings.Contains(got, "db.internal:5432") {
 		t.Errorf("RedactedDatabaseURL() = %q", got)
 	}
+	// The password as a query parameter, as libpq and pgx accept it: it
+	// was printed in "ferry started" and the store's error messages.
+	c.Database = "postgres://ferry@db.internal/ferry?sslmode=verify-full&password=s3cret&sslpassword=k3ypass&PassWord=x9"
+	got := c.RedactedDatabaseURL()
+	for _, secret := range []string{"s3cret", "k3ypass", "x9"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("RedactedDatabaseURL() = %q shows %q", got, secret)
+		}
+	}
+	if !strings.Contains(got, "sslmode=verify-full") || !strings.Contains(got, "db.internal") {
+		t.Errorf("RedactedDatabaseURL() = %q lost what is not secret", got)
+	}
 }
 
 func TestSnakeCaseAndCloseTo(t *testing.T) {
