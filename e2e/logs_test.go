@@ -80,3 +80,28 @@ func TestSessionRefusedLogged(t *testing.T) {
 		t.Errorf("no log line matching %s:\n%s", want, s.stderr.String())
 	}
 }
+
+// TestDisconnectWithoutChannelCloseNotLogged: a client that ends the
+// connection without closing its SFTP channel first (libssh2, so curl,
+// and paramiko do) ends its session normally; the server logged
+// "sftp session ended ... error=\"context canceled\"" for each such
+// login, an error line for nothing wrong.
+func TestDisconnectWithoutChannelCloseNotLogged(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	c, conn := s.dialSSH(t, "alice", "pw-alice")
+	if err := putFile(c, "f", []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if !s.waitLog(func(log string) bool { return strings.Contains(log, "msg=transfer ") }) {
+		t.Fatal("no transfer line")
+	}
+	conn.Close()
+	if !s.waitLog(func(log string) bool { return strings.Contains(log, `msg="connection closed" remote=`+conn.LocalAddr().String()) }) {
+		t.Fatalf("no connection closed line:\n%s", s.stderr.String())
+	}
+	if strings.Contains(s.stderr.String(), "sftp session ended") {
+		t.Errorf("a normal disconnect logged as a session error:\n%s", s.stderr.String())
+	}
+}

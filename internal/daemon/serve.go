@@ -579,6 +579,13 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 		end := s.Detach()
 		sftp.NewServer(fsys, opts).Start(s.Context(), s, s, func(err error) {
 			release()
+			if errors.Is(err, context.Canceled) {
+				// The client closed the connection without closing the
+				// channel first, as libssh2 (curl) and paramiko do: a
+				// normal end, which "connection closed" already logs.
+				end(1)
+				return
+			}
 			if err != nil {
 				d.log.Info("sftp session ended", "user", acct.Name, "error", err)
 				end(1)
