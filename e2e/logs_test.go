@@ -98,7 +98,9 @@ func TestDisconnectWithoutChannelCloseNotLogged(t *testing.T) {
 		t.Fatal("no transfer line")
 	}
 	conn.Close()
-	if !s.waitLog(func(log string) bool { return strings.Contains(log, `msg="connection closed" remote=`+conn.LocalAddr().String()) }) {
+	if !s.waitLog(func(log string) bool {
+		return strings.Contains(log, `msg="connection closed" remote=`+conn.LocalAddr().String())
+	}) {
 		t.Fatalf("no connection closed line:\n%s", s.stderr.String())
 	}
 	if strings.Contains(s.stderr.String(), "sftp session ended") {
