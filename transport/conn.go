@@ -616,17 +616,23 @@ func (c *Conn) handleExtInfo(p []byte) {
 // not wait for any queued message.
 func (c *Conn) Disconnect(reason uint32, message string) error {
 	m := disconnectMsg{Reason: reason, Message: message}
+	// A peer that stopped reading must not hold us here, nor past the
+	// outer deadline. The deadline is set before taking wmu: a writer
+	// blocked on that peer's full socket holds wmu, and a deadline also
+	// ends I/O already pending, so that writer fails and lets go.
+	// Otherwise nothing could end such a connection while the peer kept
+	// its socket open: not ClientAliveInterval, not a protocol error
+	// (the read loop waits for wmu too), not a panic's clean-up.
+	d := time.Now().Add(disconnectWriteTimeout)
+	c.deadlineMu.Lock()
+	if !c.outerDeadline.IsZero() && c.outerDeadline.Before(d) {
+		d = c.outerDeadline
+	}
+	c.deadlineMu.Unlock()
+	c.nc.SetWriteDeadline(d)
 	c.wmu.Lock()
 	if !c.sentDisconnect && (c.writeErr == nil || isLocalDisconnect(c.writeErr)) {
 		c.sentDisconnect = true
-		// A peer that stopped reading must not hold us here, nor past
-		// the outer deadline.
-		d := time.Now().Add(disconnectWriteTimeout)
-		c.deadlineMu.Lock()
-		if !c.outerDeadline.IsZero() && c.outerDeadline.Before(d) {
-			d = c.outerDeadline
-		}
-		c.deadlineMu.Unlock()
 		c.nc.SetWriteDeadline(d)
 		if c.w.WritePacket(m.marshal()) == nil {
 			c.w.Flush()
