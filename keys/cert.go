@@ -423,7 +423,9 @@ func (c *Certificate) CheckHostCertificate(hostname string, now time.Time, isTru
 // policy p, following sshd's sshkey_cert_check_authority and
 // auth_cert_options: signature by a trusted CA with an allowed algorithm,
 // type, validity window (valid after <= now < valid before), principal
-// (an empty list is refused, as sshd does for user certificates), and
+// (an empty list is always refused: sshd refuses it for trusted_user_ca_keys
+// but, through an authorized_keys cert-authority line without principals=,
+// takes it as valid for any user, a wildcard ferry does not grant), and
 // critical options (unknown ones refuse the certificate; source-address
 // must match). Extensions are the caller's (see Permit*).
 func (c *Certificate) CheckCertificate(certType uint32, p *CertCheck) (forceCommand string, err error) {
