@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +114,28 @@ func TestQuotaExceededClients(t *testing.T) {
 		}
 		if b != b0 || f != f0 {
 			t.Errorf("%s: usage %d bytes, %d files after the refused upload; want %d, %d", c.name, b, f, b0, f0)
+		}
+	}
+}
+
+// TestDfShowsQuota: OpenSSH's df (statvfs@openssh.com) shows an account
+// with a quota its quota and what is left of it; it showed the host's
+// disk, hundreds of GiB free to a customer allowed 2 MiB.
+func TestDfShowsQuota(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	s.addUser("q", "pw-q", "--quota-bytes", "2M", "--quota-files", "10")
+	writeFile(t, filepath.Join(s.mkHome(t, "q"), "kept"), randomBytes(t, 500000))
+	r := s.sftpBatch(t, t.TempDir(), "q", "pw-q", "df\ndf -i\n")
+	mustSucceed(t, r, "sftp df")
+	// In KiB of the filesystem's fragments: 2 MiB is 2048; 500000 bytes
+	// take 123 blocks of 4 KiB (492 KiB) on the usual 4 KiB fragment.
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\s+2048\s+492\s+1556\s+1556\s+24%$`),
+		regexp.MustCompile(`(?m)^\s+10\s+1\s+9\s+9\s+10%$`),
+	} {
+		if !want.MatchString(r.out) {
+			t.Errorf("df output does not match %s:\n%s", want, r.out)
 		}
 	}
 }

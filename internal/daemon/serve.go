@@ -535,7 +535,11 @@ func (d *Daemon) userFS(ctx context.Context, cfg *Config, acct *store.Account) (
 		return nil, err
 	}
 	d.recountOnce(ctx, acct, home, d.quotaLock(acct.Name))
-	return d.openHome(acct.Name, home)
+	fsys, err := d.openHome(acct.Name, home)
+	if err != nil || (acct.QuotaBytes <= 0 && acct.QuotaFiles <= 0) {
+		return fsys, err
+	}
+	return &quotaFS{FS: fsys, ctx: ctx, st: d.st, account: acct.Name}, nil
 }
 
 // openSession reads the session's account, takes one of its session
