@@ -239,7 +239,13 @@ func appendStatVFS(b []byte, st *vfs.StatVFS) []byte {
 var errBadCopy = errors.New("copy-data: bad handles or ranges")
 
 // copyData implements copy-data (draft-ietf-secsh-filexfer-extensions-00
-// §7): length 0 copies to the end of the source.
+// §7): length 0 copies to the end of the source, as it was when the
+// request arrived. Reading "until EOF" instead never ended when the
+// destination was the source file opened through a second handle (the
+// copy appends to what it reads): the file grew at disk speed until the
+// disk or the quota was full, on a busy core. The copy also stops when
+// the session ends: it runs on the session's dispatcher, and a client
+// that disconnected used to leave it running.
 func (s *session) copyData(rh *handle, roff, rlen uint64, wh *handle, woff uint64) error {
 	if rh == nil || wh == nil || rh.dir || wh.dir || !rh.read || !wh.write {
 		return errBadCopy
@@ -254,16 +260,27 @@ func (s *session) copyData(rh *handle, roff, rlen uint64, wh *handle, woff uint6
 	if rh == wh && roff < woff+rlen && woff < roff+rlen {
 		return errBadCopy // overlapping ranges in one file
 	}
+	if rlen == 0 {
+		fi, err := rh.f.Stat()
+		if err != nil {
+			return err
+		}
+		if size := uint64(fi.Size()); size > roff {
+			rlen = size - roff
+		} else {
+			return nil
+		}
+	}
 	buf := s.srv.getBuf(copyChunk)
 	defer s.srv.putBuf(buf)
 	b := buf.b[:copyChunk]
 	ro, wo := int64(roff), int64(woff)
 	left := int64(rlen)
-	for rlen == 0 || left > 0 {
-		n := int64(len(b))
-		if rlen != 0 && left < n {
-			n = left
+	for left > 0 {
+		if err := s.ctx.Err(); err != nil {
+			return err
 		}
+		n := min(int64(len(b)), left)
 		got, err := rh.f.ReadAt(b[:n], ro)
 		if got > 0 {
 			if werr := s.chargedWrite(wh, b[:got], wo); werr != nil {
