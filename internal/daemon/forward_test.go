@@ -96,6 +96,14 @@ func TestGatewayPorts(t *testing.T) {
 				t.Errorf("gateway_ports=%v: connect to %s:%s: %v, want reachable %v", gw, host, port, err, want)
 			}
 			if conn != nil {
+				// Take each forwarded channel: x/crypto queues one per
+				// listener, and a second one left waiting holds the lock
+				// ln.Close needs (the test hung there with gateway_ports).
+				if fc, err := ln.Accept(); err != nil {
+					t.Errorf("gateway_ports=%v: accepting the forward of %s: %v", gw, host, err)
+				} else {
+					fc.Close()
+				}
 				conn.Close()
 			}
 		}
