@@ -287,6 +287,9 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	cancel()
 	info.AuthFailures = int(counter.failures.Load())
 	info.UnknownUser = counter.unknownUser.Load()
+	if u := counter.user.Load(); u != nil {
+		info.User = *u // replaced by the authenticated user on success
+	}
 	if err == nil {
 		// Authentication succeeded: the deadline stays until startConn
 		// has flushed USERAUTH_SUCCESS, so a client that stopped reading
@@ -684,9 +687,18 @@ type countingAuthenticator struct {
 	auth.Authenticator
 	failures    atomic.Int32
 	unknownUser atomic.Bool
+	user        atomic.Pointer[string] // the last attempt's, for ConnInfo.User
 }
 
-func (c *countingAuthenticator) count(p *auth.Permissions, err error) (*auth.Permissions, error) {
+// maxLoggedUser bounds the user name ConnInfo carries for a failed login.
+const maxLoggedUser = 256
+
+func (c *countingAuthenticator) count(m auth.ConnMetadata, p *auth.Permissions, err error) (*auth.Permissions, error) {
+	u := m.User()
+	if len(u) > maxLoggedUser {
+		u = u[:maxLoggedUser]
+	}
+	c.user.Store(&u)
 	if err != nil || p == nil {
 		c.failures.Add(1)
 	}
@@ -697,15 +709,18 @@ func (c *countingAuthenticator) count(p *auth.Permissions, err error) (*auth.Per
 }
 
 func (c *countingAuthenticator) Password(ctx context.Context, m auth.ConnMetadata, pw []byte) (*auth.Permissions, error) {
-	return c.count(c.Authenticator.Password(ctx, m, pw))
+	p, err := c.Authenticator.Password(ctx, m, pw)
+	return c.count(m, p, err)
 }
 
 func (c *countingAuthenticator) PublicKey(ctx context.Context, m auth.ConnMetadata, k keys.PublicKey) (*auth.Permissions, error) {
-	return c.count(c.Authenticator.PublicKey(ctx, m, k))
+	p, err := c.Authenticator.PublicKey(ctx, m, k)
+	return c.count(m, p, err)
 }
 
 func (c *countingAuthenticator) KeyboardInteractive(ctx context.Context, m auth.ConnMetadata, ch auth.Challenger) (*auth.Permissions, error) {
-	return c.count(c.Authenticator.KeyboardInteractive(ctx, m, ch))
+	p, err := c.Authenticator.KeyboardInteractive(ctx, m, ch)
+	return c.count(m, p, err)
 }
 
 func (c *countingAuthenticator) AuthenticationMethods(ctx context.Context, m auth.ConnMetadata) [][]string {

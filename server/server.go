@@ -93,10 +93,13 @@ type SocketPolicy func(c *Conn, path string) bool
 // ConnInfo summarises a finished connection for logs, metrics and
 // penalties.
 type ConnInfo struct {
-	RemoteAddr     net.Addr
-	LocalAddr      net.Addr
-	ClientVersion  string
-	Algorithms     transport.Algorithms
+	RemoteAddr    net.Addr
+	LocalAddr     net.Addr
+	ClientVersion string
+	Algorithms    transport.Algorithms
+	// User is the authenticated user or, for a connection that did not
+	// authenticate, the user name its last refused attempt named (as the
+	// client sent it, cut to 256 bytes; empty if it only tried "none").
 	User           string
 	Authenticated  bool
 	Methods        []string

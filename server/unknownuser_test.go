@@ -48,6 +48,11 @@ func TestConnInfoUnknownUser(t *testing.T) {
 			t.Errorf("user %s: UnknownUser %v, AuthFailures %d, Authenticated %v; want %v, 1, false",
 				tc.user, info.UnknownUser, info.AuthFailures, info.Authenticated, tc.wantUnknown)
 		}
+		// The log line of a failed login names whom it tried (user=""
+		// before, so fail2ban-style rules had to join two lines).
+		if info.User != tc.user {
+			t.Errorf("user %s: ConnInfo.User %q", tc.user, info.User)
+		}
 	}
 	if !bytes.Equal(failures[0], failures[1]) {
 		t.Errorf("unknown user's FAILURE % x differs from a wrong password's % x", failures[0], failures[1])
