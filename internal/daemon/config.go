@@ -29,6 +29,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/transport"
 )
 
@@ -40,6 +41,10 @@ const (
 	DefaultRSABits = 3072
 	// DefaultMaxAuthTries is sshd's DEFAULT_AUTH_FAIL_MAX.
 	DefaultMaxAuthTries = 6
+	// required_rsa_size's range: sshd's SSH_RSA_MINIMUM_MODULUS_SIZE, and
+	// the largest RSA key ssh-keygen makes.
+	minRequiredRSASize = 1024
+	maxRequiredRSASize = 16384
 	// DefaultLoginGraceTime is sshd's LoginGraceTime default.
 	DefaultLoginGraceTime = 120 * time.Second
 	// DefaultMaxSessions is sshd's DEFAULT_SESSIONS_MAX.
@@ -123,6 +128,10 @@ type Config struct {
 	RekeyLimit   RekeyLimit
 
 	MaxAuthTries int
+	// RequiredRSASize is the smallest RSA user or CA key accepted, in bits
+	// (sshd's RequiredRSASize; ferry's default 2048 is stricter than
+	// sshd's 1024).
+	RequiredRSASize int
 	// LoginGraceTime bounds the time to authenticate; 0 means no limit.
 	LoginGraceTime time.Duration
 	MaxStartups    MaxStartups
@@ -336,6 +345,7 @@ func Default() *Config {
 		Compression:              true,
 		Compressions:             compressionList(true),
 		MaxAuthTries:             DefaultMaxAuthTries,
+		RequiredRSASize:          auth.DefaultMinRSABits,
 		LoginGraceTime:           DefaultLoginGraceTime,
 		MaxStartups:              MaxStartups{Start: 10, Rate: 30, Full: 100},
 		PerSourcePenalties:       DefaultPerSourcePenalties(),
@@ -764,7 +774,9 @@ var topLevelKeys = map[string]setter{
 		c.RekeyLimit, err = ParseRekeyLimit(s)
 		return err
 	},
-	"max_auth_tries":   intSetter(1, maxAuthTriesLimit, func(c *Config) *int { return &c.MaxAuthTries }),
+	"max_auth_tries": intSetter(1, maxAuthTriesLimit, func(c *Config) *int { return &c.MaxAuthTries }),
+	"required_rsa_size": intSetter(minRequiredRSASize, maxRequiredRSASize,
+		func(c *Config) *int { return &c.RequiredRSASize }),
 	"login_grace_time": durationSetter(func(c *Config) *time.Duration { return &c.LoginGraceTime }),
 	"max_startups": func(c *Config, v any) error {
 		var s string
@@ -1867,6 +1879,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RekeyLimit.Interval < 0 {
 		return keyErr("rekey_limit", "interval must not be negative")
+	}
+	if c.RequiredRSASize < minRequiredRSASize || c.RequiredRSASize > maxRequiredRSASize {
+		return keyErr("required_rsa_size", "out of range: %d is not between %d and %d", c.RequiredRSASize, minRequiredRSASize, maxRequiredRSASize)
 	}
 	if c.MaxAuthTries < 1 || c.MaxAuthTries > maxAuthTriesLimit {
 		return keyErr("max_auth_tries", "out of range: %d is not between 1 and %d", c.MaxAuthTries, maxAuthTriesLimit)

@@ -45,6 +45,7 @@ func TestDefault(t *testing.T) {
 		{"compression", c.Compressions, []string{"none", "zlib@openssh.com"}},
 		{"rekey", c.RekeyLimit, RekeyLimit{}},
 		{"max_auth_tries", c.MaxAuthTries, 6},
+		{"required_rsa_size", c.RequiredRSASize, 2048},
 		{"login_grace_time", c.LoginGraceTime, 120 * time.Second},
 		{"max_startups", c.MaxStartups, MaxStartups{10, 30, 100}},
 		{"per_source_max_startups", c.PerSourceMaxStartups, 0},
@@ -138,6 +139,7 @@ func TestFullExample(t *testing.T) {
 	want.Compressions = []string{"none"}
 	want.RekeyLimit = RekeyLimit{Bytes: 512 << 20, Interval: 30 * time.Minute}
 	want.MaxAuthTries = 3
+	want.RequiredRSASize = 3072
 	want.LoginGraceTime = 30 * time.Second
 	want.MaxStartups = MaxStartups{5, 50, 20}
 	want.PerSourceMaxStartups = 4

@@ -390,6 +390,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		Auth: auth.Config{
 			Authenticator:               authn,
 			MaxAuthTries:                cfg.MaxAuthTries,
+			MinRSABits:                  cfg.RequiredRSASize,
 			Banner:                      banner,
 			Methods:                     methods,
 			AuthenticationMethods:       cfg.AuthenticationMethods,
