@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -17,12 +18,27 @@ import (
 // call, so a deeper chain could not be opened anyway).
 const maxRealPathLinks = 8
 
+// MaxOpenFiles bounds the files and directories open at once through one
+// Local FS; OpenFile beyond it fails with EMFILE. The daemon shares one
+// Local FS among all the live sessions of an account, so this bounds the
+// descriptors one account holds, whatever it does: each SFTP session may
+// hold 256 handles (sftp.DefaultMaxHandles) and a connection 10 sessions,
+// and connections per account are not limited, so without it one client
+// with eight connections used up the server's 20,000 descriptors and no
+// one could connect. 1,024 is far above what transfer clients keep open
+// (a file or two per transfer, a few transfers at once), and is the
+// usual soft RLIMIT_NOFILE that bounds each of OpenSSH's sftp-server
+// processes.
+const MaxOpenFiles = 1024
+
 // local is an FS confined to one directory with os.Root: every call
 // resolves its path component by component with openat(2) and refuses
 // symbolic links and ".." that lead out, so a directory swapped for a
 // symbolic link between two calls cannot redirect the second one.
 type local struct {
 	root *os.Root
+	// open counts the Files returned by OpenFile and not yet closed.
+	open atomic.Int64
 }
 
 // Local returns an FS confined to dir, which becomes "/".
@@ -83,11 +99,16 @@ func fix(op, name string, err error) error {
 }
 
 func (l *local) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	if l.open.Add(1) > MaxOpenFiles {
+		l.open.Add(-1)
+		return nil, &fs.PathError{Op: "open", Path: Clean(name), Err: syscall.EMFILE}
+	}
 	f, err := l.root.OpenFile(rel(name), flag, perm)
 	if err != nil {
+		l.open.Add(-1)
 		return nil, fix("open", name, err)
 	}
-	return &osFile{f: f, name: Clean(name)}, nil
+	return &osFile{f: f, name: Clean(name), fsys: l}, nil
 }
 
 func (l *local) Stat(name string) (fs.FileInfo, error) {
@@ -320,15 +341,24 @@ func (l *local) Close() error { return l.root.Close() }
 
 // osFile adapts *os.File to File.
 type osFile struct {
-	f    *os.File
-	name string
+	f      *os.File
+	name   string
+	fsys   *local // whose open count it is in; nil for OS
+	closed atomic.Bool
+}
+
+// Close closes the file; only the first call gives its slot back.
+func (f *osFile) Close() error {
+	if f.fsys != nil && f.closed.CompareAndSwap(false, true) {
+		f.fsys.open.Add(-1)
+	}
+	return f.f.Close()
 }
 
 func (f *osFile) Read(p []byte) (int, error)               { return f.f.Read(p) }
 func (f *osFile) Write(p []byte) (int, error)              { return f.f.Write(p) }
 func (f *osFile) ReadAt(p []byte, off int64) (int, error)  { return f.f.ReadAt(p, off) }
 func (f *osFile) WriteAt(p []byte, off int64) (int, error) { return f.f.WriteAt(p, off) }
-func (f *osFile) Close() error                             { return f.f.Close() }
 func (f *osFile) Stat() (fs.FileInfo, error)               { return f.f.Stat() }
 func (f *osFile) Truncate(size int64) error                { return f.f.Truncate(size) }
 func (f *osFile) Chmod(mode fs.FileMode) error             { return f.f.Chmod(mode) }
