@@ -72,8 +72,11 @@ type Conn struct {
 	strictKex bool
 	pendingIn []byte // our KEXINIT payload when we started the exchange
 	kexCount  int
-	lastKexAt atomic.Int64  // unix nanos of the last completed kex
-	readBytes atomic.Uint64 // payload bytes received, for logs and metrics
+	lastKexAt atomic.Int64 // unix nanos of the last completed kex
+	// peerKexTAT paces the key exchanges the peer starts after
+	// authentication (admitPeerKex): the time the next one is due.
+	peerKexTAT time.Time
+	readBytes  atomic.Uint64 // payload bytes received, for logs and metrics
 
 	// Write side.
 	wmu          sync.Mutex
@@ -259,6 +262,9 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 func (c *Conn) handleReadLocked(p []byte) (deliver bool, err error) {
 	switch t := p[0]; {
 	case t == wire.MsgKexInit:
+		if err := c.admitPeerKex(); err != nil {
+			return false, err
+		}
 		if err := c.runKexLocked(p, 0); err != nil {
 			return false, err
 		}

@@ -92,6 +92,63 @@ func (c *Conn) sendKexInitLocked() error {
 	return c.flushLocked()
 }
 
+// Bounds on the key re-exchanges a client starts. Each costs the server
+// what a new connection's first one does: measured against ferry serve,
+// 0.4 ms of CPU with curve25519-sha256 and an Ed25519 host key, 4 ms with
+// mlkem768x25519-sha256 and rsa-sha2-512, 22 ms with
+// diffie-hellman-group18-sha512 and rsa-sha2-512. One connection
+// re-keying after every packet kept a server core busy (75 to 1,600
+// exchanges in 3 s), before authentication too, where MaxStartups
+// connections could do it for LoginGraceTime each (CVE-2002-20001,
+// "D(HE)ater", done without reconnecting).
+const (
+	// maxKexBeforeAuth: the first exchange and two re-exchanges. No
+	// client needs more: rekey limits are counted in GiB or hours, and
+	// authentication ends within LoginGraceTime after a few KiB.
+	maxKexBeforeAuth = 3
+	// After authentication the peer's re-exchanges are paced, not
+	// refused (a client may set a small RekeyLimit): a burst of
+	// peerKexBurst, then one per peerKexEvery. One connection then costs
+	// at most ~2% of a core (22 ms a second).
+	peerKexBurst = 16
+	peerKexEvery = time.Second
+)
+
+// admitPeerKex runs on the server when a KEXINIT arrives after the first
+// key exchange (readMu held). A KEXINIT answering one we sent is always
+// taken; one the client starts counts against maxKexBeforeAuth before
+// authentication, and waits for its turn after it.
+//
+//go:noinline
+func (c *Conn) admitPeerKex() error {
+	if c.isClient {
+		return nil
+	}
+	if !c.authenticated.Load() {
+		if c.kexCount >= maxKexBeforeAuth {
+			return protocolError("more than %d key exchanges before authentication", maxKexBeforeAuth)
+		}
+		return nil
+	}
+	c.wmu.Lock()
+	ours := c.inKex
+	c.wmu.Unlock()
+	if ours {
+		return nil
+	}
+	now := time.Now()
+	if c.peerKexTAT.Before(now) {
+		c.peerKexTAT = now
+	}
+	c.peerKexTAT = c.peerKexTAT.Add(peerKexEvery)
+	if wait := c.peerKexTAT.Sub(now) - peerKexBurst*peerKexEvery; wait > 0 {
+		// At most peerKexEvery: the connection's reads pause, and
+		// whatever closes it is seen on the next read.
+		time.Sleep(wait)
+	}
+	return nil
+}
+
 // maybeStartRekey starts a key exchange when a rekey limit is reached
 // (readMu held: both directions' counters may be read).
 func (c *Conn) maybeStartRekey() error {
