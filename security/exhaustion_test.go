@@ -1,6 +1,7 @@
 package security
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/transport"
 	"github.com/ferry-sftp/ferry/vfs"
 )
 
@@ -162,3 +164,68 @@ client_alive_count_max = 2
 
 // maxInFlightReads is OpenSSH's sftp default of requests in flight.
 const maxInFlightReads = 64
+
+// TestRekeyFlood: CVE-2002-20001 (D(HE)ater) without reconnecting. A
+// client that re-keys after every packet, with the costliest exchange
+// the defaults allow (diffie-hellman-group18-sha512 with an RSA host key,
+// ~22 ms of server CPU each), made the server run 75 exchanges in 3 s,
+// before authentication as after it: one connection, one busy core.
+// Before authentication the fourth exchange ends the connection with
+// PROTOCOL_ERROR; after it, the client's exchanges are paced (16, then
+// one a second).
+func TestRekeyFlood(t *testing.T) {
+	s := newServer(t, probeConfig+"[log]\nlevel = \"debug\"\n", testUser{name: "alice", password: alicePassword})
+	s.assertServing("alice", alicePassword)
+	kexes := func() int { return strings.Count(s.log.String(), "key exchange complete") }
+	for _, auth := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before-auth", true: "after-auth"}[auth], func(t *testing.T) {
+			c := s.dial(&transport.ClientConfig{
+				KeyExchanges:      []string{"diffie-hellman-group18-sha512"},
+				HostKeyAlgorithms: []string{"rsa-sha2-512"},
+				RekeyBytes:        1, // re-key after every packet
+			})
+			if auth {
+				login(t, c, "alice", alicePassword)
+			}
+			readErr := make(chan error, 1)
+			go func() {
+				for {
+					if _, err := c.ReadPacket(); err != nil {
+						readErr <- err
+						return
+					}
+				}
+			}()
+			before, cpu := kexes(), s.cpuTicks()
+			const d = 3 * time.Second
+			var err error
+			for end := time.Now().Add(d); time.Now().Before(end) && err == nil; time.Sleep(time.Millisecond) {
+				select {
+				case err = <-readErr:
+				default:
+					c.WritePacket(wire.AppendStringS([]byte{wire.MsgIgnore}, "x"))
+				}
+			}
+			n, ticks := kexes()-before, s.cpuTicks()-cpu
+			t.Logf("%d key exchanges in %v, server CPU %d ticks, client read error %v", n, d, ticks, err)
+			if !auth {
+				var de *wire.DisconnectError
+				if !errors.As(err, &de) || de.Reason != wire.DisconnectProtocolError {
+					t.Fatalf("re-keying before authentication ended with %v, want DISCONNECT PROTOCOL_ERROR", err)
+				}
+				if n > 2 {
+					t.Fatalf("%d re-exchanges before authentication, want at most 2", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("paced client disconnected: %v", err)
+			}
+			// The burst of 16, one a second, one in progress.
+			if n > 16+3+1 {
+				t.Fatalf("%d re-exchanges in %v after authentication, want at most 20", n, d)
+			}
+		})
+	}
+	s.assertServing("alice", alicePassword)
+}
