@@ -694,8 +694,12 @@ func (c *Channel) handleWindowAdjust(n uint32) error {
 func (c *Channel) handleEOF() error {
 	c.mu.Lock()
 	if c.eofReceived {
+		// Ignored, as OpenSSH's chan_rcvd_ieof does: some clients
+		// (golang.org/x/crypto/ssh under pkg/sftp, so rclone) send a
+		// second EOF when they close, and cutting the connection there
+		// ended every other channel on it. Data after EOF still ends it.
 		c.mu.Unlock()
-		return wire.ProtocolError("second EOF on channel %d", c.localID)
+		return nil
 	}
 	c.eofReceived = true
 	c.readable.Broadcast()

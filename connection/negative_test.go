@@ -185,18 +185,12 @@ func TestMalformedMessages(t *testing.T) {
 		{"global failure without request", []byte{wire.MsgRequestFailure}},
 		{"global failure trailing", []byte{wire.MsgRequestFailure, 0}},
 		{"global request truncated", []byte{wire.MsgGlobalRequest, 0, 0, 0, 1}},
-		{"second EOF", nil}, // built below
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRawPeer(t, nil)
 			r.openAccepted(1<<20, 32768)
-			if tc.name == "second EOF" {
-				r.send((&channelEOFMsg{}).appendTo(nil))
-				r.send((&channelEOFMsg{}).appendTo(nil))
-			} else {
-				r.send(tc.p)
-			}
+			r.send(tc.p)
 			r.expectDisconnect(wire.DisconnectProtocolError)
 		})
 	}
@@ -542,4 +536,28 @@ func TestWindowAutotuneKeptUp(t *testing.T) {
 			t.Fatalf("after %d bytes: window %d, want %d", step.send, w, step.wantWindow)
 		}
 	}
+}
+
+// TestSecondEOFIgnored: a second CHANNEL_EOF is ignored, as OpenSSH does
+// (x/crypto/ssh clients send one when closing); the channel still reads
+// EOF, answers CLOSE, and data after EOF still ends the connection.
+func TestSecondEOFIgnored(t *testing.T) {
+	r := newRawPeer(t, nil)
+	c, _ := r.openAccepted(1<<20, 32768)
+	r.send((&channelEOFMsg{}).appendTo(nil))
+	r.send((&channelEOFMsg{}).appendTo(nil))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after EOF = %d, %v; want 0, EOF", n, err)
+	}
+	// The mux still serves: CLOSE is answered with CLOSE.
+	r.send((&channelCloseMsg{}).appendTo(nil))
+	if p := r.recv(); len(p) == 0 || p[0] != wire.MsgChannelClose {
+		t.Fatalf("after a second EOF and CLOSE got % x, want CHANNEL_CLOSE", p)
+	}
+	// A second channel: data after EOF is still a protocol error.
+	r2 := newRawPeer(t, nil)
+	r2.openAccepted(1<<20, 32768)
+	r2.send((&channelEOFMsg{}).appendTo(nil))
+	r2.send(dataMsg(0, []byte("x")))
+	r2.expectDisconnect(wire.DisconnectProtocolError)
 }
