@@ -19,24 +19,7 @@ import (
 // users; a daemon running as root would otherwise bind them (port 80 or
 // 25 on the loopback, ahead of the service meant to have it).
 func TestRemoteForwardPrivilegedPort(t *testing.T) {
-	dir := t.TempDir()
-	st := openSQLiteStore(t, dir)
-	h, err := password.Hash("pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct := &store.Account{Name: "fwd", PasswordHash: h, Enabled: true,
-		Permissions: store.Permissions{AllowForwarding: true}}
-	if err := st.CreateAccount(context.Background(), acct, nil); err != nil {
-		t.Fatal(err)
-	}
-	addr := startDaemonWith(t, dir, "", func(c *Config) { c.AllowTCPForwarding = ForwardingYes })
-	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "fwd", Auth: []ssh.AuthMethod{ssh.Password("pw")},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialForwarding(t, false)
 
 	// A port below 1024 that nothing here listens on, so only the policy
 	// can refuse it (when the test runs as root).
@@ -65,26 +48,7 @@ func TestRemoteForwardPrivilegedPort(t *testing.T) {
 // only, unless gateway_ports is set; 127.0.0.2 tells the two apart.
 func TestGatewayPorts(t *testing.T) {
 	for _, gw := range []bool{false, true} {
-		dir := t.TempDir()
-		st := openSQLiteStore(t, dir)
-		h, err := password.Hash("pw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		acct := &store.Account{Name: "fwd", PasswordHash: h, Enabled: true,
-			Permissions: store.Permissions{AllowForwarding: true}}
-		if err := st.CreateAccount(context.Background(), acct, nil); err != nil {
-			t.Fatal(err)
-		}
-		addr := startDaemonWith(t, dir, "", func(c *Config) {
-			c.AllowTCPForwarding = ForwardingYes
-			c.GatewayPorts = gw
-		})
-		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "fwd", Auth: []ssh.AuthMethod{ssh.Password("pw")},
-			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialForwarding(t, gw)
 		ln, err := c.Listen("tcp", "0.0.0.0:0")
 		if err != nil {
 			t.Fatalf("gateway_ports=%v: ssh -R 0.0.0.0:0 refused: %v", gw, err)
@@ -108,6 +72,33 @@ func TestGatewayPorts(t *testing.T) {
 			}
 		}
 		ln.Close()
-		c.Close()
 	}
+}
+
+// dialForwarding starts a daemon with allow_tcp_forwarding on (and
+// gateway_ports as given) and logs in an account allowed to forward.
+func dialForwarding(t *testing.T, gatewayPorts bool) *ssh.Client {
+	t.Helper()
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	h, err := password.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Name: "fwd", PasswordHash: h, Enabled: true,
+		Permissions: store.Permissions{AllowForwarding: true}}
+	if err := st.CreateAccount(context.Background(), acct, nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := startDaemonWith(t, dir, "", func(c *Config) {
+		c.AllowTCPForwarding = ForwardingYes
+		c.GatewayPorts = gatewayPorts
+	})
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "fwd", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
