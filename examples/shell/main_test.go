@@ -107,8 +107,20 @@ func TestExec(t *testing.T) {
 		}
 		var out, errOut bytes.Buffer
 		sess.Stdout, sess.Stderr = &out, &errOut
-		sess.Stdin = strings.NewReader("exit 9\n") // not read
-		err = sess.Run(tt.cmd)
+		// Stdin the command must not read ("exit 9" would change the
+		// status). Written through a pipe, whose errors are ours to
+		// ignore: the command may have ended, and its channel closed,
+		// first (sess.Stdin's copy made Run fail with EOF then).
+		stdin, err := sess.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Start(tt.cmd); err != nil {
+			t.Fatalf("%q: %v", tt.cmd, err)
+		}
+		stdin.Write([]byte("exit 9\n"))
+		stdin.Close()
+		err = sess.Wait()
 		status := 0
 		var ee *ssh.ExitError
 		if errors.As(err, &ee) {
