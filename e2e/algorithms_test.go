@@ -19,10 +19,7 @@ func TestOpenSSHAlgorithms(t *testing.T) {
 	local := t.TempDir()
 	data := randomBytes(t, 300001)
 	writeFile(t, filepath.Join(local, "f"), data)
-	tests := []struct {
-		opts    []string
-		logWant string // a field of the server's "connection closed" line
-	}{
+	tests := []algorithmCase{
 		{[]string{"-o", "Ciphers=chacha20-poly1305@openssh.com"}, "cipher=chacha20-poly1305@openssh.com"},
 		{[]string{"-o", "Ciphers=aes128-gcm@openssh.com"}, "cipher=aes128-gcm@openssh.com"},
 		{[]string{"-o", "Ciphers=aes256-gcm@openssh.com"}, "cipher=aes256-gcm@openssh.com"},
@@ -44,27 +41,7 @@ func TestOpenSSHAlgorithms(t *testing.T) {
 		// its stream broke the first rekey after authentication.
 		{[]string{"-C", "-o", "RekeyLimit=64K"}, "kex=curve25519-sha256"},
 	}
-	for i, tt := range tests {
-		name := strings.Join(tt.opts, " ")
-		remote := fmt.Sprintf("r%d", i)
-		logRE := regexp.MustCompile(`(?m)msg="connection closed" .* ` + regexp.QuoteMeta(tt.logWant) + `( |$)`)
-		before := len(logRE.FindAllString(s.stderr.String(), -1))
-		r := s.sftpBatch(t, local, "alice", "pw-alice", fmt.Sprintf("put f %s\nget %s %s.back\n", remote, remote, remote), tt.opts...)
-		if r.code != 0 {
-			t.Errorf("%s: exit %d:\n%s", name, r.code, r.out)
-			continue
-		}
-		if got := readFile(t, filepath.Join(s.home("alice"), remote)); !bytes.Equal(got, data) {
-			t.Errorf("%s: upload: %d bytes differ", name, len(got))
-		}
-		if got := readFile(t, filepath.Join(local, remote+".back")); !bytes.Equal(got, data) {
-			t.Errorf("%s: download: %d bytes differ", name, len(got))
-		}
-		// The server logs the close just after the client exits.
-		if !s.waitLog(func(log string) bool { return len(logRE.FindAllString(log, -1)) > before }) {
-			t.Errorf("%s: the server log does not show %q for this connection", name, tt.logWant)
-		}
-	}
+	roundTripEach(t, s, local, data, "r", tests)
 }
 
 // TestOpenSSHLegacyAlgorithms: the compat and legacy tiers, off by
@@ -90,10 +67,7 @@ kex_algorithms = "+diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,diffie
 host_key_algorithms = "+ssh-rsa,ecdsa-sha2-nistp256"
 `})
 	s.addUser("alice", "pw-alice")
-	tests := []struct {
-		opts    []string
-		logWant string
-	}{
+	tests := []algorithmCase{
 		{[]string{"-o", "Ciphers=aes128-cbc"}, "cipher=aes128-cbc"},
 		{[]string{"-o", "Ciphers=aes256-cbc"}, "cipher=aes256-cbc"},
 		{[]string{"-o", "Ciphers=3des-cbc"}, "cipher=3des-cbc"}, // 64-bit block: rekeys every 512 KiB
@@ -110,9 +84,24 @@ host_key_algorithms = "+ssh-rsa,ecdsa-sha2-nistp256"
 		{[]string{"-o", "HostKeyAlgorithms=ssh-rsa"}, "hostkey=ssh-rsa"},
 		{[]string{"-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256"}, "hostkey=ecdsa-sha2-nistp256"},
 	}
+	roundTripEach(t, s, local, data, "l", tests)
+}
+
+// algorithmCase forces OpenSSH's side with opts and names what the
+// server's "connection closed" line must then show.
+type algorithmCase struct {
+	opts    []string
+	logWant string // a field of the server's "connection closed" line
+}
+
+// roundTripEach moves data (the file "f" in local) up and back for each
+// case, under remote names prefix0, prefix1..., and checks both copies and
+// the server's log line for that connection.
+func roundTripEach(t *testing.T, s *server, local string, data []byte, prefix string, tests []algorithmCase) {
+	t.Helper()
 	for i, tt := range tests {
 		name := strings.Join(tt.opts, " ")
-		remote := fmt.Sprintf("l%d", i)
+		remote := fmt.Sprintf("%s%d", prefix, i)
 		logRE := regexp.MustCompile(`(?m)msg="connection closed" .* ` + regexp.QuoteMeta(tt.logWant) + `( |$)`)
 		before := len(logRE.FindAllString(s.stderr.String(), -1))
 		r := s.sftpBatch(t, local, "alice", "pw-alice", fmt.Sprintf("put f %s\nget %s %s.back\n", remote, remote, remote), tt.opts...)
@@ -126,6 +115,7 @@ host_key_algorithms = "+ssh-rsa,ecdsa-sha2-nistp256"
 		if got := readFile(t, filepath.Join(local, remote+".back")); !bytes.Equal(got, data) {
 			t.Errorf("%s: download: %d bytes differ", name, len(got))
 		}
+		// The server logs the close just after the client exits.
 		if !s.waitLog(func(log string) bool { return len(logRE.FindAllString(log, -1)) > before }) {
 			t.Errorf("%s: the server log does not show %q for this connection", name, tt.logWant)
 		}
