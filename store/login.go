@@ -40,8 +40,8 @@ func DefaultPasswordVerifier() PasswordVerifier {
 // or have passwords. A disabled or expired account fails only after the
 // password was checked, for the same reason. After a successful login with a
 // hash in an imported format or older parameters, the password is rehashed
-// with v and stored (best effort: a failure only means the next login tries
-// again).
+// with v and stored, unless the stored hash changed meanwhile (best effort: a
+// failure only means the next login tries again).
 //
 // The caller still applies Account.AllowsSource and the account's
 // AuthMethods.
@@ -73,8 +73,12 @@ func PasswordLogin(ctx context.Context, s Store, v PasswordVerifier, name, pw st
 		return nil, fmt.Errorf("%w: account %q expired at %s", ErrLoginFailed, name, a.ExpiresAt.Format(time.RFC3339))
 	}
 	if needsRehash {
+		// Conditional on the hash just verified: an administrator who
+		// changed or removed the password while this login ran (an
+		// imported hash takes a bcrypt or crypt run, the new one an
+		// argon2id run) must not see the old password come back.
 		if h, err := v.Hash(pw); err == nil {
-			if s.SetPasswordHash(ctx, name, h) == nil {
+			if ok, _ := s.UpgradePasswordHash(ctx, name, a.PasswordHash, h); ok {
 				a.PasswordHash = h
 			}
 		}

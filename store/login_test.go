@@ -102,3 +102,59 @@ func TestDefaultPasswordVerifier(t *testing.T) {
 		t.Fatalf("DefaultPasswordVerifier = %T %+v", v, v)
 	}
 }
+
+// changingVerifier runs change after verifying, as an administrator's
+// `ferry user passwd` or `--clear-password` landing while a login with an
+// imported hash is being checked and rehashed.
+type changingVerifier struct {
+	countingVerifier
+	change func()
+}
+
+func (c *changingVerifier) Verify(hash, pw string) (bool, bool, error) {
+	ok, rehash, err := c.countingVerifier.Verify(hash, pw)
+	c.change()
+	return ok, rehash, err
+}
+
+// TestPasswordLoginKeepsConcurrentChange: the rehash after a login with an
+// imported hash must not write the old password back over a password that
+// was changed or removed while the login ran; a leaked password the
+// administrator just replaced would otherwise be valid again.
+func TestPasswordLoginKeepsConcurrentChange(t *testing.T) {
+	s := sqliteFactory(t)
+	ctx := t.Context()
+	h, err := password.New(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const legacy = "$1$12345678$o2n/JiO/h5VviOInWJ4OQ/" // md5-crypt of "password"
+	adminHash, _ := h.Hash("new secret")
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, newHash string
+	}{
+		{"changed", adminHash},
+		{"cleared", ""},
+	} {
+		if err := s.CreateAccount(ctx, &Account{Name: tc.name, PasswordHash: legacy, Enabled: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		v := &changingVerifier{countingVerifier: countingVerifier{h: h}, change: func() {
+			if err := s.SetPasswordHash(ctx, tc.name, tc.newHash); err != nil {
+				t.Fatal(err)
+			}
+		}}
+		// The login itself was checked against the hash it read.
+		if _, err := PasswordLogin(ctx, s, v, tc.name, "password", now); err != nil || v.hashed != 1 {
+			t.Fatalf("%s: login: %v, hashed %d", tc.name, err, v.hashed)
+		}
+		a, err := s.LookupAccount(ctx, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.PasswordHash != tc.newHash {
+			t.Errorf("%s: stored hash %q after the login, want the administrator's %q", tc.name, a.PasswordHash, tc.newHash)
+		}
+	}
+}

@@ -370,6 +370,24 @@ func (s *sqlStore) SetPasswordHash(ctx context.Context, name, hash string) error
 		nullString(hash), time.Now().Unix(), name)
 }
 
+func (s *sqlStore) UpgradePasswordHash(ctx context.Context, name, oldHash, newHash string) (bool, error) {
+	if newHash == "" || strings.ContainsAny(newHash, "\x00\n") || len(newHash) > 1024 {
+		return false, fmt.Errorf("%w password hash", ErrInvalid)
+	}
+	// One statement, so the comparison and the write are atomic on both
+	// back ends (see addUsageQuery).
+	res, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE accounts SET password_hash = ?, updated_at = ? WHERE name = ? AND password_hash = ?"),
+		newHash, time.Now().Unix(), name, oldHash)
+	if err != nil {
+		return false, fmt.Errorf("store: upgrade password %q: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: upgrade password %q: %w", name, err)
+	}
+	return n == 1, nil
+}
+
 func (s *sqlStore) SetEnabled(ctx context.Context, name string, enabled bool) error {
 	return s.execOne(ctx, name, "enable", "UPDATE accounts SET enabled = ?, updated_at = ? WHERE name = ?",
 		enabled, time.Now().Unix(), name)

@@ -49,9 +49,13 @@ type Store interface {
 	UpdateAccount(ctx context.Context, a *Account) error
 	// DeleteAccount removes the account and its keys.
 	DeleteAccount(ctx context.Context, name string) error
-	// SetPasswordHash replaces the password hash ("" removes the password);
-	// the daemon calls it to upgrade a hash after a successful login.
+	// SetPasswordHash replaces the password hash ("" removes the password).
 	SetPasswordHash(ctx context.Context, name, hash string) error
+	// UpgradePasswordHash replaces the password hash with newHash only if
+	// it is still oldHash, and reports whether it did. A login rehashing
+	// the password it just verified must not undo a change made in the
+	// meantime (`ferry user passwd`, --clear-password, a panel's UPDATE).
+	UpgradePasswordHash(ctx context.Context, name, oldHash, newHash string) (bool, error)
 	// SetEnabled enables or disables the account.
 	SetEnabled(ctx context.Context, name string, enabled bool) error
 	// RecordLogin sets LastLoginAt.

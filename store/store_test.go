@@ -403,6 +403,41 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 		}
 	})
 
+	t.Run("UpgradePasswordHash", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		if err := s.CreateAccount(ctx, &Account{Name: "alice", PasswordHash: "$1$old", Enabled: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		hash := func() string {
+			a, err := s.LookupAccount(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a.PasswordHash
+		}
+		// Only over the hash the caller verified.
+		if ok, err := s.UpgradePasswordHash(ctx, "alice", "$1$other", "$argon2id$new"); ok || err != nil || hash() != "$1$old" {
+			t.Fatalf("upgrade over a changed hash: ok=%v err=%v, stored %q", ok, err, hash())
+		}
+		if ok, err := s.UpgradePasswordHash(ctx, "alice", "$1$old", "$argon2id$new"); !ok || err != nil || hash() != "$argon2id$new" {
+			t.Fatalf("upgrade: ok=%v err=%v, stored %q", ok, err, hash())
+		}
+		// A removed password (NULL) is never brought back.
+		if err := s.SetPasswordHash(ctx, "alice", ""); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.UpgradePasswordHash(ctx, "alice", "", "$argon2id$new"); ok || err != nil || hash() != "" {
+			t.Fatalf("upgrade over a removed password: ok=%v err=%v, stored %q", ok, err, hash())
+		}
+		if ok, err := s.UpgradePasswordHash(ctx, "nobody", "$1$old", "$argon2id$new"); ok || err != nil {
+			t.Fatalf("upgrade of an unknown account: ok=%v err=%v", ok, err)
+		}
+		if _, err := s.UpgradePasswordHash(ctx, "alice", "$1$old", ""); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("upgrade to no hash: err=%v", err)
+		}
+	})
+
 	t.Run("Quota", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
