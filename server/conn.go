@@ -522,6 +522,10 @@ func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel, r *
 	default:
 		if h, ok := s.ChannelHandlers[t]; ok {
 			h.ServeChannel(ctx, c, nch)
+			// Does nothing if the handler answered. Unanswered, the
+			// client's open would wait forever and hold one of
+			// MaxPendingOpens for the connection's life.
+			nch.Reject(wire.OpenAdministrativelyProhibited, "channel not accepted")
 			return
 		}
 		nch.Reject(wire.OpenUnknownChannelType, "unknown channel type")

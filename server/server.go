@@ -65,7 +65,10 @@ type HandlerFunc func(s *Session)
 func (f HandlerFunc) ServeSSH(s *Session) { f(s) }
 
 // ChannelHandler serves a channel type other than "session". It must
-// Accept or Reject nc.
+// Accept or Reject nc before it returns: one it leaves unanswered is
+// rejected then (OPEN_ADMINISTRATIVELY_PROHIBITED), as the client would
+// otherwise wait for the answer forever. An accepted channel stays open
+// after the handler returns, until it is closed.
 type ChannelHandler interface {
 	ServeChannel(ctx context.Context, c *Conn, nc *connection.NewChannel)
 }
