@@ -182,6 +182,10 @@ type dialect struct {
 	// at once) inside the migration transaction. SQLite needs nothing:
 	// BEGIN IMMEDIATE already excludes other writers.
 	lockMigrations string
+	// forUpdate ends a SELECT that must lock its row until the
+	// transaction ends. SQLite needs nothing: _txlock=immediate takes the
+	// database's write lock at BEGIN.
+	forUpdate string
 }
 
 // migrationLockKey is the pg_advisory_xact_lock key ("ferry\0\0\1"): any
@@ -192,7 +196,7 @@ var (
 	sqliteDialect = &dialect{name: "sqlite", driver: "sqlite", migrations: "migrations/sqlite", greatest: "MAX"}
 
 	postgresDialect = &dialect{name: "postgres", driver: "pgx", migrations: "migrations/postgres", numbered: true,
-		greatest: "GREATEST", lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLockKey))}
+		greatest: "GREATEST", forUpdate: " FOR UPDATE", lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLockKey))}
 )
 
 // rebind turns '?' placeholders into $n for PostgreSQL. ferry's queries

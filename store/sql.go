@@ -322,9 +322,18 @@ func (s *sqlStore) insertKey(ctx context.Context, tx *sql.Tx, accountID int64, k
 	return nil
 }
 
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // execOne runs an UPDATE/DELETE that must hit exactly the named account.
 func (s *sqlStore) execOne(ctx context.Context, name, what, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, s.d.rebind(query), args...)
+	return s.execOneIn(ctx, s.db, name, what, query, args...)
+}
+
+func (s *sqlStore) execOneIn(ctx context.Context, db execer, name, what, query string, args ...any) error {
+	res, err := db.ExecContext(ctx, s.d.rebind(query), args...)
 	if err != nil {
 		return fmt.Errorf("store: %s %q: %w", what, name, err)
 	}
@@ -339,12 +348,16 @@ func (s *sqlStore) execOne(ctx context.Context, name, what, query string, args .
 }
 
 func (s *sqlStore) UpdateAccount(ctx context.Context, a *Account) error {
+	return s.updateAccountIn(ctx, s.db, a)
+}
+
+func (s *sqlStore) updateAccountIn(ctx context.Context, db execer, a *Account) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
 	p := a.Permissions
 	now := time.Now().Unix()
-	err := s.execOne(ctx, a.Name, "update", `UPDATE accounts SET password_hash = ?, home = ?, enabled = ?, expires_at = ?,
+	err := s.execOneIn(ctx, db, a.Name, "update", `UPDATE accounts SET password_hash = ?, home = ?, enabled = ?, expires_at = ?,
 		auth_methods = ?, read_only = ?, upload_only = ?, no_delete = ?, no_overwrite = ?, allow_symlinks = ?,
 		allow_shell = ?, allow_forwarding = ?, quota_bytes = ?, quota_files = ?, max_sessions = ?, allow_from = ?,
 		uid = ?, gid = ?, force_command = ?, updated_at = ? WHERE name = ?`,
@@ -355,6 +368,32 @@ func (s *sqlStore) UpdateAccount(ctx context.Context, a *Account) error {
 		a.UpdatedAt = time.Unix(now, 0).UTC()
 	}
 	return err
+}
+
+func (s *sqlStore) ModifyAccount(ctx context.Context, name string, change func(*Account) error) (*Account, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	a, err := scanAccount(tx.QueryRowContext(ctx, s.d.rebind("SELECT "+accountColumns+" FROM accounts WHERE name = ?"+s.d.forUpdate), name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: lookup %q: %w", name, err)
+	}
+	if err := change(a); err != nil {
+		return nil, err
+	}
+	a.Name = name
+	if err := s.updateAccountIn(ctx, tx, a); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return a, nil
 }
 
 func (s *sqlStore) DeleteAccount(ctx context.Context, name string) error {

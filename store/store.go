@@ -47,6 +47,15 @@ type Store interface {
 	// UpdateAccount replaces the named account's settings (everything but
 	// ID, name, usage counters, CreatedAt and LastLoginAt) with a's.
 	UpdateAccount(ctx context.Context, a *Account) error
+	// ModifyAccount reads the named account, lets change edit it, and
+	// stores the result as UpdateAccount does, in one transaction that
+	// holds the account against other writers: a concurrent SetEnabled,
+	// SetPasswordHash or ModifyAccount waits and then applies, instead of
+	// being overwritten with what was read before it. The error wraps
+	// ErrNotFound for no such account; an error from change is returned
+	// as it is, with nothing stored. change must not block on anything
+	// slow (it runs under the database's write lock) and cannot rename.
+	ModifyAccount(ctx context.Context, name string, change func(*Account) error) (*Account, error)
 	// DeleteAccount removes the account and its keys.
 	DeleteAccount(ctx context.Context, name string) error
 	// SetPasswordHash replaces the password hash ("" removes the password).

@@ -438,6 +438,60 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 		}
 	})
 
+	t.Run("ModifyAccount", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		if err := s.CreateAccount(ctx, &Account{Name: "alice", PasswordHash: "$1$old", Enabled: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Writers that come while change runs (`ferry user disable` and
+		// `user passwd` next to a panel's `user set`) wait and then
+		// apply; they are not overwritten with what change was given.
+		concurrent := make(chan error, 2)
+		got, err := s.ModifyAccount(ctx, "alice", func(a *Account) error {
+			go func() { concurrent <- s.SetEnabled(ctx, "alice", false) }()
+			go func() { concurrent <- s.SetPasswordHash(ctx, "alice", "$1$new") }()
+			// Long enough for writers that are not held back to land
+			// before this change is stored.
+			time.Sleep(200 * time.Millisecond)
+			a.QuotaBytes = 1 << 20
+			a.Name = "mallory" // cannot rename
+			return nil
+		})
+		if err != nil || got.Name != "alice" || got.QuotaBytes != 1<<20 {
+			t.Fatalf("ModifyAccount = %+v, %v", got, err)
+		}
+		for range 2 {
+			if err := <-concurrent; err != nil {
+				t.Fatalf("concurrent writer: %v", err)
+			}
+		}
+		a, err := s.LookupAccount(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Enabled || a.PasswordHash != "$1$new" || a.QuotaBytes != 1<<20 {
+			t.Fatalf("after ModifyAccount with concurrent writers: enabled=%v hash=%q quota=%d; want false, $1$new, 1M",
+				a.Enabled, a.PasswordHash, a.QuotaBytes)
+		}
+		mustCount(t, s, 1)
+
+		// change's error stores nothing; an invalid result is refused.
+		errChange := errors.New("no")
+		if _, err := s.ModifyAccount(ctx, "alice", func(a *Account) error { a.QuotaBytes = 5; return errChange }); err != errChange {
+			t.Fatalf("change error: %v", err)
+		}
+		if _, err := s.ModifyAccount(ctx, "alice", func(a *Account) error { a.Home = "relative"; return nil }); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("invalid change: %v", err)
+		}
+		if a, _ := s.LookupAccount(ctx, "alice"); a.QuotaBytes != 1<<20 || a.Home != "" {
+			t.Fatalf("failed changes were stored: %+v", a)
+		}
+		if _, err := s.ModifyAccount(ctx, "nobody", func(*Account) error { return nil }); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown account: %v", err)
+		}
+	})
+
 	t.Run("Quota", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()

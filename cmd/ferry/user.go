@@ -121,6 +121,7 @@ type accountFlags struct {
 	authorizedFile string
 	clearPassword  bool
 	clearAllowFrom bool
+	passwordHash   string // of the --password-stdin password, read by readPassword
 	forSet         bool
 	flags          *pflag.FlagSet
 }
@@ -155,8 +156,25 @@ func (f *accountFlags) register(fs *pflag.FlagSet, forSet bool) {
 	}
 }
 
-// apply sets the given flags on a; it reads a password from in when asked.
-func (f *accountFlags) apply(a *store.Account, in io.Reader) error {
+// readPassword reads and hashes the --password-stdin password, before the
+// store is opened: apply runs while `user set` holds the account locked.
+func (f *accountFlags) readPassword(in io.Reader) error {
+	if f.clearPassword && f.passwordStdin {
+		return errors.New("--clear-password and --password-stdin exclude each other")
+	}
+	if !f.passwordStdin {
+		return nil
+	}
+	h, err := readPasswordHash(in)
+	if err != nil {
+		return err
+	}
+	f.passwordHash = h
+	return nil
+}
+
+// apply sets the given flags on a (with the password readPassword read).
+func (f *accountFlags) apply(a *store.Account) error {
 	ch := f.flags.Changed
 	if ch("home") {
 		if f.home != "" && !filepath.IsAbs(f.home) {
@@ -246,18 +264,11 @@ func (f *accountFlags) apply(a *store.Account, in io.Reader) error {
 	if ch("force-command") {
 		a.ForceCommand = f.forceCommand
 	}
-	if f.clearPassword && f.passwordStdin {
-		return errors.New("--clear-password and --password-stdin exclude each other")
-	}
 	if f.clearPassword {
 		a.PasswordHash = ""
 	}
 	if f.passwordStdin {
-		h, err := readPasswordHash(in)
-		if err != nil {
-			return err
-		}
-		a.PasswordHash = h
+		a.PasswordHash = f.passwordHash
 	}
 	return nil
 }
@@ -373,7 +384,10 @@ func (o *userOptions) addCmd() *cobra.Command {
 			if err := store.ValidateName(a.Name); err != nil {
 				return err
 			}
-			if err := f.apply(a, cmd.InOrStdin()); err != nil {
+			if err := f.readPassword(cmd.InOrStdin()); err != nil {
+				return err
+			}
+			if err := f.apply(a); err != nil {
 				return err
 			}
 			keys, err := f.keyLines()
@@ -421,15 +435,15 @@ func (o *userOptions) setCmd() *cobra.Command {
 			if changed == 0 {
 				return errors.New("nothing to change: give at least one flag (see ferry user set --help)")
 			}
+			if err := f.readPassword(cmd.InOrStdin()); err != nil {
+				return err
+			}
 			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
-				a, err := s.LookupAccount(ctx, args[0])
+				// Read, change and write in one transaction: a `user
+				// disable` or `user passwd` running at the same time
+				// must not be undone by writing back what was read.
+				a, err := s.ModifyAccount(ctx, args[0], f.apply)
 				if err != nil {
-					return err
-				}
-				if err := f.apply(a, cmd.InOrStdin()); err != nil {
-					return err
-				}
-				if err := s.UpdateAccount(ctx, a); err != nil {
 					return err
 				}
 				// A quota given to an account that has files, or a home

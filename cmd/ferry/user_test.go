@@ -582,3 +582,53 @@ func TestUserQuotaCountsExistingFiles(t *testing.T) {
 		t.Error("recount with neither NAME nor --all succeeded")
 	}
 }
+
+// disablingReader is a password on standard input that, when read, has
+// someone else disable the account first, as `ferry user disable` run by
+// another script at the same moment.
+type disablingReader struct {
+	t    *testing.T
+	url  string
+	name string
+	r    *strings.Reader
+	done bool
+}
+
+func (d *disablingReader) Read(p []byte) (int, error) {
+	if !d.done {
+		d.done = true
+		s, err := store.Open(d.t.Context(), d.url, store.Options{})
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.SetEnabled(d.t.Context(), d.name, false); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+	return d.r.Read(p)
+}
+
+// TestUserSetKeepsConcurrentChanges: `user set` writes back only what its
+// flags change; a `user disable` that lands while it runs (here while it
+// reads the password) stays in force instead of being overwritten with
+// the enabled flag read before it.
+func TestUserSetKeepsConcurrentChanges(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	root := newRootCmd()
+	root.SetOut(new(bytes.Buffer))
+	root.SetErr(new(bytes.Buffer))
+	root.SetIn(&disablingReader{t: t, url: store.DefaultURL(dir), name: "alice", r: strings.NewReader("s3cret\n")})
+	root.SetArgs([]string{"--data-dir", dir, "--database", "", "user", "set", "alice", "--password-stdin", "--quota-bytes", "1M"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var a shownAccount
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "", "user", "show", "alice", "--json")), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Enabled || !a.HasPassword || a.QuotaBytes != 1<<20 {
+		t.Fatalf("after user set next to user disable: enabled=%v password=%v quota=%d; want false, true, 1M", a.Enabled, a.HasPassword, a.QuotaBytes)
+	}
+}
