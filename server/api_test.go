@@ -3,13 +3,18 @@ package server_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/server"
+	"github.com/ferry-sftp/ferry/transport"
 )
 
 // A ChannelHandler that returns without answering its channel gets it
@@ -35,5 +40,92 @@ func TestChannelHandlerUnansweredIsRejected(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("open %d: no answer", i)
 		}
+	}
+}
+
+// A Server that cannot serve anyone says so from Serve at once, instead of
+// accepting connections that each fail (a nil Authenticator as a panic).
+func TestServeRefusesUnusableConfig(t *testing.T) {
+	hostKey, err := keys.GenerateKey("ssh-ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, srv := range map[string]*server.Server{
+		"no host key":      {Auth: auth.Config{Authenticator: newTestAuth()}},
+		"no authenticator": {Transport: transport.Config{HostKeys: []keys.Signer{hostKey}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+			select {
+			case err := <-served:
+				if err == nil || errors.Is(err, server.ErrServerClosed) {
+					t.Fatalf("Serve: %v", err)
+				}
+				t.Log(err)
+			case <-time.After(10 * time.Second):
+				srv.Close()
+				t.Fatal("Serve accepted connections it cannot serve")
+			}
+		})
+	}
+}
+
+// Serve closes its listener when it returns, also when Shutdown came
+// first (a `go srv.Serve(ln)` that loses the race with Shutdown): the
+// listener was left open, and clients connected to a port nobody served.
+func TestServeAfterShutdownClosesListener(t *testing.T) {
+	srv := &server.Server{}
+	ts := startServer(t, srv) // fills in a host key and authenticator
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ts.served; !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("first Serve: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := srv.Serve(ln); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("listener still open after Serve returned: Accept: %v", err)
+	}
+}
+
+// ServeConn on a Server without an Authenticator closes the connection
+// and reports why, instead of panicking in authentication.
+func TestServeConnWithoutAuthenticator(t *testing.T) {
+	hostKey, err := keys.GenerateKey("ssh-ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos := make(chan *server.ConnInfo, 1)
+	srv := &server.Server{
+		Transport:    transport.Config{HostKeys: []keys.Signer{hostKey}},
+		OnConnClosed: func(info *server.ConnInfo) { infos <- info },
+	}
+	serverSide, clientSide := net.Pipe()
+	defer clientSide.Close()
+	go func() {
+		clientSide.SetDeadline(time.Now().Add(10 * time.Second))
+		ssh.NewClientConn(clientSide, "pipe", &ssh.ClientConfig{
+			User: testUser, Auth: []ssh.AuthMethod{ssh.Password(testPassword)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+		})
+	}()
+	srv.ServeConn(serverSide)
+	info := <-infos
+	if errors.Is(info.Err, server.ErrPanic) || info.Err == nil || !strings.Contains(info.Err.Error(), "Authenticator") {
+		t.Fatalf("ConnInfo.Err = %v, want the missing Authenticator named", info.Err)
 	}
 }

@@ -157,10 +157,17 @@ var globalRequestTypes = []string{
 
 // ServeConn serves one SSH connection on nc and closes it. A panic while
 // serving it is recovered, logged with its stack and ends only this
-// connection.
+// connection. A Server Serve would refuse (no host key, no
+// Authenticator) closes nc at once, logging why.
 func (s *Server) ServeConn(nc net.Conn) {
 	info := s.connStarted(nc)
 	if info == nil {
+		return
+	}
+	if err := s.checkConfig(); err != nil {
+		s.logger().Error("cannot serve connection", "remote", nc.RemoteAddr().String(), "error", err)
+		info.Err = err
+		s.connEnded(nc, info)
 		return
 	}
 	defer s.connEnded(nc, info)

@@ -229,8 +229,16 @@ func (s *Server) logger() *slog.Logger {
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine.
-// It returns ErrServerClosed after Shutdown or Close.
+// It returns ErrServerClosed after Shutdown or Close, and at once an
+// error saying what is missing if the Server cannot serve anyone (no host
+// key, no Authenticator). Like net/http's, it always closes ln when it
+// returns, so a Serve that starts after Shutdown does not leave a
+// listener accepting connections nobody serves.
 func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
+	if err := s.checkConfig(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -272,6 +280,19 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 var errTemporary = errors.New("temporary")
+
+// checkConfig reports a Server every connection of which would fail:
+// without it, each failed alone (a nil Authenticator as a recovered
+// panic), and Serve ran on, looking healthy.
+func (s *Server) checkConfig() error {
+	switch {
+	case len(s.Transport.HostKeys) == 0:
+		return errors.New("server: no host key (Transport.HostKeys is empty)")
+	case s.Auth.Authenticator == nil:
+		return errors.New("server: no Auth.Authenticator")
+	}
+	return nil
+}
 
 func isTemporary(err error) bool {
 	t, ok := err.(interface{ Temporary() bool })
