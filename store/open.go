@@ -140,6 +140,17 @@ func isSQLiteBusy(err error) bool {
 // serialises writers anyway.
 const maxOpenConns = 8
 
+// SQLitePath returns the database file a sqlite:// store URL names; ok is
+// false for other URLs.
+func SQLitePath(rawURL string) (path string, ok bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "sqlite" && u.Scheme != "sqlite3") {
+		return "", false
+	}
+	p, err := sqlitePath(u)
+	return p, err == nil
+}
+
 func sqlitePath(u *url.URL) (string, error) {
 	var p string
 	switch {

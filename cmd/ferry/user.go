@@ -57,6 +57,51 @@ func (o *userOptions) open(ctx context.Context) (store.Store, error) {
 	return store.Open(ctx, u, store.Options{})
 }
 
+// checkHome refuses a home that is, or holds, the data directory or the
+// SQLite database. ferry serves a home's files as the user it runs as, who
+// can read everything there: such an account could download the host
+// private keys and every account's password hash, and reach every default
+// home ("/" or the directory above the data directory, given by mistake).
+// Symbolic links are resolved as far as the paths exist.
+func (o *userOptions) checkHome(name, home string) error {
+	if home == "" {
+		return nil
+	}
+	protected := []string{o.g.dataDir, filepath.Join(o.g.dataDir, "home")}
+	if o.g.database == "" {
+		protected = append(protected, filepath.Join(o.g.dataDir, "ferry.db"))
+	} else if p, ok := store.SQLitePath(o.g.database); ok {
+		protected = append(protected, p)
+	}
+	h := resolvePath(home)
+	for _, p := range protected {
+		p = resolvePath(p)
+		if rel, err := filepath.Rel(h, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("account %s: home %s holds %s, ferry's own files or every account's home", name, home, p)
+		}
+	}
+	return nil
+}
+
+// resolvePath is p made absolute with symbolic links resolved in the part
+// of it that exists.
+func resolvePath(p string) string {
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	var rest []string
+	for dir := p; ; dir = filepath.Dir(dir) {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...)
+		}
+		if filepath.Dir(dir) == dir {
+			return p
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+	}
+}
+
 // withStore runs fn with an open store.
 func (o *userOptions) withStore(cmd *cobra.Command, fn func(ctx context.Context, s store.Store) error) error {
 	ctx := cmd.Context()
@@ -390,6 +435,9 @@ func (o *userOptions) addCmd() *cobra.Command {
 			if err := f.apply(a); err != nil {
 				return err
 			}
+			if err := o.checkHome(a.Name, a.Home); err != nil {
+				return err
+			}
 			keys, err := f.keyLines()
 			if err != nil {
 				return err
@@ -442,7 +490,15 @@ func (o *userOptions) setCmd() *cobra.Command {
 				// Read, change and write in one transaction: a `user
 				// disable` or `user passwd` running at the same time
 				// must not be undone by writing back what was read.
-				a, err := s.ModifyAccount(ctx, args[0], f.apply)
+				a, err := s.ModifyAccount(ctx, args[0], func(a *store.Account) error {
+					if err := f.apply(a); err != nil {
+						return err
+					}
+					if f.flags.Changed("home") {
+						return o.checkHome(a.Name, a.Home)
+					}
+					return nil
+				})
 				if err != nil {
 					return err
 				}
@@ -788,6 +844,11 @@ by newlines; an empty home means the default.`,
 			}
 			if err != nil {
 				return err
+			}
+			for _, a := range accts {
+				if err := o.checkHome(a.Account.Name, a.Account.Home); err != nil {
+					return fmt.Errorf("nothing imported: %w", err)
+				}
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)

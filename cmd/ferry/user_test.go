@@ -632,3 +632,44 @@ func TestUserSetKeepsConcurrentChanges(t *testing.T) {
 		t.Fatalf("after user set next to user disable: enabled=%v password=%v quota=%d; want false, true, 1M", a.Enabled, a.HasPassword, a.QuotaBytes)
 	}
 }
+
+// TestUserHomeHoldingDataDir: a home that is or holds the data directory,
+// its home root or the database (given by mistake: "/", the parent of the
+// data directory, a link to it) would serve the account the host private
+// keys, every password hash and every other account's home; add, set and
+// import refuse it and change nothing.
+func TestUserHomeHoldingDataDir(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	before := snapshot(t, dir)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, home := range []string{"/", dir, filepath.Dir(dir), filepath.Join(dir, "home"), link, filepath.Join(dir, "home", "..")} {
+		if _, errOut, err := ferryRun(t, dir, "", "user", "add", "bob", "--home", home); err == nil {
+			t.Errorf("user add --home %s succeeded", home)
+		} else if !strings.Contains(err.Error()+errOut, "holds") {
+			t.Errorf("user add --home %s: %v", home, err)
+		}
+		if _, _, err := ferryRun(t, dir, "", "user", "set", "alice", "--home", home); err == nil {
+			t.Errorf("user set --home %s succeeded", home)
+		}
+	}
+	csvFile := filepath.Join(t.TempDir(), "import.csv")
+	os.WriteFile(csvFile, []byte("name,password_hash,home,authorized_keys\ncarol,,,\ndave,,/,\n"), 0o600)
+	if _, _, err := ferryRun(t, dir, "", "user", "import", "--csv", csvFile); err == nil {
+		t.Error("import with a home of / succeeded")
+	}
+	// A database elsewhere is protected too.
+	db := filepath.Join(t.TempDir(), "db", "ferry.db")
+	if _, _, err := ferryRun(t, dir, "", "--database", "sqlite://"+db, "user", "add", "erin", "--home", filepath.Dir(filepath.Dir(db))); err == nil || !strings.Contains(err.Error(), "holds "+db) {
+		t.Errorf("user add with a home holding the database: %v", err)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Fatalf("refused homes changed the store:\n%s\nwant\n%s", after, before)
+	}
+	// Homes beside or below them are fine.
+	mustRun(t, dir, "", "user", "set", "alice", "--home", filepath.Join(dir, "home", "shared"))
+	mustRun(t, dir, "", "user", "add", "bob", "--home", filepath.Join(filepath.Dir(dir), "bob"))
+}
