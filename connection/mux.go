@@ -168,6 +168,15 @@ var (
 	ErrMuxClosed = errors.New("connection: connection closed")
 )
 
+// Reason codes of a CHANNEL_OPEN_FAILURE (RFC 4254 §5.1), for
+// NewChannel.Reject and OpenError.Reason.
+const (
+	OpenAdministrativelyProhibited = wire.OpenAdministrativelyProhibited
+	OpenConnectFailed              = wire.OpenConnectFailed
+	OpenUnknownChannelType         = wire.OpenUnknownChannelType
+	OpenResourceShortage           = wire.OpenResourceShortage
+)
+
 // OpenError is the peer's CHANNEL_OPEN_FAILURE for a channel we opened.
 type OpenError struct {
 	Reason  uint32
@@ -931,7 +940,7 @@ func (nc *NewChannel) accept(onRequest func(*Request), onDone func()) (*Channel,
 }
 
 // Reject refuses the channel with an RFC 4254 §5.1 reason code
-// (wire.OpenAdministrativelyProhibited, ...).
+// (OpenAdministrativelyProhibited, OpenConnectFailed, ...).
 func (nc *NewChannel) Reject(reason uint32, message string) error {
 	nc.mux.mu.Lock()
 	err := nc.answerLocked()

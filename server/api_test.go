@@ -129,3 +129,19 @@ func TestServeConnWithoutAuthenticator(t *testing.T) {
 		t.Fatalf("ConnInfo.Err = %v, want the missing Authenticator named", info.Err)
 	}
 }
+
+// A ChannelHandler outside this module can name the reason it rejects a
+// channel with: the codes were only in internal/wire, which it cannot
+// import.
+func TestChannelHandlerRejectReason(t *testing.T) {
+	ts := startServer(t, &server.Server{ChannelHandlers: map[string]server.ChannelHandler{
+		"busy@example.com": server.ChannelHandlerFunc(func(_ context.Context, _ *server.Conn, nc *connection.NewChannel) {
+			nc.Reject(connection.OpenResourceShortage, "busy")
+		}),
+	}})
+	_, _, err := ts.dial(t).OpenChannel("busy@example.com", nil)
+	var oe *ssh.OpenChannelError
+	if !errors.As(err, &oe) || oe.Reason != ssh.ResourceShortage || oe.Message != "busy" {
+		t.Fatalf("open: %v, want RESOURCE_SHORTAGE busy", err)
+	}
+}
