@@ -154,7 +154,7 @@ func (c *Conn) admitPeerKex() error {
 func (c *Conn) maybeStartRekey() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.inKex || c.firstKex {
+	if c.inKex || c.firstKex || c.holdRekey() {
 		return nil
 	}
 	rp, rb := c.r.Stats()
@@ -168,7 +168,7 @@ func (c *Conn) maybeStartRekey() error {
 // (wmu held). The read direction's counters belong to the reader and are
 // checked only from ReadPacket.
 func (c *Conn) maybeStartRekeyLocked() error {
-	if c.inKex || c.firstKex {
+	if c.inKex || c.firstKex || c.holdRekey() {
 		return nil
 	}
 	wp, wb := c.w.Stats()
@@ -177,6 +177,21 @@ func (c *Conn) maybeStartRekeyLocked() error {
 		return c.startRekeyLocked()
 	}
 	return nil
+}
+
+// holdRekey reports whether rekey limits wait: a server acts on them
+// only after authentication, as OpenSSH's ssh_packet_need_rekeying does.
+// OpenSSH's client refuses a KEXINIT during authentication ("bad message
+// during authentication: type 20"), so a rekey_limit interval shorter
+// than a login (a password or OTP being typed) failed every such login;
+// and USERAUTH_SUCCESS, queued behind our unanswered KEXINIT, went out
+// with the rest of that exchange under the delayed compression that
+// SetAuthenticated turns on. Authentication moves a few KiB; an overdue
+// limit starts the exchange with the first packet after
+// USERAUTH_SUCCESS. (Our client, for probes, keeps re-keying on its
+// limits before authentication.)
+func (c *Conn) holdRekey() bool {
+	return !c.isClient && !c.authenticated.Load()
 }
 
 func (c *Conn) startRekeyLocked() error {

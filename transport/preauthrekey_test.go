@@ -1,0 +1,72 @@
+package transport_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/transport"
+)
+
+// TestNoRekeyBeforeAuth: a rekey limit reached during authentication
+// (rekey_limit's interval shorter than a person typing a password or OTP)
+// must not start a key exchange before USERAUTH_SUCCESS, as OpenSSH's
+// ssh_packet_need_rekeying never does. OpenSSH's client refuses a KEXINIT
+// during authentication ("bad message during authentication: type 20"),
+// and with zlib@openssh.com the USERAUTH_SUCCESS queued behind our
+// unanswered KEXINIT, and the rest of that exchange, went out under the
+// compression SetAuthenticated turns on, which our own client could not
+// read either.
+func TestNoRekeyBeforeAuth(t *testing.T) {
+	for _, comp := range []string{"zlib@openssh.com", "none"} {
+		t.Run(comp, func(t *testing.T) {
+			scfg := allAlgorithmsConfig()
+			scfg.RekeyInterval = 50 * time.Millisecond
+			client, server := pipePair(t, scfg, &transport.ClientConfig{Compressions: []string{comp}})
+			time.Sleep(100 * time.Millisecond) // the "user" types past the rekey interval
+
+			request := append([]byte{wire.MsgUserAuthRequest}, "password"...)
+			if err := client.WritePacket(request); err != nil {
+				t.Fatal(err)
+			}
+			p, err := server.ReadPacket()
+			if err != nil || !bytes.Equal(p, request) {
+				t.Fatalf("server read %q, %v", p, err)
+			}
+			// As package server does: USERAUTH_SUCCESS buffered, then
+			// SetAuthenticated, then a flush.
+			if err := server.WritePacketMore([]byte{wire.MsgUserAuthSuccess}); err != nil {
+				t.Fatal(err)
+			}
+			server.SetAuthenticated()
+			if err := server.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { // the server's read loop, which runs any exchange
+				for {
+					if _, err := server.ReadPacket(); err != nil {
+						return
+					}
+				}
+			}()
+			client.SetDeadline(time.Now().Add(10 * time.Second))
+			if p, err := client.ReadPacket(); err != nil || !bytes.Equal(p, []byte{wire.MsgUserAuthSuccess}) {
+				t.Fatalf("client read %q, %v; want USERAUTH_SUCCESS", p, err)
+			}
+			// After authentication the overdue rekey runs, and data
+			// still flows both ways through it.
+			// The data write waits for that exchange, which completes
+			// while the client reads.
+			data := append([]byte{wire.MsgChannelData, 0, 0, 0, 0, 0, 0, 0, 5}, "hello"...)
+			werr := make(chan error, 1)
+			go func() { werr <- server.WritePacket(data) }()
+			if p, err := client.ReadPacket(); err != nil || !bytes.Equal(p, data) {
+				t.Fatalf("client read %q, %v after authentication", p, err)
+			}
+			if err := <-werr; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
