@@ -145,3 +145,38 @@ func TestChannelHandlerRejectReason(t *testing.T) {
 		t.Fatalf("open: %v, want RESOURCE_SHORTAGE busy", err)
 	}
 }
+
+// ConnInfo.Err says why the server hung up: it was the read error that
+// followed ("use of closed network connection"), which ferry serve logged
+// as the reason a connection closed after a keepalive timeout, a
+// Shutdown or a handler's Disconnect.
+func TestConnInfoErrNamesServerDisconnect(t *testing.T) {
+	srv := &server.Server{Handler: server.HandlerFunc(func(s *server.Session) {
+		if s.Command() == "kick" {
+			s.Conn().Disconnect(11, "kicked by handler")
+		}
+	})}
+	ts := startServer(t, srv)
+	wantReason := func(c *ssh.Client, want string) {
+		t.Helper()
+		info := ts.closedInfo(t, c.LocalAddr())
+		var d *transport.DisconnectError
+		if !errors.As(info.Err, &d) || d.Remote || d.Message != want {
+			t.Fatalf("ConnInfo.Err = %v, want our DISCONNECT %q", info.Err, want)
+		}
+	}
+
+	c := ts.dial(t)
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Run("kick")
+	wantReason(c, "kicked by handler")
+
+	c = ts.dial(t)
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantReason(c, "server shutting down")
+}

@@ -44,6 +44,11 @@ type Conn struct {
 	active   int
 
 	failErr error // guarded by activeMu: why a handler ended the connection (a panic)
+	// endedBy, guarded by activeMu, is the first DISCONNECT the server
+	// side sent (Shutdown, keepalives, Conn.Disconnect): the read loop
+	// then fails with "use of closed network connection", which says
+	// nothing of why.
+	endedBy *wire.DisconnectError
 
 	// The goroutine serving global requests runs only while some are
 	// pending (issue 8: an idle connection should hold no goroutine it
@@ -89,8 +94,19 @@ func (c *Conn) closeIfIdle() {
 	idle := c.active == 0
 	c.activeMu.Unlock()
 	if idle {
-		c.tc.Disconnect(wire.DisconnectByApplication, "server shutting down")
+		c.disconnect(wire.DisconnectByApplication, "server shutting down")
 	}
+}
+
+// disconnect ends the connection with DISCONNECT, noting the reason for
+// ConnInfo.Err.
+func (c *Conn) disconnect(reason uint32, message string) error {
+	c.activeMu.Lock()
+	if c.endedBy == nil {
+		c.endedBy = &wire.DisconnectError{Reason: reason, Message: message}
+	}
+	c.activeMu.Unlock()
+	return c.tc.Disconnect(reason, message)
 }
 
 // recoverHandler, deferred at the top of every goroutine that runs
@@ -143,9 +159,11 @@ func (c *Conn) OpenChannel(ctx context.Context, chanType string, extra []byte) (
 	return c.mux.OpenChannel(ctx, chanType, extra)
 }
 
-// Disconnect ends the connection with a reason code.
+// Disconnect ends the connection with an RFC 4253 §11.1 reason code
+// (11, SSH_DISCONNECT_BY_APPLICATION, for most reasons a server has) and
+// a message for the client; ConnInfo.Err reports them.
 func (c *Conn) Disconnect(reason uint32, message string) error {
-	return c.tc.Disconnect(reason, message)
+	return c.disconnect(reason, message)
 }
 
 // globalRequestTypes are the global requests the server layer answers.
@@ -474,13 +492,16 @@ func (c *Conn) afterRun(err error) error {
 	tc.Close()
 	c.handlers.Wait()
 	c.activeMu.Lock()
-	failErr := c.failErr
+	failErr, endedBy := c.failErr, c.endedBy
 	c.activeMu.Unlock()
 	if failErr != nil {
 		return failErr
 	}
 	if d != nil && d.Remote && d.Reason == wire.DisconnectByApplication {
 		return nil // the client said goodbye
+	}
+	if d == nil && endedBy != nil {
+		return endedBy // we hung up; err is the read that followed
 	}
 	return err
 }
@@ -617,7 +638,7 @@ func (c *Conn) clientAlive(ctx context.Context) {
 			if outstanding {
 				missed++
 				if missed >= max {
-					c.tc.Disconnect(wire.DisconnectByApplication, "client not responding to keepalives")
+					c.disconnect(wire.DisconnectByApplication, "client not responding to keepalives")
 					return
 				}
 				continue

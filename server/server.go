@@ -127,7 +127,13 @@ type ConnInfo struct {
 	// BytesIn and BytesOut are the message payload bytes received and
 	// sent by the transport.
 	BytesIn, BytesOut uint64
-	Err               error
+	// Err is why the connection ended: nil when the client said goodbye
+	// (DISCONNECT BY_APPLICATION), a *transport.DisconnectError for a
+	// protocol error, another DISCONNECT from the client or one the
+	// server sent (Shutdown, Close, ClientAliveCountMax, Conn.Disconnect),
+	// an error wrapping ErrPanic after a recovered panic, or the network
+	// error (io.EOF: the client closed the socket without a word).
+	Err error
 }
 
 // Server is an SSH server. Set its fields before calling Serve and do not
@@ -356,7 +362,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.tc.Disconnect(wire.DisconnectByApplication, "server shutting down")
+		c.disconnect(wire.DisconnectByApplication, "server shutting down")
 	}
 	for _, nc := range netConns {
 		nc.Close()
