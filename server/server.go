@@ -81,8 +81,10 @@ func (f ChannelHandlerFunc) ServeChannel(ctx context.Context, c *Conn, nc *conne
 	f(ctx, c, nc)
 }
 
-// RequestHandler answers a global request; it must call req.Reply when
-// req.WantReply is set.
+// RequestHandler answers a global request with req.Reply before it
+// returns; a request it leaves unanswered gets REQUEST_FAILURE then.
+// Replies leave in the order the requests came (RFC 4254 §4), so one slow
+// handler holds up the replies to later global requests.
 type RequestHandler func(ctx context.Context, c *Conn, req *connection.GlobalRequest)
 
 // ForwardPolicy decides whether a connection may forward to or listen on

@@ -201,7 +201,9 @@ func (s *Session) RawCommand() string { return s.rawCmd }
 func (s *Session) Subsystem() string { return s.subsystem }
 
 // Pty returns the requested pty and a channel of window changes, or
-// ok=false without a pty.
+// ok=false without a pty. The channel holds the latest size not yet
+// received (an older one is dropped) and is never closed: a goroutine
+// waiting on it should also wait on Context().Done().
 func (s *Session) Pty() (pty Pty, windowChanges <-chan Window, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
