@@ -312,7 +312,12 @@ func isTemporary(err error) bool {
 // for every connection to end until ctx is done; then it closes the
 // remaining ones with Close and returns ctx.Err(). Connections still
 // authenticating may finish (bounded by LoginGraceTime) and are then ended
-// like idle ones.
+// like idle ones. A channel counts as open while its handler runs (for a
+// detached session, until its end function is called) and while a
+// forwarded connection is being relayed; one a ChannelHandler left open
+// after returning, or one opened with Conn.OpenChannel, does not hold the
+// connection up. Handlers are not told that Shutdown began: their
+// contexts end with their connections, as net/http's do.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
