@@ -180,3 +180,22 @@ func TestConnInfoErrNamesServerDisconnect(t *testing.T) {
 	}
 	wantReason(c, "server shutting down")
 }
+
+// The same for a client cut after unanswered keepalives
+// (ClientAliveInterval, ClientAliveCountMax).
+func TestConnInfoErrNamesKeepaliveTimeout(t *testing.T) {
+	ts := startServer(t, &server.Server{ClientAliveInterval: 50 * time.Millisecond, ClientAliveCountMax: 2})
+	c := dialRaw(t, ts.addr)
+	c.login()
+	// Read but never answer: the keepalives go unanswered.
+	for {
+		if _, err := c.read(); err != nil {
+			break
+		}
+	}
+	info := ts.closedInfo(t, c.nc.LocalAddr())
+	var d *transport.DisconnectError
+	if !errors.As(info.Err, &d) || d.Remote || d.Message != "client not responding to keepalives" {
+		t.Fatalf("ConnInfo.Err = %v, want our keepalive DISCONNECT", info.Err)
+	}
+}
