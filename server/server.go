@@ -155,7 +155,11 @@ type Server struct {
 	// ChannelHandlers serve channel types other than "session",
 	// "direct-tcpip" and "direct-streamlocal@openssh.com".
 	ChannelHandlers map[string]ChannelHandler
-	// RequestHandlers serve global requests by name.
+	// RequestHandlers serve global requests by name, other than those the
+	// server answers itself: the forwarding requests (see the policies
+	// below), no-more-sessions@openssh.com, hostkeys-prove-00@openssh.com
+	// and keepalive@openssh.com (refused at once, as OpenSSH's client
+	// expects).
 	RequestHandlers map[string]RequestHandler
 
 	// LocalForward allows "direct-tcpip" (ssh -L); RemoteForward allows
