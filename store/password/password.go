@@ -25,6 +25,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -112,20 +113,42 @@ type Hasher struct {
 	// idKey is argon2.IDKey; tests replace it to observe which parameters
 	// the real and the dummy verification run.
 	idKey func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+	// slots bounds the argon2id computations running at once, each of
+	// which holds its memory parameter (19 MiB by default, up to
+	// MaxArgon2Memory for an imported hash) until it ends. Without it,
+	// 100 connections guessing passwords at once (max_startups' default
+	// full) held 100 of them: ferry serve reached 2.1 GB resident. More
+	// computations than cores at once would not finish any sooner.
+	slots chan struct{}
+}
+
+// newHasher returns a Hasher with at most slots argon2id computations at
+// once.
+func newHasher(p Params, slots int) *Hasher {
+	return &Hasher{params: p, idKey: argon2.IDKey, slots: make(chan struct{}, max(slots, 1))}
+}
+
+// argon2id runs idKey in one of the Hasher's slots, waiting for one.
+func (h *Hasher) argon2id(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return h.idKey(password, salt, time, memory, threads, keyLen)
 }
 
 // New returns a Hasher producing argon2id hashes with p. It rejects
 // parameters outside the verification bounds (a hash this Hasher wrote
-// must verify).
+// must verify). A Hasher runs as many argon2id computations at once as
+// GOMAXPROCS; share one among all logins of a server so that this bounds
+// their memory.
 func New(p Params) (*Hasher, error) {
 	if err := checkArgon2(p); err != nil {
 		return nil, err
 	}
-	return &Hasher{params: p, idKey: argon2.IDKey}, nil
+	return newHasher(p, runtime.GOMAXPROCS(0)), nil
 }
 
 func defaultHasher() *Hasher {
-	return &Hasher{params: DefaultParams(), idKey: argon2.IDKey}
+	return newHasher(DefaultParams(), runtime.GOMAXPROCS(0))
 }
 
 // Hash returns an argon2id PHC string for password with DefaultParams.
@@ -158,7 +181,7 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := h.idKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
+	key := h.argon2id([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
 	return formatArgon2id(h.params, salt, key), nil
 }
 
@@ -180,7 +203,7 @@ func (h *Hasher) Verify(hash, password string) (ok, needsRehash bool, err error)
 		if err != nil {
 			return false, false, err
 		}
-		got := h.idKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+		got := h.argon2id([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 		if subtle.ConstantTimeCompare(got, key) != 1 {
 			return false, false, nil
 		}
@@ -258,7 +281,7 @@ func (h *Hasher) DummyVerify(password string) {
 		salt = make([]byte, h.params.SaltLen)
 	}
 	key := make([]byte, h.params.KeyLen)
-	got := h.idKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
+	got := h.argon2id([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
 	subtle.ConstantTimeCompare(got, key)
 }
 

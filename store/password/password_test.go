@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -321,5 +323,60 @@ func TestSHACryptLongPasswordRefusedCheaply(t *testing.T) {
 	}
 	if _, _, err := Verify("$6$rounds=1000000$", long); err == nil {
 		t.Error("malformed hash not reported for a long password")
+	}
+}
+
+// TestConcurrentArgon2Bounded: one Hasher shared by a server's logins runs
+// at most its slots of argon2id computations at once, whatever the number
+// of callers, since each holds its memory parameter (19 MiB) while it
+// runs; a flood of password guesses on 100 connections held 100 of them.
+func TestConcurrentArgon2Bounded(t *testing.T) {
+	const slots, callers = 2, 12
+	h := newHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, slots)
+	var (
+		mu               sync.Mutex
+		running, maxSeen int
+		allIn            = make(chan struct{})
+		closeOnce        sync.Once
+	)
+	h.idKey = func(password, salt []byte, _, _ uint32, _ uint8, keyLen uint32) []byte {
+		mu.Lock()
+		running++
+		maxSeen = max(maxSeen, running)
+		if running == callers {
+			closeOnce.Do(func() { close(allIn) })
+		}
+		mu.Unlock()
+		// Without a bound every caller is in here at once; wait a little
+		// for that, so that the test sees it.
+		select {
+		case <-allIn:
+		case <-time.After(20 * time.Millisecond):
+		}
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return argon2.IDKey(password, salt, 1, 64, 1, keyLen)
+	}
+	hash, err := h.Hash("secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			switch i % 3 {
+			case 0:
+				h.DummyVerify("guess")
+			case 1:
+				h.Verify(hash, "guess")
+			default:
+				h.Hash("new")
+			}
+		})
+	}
+	wg.Wait()
+	if maxSeen > slots {
+		t.Fatalf("%d argon2id computations ran at once, want at most %d", maxSeen, slots)
 	}
 }
