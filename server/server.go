@@ -11,9 +11,10 @@
 //	}
 //	srv.Serve(listener)
 //
-// Everything a client could use to reach beyond its session — port
-// forwarding, Unix socket forwarding, agent and X11 forwarding — is refused
-// unless a policy callback allows it.
+// Everything a client could use to reach beyond its session is refused:
+// TCP and Unix socket forwarding unless a policy callback (LocalForward,
+// RemoteForward, LocalSocketForward, RemoteSocketForward) allows it, agent
+// and X11 forwarding always.
 package server
 
 import (
