@@ -197,7 +197,8 @@ type Server struct {
 	// effect. What a handler does with them is its own choice.
 	AcceptEnv []string
 	// PtyAllowed, if set, decides whether a connection may have a pty
-	// (in addition to the key's no-pty); nil allows.
+	// (in addition to the key's no-pty); nil allows. It runs on the
+	// connection's read loop, which waits for it: it must not block.
 	PtyAllowed func(c *Conn) bool
 
 	// ConnContext, if set, derives each connection's context.
