@@ -100,6 +100,10 @@ type Conn struct {
 
 	deadlineMu    sync.Mutex
 	outerDeadline time.Time
+	// kexDeadline ends the key exchange in progress (zero when none is):
+	// SetDeadline keeps it, so a caller clearing its own deadline cannot
+	// lift an exchange's timeout.
+	kexDeadline time.Time
 
 	sentDisconnect bool // guarded by wmu
 	closeOnce      sync.Once
@@ -720,30 +724,36 @@ func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
 
 // SetDeadline sets a deadline for all I/O on the connection (for example
 // the pre-authentication LoginGraceTime). Key exchanges tighten it
-// temporarily to their own timeout and restore it afterwards. The zero
+// temporarily to their own timeout and restore it afterwards; set during
+// an exchange, it takes effect as the exchange's timeout allows. The zero
 // time removes it.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
 	c.outerDeadline = t
-	c.deadlineMu.Unlock()
-	return c.nc.SetDeadline(t)
+	return c.nc.SetDeadline(earliest(t, c.kexDeadline))
 }
 
 func (c *Conn) setKexDeadline() {
-	d := time.Now().Add(c.s.kexTimeout)
 	c.deadlineMu.Lock()
-	if !c.outerDeadline.IsZero() && c.outerDeadline.Before(d) {
-		d = c.outerDeadline
-	}
-	c.deadlineMu.Unlock()
-	c.nc.SetDeadline(d)
+	defer c.deadlineMu.Unlock()
+	c.kexDeadline = time.Now().Add(c.s.kexTimeout)
+	c.nc.SetDeadline(earliest(c.outerDeadline, c.kexDeadline))
 }
 
 func (c *Conn) clearKexDeadline() {
 	c.deadlineMu.Lock()
-	d := c.outerDeadline
-	c.deadlineMu.Unlock()
-	c.nc.SetDeadline(d)
+	defer c.deadlineMu.Unlock()
+	c.kexDeadline = time.Time{}
+	c.nc.SetDeadline(c.outerDeadline)
+}
+
+// earliest is the earlier of two deadlines, where zero means none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func remoteDisconnect(p []byte) error {

@@ -70,3 +70,38 @@ func TestNoRekeyBeforeAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestSetDeadlineKeepsKexTimeout: clearing the connection's deadline while
+// a key exchange we started is waiting for the peer's KEXINIT must not
+// lift the exchange's own timeout. Package server clears the login
+// deadline right after USERAUTH_SUCCESS, the packet with which an overdue
+// rekey_limit interval now starts an exchange; a client that never
+// answered it held the connection, and every data writer on it, forever.
+func TestSetDeadlineKeepsKexTimeout(t *testing.T) {
+	scfg := allAlgorithmsConfig()
+	scfg.RekeyInterval = 50 * time.Millisecond
+	scfg.KexTimeout = 300 * time.Millisecond
+	client, server := pipePair(t, scfg, &transport.ClientConfig{})
+	_ = client // never reads: it does not answer the server's KEXINIT
+	time.Sleep(100 * time.Millisecond)
+	if err := server.WritePacket([]byte{wire.MsgUserAuthSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	server.SetDeadline(time.Now().Add(time.Hour))
+	server.SetDeadline(time.Time{})
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := server.ReadPacket(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-readErr:
+		t.Logf("server ended the stalled exchange: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server still waits for the client's KEXINIT 10 s into a 300 ms key exchange timeout")
+	}
+}
