@@ -847,6 +847,11 @@ by newlines; an empty home means the default.`,
 			}
 			for _, a := range accts {
 				if err := o.checkHome(a.Account.Name, a.Account.Home); err != nil {
+					if passwdFile != "" {
+						// Typically a system account (systemd-network,
+						// RHEL's nobody) whose home is "/".
+						return fmt.Errorf("nothing imported: %w (skip system accounts with --min-uid, or leave the entry out of the file)", err)
+					}
 					return fmt.Errorf("nothing imported: %w", err)
 				}
 			}

@@ -661,6 +661,11 @@ func TestUserHomeHoldingDataDir(t *testing.T) {
 	if _, _, err := ferryRun(t, dir, "", "user", "import", "--csv", csvFile); err == nil {
 		t.Error("import with a home of / succeeded")
 	}
+	passwdFile := filepath.Join(t.TempDir(), "passwd")
+	os.WriteFile(passwdFile, []byte("systemd-network:x:998:998::/:/usr/sbin/nologin\ncarol:x:1000:1000::/home/carol:/bin/sh\n"), 0o600)
+	if _, _, err := ferryRun(t, dir, "", "user", "import", "--passwd", passwdFile); err == nil || !strings.Contains(err.Error(), "--min-uid") {
+		t.Errorf("passwd import with a home of /: %v", err)
+	}
 	// A database elsewhere is protected too.
 	db := filepath.Join(t.TempDir(), "db", "ferry.db")
 	if _, _, err := ferryRun(t, dir, "", "--database", "sqlite://"+db, "user", "add", "erin", "--home", filepath.Dir(filepath.Dir(db))); err == nil || !strings.Contains(err.Error(), "holds "+db) {
