@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,5 +53,34 @@ func TestPasswdPromptsOnTerminal(t *testing.T) {
 	}
 	if ok, _, err := password.Verify(a.PasswordHash, "n3w-password"); !ok || err != nil {
 		t.Fatalf("new password does not verify: %v", err)
+	}
+}
+
+// TestPasswdUnknownAccountDoesNotPrompt: a mistyped account name is
+// reported before the administrator types the new password twice.
+func TestPasswdUnknownAccountDoesNotPrompt(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	if _, err := ptmx.Write([]byte("n3w-password\nn3w-password\n")); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetIn(tty)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs([]string{"--data-dir", dir, "--database", "", "user", "passwd", "alcie"})
+	err = root.Execute()
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("passwd of an unknown account: %v", err)
+	}
+	if strings.Contains(errb.String(), "password:") {
+		t.Errorf("asked for the password of an unknown account: %q", errb.String())
 	}
 }

@@ -650,17 +650,22 @@ func (o *userOptions) passwdCmd() *cobra.Command {
 echo; with --password-stdin it reads the first line of standard input (for scripts).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var hash string
-			var err error
-			if stdin {
-				hash, err = readPasswordHash(cmd.InOrStdin())
-			} else {
-				hash, err = promptPasswordHash(cmd)
-			}
-			if err != nil {
-				return err
-			}
 			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				// Before asking: a mistyped name should not cost the
+				// administrator the new password typed twice.
+				if _, err := s.LookupAccount(ctx, args[0]); err != nil {
+					return err
+				}
+				var hash string
+				var err error
+				if stdin {
+					hash, err = readPasswordHash(cmd.InOrStdin())
+				} else {
+					hash, err = promptPasswordHash(cmd)
+				}
+				if err != nil {
+					return err
+				}
 				if err := s.SetPasswordHash(ctx, args[0], hash); err != nil {
 					return err
 				}
