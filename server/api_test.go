@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -197,5 +198,74 @@ func TestConnInfoErrNamesKeepaliveTimeout(t *testing.T) {
 	var d *transport.DisconnectError
 	if !errors.As(info.Err, &d) || d.Remote || d.Message != "client not responding to keepalives" {
 		t.Fatalf("ConnInfo.Err = %v, want our keepalive DISCONNECT", info.Err)
+	}
+}
+
+// ClientAliveInterval probes only a client that has been silent, as
+// sshd does: a client downloading over a slow link keeps sending
+// WINDOW_ADJUSTs, but the probe waits behind the megabytes its window lets
+// the server queue, so its reply can take longer than
+// ClientAliveInterval × ClientAliveCountMax. Probing on every tick cut
+// such a client in the middle of its transfer.
+func TestClientAliveSparesBusyClientOnSlowLink(t *testing.T) {
+	const size = 2 << 20
+	ts := startServer(t, &server.Server{
+		// The client adjusts its window every ~100 KB, about every 0.2 s
+		// here: no interval is silent.
+		ClientAliveInterval: 500 * time.Millisecond,
+		ClientAliveCountMax: 3,
+		Handler: server.HandlerFunc(func(s *server.Session) {
+			s.Write(make([]byte, size))
+		}),
+	})
+	// A link that carries 0.5 MB/s from server to client: what the
+	// client's 2 MiB window allows queues in front of the probe, for
+	// seconds.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		cc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer cc.Close()
+		sc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			return
+		}
+		defer sc.Close()
+		go func() { io.Copy(sc, cc); sc.Close() }()
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := sc.Read(buf)
+			if n > 0 {
+				if _, werr := cc.Write(buf[:n]); werr != nil {
+					return
+				}
+				time.Sleep(32 * time.Millisecond)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	client, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{
+		User: testUser, Auth: []ssh.AuthMethod{ssh.Password(testPassword)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	s, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Output("download")
+	if err != nil || len(out) != size {
+		t.Fatalf("got %d of %d bytes, %v: the server hung up on a client that was reading", len(out), size, err)
 	}
 }

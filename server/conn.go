@@ -615,8 +615,12 @@ func (c *Conn) serveGlobalRequest(ctx context.Context, req *connection.GlobalReq
 }
 
 // clientAlive implements sshd's ClientAliveInterval/ClientAliveCountMax:
-// a keepalive@openssh.com with want-reply after each quiet interval; any
-// reply (OpenSSH answers FAILURE) proves the client is alive.
+// a keepalive@openssh.com with want-reply after each interval in which
+// the client sent nothing; any reply (OpenSSH answers FAILURE) proves the
+// client is alive. As in sshd, only silent intervals count: a client
+// busy downloading over a slow link keeps sending window adjusts, while
+// a probe (and so its reply) waits behind the data queued for it, which
+// can take longer than ClientAliveCountMax intervals.
 func (c *Conn) clientAlive(ctx context.Context) {
 	max := c.srv.ClientAliveCountMax
 	if max == 0 {
@@ -627,6 +631,7 @@ func (c *Conn) clientAlive(ctx context.Context) {
 	t := time.NewTicker(c.srv.ClientAliveInterval)
 	defer t.Stop()
 	outstanding := false
+	lastIn, _ := c.tc.BytesTransferred()
 	for {
 		select {
 		case <-ctx.Done():
@@ -635,6 +640,10 @@ func (c *Conn) clientAlive(ctx context.Context) {
 			outstanding = false
 			missed = 0
 		case <-t.C:
+			if in, _ := c.tc.BytesTransferred(); in != lastIn {
+				lastIn = in
+				continue // not silent
+			}
 			if outstanding {
 				missed++
 				if missed >= max {
