@@ -524,6 +524,11 @@ func (d *Daemon) homeDir(cfg *Config, acct *store.Account) (string, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", err
 	}
+	if acct.Home != "" {
+		if err := checkHome(cfg, home); err != nil {
+			return "", err
+		}
+	}
 	return home, nil
 }
 
@@ -704,6 +709,7 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 		}
 		home, err := d.homeDir(cfg, acct)
 		if err != nil {
+			d.log.Error("home directory", "user", acct.Name, "error", err)
 			s.Exit(1)
 			return
 		}
