@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bytes"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -23,7 +24,8 @@ func TestNoRekeyBeforeAuth(t *testing.T) {
 		t.Run(comp, func(t *testing.T) {
 			scfg := allAlgorithmsConfig()
 			scfg.RekeyInterval = 50 * time.Millisecond
-			client, server := pipePair(t, scfg, &transport.ClientConfig{Compressions: []string{comp}})
+			clientKex := &kexCounter{}
+			client, server := pipePair(t, scfg, &transport.ClientConfig{Compressions: []string{comp}, Logger: slog.New(clientKex)})
 			time.Sleep(100 * time.Millisecond) // the "user" types past the rekey interval
 
 			request := append([]byte{wire.MsgUserAuthRequest}, "password"...)
@@ -53,6 +55,9 @@ func TestNoRekeyBeforeAuth(t *testing.T) {
 			client.SetDeadline(time.Now().Add(10 * time.Second))
 			if p, err := client.ReadPacket(); err != nil || !bytes.Equal(p, []byte{wire.MsgUserAuthSuccess}) {
 				t.Fatalf("client read %q, %v; want USERAUTH_SUCCESS", p, err)
+			}
+			if n := clientKex.n.Load(); n != 1 {
+				t.Fatalf("the client went through %d key exchanges before USERAUTH_SUCCESS, want 1 (OpenSSH's client fails on a KEXINIT during authentication)", n)
 			}
 			// After authentication the overdue rekey runs, and data
 			// still flows both ways through it.
