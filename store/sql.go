@@ -505,6 +505,34 @@ func (s *sqlStore) AuthorizedKeys(ctx context.Context, name string) ([]*Authoriz
 	return out, nil
 }
 
+func (s *sqlStore) AllAuthorizedKeys(ctx context.Context) (map[string][]*AuthorizedKey, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+keyColumns+
+		" FROM authorized_keys k JOIN accounts a ON a.id = k.account_id ORDER BY a.name, k.id")
+	if err != nil {
+		return nil, fmt.Errorf("store: keys: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string][]*AuthorizedKey)
+	for rows.Next() {
+		var k AuthorizedKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Account, &k.Line, &k.Fingerprint, &k.Type, &k.Comment, &created); err != nil {
+			return nil, fmt.Errorf("store: keys: %w", err)
+		}
+		// As AuthorizedKeys (keysStmt's LIMIT): rows inserted behind
+		// the store's back beyond the limit are not reported.
+		if len(out[k.Account]) >= MaxKeysPerAccount {
+			continue
+		}
+		k.CreatedAt = time.Unix(created, 0).UTC()
+		out[k.Account] = append(out[k.Account], &k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: keys: %w", err)
+	}
+	return out, nil
+}
+
 func (s *sqlStore) AddAuthorizedKey(ctx context.Context, name, line string) (*AuthorizedKey, error) {
 	pk, err := s.parseKey(line)
 	if err != nil {

@@ -80,6 +80,10 @@ type Store interface {
 	SetUsage(ctx context.Context, name string, usedBytes, usedFiles int64) error
 	// AuthorizedKeys returns the account's keys, oldest first.
 	AuthorizedKeys(ctx context.Context, name string) ([]*AuthorizedKey, error)
+	// AllAuthorizedKeys returns every account's keys, oldest first, by
+	// account name (accounts without keys are absent), in one query: a
+	// listing of thousands of accounts must not cost a round trip each.
+	AllAuthorizedKeys(ctx context.Context) (map[string][]*AuthorizedKey, error)
 	// AddAuthorizedKey parses and stores one authorized_keys line. A key
 	// already present for the account is an error wrapping ErrExists.
 	AddAuthorizedKey(ctx context.Context, name, line string) (*AuthorizedKey, error)

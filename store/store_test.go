@@ -319,6 +319,17 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 		if err := s.CreateAccount(ctx, &Account{Name: "bob"}, []string{k1}); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.CreateAccount(ctx, &Account{Name: "carol"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.AllAuthorizedKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 2 || len(all["alice"]) != 2 || all["alice"][0].Line != k1 || all["alice"][1].Line != k2 ||
+			all["alice"][1].Account != "alice" || len(all["bob"]) != 1 || all["bob"][0].Line != k1 || all["bob"][0].Account != "bob" {
+			t.Fatalf("AllAuthorizedKeys = %v", all)
+		}
 		if err := s.DeleteAuthorizedKey(ctx, "alice", keys[0].Fingerprint); err != nil {
 			t.Fatal(err)
 		}

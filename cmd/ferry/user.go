@@ -537,13 +537,13 @@ func (o *userOptions) listCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				keys, err := s.AllAuthorizedKeys(ctx)
+				if err != nil {
+					return err
+				}
 				out := make([]accountJSON, 0, len(accts))
 				for _, a := range accts {
-					keys, err := s.AuthorizedKeys(ctx, a.Name)
-					if err != nil {
-						return err
-					}
-					out = append(out, toJSON(a, keys))
+					out = append(out, toJSON(a, keys[a.Name]))
 				}
 				if o.json {
 					return o.printJSON(cmd, out)
