@@ -109,7 +109,7 @@ func (s *serverAuthState) keyboardInteractive(req *userAuthRequestMsg) (outcome,
 		err   error
 	)
 	if s.cfg.KeyboardInteractivePassword {
-		perms, err = PasswordChallenge(s.ctx, &s.meta, ch, s.checkPassword)
+		perms, err = passwordChallenge(s.ctx, &s.meta, ch, s.cfg.PermitEmptyPasswords, s.auth.Password)
 	} else {
 		perms, err = s.auth.KeyboardInteractive(s.ctx, &s.meta, ch)
 	}
@@ -139,23 +139,25 @@ func (s *serverAuthState) keyboardInteractive(req *userAuthRequestMsg) (outcome,
 // such as PuTTY and WinSCP that are often set to keyboard-interactive only.
 // Authenticators can call it from KeyboardInteractive; Config's
 // KeyboardInteractivePassword does so for them.
+//
+// An empty answer is refused without calling check, as an empty password
+// is when Config.PermitEmptyPasswords is off (the default): an
+// Authenticator passing its Password method as check must not let in an
+// account without a password, which a "password" request would not.
+// KeyboardInteractivePassword follows PermitEmptyPasswords instead.
 func PasswordChallenge(ctx context.Context, meta ConnMetadata, ch Challenger,
+	check func(ctx context.Context, meta ConnMetadata, password []byte) (*Permissions, error)) (*Permissions, error) {
+	return passwordChallenge(ctx, meta, ch, false, check)
+}
+
+func passwordChallenge(ctx context.Context, meta ConnMetadata, ch Challenger, allowEmpty bool,
 	check func(ctx context.Context, meta ConnMetadata, password []byte) (*Permissions, error)) (*Permissions, error) {
 	answers, err := ch.Challenge("", "", []Prompt{{Text: "Password: ", Echo: false}})
 	if err != nil {
 		return nil, err
 	}
-	if len(answers) != 1 || len(answers[0]) > MaxPasswordLen {
+	if len(answers) != 1 || len(answers[0]) > MaxPasswordLen || (answers[0] == "" && !allowEmpty) {
 		return nil, ErrDenied
 	}
 	return check(ctx, meta, []byte(answers[0]))
-}
-
-// checkPassword is Authenticator.Password behind the empty-password rule,
-// for passwords asked through keyboard-interactive.
-func (s *serverAuthState) checkPassword(ctx context.Context, meta ConnMetadata, password []byte) (*Permissions, error) {
-	if len(password) == 0 && !s.cfg.PermitEmptyPasswords {
-		return nil, ErrDenied
-	}
-	return s.auth.Password(ctx, meta, password)
 }

@@ -1001,6 +1001,27 @@ func TestEmptyPassword(t *testing.T) {
 	if c := fa.Calls(); !slices.Equal(c, []string{"password alice"}) {
 		t.Fatalf("calls %v", c)
 	}
+
+	// The same rule for a password asked by keyboard-interactive.
+	for _, permit := range []bool{false, true} {
+		fa = newFake()
+		cfg = testConfig(fa)
+		cfg.KeyboardInteractivePassword = true
+		cfg.PermitEmptyPasswords = permit
+		tc = start(t, cfg)
+		tc.service()
+		tc.send(kiRequest("alice"))
+		tc.expect(infoRequest("", "", Prompt{"Password: ", false}))
+		tc.send(infoResponse(""))
+		tc.expect(failure(false, allMethods...))
+		want := []string(nil)
+		if permit {
+			want = []string{"password alice"}
+		}
+		if c := fa.Calls(); !slices.Equal(c, want) {
+			t.Fatalf("PermitEmptyPasswords %v: calls %v", permit, c)
+		}
+	}
 }
 
 func TestChallengerClosedAfterAttempt(t *testing.T) {
@@ -1150,5 +1171,30 @@ func TestIsKeyQuery(t *testing.T) {
 	tc.expectSuccess()
 	if len(rec.queries) != 2 || !rec.queries[0] || rec.queries[1] {
 		t.Fatalf("IsKeyQuery per call = %v, want [true false]", rec.queries)
+	}
+}
+
+// answerChallenger answers every challenge with its answers.
+type answerChallenger []string
+
+func (a answerChallenger) Challenge(name, instruction string, prompts []Prompt) ([]string, error) {
+	return a, nil
+}
+
+// TestPasswordChallengeRefusesEmpty: an Authenticator passing its
+// Password method to PasswordChallenge must not admit an account without
+// a password on an empty answer, which a "password" request with an
+// empty password does not either (PermitEmptyPasswords is off by default).
+func TestPasswordChallengeRefusesEmpty(t *testing.T) {
+	var checked []string
+	check := func(ctx context.Context, meta ConnMetadata, password []byte) (*Permissions, error) {
+		checked = append(checked, string(password))
+		return &Permissions{}, nil
+	}
+	if _, err := PasswordChallenge(context.Background(), nil, answerChallenger{""}, check); !errors.Is(err, ErrDenied) || len(checked) != 0 {
+		t.Fatalf("empty answer: err %v, checked %q", err, checked)
+	}
+	if p, err := PasswordChallenge(context.Background(), nil, answerChallenger{"pw"}, check); err != nil || p == nil || !slices.Equal(checked, []string{"pw"}) {
+		t.Fatalf("answer pw: %v, %v, checked %q", p, err, checked)
 	}
 }
