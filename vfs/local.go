@@ -103,11 +103,12 @@ func (l *local) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 		l.open.Add(-1)
 		return nil, &fs.PathError{Op: "open", Path: Clean(name), Err: syscall.EMFILE}
 	}
-	f, err := l.root.OpenFile(rel(name), flag, perm)
+	f, err := l.root.OpenFile(rel(name), flag|openNonblock, perm)
 	if err != nil {
 		l.open.Add(-1)
 		return nil, fix("open", name, err)
 	}
+	clearNonblockRegular(f)
 	return &osFile{f: f, name: Clean(name), fsys: l}, nil
 }
 
@@ -319,7 +320,7 @@ func (l *local) Chtimes(name string, atime, mtime time.Time) error {
 }
 
 func (l *local) Truncate(name string, size int64) error {
-	f, err := l.root.OpenFile(rel(name), os.O_WRONLY, 0)
+	f, err := l.root.OpenFile(rel(name), os.O_WRONLY|openNonblock, 0)
 	if err != nil {
 		return fix("truncate", name, err)
 	}
@@ -328,7 +329,7 @@ func (l *local) Truncate(name string, size int64) error {
 }
 
 func (l *local) StatVFS(name string) (*StatVFS, error) {
-	f, err := l.root.Open(rel(name))
+	f, err := l.root.OpenFile(rel(name), os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, fix("statvfs", name, err)
 	}

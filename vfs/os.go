@@ -37,10 +37,11 @@ func (o *osFS) p(name string) string {
 }
 
 func (o *osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	f, err := os.OpenFile(o.p(name), flag, perm)
+	f, err := os.OpenFile(o.p(name), flag|openNonblock, perm)
 	if err != nil {
 		return nil, err
 	}
+	clearNonblockRegular(f)
 	return &osFile{f: f, name: o.p(name)}, nil
 }
 
@@ -130,10 +131,13 @@ func (o *osFS) Lchown(name string, uid, gid int) error    { return os.Lchown(o.p
 func (o *osFS) Chtimes(name string, atime, mtime time.Time) error {
 	return os.Chtimes(o.p(name), atime, mtime)
 }
+
+// Truncate uses truncate(2), which never opens the file: a FIFO fails
+// with EINVAL instead of blocking.
 func (o *osFS) Truncate(name string, size int64) error { return os.Truncate(o.p(name), size) }
 
 func (o *osFS) StatVFS(name string) (*StatVFS, error) {
-	f, err := os.Open(o.p(name))
+	f, err := os.OpenFile(o.p(name), os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
