@@ -671,13 +671,19 @@ func (c *Conn) runRequestHandler(ctx context.Context, h RequestHandler, req *con
 }
 
 // gateSessions applies no-more-sessions@openssh.com (OpenSSH PROTOCOL
-// §2.2) in message order (connection.Config.Inspect), and counts each
+// §2.2: a session open after it aborts the connection, as sshd does) in
+// message order (connection.Config.Inspect), and counts each
 // GLOBAL_REQUEST the mux will deliver. The mux hands global requests and
 // channel opens to different goroutines, so a flag set when the request is
 // served could miss a session open sent right after it (OpenSSH sends the
-// request without want-reply), or refuse one sent before it. Seeing both
-// in the transport's order, before the mux handles them, cannot. It
-// reports whether it refused the message itself.
+// request without want-reply), or act on one sent before it. Seeing both
+// in the transport's order, before the mux handles them, cannot.
+//
+// OpenSSH's client sends no-more-sessions for ssh -N and ssh -W, and after
+// the first session unless it multiplexes (ControlMaster): a later session
+// open means someone else drives the connection (a compromised forwarded
+// client, a hijacked multiplexer), so the connection ends rather than
+// refusing the one channel.
 func (c *Conn) gateSessions(p []byte) (refused bool, err error) {
 	switch p[0] {
 	case wire.MsgGlobalRequest:
@@ -694,19 +700,10 @@ func (c *Conn) gateSessions(p []byte) (refused bool, err error) {
 			break
 		}
 		r := wire.NewReader(p[1:])
-		chanType, sender := r.String(), r.Uint32()
-		if !r.Ok() || chanType != connection.ChannelTypeSession {
+		if chanType := r.String(); !r.Ok() || chanType != connection.ChannelTypeSession {
 			break // malformed ones are the mux's to refuse
 		}
-		// RFC 4254 §5.1 CHANNEL_OPEN_FAILURE.
-		f := wire.AppendUint32([]byte{wire.MsgChannelOpenFailure}, sender)
-		f = wire.AppendUint32(f, wire.OpenAdministrativelyProhibited)
-		f = wire.AppendStringS(f, "no more sessions")
-		f = wire.AppendStringS(f, "")
-		if err := c.tc.WritePacket(f); err != nil {
-			return false, err
-		}
-		return true, nil
+		return false, wire.ProtocolError("possible attack: session opened after no-more-sessions@openssh.com")
 	}
 	return false, nil
 }
