@@ -4,6 +4,7 @@ package demo
 
 import (
 	"context"
+	"log"
 
 	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/keys"
@@ -33,11 +34,14 @@ func (Auth) KeyboardInteractive(context.Context, auth.ConnMetadata, auth.Challen
 }
 
 // HostKey returns a fresh in-memory ed25519 host key: clients see a new
-// host each run, which is fine for a demo and nothing else.
+// host each run, which is fine for a demo and nothing else. It logs the
+// key's fingerprint, which clients that check host keys without a
+// known_hosts entry need (plink -batch -hostkey SHA256:...).
 func HostKey() keys.Signer {
 	k, err := keys.GenerateKey("ssh-ed25519", 0)
 	if err != nil {
 		panic(err) // crypto/rand failed
 	}
+	log.Printf("host key %s %s", k.PublicKey().Type(), keys.FingerprintSHA256(k.PublicKey()))
 	return k
 }
