@@ -761,5 +761,5 @@ func remoteDisconnect(p []byte) error {
 	if !m.unmarshal(p) {
 		return protocolError("malformed DISCONNECT")
 	}
-	return &DisconnectError{Reason: m.Reason, Message: m.Message, Remote: true}
+	return &DisconnectError{Reason: m.Reason, Message: clipPeerText(m.Message, maxPeerDisconnectText), Remote: true}
 }

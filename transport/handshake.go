@@ -592,7 +592,7 @@ func negotiateAll(client, server *kexInitMsg) (Algorithms, error) {
 	}
 	fail := func(what string, c, s []string) error {
 		return kexError("no matching %s algorithm (client offered %s; server offers %s)",
-			what, strings.Join(c, ","), strings.Join(s, ","))
+			what, clipPeerText(strings.Join(c, ","), maxPeerNameListText), strings.Join(s, ","))
 	}
 	if a.Kex, ok = negotiate(real(client.KexAlgos), real(server.KexAlgos)); !ok {
 		return a, fail("key exchange", real(client.KexAlgos), real(server.KexAlgos))
