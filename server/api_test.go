@@ -154,7 +154,7 @@ func TestChannelHandlerRejectReason(t *testing.T) {
 func TestConnInfoErrNamesServerDisconnect(t *testing.T) {
 	srv := &server.Server{Handler: server.HandlerFunc(func(s *server.Session) {
 		if s.Command() == "kick" {
-			s.Conn().Disconnect(11, "kicked by handler")
+			s.Conn().Disconnect(server.DisconnectByApplication, "kicked by handler")
 		}
 	})}
 	ts := startServer(t, srv)

@@ -159,9 +159,20 @@ func (c *Conn) OpenChannel(ctx context.Context, chanType string, extra []byte) (
 	return c.mux.OpenChannel(ctx, chanType, extra)
 }
 
+// Reason codes for Conn.Disconnect (RFC 4250 §4.2.2), those a server
+// has a use for; any other RFC 4250 code may be passed as a number.
+const (
+	DisconnectHostNotAllowedToConnect uint32 = wire.DisconnectHostNotAllowedToConnect
+	DisconnectProtocolError           uint32 = wire.DisconnectProtocolError
+	DisconnectServiceNotAvailable     uint32 = wire.DisconnectServiceNotAvailable
+	DisconnectByApplication           uint32 = wire.DisconnectByApplication
+	DisconnectTooManyConnections      uint32 = wire.DisconnectTooManyConnections
+	DisconnectIllegalUserName         uint32 = wire.DisconnectIllegalUserName
+)
+
 // Disconnect ends the connection with an RFC 4253 §11.1 reason code
-// (11, SSH_DISCONNECT_BY_APPLICATION, for most reasons a server has) and
-// a message for the client; ConnInfo.Err reports them.
+// (DisconnectByApplication for most reasons a server has) and a message
+// for the client; ConnInfo.Err reports them.
 func (c *Conn) Disconnect(reason uint32, message string) error {
 	return c.disconnect(reason, message)
 }
