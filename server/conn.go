@@ -184,6 +184,21 @@ var globalRequestTypes = []string{
 	connection.GlobalNoMoreSessions, connection.GlobalHostKeysProve,
 }
 
+// deliveredGlobalTypes are the global request types the mux hands to the
+// server: its own and those with a RequestHandler, less
+// keepalive@openssh.com, which the mux always refuses itself. Counted as
+// coming (gateSessions) but never delivered, a keepalive held the
+// goroutine serving global requests until the connection's end.
+func deliveredGlobalTypes(handlers map[string]RequestHandler) []string {
+	types := slices.Clone(globalRequestTypes)
+	for name := range handlers {
+		if name != connection.GlobalKeepalive && !slices.Contains(types, name) {
+			types = append(types, name)
+		}
+	}
+	return types
+}
+
 // ServeConn serves one SSH connection on nc and closes it. A panic while
 // serving it is recovered, logged with its stack and ends only this
 // connection. A Server Serve would refuse (no host key, no
@@ -383,10 +398,7 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 	c := &Conn{srv: s, tc: tc, result: res}
 	mcfg := s.Connection
 	mcfg.DiscardExtendedData = true
-	mcfg.GlobalRequestTypes = slices.Clone(globalRequestTypes)
-	for name := range s.RequestHandlers {
-		mcfg.GlobalRequestTypes = append(mcfg.GlobalRequestTypes, name)
-	}
+	mcfg.GlobalRequestTypes = deliveredGlobalTypes(s.RequestHandlers)
 	mcfg.HandleMessage = func(p []byte) error {
 		// RFC 4252 §5.1: requests after success are ignored. Anything
 		// else outside the connection protocol is unknown to us.

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
+	"slices"
 	"testing"
+
+	"github.com/ferry-sftp/ferry/connection"
 )
 
 func TestPermitted(t *testing.T) {
@@ -83,5 +87,22 @@ func TestForwardBindAddress(t *testing.T) {
 		if got := forwardBindAddress(tt.requested, tt.gatewayPorts); got != tt.want {
 			t.Errorf("forwardBindAddress(%q, %v) = %q, want %q", tt.requested, tt.gatewayPorts, got, tt.want)
 		}
+	}
+}
+
+// A RequestHandler for keepalive@openssh.com is never called (the mux
+// refuses keepalives itself), so its type must not be counted as one the
+// mux delivers: gateSessions would start the global-request goroutine for
+// each keepalive and it would wait for the connection's end.
+func TestDeliveredGlobalTypes(t *testing.T) {
+	noop := func(context.Context, *Conn, *connection.GlobalRequest) {}
+	got := deliveredGlobalTypes(map[string]RequestHandler{
+		"keepalive@openssh.com": noop, "custom@example.com": noop, "tcpip-forward": noop,
+	})
+	want := append(slices.Clone(globalRequestTypes), "custom@example.com")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("deliveredGlobalTypes = %q, want %q", got, want)
 	}
 }
