@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/vfs"
@@ -38,6 +39,10 @@ func (s *session) extended(m *extendedReq) {
 		}
 		if err := s.trailingSlashes(oldp, op, newp, np); err != nil {
 			s.sendError(m.ID, err)
+			return
+		}
+		if s.slashOnLink(oldp, op) {
+			s.sendError(m.ID, syscall.ENOTDIR)
 			return
 		}
 		s.sendErrorOrOK(m.ID, s.posixRename(op, np))
@@ -84,6 +89,11 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, err)
 			return
 		}
+		if s.slashOnLink(oldp, op) {
+			// link(2) follows "ldir/" to a directory, which it refuses.
+			s.sendError(m.ID, syscall.EPERM)
+			return
+		}
 		// Under the shrink lock: a REMOVE or replace decides from the
 		// link count whether the data goes with the name, and a link
 		// added between its stat and its unlink would keep the data
@@ -118,7 +128,8 @@ func (s *session) extended(m *extendedReq) {
 		rp := s.resolve(p)
 		err := s.trailingSlash(p, rp)
 		if err == nil {
-			err = s.setstat(rp, nil, &a, true)
+			// "ldir/" names the directory, not the link.
+			err = s.setstat(rp, nil, &a, !mustBeDir(p))
 		}
 		s.sendErrorOrOK(m.ID, err)
 	case "limits@openssh.com":

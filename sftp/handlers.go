@@ -309,10 +309,13 @@ func (s *session) readdir(id uint32, h *handle) {
 	}
 	if !h.dirStarted {
 		h.dirStarted = true
-		if fi, err := s.fs.Lstat(h.path); err == nil {
+		// The directories themselves, as lstat("path/.") and
+		// lstat("path/..") give them: a directory opened through a
+		// symbolic link lists "." as that directory, not as the link.
+		if fi, err := h.f.Stat(); err == nil {
 			add(".", fi)
 		}
-		if fi, err := s.fs.Lstat(path.Dir(h.path)); err == nil {
+		if fi, err := s.fs.Stat(path.Dir(h.path)); err == nil {
 			add("..", fi)
 		}
 	}
@@ -385,7 +388,7 @@ func (s *session) pathOp(m *pathReq) {
 	case fxpLstat, fxpStat:
 		var fi fs.FileInfo
 		var err error
-		if m.Type == fxpLstat {
+		if m.Type == fxpLstat && !mustBeDir(m.Path) {
 			fi, err = s.fs.Lstat(p)
 		} else {
 			fi, err = s.fs.Stat(p)
@@ -421,6 +424,10 @@ func (s *session) pathOp(m *pathReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
+		if s.slashOnLink(m.Path, p) {
+			s.sendError(m.ID, syscall.ENOTDIR)
+			return
+		}
 		s.sendErrorOrOK(m.ID, s.remove(p))
 	case fxpRmdir:
 		if o.ReadOnly || o.Permissions.NoDelete {
@@ -436,6 +443,10 @@ func (s *session) pathOp(m *pathReq) {
 		}
 		s.sendName(m.ID, r)
 	case fxpReadlink:
+		if s.slashOnLink(m.Path, p) {
+			s.sendError(m.ID, syscall.EINVAL)
+			return
+		}
 		t, err := s.fs.Readlink(p)
 		if err != nil {
 			s.sendError(m.ID, err)
@@ -493,6 +504,10 @@ func (s *session) twoPathOp(m *twoPathReq) {
 		}
 		if err := s.trailingSlashes(m.First, first, m.Second, second); err != nil {
 			s.sendError(m.ID, err)
+			return
+		}
+		if s.slashOnLink(m.First, first) {
+			s.sendError(m.ID, syscall.ENOTDIR)
 			return
 		}
 		// v3 RENAME is a link then an unlink: under the shrink lock, so

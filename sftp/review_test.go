@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -464,5 +465,70 @@ func TestTrailingSlash(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(ts.root, "newf")); err == nil {
 		t.Fatal("OPEN newf/ created newf")
+	}
+}
+
+// TestTrailingSlashOnDirLink: "ldir/", ldir a symbolic link to a
+// directory, names the directory, as the kernel resolves it for OpenSSH's
+// sftp-server. LSTAT gave the link's attributes (sftp's `ls -l ldir/`
+// printed the link), REMOVE removed the link and READLINK read it;
+// now LSTAT answers the directory, REMOVE and RENAME fail with ENOTDIR
+// and READLINK with EINVAL, and the link is kept. READDIR of the
+// directory opened through the link lists "." as a directory.
+func TestTrailingSlashOnDirLink(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "real/inner", "x")
+	if err := os.Symlink("real", filepath.Join(ts.root, "ldir")); err != nil {
+		t.Fatal(err)
+	}
+	rc := ts.raw(t)
+	wantDir := func(what string, p []byte) {
+		t.Helper()
+		var a attrsMsg
+		if !a.unmarshal(p) {
+			t.Fatalf("%s: reply %x, want ATTRS", what, p)
+		}
+		if a.Attrs.Permissions&modeTypeMask != modeDir {
+			t.Errorf("%s: mode %o, want a directory", what, a.Attrs.Permissions)
+		}
+	}
+	rc.send(&pathReq{Type: fxpLstat, ID: rc.nextID(), Path: "/ldir/"})
+	wantDir("LSTAT ldir/", rc.recv())
+	rc.send(&pathReq{Type: fxpRemove, ID: rc.nextID(), Path: "/ldir/"})
+	rc.expectStatus(StatusNoSuchFile)
+	rc.send(&pathReq{Type: fxpReadlink, ID: rc.nextID(), Path: "/ldir/"})
+	rc.expectStatus(StatusBadMessage)
+	rc.send(&twoPathReq{Type: fxpRename, ID: rc.nextID(), First: "/ldir/", Second: "/moved"})
+	rc.expectStatus(StatusNoSuchFile)
+	rc.send(&extendedReq{ID: rc.nextID(), Request: "posix-rename@openssh.com",
+		Data: appendStr(appendStr(nil, "/ldir/"), "/moved")})
+	rc.expectStatus(StatusNoSuchFile)
+	if fi, err := os.Lstat(filepath.Join(ts.root, "ldir")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("ldir after the requests: %v, %v", fi, err)
+	}
+	// Without the slash the requests act on the link, as before.
+	rc.send(&pathReq{Type: fxpReadlink, ID: rc.nextID(), Path: "/ldir"})
+	var n nameMsg
+	if p := rc.recv(); !n.unmarshal(p) || len(n.Entries) != 1 || n.Entries[0].Name != "real" {
+		t.Fatalf("READLINK ldir: %x", p)
+	}
+
+	rc.send(&pathReq{Type: fxpOpendir, ID: rc.nextID(), Path: "/ldir"})
+	h := rc.handle()
+	rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: h})
+	if p := rc.recv(); !n.unmarshal(p) {
+		t.Fatalf("READDIR: %x", p)
+	}
+	found := false
+	for _, e := range n.Entries {
+		if e.Name == "." {
+			found = true
+			if e.Attrs.Permissions&modeTypeMask != modeDir || !strings.HasPrefix(e.LongName, "d") {
+				t.Errorf(`"." listed as %o %q, want a directory`, e.Attrs.Permissions, e.LongName)
+			}
+		}
+	}
+	if !found {
+		t.Error(`READDIR lacks "."`)
 	}
 }

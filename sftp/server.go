@@ -1429,6 +1429,20 @@ func (s *session) trailingSlash(raw, p string) error {
 	return nil
 }
 
+// slashOnLink reports whether raw ends in a slash and p, its resolved
+// form, is a symbolic link. The kernel follows a link named with a
+// trailing slash ("ldir/" is the directory ldir points to) where
+// path.Clean dropped the slash, so requests on the name itself must not
+// act on the link: lstat(2) follows it, and unlink(2) and rename(2) fail
+// with ENOTDIR, readlink(2) with EINVAL (the target is no link).
+func (s *session) slashOnLink(raw, p string) bool {
+	if p == "/" || !mustBeDir(raw) {
+		return false
+	}
+	fi, err := s.fs.Lstat(p)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
 func (s *session) newHandle(h *handle) ([]byte, bool) {
 	if len(s.handles) >= s.srv.opts.MaxHandles {
 		return nil, false
