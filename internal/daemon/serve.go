@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -98,6 +99,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 		out = os.Stderr
 	}
 	log, logLevel := newLogger(cfg.Log, out)
+	setProcessUmask(cfg.SFTP.Umask)
 	d := &Daemon{opts: opts, log: log, logLevel: logLevel, conns: make(map[net.Conn]struct{}), sessions: make(map[string]*accountSessions),
 		recounts: make(map[string]*homeRecount), metrics: NewMetrics()}
 
@@ -227,6 +229,7 @@ func (d *Daemon) reload() {
 		d.penalties.Reconfigure(cfg)
 	}
 	d.current.Store(gen)
+	setProcessUmask(cfg.SFTP.Umask)
 	if d.logLevel != nil {
 		d.logLevel.Set(cfg.Log.Level)
 	}
@@ -757,6 +760,20 @@ func sdNotify(state string) {
 	}
 	defer c.Close()
 	c.Write([]byte(state))
+}
+
+// setProcessUmask makes [sftp] umask the process umask, as OpenSSH's
+// sftp-server -u (and ferry sftp-server -u) does. The kernel clears the
+// process umask from every open(2) and mkdir(2) on top of the mode the
+// SFTP and SCP servers ask for, so one inherited from the service manager
+// (contrib/ferry.service had UMask=0077) made every upload 0600 and every
+// directory 0700 whatever [sftp] umask said, and the web server reading a
+// hosting customer's uploads got EACCES. ferry's own secrets (database,
+// host keys, data directory) are created with explicit modes.
+// allowed_commands inherit it, as a login shell inherits sshd's. A reload
+// sets the new value for every session, since the umask is per process.
+func setProcessUmask(m fs.FileMode) {
+	syscall.Umask(int(m & fs.ModePerm))
 }
 
 // dropPrivileges switches to run_as after the ports are bound when

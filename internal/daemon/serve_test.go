@@ -8,11 +8,13 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -433,5 +435,56 @@ func TestDaemonReadLimit(t *testing.T) {
 	// 1.5 s at the limit, less the bucket's tenth of a second; generous.
 	if d := time.Since(start); d < 1200*time.Millisecond {
 		t.Errorf("%d bytes downloaded in %v with read_limit %d B/s", size, d, limit)
+	}
+}
+
+// TestSFTPUmaskOverridesProcessUmask: [sftp] umask decides the modes of
+// uploads and new directories whatever umask ferry serve was started with.
+// contrib/ferry.service started it with UMask=0077, which the kernel
+// applied on top of [sftp] umask = "022": every upload was 0600 and every
+// directory 0700, and a web server reading a customer's files got EACCES.
+// A reload applies a new [sftp] umask.
+func TestSFTPUmaskOverridesProcessUmask(t *testing.T) {
+	defer syscall.Umask(syscall.Umask(0o077))
+	dir := t.TempDir()
+	addr := startDaemon(t, dir, "")
+	st := openSQLiteStore(t, dir)
+	addAccount(t, st, "alice", "pw-alice", 0)
+	sc := sftpClient(t, addr, "alice", ssh.Password("pw-alice"))
+	if err := upload(sc, "f.txt", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Mkdir("d"); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home", "alice")
+	for name, want := range map[string]os.FileMode{"f.txt": 0o644, "d": 0o755} {
+		fi, err := os.Stat(filepath.Join(home, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %#o, want %#o ([sftp] umask 022, process started with umask 077)", name, got, want)
+		}
+	}
+
+	next := Default()
+	next.SFTP.Umask = 0o027
+	if err := next.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{opts: RunOptions{Load: func() (*Config, error) { return next, nil }}, log: slog.New(slog.DiscardHandler),
+		metrics: NewMetrics()}
+	gen, err := d.newGeneration(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.current.Store(gen)
+	d.reload()
+	if got := syscall.Umask(0o077); got != 0o027 {
+		t.Errorf("process umask after reloading [sftp] umask = \"027\": %#o", got)
 	}
 }
