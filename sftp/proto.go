@@ -298,10 +298,14 @@ func (m *writeReq) unmarshal(p []byte) bool {
 	m.Offset = binary.BigEndian.Uint64(p[hl:])
 	dl := binary.BigEndian.Uint32(p[hl+8:])
 	p = p[hl+12:]
-	if uint64(len(p)) != uint64(dl) {
+	// Bytes after the data are ignored, as OpenSSH's sftp-server ignores
+	// what follows a request's fields: pkg/sftp before v1.13.6 (rclone
+	// 1.60 and other Go tools built with it) sends its whole chunk buffer
+	// after a short read's data, with the data's length declared right.
+	if uint64(len(p)) < uint64(dl) {
 		return false
 	}
-	m.Data = p
+	m.Data = p[:dl]
 	return true
 }
 

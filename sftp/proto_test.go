@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,8 @@ func TestMessageStrict(t *testing.T) {
 			switch tc.in.(type) {
 			case *initMsg, *extendedReq, *extendedReplyMsg:
 				// Extension data is opaque to the framing parser.
+			case *writeReq:
+				// Bytes after the data are ignored: TestWriteTrailingBytes.
 			default:
 				if tc.out().unmarshal(append(b[:len(b):len(b)], 0)) {
 					t.Errorf("trailing byte accepted")
@@ -349,4 +352,34 @@ func TestProtocolErrors(t *testing.T) {
 			t.Fatalf("link = %q %v", s, err)
 		}
 	})
+}
+
+// TestWriteTrailingBytes: a WRITE's bytes after its data are ignored, as
+// OpenSSH's sftp-server does. pkg/sftp before v1.13.6 (rclone 1.60 among
+// others) sends a short read's data followed by the rest of its chunk
+// buffer, and every upload of a file larger than a chunk failed with
+// BAD_MESSAGE. A declared length longer than the packet is still refused.
+func TestWriteTrailingBytes(t *testing.T) {
+	ts := startServer(t, nil)
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	send := func(off uint64, declared uint32, payload string) {
+		b := (&writeReq{ID: rc.nextID(), Handle: h, Offset: off}).appendTo([]byte{0, 0, 0, 0})
+		binary.BigEndian.PutUint32(b[len(b)-4:], declared)
+		b = append(b, payload...)
+		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+		rc.sendRaw(b)
+	}
+	send(0, 3, "abcGARBAGE")
+	rc.expectStatus(StatusOK)
+	send(3, 2, "de")
+	rc.expectStatus(StatusOK)
+	send(5, 9, "short")
+	rc.expectStatus(StatusBadMessage)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	if got := ts.read(t, "f"); got != "abcde" {
+		t.Fatalf("file holds %q, want %q", got, "abcde")
+	}
 }
