@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/internal/shell"
 	"github.com/ferry-sftp/ferry/keys"
@@ -209,7 +211,11 @@ func Run(ctx context.Context, opts RunOptions) error {
 // take the new limits and keep their counts. What Run sets up once
 // (restartOnlyChanges) needs a restart, and the log says which keys.
 func (d *Daemon) reload() {
-	sdNotify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(time.Now().UnixMicro(), 10))
+	reloading := "RELOADING=1"
+	if usec, ok := monotonicUsec(); ok {
+		reloading += "\nMONOTONIC_USEC=" + strconv.FormatInt(usec, 10)
+	}
+	sdNotify(reloading)
 	defer sdNotify("READY=1")
 	cfg, err := d.opts.Load()
 	if err != nil {
@@ -774,6 +780,19 @@ func sdNotify(state string) {
 // sets the new value for every session, since the umask is per process.
 func setProcessUmask(m fs.FileMode) {
 	syscall.Umask(int(m & fs.ModePerm))
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, the clock
+// sd_notify(3) names for MONOTONIC_USEC (systemd compares it with the
+// time it sent a Type=notify-reload service its reload signal, to tell
+// that reload's RELOADING=1 from an earlier one's); the wall clock, which
+// this sent before, is decades ahead of it.
+func monotonicUsec() (int64, bool) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, false
+	}
+	return ts.Nano() / 1000, true
 }
 
 // dropPrivileges switches to run_as after the ports are bound when
