@@ -143,11 +143,19 @@ func (s *session) open(m *openReq) {
 		fi, err := s.fs.Lstat(p)
 		exists := err == nil
 		isLink := exists && fi.Mode()&fs.ModeSymlink != 0
+		// dangling: p is a link to nothing, so CREAT makes a new file
+		// through it, to be charged as one (without it, creating and
+		// removing files through links left the account a file and the
+		// link's length in bytes uncharged each time).
+		dangling := false
 		if isLink {
 			if tfi, err := s.fs.Stat(p); err == nil {
 				fi = tfi
+			} else {
+				dangling = errors.Is(err, fs.ErrNotExist)
 			}
 		}
+		creates := (!exists || dangling) && flags&os.O_CREATE != 0
 		if exists && o.Permissions.NoOverwrite {
 			s.sendError(m.ID, errDenied)
 			return
@@ -175,7 +183,7 @@ func (s *session) open(m *openReq) {
 			// does.
 			atomicUpload = false
 		}
-		if o.Quota != nil && (!exists || atomicUpload) && flags&os.O_CREATE != 0 {
+		if o.Quota != nil && (creates || atomicUpload && flags&os.O_CREATE != 0) {
 			if err := o.Quota.Reserve(s.ctx, 0, 1); err != nil {
 				s.log.Info("sftp: quota refused a new file", "path", p, "err", err)
 				s.sendError(m.ID, errQuota)
@@ -227,14 +235,14 @@ func (s *session) open(m *openReq) {
 		} else {
 			f, err := s.openInPlace(p, flags, perm, exists && fi.Mode().IsRegular())
 			if err != nil {
-				if o.Quota != nil && !exists && flags&os.O_CREATE != 0 {
+				if o.Quota != nil && creates {
 					o.Quota.Release(s.ctx, 0, 1)
 				}
 				s.sendError(m.ID, err)
 				return
 			}
 			h.f = f
-			if exists && flags&os.O_TRUNC == 0 {
+			if exists && !dangling && flags&os.O_TRUNC == 0 {
 				h.size = fi.Size()
 			}
 		}

@@ -532,3 +532,33 @@ func TestTrailingSlashOnDirLink(t *testing.T) {
 		t.Error(`READDIR lacks "."`)
 	}
 }
+
+// TestQuotaCreateThroughDanglingLink: OPEN with CREAT through a symbolic
+// link to nothing creates a file, which is charged like any new file.
+// The link's existence made OPEN take the file for an existing one: no
+// file was charged, and without TRUNC the link's length in bytes was taken
+// for the file's size, while REMOVE of the file released both, so each
+// round of link, create, remove left the account one file and up to a
+// path's length of bytes beyond its quota.
+func TestQuotaCreateThroughDanglingLink(t *testing.T) {
+	q := &testQuota{limit: 10000}
+	ts := startServer(t, &Options{Quota: q})
+	rc := ts.raw(t)
+	target := strings.Repeat("./", 100) + "f"
+	for _, flags := range []uint32{fxfWrite | fxfCreat, fxfWrite | fxfCreat | fxfTrunc, fxfRead | fxfWrite | fxfCreat} {
+		rc.send(&twoPathReq{Type: fxpSymlink, ID: rc.nextID(), First: target, Second: "/l"})
+		rc.expectStatus(StatusOK)
+		rc.send(&openReq{ID: rc.nextID(), Path: "/l", PFlags: flags})
+		h := rc.handle()
+		rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: bytes.Repeat([]byte("x"), 100)})
+		rc.expectStatus(StatusOK)
+		rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+		rc.expectStatus(StatusOK)
+		q.wantUsage(t, 100, 1)
+		for _, p := range []string{"/f", "/l"} {
+			rc.send(&pathReq{Type: fxpRemove, ID: rc.nextID(), Path: p})
+			rc.expectStatus(StatusOK)
+		}
+		q.wantUsage(t, 0, 0)
+	}
+}
