@@ -701,9 +701,22 @@ func (s *session) idName(key uint64, group bool) string {
 	return name
 }
 
-// lookupIDName is idName without the numeric fallback, for
-// users-groups-by-id@openssh.com, which sends "" for unknown ids.
+// lookupIDName answers users-groups-by-id@openssh.com, which sends ""
+// for unknown ids: it names only the ids this session has already shown
+// in long names (the owners of what it listed) and the server's own user
+// and group, which own what it writes. Naming any id let a confined
+// account read the host's users and groups (uids 0-65535 in 64 requests),
+// which sftp-server under ChrootDirectory, with no passwd database in the
+// chroot, does not reveal.
 func (s *session) lookupIDName(key uint64, group bool) string {
+	id := key & 0xffffffff
+	own := id == uint64(os.Getuid())
+	if group {
+		own = id == uint64(os.Getgid())
+	}
+	if _, shown := s.names[key]; !shown && !own {
+		return ""
+	}
 	n := s.idName(key, group)
 	if n == strconv.FormatUint(key&0xffffffff, 10) {
 		return ""

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -560,5 +562,66 @@ func TestQuotaCreateThroughDanglingLink(t *testing.T) {
 			rc.expectStatus(StatusOK)
 		}
 		q.wantUsage(t, 0, 0)
+	}
+}
+
+// TestUsersGroupsByIDHidesHostAccounts: users-groups-by-id@openssh.com
+// names the server's own user and group and the owners of files the
+// session listed, not any id asked for: a confined account could read
+// every host account and group name, which a chrooted sftp-server does
+// not reveal.
+func TestUsersGroupsByIDHidesHostAccounts(t *testing.T) {
+	other := uint32(1) // daemon on Debian; any host id that owns nothing here
+	if uint32(os.Getuid()) == other || uint32(os.Getgid()) == other {
+		t.Skip("the test runs as uid or gid 1")
+	}
+	ownUser, err := user.LookupId(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		t.Skipf("own uid has no name: %v", err)
+	}
+	if _, err := user.LookupId("1"); err != nil {
+		t.Skipf("uid 1 has no name here: %v", err)
+	}
+	ts := startServer(t, nil)
+	rc := ts.raw(t)
+	ask := func(uids ...uint32) []string {
+		t.Helper()
+		var ub []byte
+		for _, u := range uids {
+			ub = binary.BigEndian.AppendUint32(ub, u)
+		}
+		rc.send(&extendedReq{ID: rc.nextID(), Request: "users-groups-by-id@openssh.com",
+			Data: wire.AppendString(wire.AppendString(nil, ub), nil)})
+		p := rc.recv()
+		var r extendedReplyMsg
+		if !r.unmarshal(p) {
+			t.Fatalf("reply %x", p)
+		}
+		users := wire.NewReader(wire.NewReader(r.Data).Bytes())
+		var names []string
+		for range uids {
+			names = append(names, users.String())
+		}
+		if !users.Done() {
+			t.Fatalf("reply %x", p)
+		}
+		return names
+	}
+	got := ask(uint32(os.Getuid()), other)
+	if got[0] != ownUser.Username || got[1] != "" {
+		t.Fatalf("names %q, want [%q \"\"]", got, ownUser.Username)
+	}
+
+	// Once a listing showed a file of uid 1, its name is known.
+	ts.write(t, "owned", "x")
+	if err := os.Lchown(filepath.Join(ts.root, "owned"), int(other), -1); err != nil {
+		t.Skipf("cannot give a file to uid 1: %v", err)
+	}
+	rc.send(&pathReq{Type: fxpOpendir, ID: rc.nextID(), Path: "/"})
+	h := rc.handle()
+	rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: h})
+	rc.recv()
+	if got := ask(other); got[0] == "" {
+		t.Errorf("uid 1, owner of a listed file, has no name")
 	}
 }
