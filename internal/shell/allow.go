@@ -18,7 +18,12 @@ var (
 // checkAllowed splits cmd without a shell (scp.SplitCommand: quotes are
 // honoured, operators, substitutions and patterns refused), matches it
 // against the allow-list by leading words, and checks every argument.
-// It returns argv with argv[0] resolved in Config.Path.
+// It returns argv with argv[0] resolved in Config.Path, and every
+// argument that is an absolute path taken in the account's view, where
+// "/" is its home as in SFTP and SCP: "/d/f" is passed on as "./d/f"
+// (the process starts in the home). Clients name files by the paths SFTP
+// gave them: rclone checks each upload with "md5sum /dir/file", and a
+// refusal there failed every upload as corrupted.
 func (h *Handler) checkAllowed(cmd string) ([]string, error) {
 	argv, err := scp.SplitCommand(cmd)
 	if err != nil {
@@ -34,7 +39,11 @@ func (h *Handler) checkAllowed(cmd string) ([]string, error) {
 	if !allowed {
 		return nil, errNotAllowed
 	}
-	for _, a := range argv[1:] {
+	for i, a := range argv[1:] {
+		if filepath.IsAbs(a) {
+			a = "." + a
+			argv[1+i] = a
+		}
 		if err := h.checkArg(a); err != nil {
 			return nil, err
 		}

@@ -179,7 +179,17 @@ func TestAllowedCommands(t *testing.T) {
 	if out != "900150983cd24fb0d6963f7d28e17f72  f\n" || st != 0 {
 		t.Errorf("md5sum: %q %d", out, st)
 	}
-	for _, cmd := range []string{"ls /", "md5sum /etc/passwd", "md5sum f; id", "cat ../x", "sh -c id"} {
+	// An absolute path is the account's view, "/" being the home, as in
+	// SFTP: rclone checks an upload with "md5sum /dir/file".
+	out, _, st, _ = runCmd(t, c, "md5sum /f", "")
+	if out != "900150983cd24fb0d6963f7d28e17f72  ./f\n" || st != 0 {
+		t.Errorf("md5sum /f: %q %d", out, st)
+	}
+	out, errOut, st, _ := runCmd(t, c, "md5sum /etc/passwd", "")
+	if out != "" || !strings.Contains(errOut, "./etc/passwd: No such file") || st != 1 {
+		t.Errorf("md5sum /etc/passwd: %q %q %d", out, errOut, st)
+	}
+	for _, cmd := range []string{"ls /", "md5sum /../etc/passwd", "md5sum f; id", "cat ../x", "sh -c id"} {
 		out, errOut, st, _ := runCmd(t, c, cmd, "")
 		if out != "" || errOut != "ferry: command not allowed: "+cmd+"\n" || st != 1 {
 			t.Errorf("%q: %q %q %d", cmd, out, errOut, st)
@@ -239,9 +249,16 @@ func TestRsync(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(back, "sub", "deep", "c")); string(b) != "c" {
 		t.Error("download contents")
 	}
-	// Outside the home: refused.
-	if out, err := run("rs", "-a", src, "rs@127.0.0.1:/tmp/x"); err == nil || !strings.Contains(out, "ferry: command not allowed") {
+	// An absolute target is in the account's view, "/" being the home.
+	if out, err := run("rs", "-a", src+"/", "rs@127.0.0.1:/abs"); err != nil {
 		t.Errorf("absolute target: %v %q", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(home, "abs", "sub", "deep", "c")); err != nil || string(b) != "c" {
+		t.Errorf("absolute target in the home: %q %v", b, err)
+	}
+	// Outside the home: refused.
+	if out, err := run("rs", "-a", src, "rs@127.0.0.1:/../x"); err == nil || !strings.Contains(out, "ferry: command not allowed") {
+		t.Errorf("target above the home: %v %q", err, out)
 	}
 	out, err := run("nors", "-a", src, "nors@127.0.0.1:")
 	if err == nil || !strings.Contains(out, "ferry: command not allowed: rsync --server") {
