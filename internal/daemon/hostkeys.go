@@ -46,31 +46,56 @@ var dsaHostKey = hostKeySpec{"ssh_host_dsa_key", keys.KeyDSA, 1024}
 // Like sshd, a private key file readable by group or others, or owned by a
 // user other than the process's (or root), is refused.
 func LoadOrCreateHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, log *slog.Logger) ([]keys.Signer, error) {
+	signers, _, err := reloadHostKeys(dataDir, paths, hostKeyAlgorithms, log, nil)
+	return signers, err
+}
+
+// reloadHostKeys is LoadOrCreateHostKeys for a reload: a key file that
+// can no longer be opened for lack of permission and was loaded before
+// (previous, by path) keeps its loaded key, with a warning. That is every
+// host_keys file outside the data directory once run_as has dropped root
+// (sshd's own /etc/ssh keys, kept so that customers see no host key
+// change): without it every SIGHUP failed with "permission denied" and no
+// setting could change without a restart. It also returns the keys by
+// path, for the next reload.
+func reloadHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, log *slog.Logger,
+	previous map[string]keys.Signer) ([]keys.Signer, map[string]keys.Signer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var signers []keys.Signer
+	byPath := make(map[string]keys.Signer)
 	add := func(path string, s keys.Signer) {
 		pub := s.PublicKey()
 		log.Info("host key", "type", pub.Type(), "fingerprint", keys.FingerprintSHA256(pub), "path", path)
 		signers = append(signers, s)
+		byPath[path] = s
+	}
+	load := func(path string) (keys.Signer, error) {
+		s, err := loadHostKey(path)
+		if prev := previous[path]; err != nil && prev != nil && errors.Is(err, fs.ErrPermission) {
+			log.Warn("host key unreadable (run_as dropped the privileges that read it at start); keeping the key loaded before, a restart reads the file again",
+				"path", path, "error", err)
+			return prev, nil
+		}
+		return s, err
 	}
 	if len(paths) > 0 {
 		for _, p := range paths {
-			s, err := loadHostKey(p)
+			s, err := load(p)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			add(p, s)
 		}
-		return signers, nil
+		return signers, byPath, nil
 	}
 
 	if dataDir == "" {
-		return nil, errors.New("host keys: no data directory")
+		return nil, nil, errors.New("host keys: no data directory")
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("host keys: %w", err)
+		return nil, nil, fmt.Errorf("host keys: %w", err)
 	}
 	specs := slices.Clone(defaultHostKeys)
 	if slices.Contains(hostKeyAlgorithms, keys.KeyDSA) {
@@ -78,7 +103,7 @@ func LoadOrCreateHostKeys(dataDir string, paths []string, hostKeyAlgorithms []st
 	}
 	for _, spec := range specs {
 		path := filepath.Join(dataDir, spec.file)
-		s, err := loadHostKey(path)
+		s, err := load(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			s, err = createHostKey(path, spec)
 			if err == nil {
@@ -86,14 +111,14 @@ func LoadOrCreateHostKeys(dataDir string, paths []string, hostKeyAlgorithms []st
 			}
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := ensurePublicKeyFile(path, s); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		add(path, s)
 	}
-	return signers, nil
+	return signers, byPath, nil
 }
 
 // CheckHostKeys loads the host keys cfg names, as LoadOrCreateHostKeys

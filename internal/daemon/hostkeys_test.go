@@ -292,3 +292,36 @@ func TestWriteFileAtomicKeepsExisting(t *testing.T) {
 		t.Fatalf("mode %#o, want 0644", st.Mode().Perm())
 	}
 }
+
+// TestReloadKeepsUnreadableHostKey: a reload keeps the key loaded before
+// from a file it may no longer open (run_as dropped root), and only then;
+// a file never loaded still fails. As root every file opens: e2e's
+// TestRunAsReload drops privileges for real.
+func TestReloadKeepsUnreadableHostKey(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root opens any file; e2e TestRunAsReload covers run_as")
+	}
+	dir := t.TempDir()
+	signers, byPath, err := reloadHostKeys(dir, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed := filepath.Join(dir, "ssh_host_ed25519_key")
+	if err := os.Chmod(ed, 0); err != nil {
+		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	again, _, err := reloadHostKeys(dir, nil, nil, slog.New(slog.NewTextHandler(&logBuf, nil)), byPath)
+	if err != nil {
+		t.Fatalf("reload with the ed25519 key unreadable: %v", err)
+	}
+	if got, want := fingerprints(again), fingerprints(signers); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("keys after reload %v, want the ones loaded before %v", got, want)
+	}
+	if !strings.Contains(logBuf.String(), "level=WARN") || !strings.Contains(logBuf.String(), ed) {
+		t.Errorf("no warning naming %s in:\n%s", ed, logBuf.String())
+	}
+	if _, _, err := reloadHostKeys(dir, []string{ed}, nil, nil, nil); err == nil {
+		t.Error("an unreadable key never loaded before was accepted")
+	}
+}

@@ -86,6 +86,9 @@ type generation struct {
 	cfg      *Config
 	srv      *server.Server
 	hostKeys []keys.Signer
+	// hostKeysByPath: the keys loaded from each file, which a reload
+	// keeps when run_as can no longer read the file (reloadHostKeys).
+	hostKeysByPath map[string]keys.Signer
 }
 
 // Run starts the daemon and serves until ctx is cancelled or SIGTERM/SIGINT
@@ -344,7 +347,11 @@ func (d *Daemon) connEnded(nc net.Conn) {
 
 // newGeneration builds a server for cfg.
 func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
-	hostKeys, err := LoadOrCreateHostKeys(cfg.DataDir, cfg.HostKeys, cfg.HostKeyAlgorithms, d.log)
+	var previousKeys map[string]keys.Signer
+	if prev := d.current.Load(); prev != nil {
+		previousKeys = prev.hostKeysByPath
+	}
+	hostKeys, hostKeysByPath, err := reloadHostKeys(cfg.DataDir, cfg.HostKeys, cfg.HostKeyAlgorithms, d.log, previousKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +446,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		srv.RemoteForward = func(_ *server.Conn, _ string, port uint32) bool { return port == 0 || port >= 1024 }
 		srv.GatewayPorts = cfg.GatewayPorts
 	}
-	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys}, nil
+	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys, hostKeysByPath: hostKeysByPath}, nil
 }
 
 // connClosed logs one line per connection, records penalties and

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// TestRunAsReload: started as root with run_as, ferry serves as that user
+// (uploads belong to it) and a SIGHUP still reloads when host_keys names
+// a root-owned key outside the data directory (sshd's /etc/ssh keys, kept
+// so that customers see no host key change), keeping the key it read at
+// start. Every reload failed with "permission denied" before, so no
+// setting could change without a restart.
+func TestRunAsReload(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs ferry serve started as root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody:", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	tmp := t.TempDir()
+	// nobody must reach the data directory and the configuration.
+	for _, d := range []string{filepath.Dir(tmp), tmp} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etc := filepath.Join(tmp, "etc")
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyHostKeys(t, etc) // root-owned, 0600
+	hostKey := filepath.Join(etc, "ssh_host_ed25519_key")
+	config := filepath.Join(etc, "ferry.toml")
+	writeFile(t, config, []byte("run_as = \"nobody\"\nhost_keys = [\""+hostKey+"\"]\n"))
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, dataDir: dataDir, config: config}
+	s.start()
+	s.addUser("alice", "pw-alice-1")
+
+	wantKey, _, _, _, err := ssh.ParseAuthorizedKey(readFile(t, hostKey+".pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func() {
+		t.Helper()
+		c, err := ssh.Dial("tcp", s.addr(), &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("pw-alice-1")},
+			HostKeyCallback: ssh.FixedHostKey(wantKey), Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		defer c.Close()
+		sc, err := sftp.NewClient(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		f, err := sc.Create("up.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("x"))
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login()
+	fi, err := os.Stat(filepath.Join(s.home("alice"), "up.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Sys().(*syscall.Stat_t).Uid; got != uint32(uid) {
+		t.Errorf("upload owned by uid %d, want %d (run_as nobody)", got, uid)
+	}
+
+	writeFile(t, config, []byte("run_as = \"nobody\"\nhost_keys = [\""+hostKey+"\"]\nmax_sessions = 5\n"))
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	if !s.waitLog(func(l string) bool {
+		return strings.Contains(l, "configuration reloaded") || strings.Contains(l, "reload failed")
+	}) {
+		t.Fatal("no reload logged")
+	}
+	if l := s.stderr.String(); strings.Contains(l, "reload failed") {
+		t.Fatalf("reload failed after run_as:\n%s", l)
+	}
+	login()
+}
