@@ -789,6 +789,20 @@ func setProcessUmask(m fs.FileMode) {
 	syscall.Umask(int(m & fs.ModePerm))
 }
 
+// chownDataDir gives run_as the data directory and what ferry keeps at
+// its top (database, host keys, the home root), which an earlier start as
+// root may have created. Only that level: it walked the whole tree before,
+// every customer's files included, at every start as root, which for a
+// host with millions of files held back READY=1 for minutes (past
+// systemd's start timeout) while chowning nothing more.
+func chownDataDir(dir string, uid, gid int) {
+	os.Lchown(dir, uid, gid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.Lchown(filepath.Join(dir, e.Name()), uid, gid)
+	}
+}
+
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, the clock
 // sd_notify(3) names for MONOTONIC_USEC (systemd compares it with the
 // time it sent a Type=notify-reload service its reload signal, to tell
@@ -815,13 +829,7 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	// The data directory and what ferry created in it must stay usable.
-	filepath.WalkDir(cfg.DataDir, func(p string, e os.DirEntry, err error) error {
-		if err == nil && (p == cfg.DataDir || filepath.Dir(p) == cfg.DataDir) {
-			os.Lchown(p, uid, gid)
-		}
-		return nil
-	})
+	chownDataDir(cfg.DataDir, uid, gid)
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return fmt.Errorf("run_as setgroups: %w", err)
 	}

@@ -488,3 +488,43 @@ func TestSFTPUmaskOverridesProcessUmask(t *testing.T) {
 		t.Errorf("process umask after reloading [sftp] umask = \"027\": %#o", got)
 	}
 }
+
+// TestChownDataDirStaysAtTop: run_as takes over the data directory's top
+// level without reading the homes below it; it walked every customer's
+// files at each start as root. A directory's access time shows whether it
+// was read (relatime updates an access time older than a day).
+func TestChownDataDirStaysAtTop(t *testing.T) {
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "home", "alice", "site")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(deep, "index.html"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Second)
+	setOld := func() {
+		if err := os.Chtimes(deep, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	atime := func() time.Time {
+		var st syscall.Stat_t
+		if err := syscall.Stat(deep, &st); err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(st.Atim.Unix())
+	}
+	setOld()
+	if _, err := os.ReadDir(deep); err != nil {
+		t.Fatal(err)
+	}
+	if atime().Equal(old) {
+		t.Skip("the filesystem does not update access times (noatime)")
+	}
+	setOld()
+	chownDataDir(dir, os.Getuid(), os.Getgid())
+	if !atime().Equal(old) {
+		t.Errorf("chownDataDir read %s, below the data directory's top level", deep)
+	}
+}
