@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,9 +11,11 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/server"
 )
@@ -226,5 +229,46 @@ func TestMetricsPprof(t *testing.T) {
 		if resp.StatusCode != 200 || len(body) == 0 {
 			t.Errorf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
 		}
+	}
+}
+
+// TestMetricsListenInUse: a [metrics] listen address that cannot be bound
+// fails the start, naming the key, as an SSH listen address does; ferry
+// served without metrics and logged the error from a goroutine, after
+// run_as could already have dropped the right to bind it.
+func TestMetricsListenInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs testenv.LockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, RunOptions{
+			Load: func() (*Config, error) {
+				cfg := Default()
+				if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dir}); err != nil {
+					return nil, err
+				}
+				cfg.Metrics.Listen = taken.Addr().String()
+				return cfg, cfg.Validate()
+			},
+			LogOutput: &logs,
+			Ready:     func([]net.Addr) { t.Error("started with its metrics address in use") },
+		})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "metrics.listen") || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Errorf("Run: %v, want a metrics.listen error with EADDRINUSE", err)
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("Run did not fail; log:\n%s", logs.String())
 	}
 }

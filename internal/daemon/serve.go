@@ -95,6 +95,9 @@ type generation struct {
 // arrives; SIGHUP reloads the configuration, host keys and algorithm lists
 // for new connections.
 func Run(ctx context.Context, opts RunOptions) error {
+	// Ends the metrics listener when Run returns, on a signal too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cfg, err := opts.Load()
 	if err != nil {
 		return err
@@ -152,18 +155,30 @@ func Run(ctx context.Context, opts RunOptions) error {
 		d.guarded = append(d.guarded, gl)
 		lns[i] = gl
 	}
-	if cfg.Metrics.Listen != "" {
-		go func() {
-			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen, cfg.Metrics.Pprof); err != nil {
-				log.Error("metrics listener", "address", cfg.Metrics.Listen, "error", err)
-			}
-		}()
-		log.Info("metrics", "address", cfg.Metrics.Listen)
-	}
-	if err := dropPrivileges(cfg, log); err != nil {
+	closeListeners := func() {
 		for _, ln := range lns {
 			ln.Close()
 		}
+	}
+	if cfg.Metrics.Listen != "" {
+		// Bound here, as the SSH listeners are: before run_as drops the
+		// right to a privileged port, and failing the start when the
+		// address is taken, rather than serving without the metrics the
+		// monitoring expects and saying so only in the log.
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			closeListeners()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		go func() {
+			if err := d.metrics.ServeListener(ctx, mln, cfg.Metrics.Pprof); err != nil {
+				log.Error("metrics listener", "address", cfg.Metrics.Listen, "error", err)
+			}
+		}()
+		log.Info("metrics", "address", mln.Addr().String())
+	}
+	if err := dropPrivileges(cfg, log); err != nil {
+		closeListeners()
 		return err
 	}
 
