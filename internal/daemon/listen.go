@@ -145,3 +145,20 @@ func WrapProxyProtocol(ln net.Listener, enabled bool) net.Listener {
 		ReadHeaderTimeout: ProxyHeaderTimeout,
 	}
 }
+
+// proxyLocal reports whether nc, admitted by GuardedListener.AdmitProxied,
+// carried a PROXY protocol header with the LOCAL command (a v2 LOCAL, or
+// v1's "PROXY UNKNOWN"): a connection the proxy made on its own behalf,
+// whose source is the proxy itself.
+func proxyLocal(nc net.Conn) bool {
+	gc, ok := nc.(*guardedConn)
+	if !ok {
+		return false
+	}
+	pc, ok := gc.Conn.(*proxyproto.Conn)
+	if !ok {
+		return false
+	}
+	h := pc.ProxyHeader()
+	return h != nil && h.Command.IsLocal()
+}

@@ -349,9 +349,23 @@ func (d *Daemon) acceptLoop(ln *GuardedListener) {
 func (d *Daemon) serveConn(ln *GuardedListener, srv *server.Server, nc net.Conn) {
 	defer d.connEnded(nc)
 	if ln.AdmitProxied(nc) {
+		if proxyLocal(nc) {
+			nc = proxyLocalConn{nc}
+		}
 		srv.ServeConn(nc)
 	}
 }
+
+// proxyLocalConn is a PROXY protocol connection whose header has the
+// LOCAL command: the load balancer speaking for itself, as HAProxy's
+// "check-send-proxy" and NLB's health checks do, not a client. Its
+// RemoteAddr (the balancer's own address) says so to connClosed.
+type proxyLocalConn struct{ net.Conn }
+
+func (c proxyLocalConn) RemoteAddr() net.Addr { return proxyLocalAddr{c.Conn.RemoteAddr()} }
+
+// proxyLocalAddr is the socket peer of a proxyLocalConn.
+type proxyLocalAddr struct{ net.Addr }
 
 func (d *Daemon) connEnded(nc net.Conn) {
 	d.mu.Lock()
@@ -467,7 +481,12 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 // connClosed logs one line per connection, records penalties and
 // metrics.
 func (d *Daemon) connClosed(info *server.ConnInfo) {
-	if d.penalties != nil {
+	// A load balancer's health check connects and leaves without
+	// authenticating every few seconds: penalised as noauth, its address
+	// was soon refused (and checks expecting the SSH banner marked ferry
+	// down), and each one logged a line at info.
+	_, healthCheck := info.RemoteAddr.(proxyLocalAddr)
+	if d.penalties != nil && !healthCheck {
 		ip := remoteIP(info.RemoteAddr)
 		for _, ev := range FromConnInfo(info) {
 			d.penalties.Record(ip, ev)
@@ -493,7 +512,12 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 	if info.Err != nil {
 		attrs = append(attrs, "reason", info.Err.Error())
 	}
-	d.log.Info("connection closed", attrs...)
+	level := slog.LevelInfo
+	if healthCheck {
+		attrs = append(attrs, "proxy_local", true)
+		level = slog.LevelDebug
+	}
+	d.log.Log(context.Background(), level, "connection closed", attrs...)
 }
 
 // sessionAccount reads the session's account (afresh, unless this
