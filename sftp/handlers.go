@@ -558,6 +558,9 @@ func (s *session) setstat(p string, h *handle, a *Attrs, nofollow bool) error {
 	if o.Permissions.NoOverwrite && a.Flags&AttrSize != 0 {
 		return errDenied
 	}
+	if a.Flags&(AttrPermissions|AttrUIDGID) != 0 && s.isRoot(p, h, nofollow) {
+		return errDenied
+	}
 	isLink := false
 	if nofollow {
 		fi, err := s.fs.Lstat(p)
@@ -625,6 +628,30 @@ func (s *session) setstat(p string, h *handle, a *Attrs, nofollow bool) error {
 		}
 	}
 	return last
+}
+
+// isRoot reports whether a SETSTAT names the file system's root (the
+// account's home), by name, through a link or by handle. Its mode and
+// owner are the server's, as a chroot directory's are root's for
+// sftp-server: mode 000 locked the account out of its own home for good
+// (the server's user could no longer look anything up in it, nor undo
+// the change), and 0777 opened it to every local user.
+func (s *session) isRoot(p string, h *handle, nofollow bool) bool {
+	var fi fs.FileInfo
+	var err error
+	switch {
+	case h != nil:
+		fi, err = h.f.Stat()
+	case nofollow:
+		fi, err = s.fs.Lstat(p)
+	default:
+		fi, err = s.fs.Stat(p)
+	}
+	if err != nil {
+		return false
+	}
+	root, err := s.fs.Stat("/")
+	return err == nil && os.SameFile(fi, root)
 }
 
 // truncate changes a file's size, charging growth to the quota and

@@ -625,3 +625,50 @@ func TestUsersGroupsByIDHidesHostAccounts(t *testing.T) {
 		t.Errorf("uid 1, owner of a listed file, has no name")
 	}
 }
+
+// TestHomeModeAndOwnerKept: the home's permissions and owner cannot be
+// changed, by name, through a link to it or by handle (a chroot
+// directory is root's for sftp-server): mode 000 locked an account out
+// of its home for good, since the server's user could then look nothing
+// up in it. Its times may still be set, and files in it keep working.
+func TestHomeModeAndOwnerKept(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "f", "x")
+	if err := os.Symlink(".", filepath.Join(ts.root, "self")); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(ts.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ts.raw(t)
+	perm := Attrs{Flags: AttrPermissions, Permissions: 0}
+	for _, p := range []string{"/", ".", "", "/self", "/self/"} {
+		rc.send(&setstatReq{ID: rc.nextID(), Path: p, Attrs: perm})
+		rc.expectStatus(StatusPermissionDenied)
+	}
+	rc.send(&extendedReq{ID: rc.nextID(), Request: "lsetstat@openssh.com",
+		Data: (&setstatReq{Path: "/", Attrs: perm}).appendTo(nil)[5:]})
+	rc.expectStatus(StatusPermissionDenied)
+	rc.send(&setstatReq{ID: rc.nextID(), Path: "/", Attrs: Attrs{Flags: AttrUIDGID, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}})
+	rc.expectStatus(StatusPermissionDenied)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/", PFlags: fxfRead})
+	h := rc.handle()
+	rc.send(&fsetstatReq{ID: rc.nextID(), Handle: h, Attrs: perm})
+	rc.expectStatus(StatusPermissionDenied)
+	rc.send(&setstatReq{ID: rc.nextID(), Path: "/", Attrs: Attrs{Flags: AttrACModTime, ATime: 1e9, MTime: 1e9}})
+	rc.expectStatus(StatusOK)
+	after, err := os.Stat(ts.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Mode() != before.Mode() {
+		t.Fatalf("home mode %v, was %v", after.Mode(), before.Mode())
+	}
+	// Files in the home and the link itself are still the account's.
+	rc.send(&setstatReq{ID: rc.nextID(), Path: "/f", Attrs: Attrs{Flags: AttrPermissions, Permissions: 0o600}})
+	rc.expectStatus(StatusOK)
+	rc.send(&extendedReq{ID: rc.nextID(), Request: "lsetstat@openssh.com",
+		Data: (&setstatReq{Path: "/self", Attrs: Attrs{Flags: AttrUIDGID, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}}).appendTo(nil)[5:]})
+	rc.expectStatus(StatusOK)
+}
