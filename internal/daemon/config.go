@@ -79,6 +79,12 @@ const (
 	// maxHandlesLimit bounds sftp.max_handles: each handle may hold a file
 	// descriptor, and RLIMIT_NOFILE is commonly 65536.
 	maxHandlesLimit = 65536
+	// maxBannerBytes bounds the banner file. ferry sends it whole in one
+	// USERAUTH_BANNER to every client before authentication; a packet
+	// over 256 KiB fails ferry's transport and OpenSSH's client alike
+	// (PACKET_MAX_SIZE), which cut every login, and sshd ignores a banner
+	// file over 1 MiB. 64 KiB is pages of legal text.
+	maxBannerBytes = 64 << 10
 	// maxStartupsLimit bounds max_startups and per_source_max_startups:
 	// each unauthenticated connection holds a goroutine and a socket.
 	maxStartupsLimit = 1 << 20
@@ -1923,6 +1929,10 @@ func (c *Config) Validate() error {
 		}
 		if !fi.Mode().IsRegular() {
 			return keyErr(f.key, "%s is not a regular file", f.path)
+		}
+		if f.key == "banner" && fi.Size() > maxBannerBytes {
+			return keyErr(f.key, "%s is %d bytes; a banner may have at most %d (it is sent in one packet to every client before authentication)",
+				f.path, fi.Size(), maxBannerBytes)
 		}
 	}
 	if c.AllowTCPForwarding < ForwardingNo || c.AllowTCPForwarding > ForwardingRemote {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -832,4 +833,36 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatalf("ParseConfig accepted a config Validate rejects: %v", err)
 		}
 	})
+}
+
+// TestBannerTooLarge: a banner file over maxBannerBytes is refused at
+// load (ferry serve --check and SIGHUP say so, naming key and line). It
+// was sent whole in one packet to every client, and one over 256 KiB
+// failed every connection ("payload of 405273 bytes exceeds 261888")
+// with only that per-connection line in the log.
+func TestBannerTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	banner := filepath.Join(dir, "banner")
+	if err := os.WriteFile(banner, bytes.Repeat([]byte("x"), maxBannerBytes+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(conf, []byte("\nbanner = \""+banner+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(conf)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "ferry.toml:2: banner:") || !strings.Contains(err.Error(), "at most 65536") {
+		t.Errorf("banner of %d bytes: %v", maxBannerBytes+1, err)
+	}
+	if err := os.Truncate(banner, maxBannerBytes); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := LoadConfig(conf); err != nil {
+		t.Error(err)
+	} else if err := c.Validate(); err != nil {
+		t.Errorf("banner of %d bytes: %v", maxBannerBytes, err)
+	}
 }

@@ -398,7 +398,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	}
 	var banner string
 	if cfg.Banner != "" {
-		b, err := os.ReadFile(cfg.Banner)
+		b, err := readBanner(cfg.Banner)
 		if err != nil {
 			return nil, fmt.Errorf("banner: %w", err)
 		}
@@ -476,6 +476,24 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		srv.GatewayPorts = cfg.GatewayPorts
 	}
 	return &generation{cfg: cfg, srv: srv, hostKeys: hostKeys, hostKeysByPath: hostKeysByPath}, nil
+}
+
+// readBanner reads the banner file, which Validate checked is at most
+// maxBannerBytes; one that grew since fails rather than cut every login.
+func readBanner(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxBannerBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxBannerBytes {
+		return nil, fmt.Errorf("%s is over %d bytes", path, maxBannerBytes)
+	}
+	return b, nil
 }
 
 // connClosed logs one line per connection, records penalties and
