@@ -3,8 +3,11 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -184,5 +187,46 @@ func TestReloadSetsLogLevel(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "keys=[log.format]") {
 		t.Errorf("no restart warning naming log.format in:\n%s", logs.String())
+	}
+}
+
+// TestReloadKeepsDataDir: a reload naming another data_dir keeps serving
+// from the one Run opened, generating no host keys in the new one, and
+// warns that data_dir needs a restart. It generated new host keys there,
+// which every client's known_hosts refused, and put new homes beside no
+// database.
+func TestReloadKeepsDataDir(t *testing.T) {
+	dir, moved := t.TempDir(), filepath.Join(t.TempDir(), "moved")
+	configure := func(dataDir string) *Config {
+		cfg := Default()
+		if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dataDir}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old, next := configure(dir), configure(moved)
+	var logs testenv.LockedBuffer
+	log, level := newLogger(old.Log, &logs)
+	d := &Daemon{opts: RunOptions{Load: func() (*Config, error) { return next, nil }}, log: log, logLevel: level,
+		metrics: NewMetrics()}
+	gen, err := d.newGeneration(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.current.Store(gen)
+
+	d.reload()
+	if got := d.current.Load(); got.cfg.DataDir != dir || !slices.Equal(fingerprints(got.hostKeys), fingerprints(gen.hostKeys)) {
+		t.Errorf("after reloading data_dir %s: serving from %s with keys %v, want %s with %v",
+			moved, got.cfg.DataDir, fingerprints(got.hostKeys), dir, fingerprints(gen.hostKeys))
+	}
+	if _, err := os.Stat(moved); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("reload created the new data_dir: %v", err)
+	}
+	if !strings.Contains(logs.String(), "keys=\"[data_dir database]\"") && !strings.Contains(logs.String(), "keys=[data_dir") {
+		t.Errorf("no restart warning naming data_dir in:\n%s", logs.String())
 	}
 }

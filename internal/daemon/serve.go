@@ -241,6 +241,12 @@ func (d *Daemon) reload() {
 		return
 	}
 	old := d.current.Load().cfg
+	restartKeys := restartOnlyChanges(old, cfg)
+	// The database stays the one Run opened; homes and default host keys
+	// stay beside it. A new data_dir taken at reload generated new host
+	// keys there (every client's known_hosts then refused ferry) and
+	// moved new homes away from the accounts' database.
+	cfg.DataDir = old.DataDir
 	gen, err := d.newGeneration(cfg)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
@@ -257,15 +263,16 @@ func (d *Daemon) reload() {
 	if d.logLevel != nil {
 		d.logLevel.Set(cfg.Log.Level)
 	}
-	if keys := restartOnlyChanges(old, cfg); len(keys) > 0 {
-		d.log.Warn("these changes take effect after a restart; the running values stay", "keys", keys)
+	if len(restartKeys) > 0 {
+		d.log.Warn("these changes take effect after a restart; the running values stay", "keys", restartKeys)
 	}
 	d.log.Info("configuration reloaded", "kex", cfg.KexAlgorithms, "ciphers", cfg.Ciphers, "macs", cfg.MACs)
 }
 
 // restartOnlyChanges names the changed keys that a reload cannot apply:
-// the listeners (and the PROXY protocol wrapping them), the database
-// connection, the metrics listener and run_as are set up once by Run.
+// the listeners (and the PROXY protocol wrapping them), the data
+// directory and database connection, the metrics listener and run_as are
+// set up once by Run.
 func restartOnlyChanges(old, cfg *Config) []string {
 	var keys []string
 	newDB, _ := cfg.DatabaseURL()
@@ -275,6 +282,7 @@ func restartOnlyChanges(old, cfg *Config) []string {
 		changed bool
 	}{
 		{"listen", !slices.Equal(old.Listen, cfg.Listen)},
+		{"data_dir", old.DataDir != cfg.DataDir},
 		{"database", newDB != oldDB},
 		{"proxy_protocol", old.ProxyProtocol != cfg.ProxyProtocol},
 		{"metrics.listen", old.Metrics.Listen != cfg.Metrics.Listen},
