@@ -64,13 +64,24 @@ func Local(dir string) (FS, error) {
 	return &local{root: r}, nil
 }
 
-// rel turns a client-view path into a name relative to the root.
-func rel(name string) string {
+// MaxPathLen bounds a path the FS takes, in bytes, as PATH_MAX bounds
+// one the kernel takes (OpenSSH's sftp-server fails a longer one with
+// ENAMETOOLONG). os.Root resolves a path one component at a time, one
+// openat(2) each, so without it a single request naming a path of a
+// hundred thousand components cost a third of a second of CPU.
+const MaxPathLen = 4095
+
+// rel turns a client-view path into a name relative to the root, or fails
+// it for op with ENAMETOOLONG.
+func rel(op, name string) (string, error) {
 	c := Clean(name)
-	if c == "/" {
-		return "."
+	if len(c) > MaxPathLen {
+		return "", &fs.PathError{Op: op, Path: c[:64] + "...", Err: syscall.ENAMETOOLONG}
 	}
-	return c[1:]
+	if c == "/" {
+		return ".", nil
+	}
+	return c[1:], nil
 }
 
 // errPathEscapesText is os.Root's unexported errPathEscapes; matching its
@@ -99,11 +110,15 @@ func fix(op, name string, err error) error {
 }
 
 func (l *local) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	r, err := rel("open", name)
+	if err != nil {
+		return nil, err
+	}
 	if l.open.Add(1) > MaxOpenFiles {
 		l.open.Add(-1)
 		return nil, &fs.PathError{Op: "open", Path: Clean(name), Err: syscall.EMFILE}
 	}
-	f, err := l.root.OpenFile(rel(name), flag|openNonblock, perm)
+	f, err := l.root.OpenFile(r, flag|openNonblock, perm)
 	if err != nil {
 		l.open.Add(-1)
 		return nil, fix("open", name, err)
@@ -113,21 +128,36 @@ func (l *local) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 }
 
 func (l *local) Stat(name string) (fs.FileInfo, error) {
-	fi, err := l.root.Stat(rel(name))
+	r, err := rel("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := l.root.Stat(r)
 	return fi, fix("stat", name, err)
 }
 
 func (l *local) Lstat(name string) (fs.FileInfo, error) {
-	fi, err := l.root.Lstat(rel(name))
+	r, err := rel("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := l.root.Lstat(r)
 	return fi, fix("lstat", name, err)
 }
 
 func (l *local) Mkdir(name string, perm fs.FileMode) error {
-	return fix("mkdir", name, l.root.Mkdir(rel(name), perm))
+	r, err := rel("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return fix("mkdir", name, l.root.Mkdir(r, perm))
 }
 
 func (l *local) Remove(name string) error {
-	r := rel(name)
+	r, err := rel("remove", name)
+	if err != nil {
+		return err
+	}
 	fi, err := l.root.Lstat(r)
 	if err != nil {
 		return fix("remove", name, err)
@@ -141,7 +171,10 @@ func (l *local) Remove(name string) error {
 }
 
 func (l *local) Rmdir(name string) error {
-	r := rel(name)
+	r, err := rel("rmdir", name)
+	if err != nil {
+		return err
+	}
 	if r == "." {
 		return &fs.PathError{Op: "rmdir", Path: "/", Err: syscall.EBUSY}
 	}
@@ -156,7 +189,10 @@ func (l *local) Rmdir(name string) error {
 }
 
 func (l *local) Rename(oldname, newname string) error {
-	o, n := rel(oldname), rel(newname)
+	o, n, err := rel2("rename", oldname, newname)
+	if err != nil {
+		return err
+	}
 	fi, err := l.root.Lstat(o)
 	if err != nil {
 		return fix("rename", oldname, err)
@@ -186,19 +222,34 @@ func (l *local) Rename(oldname, newname string) error {
 }
 
 func (l *local) PosixRename(oldname, newname string) error {
-	if rel(oldname) == "." || rel(newname) == "." {
+	o, n, err := rel2("rename", oldname, newname)
+	if err != nil {
+		return err
+	}
+	if o == "." || n == "." {
 		return &fs.PathError{Op: "rename", Path: "/", Err: syscall.EBUSY}
 	}
-	return fix("rename", newname, l.root.Rename(rel(oldname), rel(newname)))
+	return fix("rename", newname, l.root.Rename(o, n))
 }
 
 func (l *local) Link(oldname, newname string) error {
-	return fix("link", newname, l.root.Link(rel(oldname), rel(newname)))
+	o, n, err := rel2("link", oldname, newname)
+	if err != nil {
+		return err
+	}
+	return fix("link", newname, l.root.Link(o, n))
 }
 
 func (l *local) Symlink(target, linkname string) error {
 	if target == "" {
 		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.ENOENT}
+	}
+	r, err := rel("symlink", linkname)
+	if err != nil {
+		return err
+	}
+	if len(target) > MaxPathLen {
+		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: syscall.ENAMETOOLONG}
 	}
 	stored := target
 	if path.IsAbs(target) {
@@ -219,7 +270,7 @@ func (l *local) Symlink(target, linkname string) error {
 	if climbs(stored) {
 		return &fs.PathError{Op: "symlink", Path: Clean(linkname), Err: ErrEscape}
 	}
-	return fix("symlink", linkname, l.root.Symlink(stored, rel(linkname)))
+	return fix("symlink", linkname, l.root.Symlink(stored, r))
 }
 
 // climbs reports whether a link target has a ".." component: such a
@@ -242,25 +293,50 @@ func unwrapPathErr(err error) error {
 }
 
 func (l *local) Readlink(name string) (string, error) {
-	s, err := l.root.Readlink(rel(name))
+	r, err := rel("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	s, err := l.root.Readlink(r)
 	return s, fix("readlink", name, err)
 }
 
+// rel2 is rel of both names of a two-path operation.
+func rel2(op, oldname, newname string) (string, string, error) {
+	o, err := rel(op, oldname)
+	if err != nil {
+		return "", "", err
+	}
+	n, err := rel(op, newname)
+	return o, n, err
+}
+
 func (l *local) RealPath(name string) (string, error) {
+	if _, err := rel("realpath", name); err != nil {
+		return "", err
+	}
 	parts := splitPath(Clean(name))
 	var out []string
-	// dirs holds the directories of out, opened: dirs[i] is the one
-	// out[:i] names, and each step looks its component up in the last of
-	// them. Looking each prefix up from the root again walked 1+2+...+n
-	// components for a path of n: REALPATH of a path 2,000 directories
-	// deep (4,000 bytes, which a client can make with MKDIR) cost about
-	// 6 s of CPU, and clients send REALPATH for every cd.
-	dirs := []*os.Root{l.root}
+	// dir is the directory out names, open: each step looks its component
+	// up there. Looking each prefix up from the root again walked
+	// 1+2+...+n components for a path of n: REALPATH of a path 2,000
+	// directories deep (4,000 bytes, which a client can make with MKDIR)
+	// cost about 6 s of CPU, and clients send REALPATH for every cd. Only
+	// the one directory is held (holding every one on the way took a
+	// descriptor per component, outside MaxOpenFiles); a ".." from a link
+	// target reopens its parent from the root.
+	dir := l.root
 	defer func() {
-		for _, d := range dirs[1:] {
-			d.Close()
+		if dir != l.root {
+			dir.Close()
 		}
 	}()
+	enter := func(sub *os.Root) {
+		if dir != l.root {
+			dir.Close()
+		}
+		dir = sub
+	}
 	links := 0
 	for i := 0; i < len(parts); i++ {
 		p := parts[i]
@@ -272,11 +348,17 @@ func (l *local) RealPath(name string) (string, error) {
 				return "", &fs.PathError{Op: "realpath", Path: Clean(name), Err: ErrEscape}
 			}
 			out = out[:len(out)-1]
-			dirs[len(dirs)-1].Close()
-			dirs = dirs[:len(dirs)-1]
+			if len(out) == 0 {
+				enter(l.root)
+				continue
+			}
+			sub, err := l.root.OpenRoot(strings.Join(out, "/"))
+			if err != nil {
+				return "", fix("realpath", name, err)
+			}
+			enter(sub)
 			continue
 		}
-		dir := dirs[len(dirs)-1]
 		last := i == len(parts)-1
 		fi, err := dir.Lstat(p)
 		if err != nil {
@@ -299,7 +381,7 @@ func (l *local) RealPath(name string) (string, error) {
 				return "", &fs.PathError{Op: "realpath", Path: Clean(name), Err: ErrEscape}
 			}
 			// The target is relative to the link's directory, which out
-			// and dirs still name.
+			// and dir still name.
 			parts = append(splitPath(target), parts[i+1:]...)
 			i = -1
 			continue
@@ -315,7 +397,7 @@ func (l *local) RealPath(name string) (string, error) {
 		if err != nil {
 			return "", fix("realpath", name, err)
 		}
-		dirs = append(dirs, sub)
+		enter(sub)
 	}
 	return "/" + strings.Join(out, "/"), nil
 }
@@ -329,23 +411,43 @@ func splitPath(p string) []string {
 // between gets the change on the link itself (see os.Root), never on
 // anything outside.
 func (l *local) Chmod(name string, mode fs.FileMode) error {
-	return fix("chmod", name, l.root.Chmod(rel(name), mode))
+	r, err := rel("chmod", name)
+	if err != nil {
+		return err
+	}
+	return fix("chmod", name, l.root.Chmod(r, mode))
 }
 
 func (l *local) Chown(name string, uid, gid int) error {
-	return fix("chown", name, l.root.Chown(rel(name), uid, gid))
+	r, err := rel("chown", name)
+	if err != nil {
+		return err
+	}
+	return fix("chown", name, l.root.Chown(r, uid, gid))
 }
 
 func (l *local) Lchown(name string, uid, gid int) error {
-	return fix("lchown", name, l.root.Lchown(rel(name), uid, gid))
+	r, err := rel("lchown", name)
+	if err != nil {
+		return err
+	}
+	return fix("lchown", name, l.root.Lchown(r, uid, gid))
 }
 
 func (l *local) Chtimes(name string, atime, mtime time.Time) error {
-	return fix("chtimes", name, l.root.Chtimes(rel(name), atime, mtime))
+	r, err := rel("chtimes", name)
+	if err != nil {
+		return err
+	}
+	return fix("chtimes", name, l.root.Chtimes(r, atime, mtime))
 }
 
 func (l *local) Truncate(name string, size int64) error {
-	f, err := l.root.OpenFile(rel(name), os.O_WRONLY|openNonblock, 0)
+	r, err := rel("truncate", name)
+	if err != nil {
+		return err
+	}
+	f, err := l.root.OpenFile(r, os.O_WRONLY|openNonblock, 0)
 	if err != nil {
 		return fix("truncate", name, err)
 	}
@@ -354,7 +456,11 @@ func (l *local) Truncate(name string, size int64) error {
 }
 
 func (l *local) StatVFS(name string) (*StatVFS, error) {
-	f, err := l.root.OpenFile(rel(name), os.O_RDONLY|openNonblock, 0)
+	r, err := rel("statvfs", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := l.root.OpenFile(r, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, fix("statvfs", name, err)
 	}
