@@ -14,6 +14,53 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// runAsServer starts ferry serve as root with run_as = "nobody" and extra
+// configuration, its data directory and configuration reachable by
+// nobody; it skips unless the test runs as root.
+func runAsServer(t *testing.T, config string) (*server, int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs ferry serve started as root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody:", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	tmp := t.TempDir()
+	for _, d := range []string{filepath.Dir(tmp), tmp} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	copyHostKeys(t, dataDir) // root-owned, as a first start as root makes them
+	conf := filepath.Join(tmp, "ferry.toml")
+	writeFile(t, conf, []byte("run_as = \"nobody\"\n"+config))
+	s := &server{t: t, dataDir: dataDir, config: conf}
+	s.start()
+	return s, uid
+}
+
+// TestRunAsRestart: ferry serve with run_as starts again. The first start
+// gave nobody the data directory's host keys, and every later start, as
+// root, refused them as foreign ("owned by uid 65534, not by uid 0
+// (ferry) or root"): with Restart=on-failure, systemd looped on it.
+func TestRunAsRestart(t *testing.T) {
+	s, uid := runAsServer(t, "")
+	fi, err := os.Stat(filepath.Join(s.dataDir, "ssh_host_ed25519_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Sys().(*syscall.Stat_t).Uid; got != uint32(uid) {
+		t.Fatalf("host key owned by uid %d after a start with run_as, want %d", got, uid)
+	}
+	s.restart()
+}
+
 // TestRunAsReload: started as root with run_as, ferry serves as that user
 // (uploads belong to it) and a SIGHUP still reloads when host_keys names
 // a root-owned key outside the data directory (sshd's /etc/ssh keys, kept

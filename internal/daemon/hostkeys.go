@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 
 	"github.com/ferry-sftp/ferry/keys"
@@ -46,7 +48,7 @@ var dsaHostKey = hostKeySpec{"ssh_host_dsa_key", keys.KeyDSA, 1024}
 // Like sshd, a private key file readable by group or others, or owned by a
 // user other than the process's (or root), is refused.
 func LoadOrCreateHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, log *slog.Logger) ([]keys.Signer, error) {
-	signers, _, err := reloadHostKeys(dataDir, paths, hostKeyAlgorithms, log, nil)
+	signers, _, err := reloadHostKeys(dataDir, paths, hostKeyAlgorithms, log, nil, -1)
 	return signers, err
 }
 
@@ -57,9 +59,10 @@ func LoadOrCreateHostKeys(dataDir string, paths []string, hostKeyAlgorithms []st
 // (sshd's own /etc/ssh keys, kept so that customers see no host key
 // change): without it every SIGHUP failed with "permission denied" and no
 // setting could change without a restart. It also returns the keys by
-// path, for the next reload.
+// path, for the next reload. runAsUID (-1 for none) may own key files
+// besides ferry's own user and root (runAsOwner).
 func reloadHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, log *slog.Logger,
-	previous map[string]keys.Signer) ([]keys.Signer, map[string]keys.Signer, error) {
+	previous map[string]keys.Signer, runAsUID int) ([]keys.Signer, map[string]keys.Signer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -72,7 +75,7 @@ func reloadHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, 
 		byPath[path] = s
 	}
 	load := func(path string) (keys.Signer, error) {
-		s, err := loadHostKey(path)
+		s, err := loadHostKey(path, runAsUID)
 		if prev := previous[path]; err != nil && prev != nil && errors.Is(err, fs.ErrPermission) {
 			log.Warn("host key unreadable (run_as dropped the privileges that read it at start); keeping the key loaded before, a restart reads the file again",
 				"path", path, "error", err)
@@ -105,7 +108,7 @@ func reloadHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, 
 		path := filepath.Join(dataDir, spec.file)
 		s, err := load(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			s, err = createHostKey(path, spec)
+			s, err = createHostKey(path, spec, runAsUID)
 			if err == nil {
 				log.Info("generated host key", "type", spec.keyType, "path", path)
 			}
@@ -129,7 +132,7 @@ func reloadHostKeys(dataDir string, paths []string, hostKeyAlgorithms []string, 
 func CheckHostKeys(cfg *Config) (found []string, missing []string, err error) {
 	var errs []error
 	check := func(path string) {
-		s, err := loadHostKey(path)
+		s, err := loadHostKey(path, runAsOwner(cfg))
 		if err != nil {
 			errs = append(errs, err)
 			return
@@ -158,6 +161,26 @@ func CheckHostKeys(cfg *Config) (found []string, missing []string, err error) {
 	return found, missing, errors.Join(errs...)
 }
 
+// runAsOwner is the uid of cfg's run_as user when ferry runs as root and
+// will drop to it, or -1. Run gives that user the data directory's keys
+// (chownDataDir), so at the next start, still root, they belong to it:
+// refusing them as foreign made every start after the first fail ("owned
+// by uid 65534, not by uid 0 (ferry) or root").
+func runAsOwner(cfg *Config) int {
+	if cfg.RunAs == "" || os.Geteuid() != 0 {
+		return -1
+	}
+	u, err := user.Lookup(cfg.RunAs)
+	if err != nil {
+		return -1 // dropPrivileges reports it
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return -1
+	}
+	return uid
+}
+
 // HostKeyFingerprints returns "type SHA256:..." for each signer, for a
 // startup banner or a `ferry serve --check` listing.
 func HostKeyFingerprints(signers []keys.Signer) []string {
@@ -172,7 +195,7 @@ func HostKeyFingerprints(signers []keys.Signer) []string {
 // loadHostKey reads and parses a private key file after sshd's checks
 // (sshkey_perm_ok). The checks use the opened file's metadata, so the file
 // cannot be swapped between check and read.
-func loadHostKey(path string) (keys.Signer, error) {
+func loadHostKey(path string, runAsUID int) (keys.Signer, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
@@ -185,7 +208,7 @@ func loadHostKey(path string) (keys.Signer, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("host key %s: not a regular file", path)
 	}
-	if err := checkPrivateKeyFile(path, fi); err != nil {
+	if err := checkPrivateKeyFile(path, fi, runAsUID); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, keys.MaxPrivateKeyFile+1))
@@ -199,10 +222,10 @@ func loadHostKey(path string) (keys.Signer, error) {
 	return s, nil
 }
 
-func checkPrivateKeyFile(path string, fi fs.FileInfo) error {
+func checkPrivateKeyFile(path string, fi fs.FileInfo, runAsUID int) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		uid := uint32(os.Geteuid())
-		if st.Uid != uid && st.Uid != 0 {
+		if st.Uid != uid && st.Uid != 0 && (runAsUID < 0 || st.Uid != uint32(runAsUID)) {
 			return fmt.Errorf("host key %s: owned by uid %d, not by uid %d (ferry) or root", path, st.Uid, uid)
 		}
 	}
@@ -215,7 +238,7 @@ func checkPrivateKeyFile(path string, fi fs.FileInfo) error {
 	return nil
 }
 
-func createHostKey(path string, spec hostKeySpec) (keys.Signer, error) {
+func createHostKey(path string, spec hostKeySpec, runAsUID int) (keys.Signer, error) {
 	s, err := keys.GenerateKey(spec.keyType, spec.bits)
 	if err != nil {
 		return nil, fmt.Errorf("host key %s: generating %s: %w", path, spec.keyType, err)
@@ -231,7 +254,7 @@ func createHostKey(path string, spec hostKeySpec) (keys.Signer, error) {
 	if !created {
 		// Another process created it first; use theirs so both serve the
 		// same key.
-		return loadHostKey(path)
+		return loadHostKey(path, runAsUID)
 	}
 	return s, nil
 }

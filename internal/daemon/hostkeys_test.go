@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"bytes"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/keys"
@@ -302,7 +305,7 @@ func TestReloadKeepsUnreadableHostKey(t *testing.T) {
 		t.Skip("root opens any file; e2e TestRunAsReload covers run_as")
 	}
 	dir := t.TempDir()
-	signers, byPath, err := reloadHostKeys(dir, nil, nil, nil, nil)
+	signers, byPath, err := reloadHostKeys(dir, nil, nil, nil, nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +314,7 @@ func TestReloadKeepsUnreadableHostKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logBuf bytes.Buffer
-	again, _, err := reloadHostKeys(dir, nil, nil, slog.New(slog.NewTextHandler(&logBuf, nil)), byPath)
+	again, _, err := reloadHostKeys(dir, nil, nil, slog.New(slog.NewTextHandler(&logBuf, nil)), byPath, -1)
 	if err != nil {
 		t.Fatalf("reload with the ed25519 key unreadable: %v", err)
 	}
@@ -321,7 +324,36 @@ func TestReloadKeepsUnreadableHostKey(t *testing.T) {
 	if !strings.Contains(logBuf.String(), "level=WARN") || !strings.Contains(logBuf.String(), ed) {
 		t.Errorf("no warning naming %s in:\n%s", ed, logBuf.String())
 	}
-	if _, _, err := reloadHostKeys(dir, []string{ed}, nil, nil, nil); err == nil {
+	if _, _, err := reloadHostKeys(dir, []string{ed}, nil, nil, nil, -1); err == nil {
 		t.Error("an unreadable key never loaded before was accepted")
+	}
+}
+
+// ownedFileInfo is a 0600 regular file's metadata owned by uid.
+type ownedFileInfo struct{ uid uint32 }
+
+func (ownedFileInfo) Name() string       { return "ssh_host_ed25519_key" }
+func (ownedFileInfo) Size() int64        { return 400 }
+func (ownedFileInfo) Mode() fs.FileMode  { return 0o600 }
+func (ownedFileInfo) ModTime() time.Time { return time.Time{} }
+func (ownedFileInfo) IsDir() bool        { return false }
+func (f ownedFileInfo) Sys() any         { return &syscall.Stat_t{Uid: f.uid} }
+
+// TestHostKeyOwnedByRunAs: a host key owned by the run_as user is
+// accepted (Run gave it the data directory's keys at the previous start);
+// one owned by anyone else still is not.
+func TestHostKeyOwnedByRunAs(t *testing.T) {
+	const runAs = 4242
+	if os.Geteuid() == runAs {
+		t.Skip("the test's foreign uid is ours")
+	}
+	if err := checkPrivateKeyFile("k", ownedFileInfo{runAs}, runAs); err != nil {
+		t.Errorf("key owned by the run_as uid: %v", err)
+	}
+	if err := checkPrivateKeyFile("k", ownedFileInfo{runAs}, -1); err == nil {
+		t.Error("key owned by a foreign uid accepted without run_as")
+	}
+	if err := checkPrivateKeyFile("k", ownedFileInfo{runAs + 1}, runAs); err == nil {
+		t.Error("key owned by a foreign uid accepted beside run_as")
 	}
 }

@@ -388,7 +388,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	if prev := d.current.Load(); prev != nil {
 		previousKeys = prev.hostKeysByPath
 	}
-	hostKeys, hostKeysByPath, err := reloadHostKeys(cfg.DataDir, cfg.HostKeys, cfg.HostKeyAlgorithms, d.log, previousKeys)
+	hostKeys, hostKeysByPath, err := reloadHostKeys(cfg.DataDir, cfg.HostKeys, cfg.HostKeyAlgorithms, d.log, previousKeys, runAsOwner(cfg))
 	if err != nil {
 		return nil, err
 	}
