@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -145,4 +146,40 @@ func TestRunAsReload(t *testing.T) {
 		t.Fatalf("reload failed after run_as:\n%s", l)
 	}
 	login()
+}
+
+// TestRunAsCommandCredentials: after run_as, ferry cannot switch to an
+// account's uid or shell_uid, so it refuses the command rather than run
+// it as its own user. It ran it as nobody, silently: an account meant to
+// be confined to uid 1234 got commands (a shell, with --shell) that read
+// the host keys and the database of every password hash.
+func TestRunAsCommandCredentials(t *testing.T) {
+	for _, tc := range []struct{ name, config, flags string }{
+		{"account uid", "", "--uid 1234 --gid 1234"},
+		{"shell_uid", "shell_uid = 1234\nshell_gid = 1234\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := runAsServer(t, "allowed_commands = [\"id\"]\n"+tc.config)
+			s.addUser("carol", "pw-carol-1", strings.Fields(tc.flags)...)
+			c, err := ssh.Dial("tcp", s.addr(), &ssh.ClientConfig{User: "carol", Auth: []ssh.AuthMethod{ssh.Password("pw-carol-1")},
+				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			out, err := sess.CombinedOutput("id")
+			var ee *ssh.ExitError
+			if !errors.As(err, &ee) || ee.ExitStatus() != 1 || strings.Contains(string(out), "uid=") {
+				t.Errorf("id as an account with uid 1234 after run_as: %v, output %q; want exit 1 and no output of id", err, out)
+			}
+			if !s.waitLog(func(l string) bool { return strings.Contains(l, "command refused") }) {
+				t.Error("no 'command refused' in the log")
+			}
+		})
+	}
 }

@@ -798,6 +798,12 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 		if uid == nil {
 			uid, gid = cfg.ShellUID, cfg.ShellGID
 		}
+		if err := commandCredentialsUsable(uid, gid); err != nil {
+			d.log.Error("command refused", "user", acct.Name, "remote", s.Conn().RemoteAddr().String(), "error", err)
+			fmt.Fprintln(s.Stderr(), "ferry: commands cannot run for this account on this server")
+			s.Exit(1)
+			return
+		}
 		h, err := shell.New(shell.Config{User: acct.Name, Home: home, AllowShell: acct.Permissions.AllowShell,
 			AllowedCommands: cfg.AllowedCommands, UID: uid, GID: gid, Logger: d.log})
 		if err != nil {
@@ -808,6 +814,29 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 		}
 		h.ServeSSH(s)
 	})
+}
+
+// commandCredentialsUsable reports why commands cannot run with uid and
+// gid (the account's, or shell_uid/shell_gid): switching to them needs
+// root, which ferry no longer has after run_as or never had under
+// contrib/ferry.service's User=. The shell handler then ran the command
+// as ferry's own user, silently: an account meant to be confined to uid
+// 2000 got a shell that read the database of every password hash and the
+// host keys. Credentials equal to ferry's own need no switch.
+func commandCredentialsUsable(uid, gid *uint32) error {
+	euid, egid := os.Geteuid(), os.Getegid()
+	if uid == nil || euid == 0 {
+		return nil
+	}
+	if *uid == uint32(euid) && (gid == nil || *gid == uint32(egid)) {
+		return nil
+	}
+	g := "-"
+	if gid != nil {
+		g = strconv.FormatUint(uint64(*gid), 10)
+	}
+	return fmt.Errorf("commands must run as uid %d gid %s, and ferry, running as uid %d, cannot switch to them (start it as root without run_as, or drop shell_uid/the account's uid)",
+		*uid, g, euid)
 }
 
 // newLogger makes the daemon's log; the returned level is the one

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -526,5 +527,56 @@ func TestChownDataDirStaysAtTop(t *testing.T) {
 	chownDataDir(dir, os.Getuid(), os.Getgid())
 	if !atime().Equal(old) {
 		t.Errorf("chownDataDir read %s, below the data directory's top level", deep)
+	}
+}
+
+// TestCommandCredentialsNotSwitchable: unprivileged (contrib/ferry.service
+// runs ferry as User=ferry), ferry refuses a command that must run as
+// another uid instead of running it as itself, and runs one whose uid is
+// its own. As root every uid is reachable: e2e's
+// TestRunAsCommandCredentials drops privileges for real.
+func TestCommandCredentialsNotSwitchable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can switch to any uid; e2e TestRunAsCommandCredentials covers run_as")
+	}
+	if _, err := exec.LookPath("id"); err != nil {
+		t.Skip("no id(1)")
+	}
+	dir := t.TempDir()
+	addr := startDaemonWith(t, dir, "", func(c *Config) { c.AllowedCommands = []string{"id"} })
+	st := openSQLiteStore(t, dir)
+	own, other := uint32(os.Geteuid()), uint32(os.Geteuid()+1)
+	ownGID := uint32(os.Getegid())
+	for _, tc := range []struct {
+		name     string
+		uid, gid uint32
+		ok       bool
+	}{{"other", other, other, false}, {"own", own, ownGID, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := password.Hash("pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &store.Account{Name: "u" + tc.name, PasswordHash: h, Enabled: true, UID: &tc.uid, GID: &tc.gid}
+			if err := st.CreateAccount(context.Background(), a, nil); err != nil {
+				t.Fatal(err)
+			}
+			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: a.Name, Auth: []ssh.AuthMethod{ssh.Password("pw")},
+				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			out, err := sess.CombinedOutput("id -u")
+			ran := err == nil && strings.TrimSpace(string(out)) == fmt.Sprint(own)
+			if ran != tc.ok {
+				t.Errorf("id -u as uid %d (ferry runs as %d): %v, %q; want it run: %v", tc.uid, own, err, out, tc.ok)
+			}
+		})
 	}
 }
