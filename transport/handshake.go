@@ -422,7 +422,6 @@ func (c *Conn) runKexLocked(peerInitPayload []byte, skipped int) error {
 	}
 
 	c.algs.Store(&algs)
-	c.lastKexAt.Store(time.Now().UnixNano())
 	c.kexCount++
 	// Writers read firstKex under wmu (rekey checks, KEXINIT contents).
 	c.wmu.Lock()
@@ -449,6 +448,10 @@ func (c *Conn) finishOutgoingKexLocked(algs Algorithms, k packet.Keys) error {
 	if c.strictKex {
 		c.w.ResetSeqNum()
 	}
+	// The rekey interval runs from here, where the writers resume: were it
+	// stamped only once the peer's NEWKEYS is read, a write in between
+	// would find the interval still spent and start another exchange.
+	c.lastKexAt.Store(time.Now().UnixNano())
 	switch algs.CompressionOut {
 	case "zlib@openssh.com":
 		if c.authenticated.Load() {
