@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-sftp/ferry/internal/testenv"
 )
 
 // runAsServer starts ferry serve as root with run_as = "nobody" and extra
@@ -181,5 +185,45 @@ func TestRunAsCommandCredentials(t *testing.T) {
 				t.Error("no 'command refused' in the log")
 			}
 		})
+	}
+}
+
+// TestRunAsWithoutChown: started as root without CAP_CHOWN (a unit whose
+// CapabilityBoundingSet lacks it), ferry with run_as cannot give the data
+// directory to that user and says so at start. It ignored the failure and
+// ran as nobody with a root-owned database, host keys and home root,
+// failing later at every login.
+func TestRunAsWithoutChown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs ferry serve started as root")
+	}
+	setpriv := testenv.NeedTool(t, "setpriv")
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody:", err)
+	}
+	tmp := t.TempDir()
+	for _, d := range []string{filepath.Dir(tmp), tmp} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	copyHostKeys(t, dataDir)
+	conf := filepath.Join(tmp, "ferry.toml")
+	writeFile(t, conf, []byte("run_as = \"nobody\"\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, setpriv, "--bounding-set", "-chown", "--", ferryBin, "--data-dir", dataDir,
+		"serve", "--config", conf, "--listen", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("ferry serve started without the right to give nobody its data directory:\n%s", out)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "run_as: giving the data directory to nobody") {
+		t.Errorf("ferry serve: %v\n%s", err, out)
 	}
 }

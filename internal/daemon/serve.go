@@ -889,12 +889,36 @@ func setProcessUmask(m fs.FileMode) {
 // every customer's files included, at every start as root, which for a
 // host with millions of files held back READY=1 for minutes (past
 // systemd's start timeout) while chowning nothing more.
-func chownDataDir(dir string, uid, gid int) {
-	os.Lchown(dir, uid, gid)
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		os.Lchown(filepath.Join(dir, e.Name()), uid, gid)
+//
+// A chown that fails (root without CAP_CHOWN, as a unit whose
+// CapabilityBoundingSet lacks it) fails the start: ignored, ferry ran as
+// run_as with a database, host keys and home root it could not write, and
+// failed later at every login. Files the user already owns are left
+// alone, so a start needs no chown (nor the capability) after the first.
+func chownDataDir(dir string, uid, gid int) error {
+	chown := func(p string) error {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == uint32(uid) && st.Gid == uint32(gid) {
+			return nil
+		}
+		return os.Lchown(p, uid, gid)
 	}
+	if err := chown(dir); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := chown(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, the clock
@@ -923,7 +947,9 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	chownDataDir(cfg.DataDir, uid, gid)
+	if err := chownDataDir(cfg.DataDir, uid, gid); err != nil {
+		return fmt.Errorf("run_as: giving the data directory to %s: %w (as root, ferry needs CAP_CHOWN for it)", cfg.RunAs, err)
+	}
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return fmt.Errorf("run_as setgroups: %w", err)
 	}

@@ -524,7 +524,9 @@ func TestChownDataDirStaysAtTop(t *testing.T) {
 		t.Skip("the filesystem does not update access times (noatime)")
 	}
 	setOld()
-	chownDataDir(dir, os.Getuid(), os.Getgid())
+	if err := chownDataDir(dir, os.Getuid(), os.Getgid()); err != nil {
+		t.Fatal(err)
+	}
 	if !atime().Equal(old) {
 		t.Errorf("chownDataDir read %s, below the data directory's top level", deep)
 	}
