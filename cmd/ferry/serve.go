@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +63,13 @@ accepting and lets transfers finish.`,
 				cfg, err := load()
 				if err != nil {
 					return err
+				}
+				// serve would fail at start on a run_as user that does
+				// not exist, after binding its ports.
+				if cfg.RunAs != "" {
+					if _, err := user.Lookup(cfg.RunAs); err != nil {
+						return fmt.Errorf("run_as: %w", err)
+					}
 				}
 				// serve would fail at start on a key it cannot load;
 				// --check reads them but never generates one.

@@ -67,3 +67,18 @@ func TestServeCheckHostKeys(t *testing.T) {
 		t.Errorf("--check wrote into the data directory: %v", entries)
 	}
 }
+
+// TestServeCheckRunAs: `serve --check` fails on a run_as user that does
+// not exist, which it passed with "configuration OK" before serve exited
+// on it at start.
+func TestServeCheckRunAs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(cfg, []byte("run_as = \"no-such-user-ferry\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := ferryRun(t, filepath.Join(dir, "data"), "", "serve", "--check", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "run_as: user: unknown user no-such-user-ferry") {
+		t.Errorf("--check: %v (stdout %q), want an unknown run_as user", err, out)
+	}
+}
