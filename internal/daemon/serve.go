@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -471,6 +472,14 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	}
 	if cfg.LoginGraceTime == 0 {
 		srv.LoginGraceTime = 100 * 365 * 24 * time.Hour // sshd: 0 means no limit
+	}
+	if cfg.ClientAliveCountMax == 0 {
+		// sshd (since 8.2): keepalives are sent, for NAT and firewalls,
+		// but never end the connection. package server reads 0 as its
+		// default of 3, which cut the clients of an admin who copied
+		// "ClientAliveCountMax 0" from sshd_config after 3 silent
+		// intervals.
+		srv.ClientAliveCountMax = math.MaxInt
 	}
 	if cfg.AllowTCPForwarding.AllowsLocal() {
 		srv.LocalForward = func(c *server.Conn, host string, port uint32) bool {

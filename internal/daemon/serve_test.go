@@ -39,10 +39,17 @@ func startDaemon(t *testing.T, dataDir, database string) string {
 // configuration before it is validated.
 func startDaemonWith(t *testing.T, dataDir, database string, configure func(*Config)) string {
 	t.Helper()
+	addr, _ := startDaemonLogs(t, dataDir, database, configure)
+	return addr
+}
+
+// startDaemonLogs is startDaemonWith that also returns the daemon's log.
+func startDaemonLogs(t *testing.T, dataDir, database string, configure func(*Config)) (string, *testenv.LockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
-	var logs testenv.LockedBuffer
+	logs := new(testenv.LockedBuffer)
 	go func() {
 		done <- Run(ctx, RunOptions{
 			Load: func() (*Config, error) {
@@ -56,7 +63,7 @@ func startDaemonWith(t *testing.T, dataDir, database string, configure func(*Con
 				return cfg, cfg.Validate()
 			},
 			Version:   "test",
-			LogOutput: &logs,
+			LogOutput: logs,
 			Ready:     func(a []net.Addr) { ready <- a },
 		})
 	}()
@@ -69,7 +76,7 @@ func startDaemonWith(t *testing.T, dataDir, database string, configure func(*Con
 				t.Logf("daemon log:\n%s", logs.String())
 			}
 		})
-		return a[0].String()
+		return a[0].String(), logs
 	case err := <-done:
 		cancel()
 		t.Fatalf("daemon: %v\n%s", err, logs.String())
@@ -77,7 +84,7 @@ func startDaemonWith(t *testing.T, dataDir, database string, configure func(*Con
 		cancel()
 		t.Fatal("daemon did not start")
 	}
-	return ""
+	return "", nil
 }
 
 func addAccount(t *testing.T, st store.Store, name, pw string, quota int64, keyLines ...string) {
@@ -578,6 +585,52 @@ func TestCommandCredentialsNotSwitchable(t *testing.T) {
 			ran := err == nil && strings.TrimSpace(string(out)) == fmt.Sprint(own)
 			if ran != tc.ok {
 				t.Errorf("id -u as uid %d (ferry runs as %d): %v, %q; want it run: %v", tc.uid, own, err, out, tc.ok)
+			}
+		})
+	}
+}
+
+// TestClientAliveCountMaxZero: client_alive_count_max = 0 sends
+// keepalives but never ends the connection for want of replies, as sshd
+// (8.2+) does with ClientAliveCountMax 0; it ended it after 3 silent
+// intervals, package server's default. With 1, the same client is cut.
+func TestClientAliveCountMaxZero(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	for _, tc := range []struct {
+		countMax int
+		cut      bool
+	}{{1, true}, {0, false}} {
+		t.Run(fmt.Sprint(tc.countMax), func(t *testing.T) {
+			dir := t.TempDir()
+			addr, logs := startDaemonLogs(t, dir, "", func(c *Config) {
+				c.ClientAliveInterval = interval
+				c.ClientAliveCountMax = tc.countMax
+			})
+			addAccount(t, openSQLiteStore(t, dir), "alice", "pw-alice", 0)
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			// The global requests channel is never read, so the client
+			// answers no keepalive (x/crypto/ssh stops reading the
+			// connection while one waits).
+			_, _, _, err = ssh.NewClientConn(nc, addr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("pw-alice")},
+				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const notResponding = "client not responding to keepalives"
+			// 40 silent intervals: ten times what count max 1 needs.
+			deadline := time.Now().Add(40 * interval)
+			if tc.cut {
+				deadline = time.Now().Add(10 * time.Second)
+			}
+			for !strings.Contains(logs.String(), notResponding) && time.Now().Before(deadline) {
+				time.Sleep(interval)
+			}
+			if cut := strings.Contains(logs.String(), notResponding); cut != tc.cut {
+				t.Errorf("client_alive_count_max = %d: connection cut for unanswered keepalives: %v, want %v", tc.countMax, cut, tc.cut)
 			}
 		})
 	}
