@@ -58,3 +58,27 @@ func TestContribServiceUnitVerifies(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestContribServiceUnitReloadChecks: "systemctl reload ferry" checks the
+// configuration before sending SIGHUP, with the same file ExecStart
+// serves, so that a broken file fails the reload where the admin sees it;
+// a SIGHUP alone reported success and only ferry's log said the new file
+// was refused.
+func TestContribServiceUnitReloadChecks(t *testing.T) {
+	data, err := os.ReadFile(contribUnit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := regexp.MustCompile(`(?m)^ExecStart=(\S+) serve (--config \S+)$`).FindSubmatch(data)
+	if start == nil {
+		t.Fatal("no ExecStart=... serve --config F")
+	}
+	var reloads []string
+	for _, m := range regexp.MustCompile(`(?m)^ExecReload=(.*)$`).FindAllSubmatch(data, -1) {
+		reloads = append(reloads, string(m[1]))
+	}
+	want := []string{string(start[1]) + " serve --check " + string(start[2]), "/bin/kill -HUP $MAINPID"}
+	if strings.Join(reloads, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ExecReload= %q, want %q", reloads, want)
+	}
+}
