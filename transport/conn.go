@@ -71,6 +71,10 @@ type Conn struct {
 	firstKex  bool // the first key exchange has not completed
 	strictKex bool
 	pendingIn []byte // our KEXINIT payload when we started the exchange
+	// held are connection-layer messages the peer sent during a key
+	// re-exchange, which ReadPacket delivers once it is over.
+	held      [][]byte
+	heldBytes int
 	kexCount  int
 	lastKexAt atomic.Int64 // unix nanos of the last completed kex
 	// peerKexTAT paces the key exchanges the peer starts after
@@ -237,7 +241,13 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	// locked strands nobody else.
 	c.readMu.Lock()
 	for c.readErr == nil {
-		p, err := c.readRawLocked()
+		var p []byte
+		var err error
+		if c.held != nil {
+			p = c.unholdLocked()
+		} else {
+			p, err = c.readRawLocked()
+		}
 		if err == nil {
 			var deliver bool
 			if deliver, err = c.handleReadLocked(p); err == nil && !deliver {

@@ -272,8 +272,51 @@ func (c *Conn) readKexPacket() ([]byte, error) {
 		case wire.MsgDisconnect:
 			return nil, remoteDisconnect(p)
 		}
+		if p[0] >= wire.MsgUserAuthRequest && !c.firstKex && c.authenticated.Load() {
+			if err := c.holdLocked(p); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		return p, nil
 	}
+}
+
+// Bounds on what a peer may send during a key re-exchange: a full channel
+// window (connection.DefaultMaxWindow) of data in small packets.
+const (
+	maxHeldPackets = 4096
+	maxHeldBytes   = 16 << 20
+)
+
+// holdLocked keeps a connection-layer message that arrived during a key
+// re-exchange for ReadPacket (readMu held). RFC 4253 §7.1 forbids sending
+// one after KEXINIT, but OpenSSH dispatches them as usual while it
+// re-keys, and AsyncSSH 2.10 (Debian 12) sends channel data after its own
+// KEXINIT: every transfer past its rekey limit ended in "unexpected message
+// 94 during key exchange". Only after authentication and the first
+// exchange, where the messages cannot be an injection (strict kex).
+func (c *Conn) holdLocked(p []byte) error {
+	if len(c.held) >= maxHeldPackets || c.heldBytes+len(p) > maxHeldBytes {
+		return protocolError("too many messages during key exchange")
+	}
+	c.held = append(c.held, append([]byte(nil), p...))
+	c.heldBytes += len(p)
+	return nil
+}
+
+// unholdLocked returns the oldest held message (readMu held).
+//
+//go:noinline
+func (c *Conn) unholdLocked() []byte {
+	p := c.held[0]
+	c.held[0] = nil
+	c.held = c.held[1:]
+	c.heldBytes -= len(p)
+	if len(c.held) == 0 {
+		c.held = nil
+	}
+	return p
 }
 
 // hostKeySigner binds a host key to the negotiated algorithm for kex.
