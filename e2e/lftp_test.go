@@ -82,8 +82,8 @@ cls -1
 	}
 	for _, want := range []string{
 		"up/big.bin\nup/empty\nup/many/\nup/with space.txt\n", // cls -1 up
-		"-rw-------",                                      // chmod 600 then cls -l
-		"mv: Access failed: Failure (x.txt)",              // SSH_FXP_RENAME does not replace
+		"-rw-------",                         // chmod 600 then cls -l
+		"mv: Access failed: Failure (x.txt)", // SSH_FXP_RENAME does not replace
 		"rm: Access failed: No such file (nothere)",
 		"cd: Access failed: No such file (/nodir)",
 		"mkdir: Access failed: Failure (up)",
