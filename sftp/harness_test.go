@@ -25,6 +25,7 @@ type testServer struct {
 	cw      io.WriteCloser
 	done    chan error
 	ends    atomic.Int32 // calls of Start's done function
+	srv     *Server
 	records []TransferRecord
 	mu      sync.Mutex
 }
@@ -94,6 +95,7 @@ func (ts *testServer) serve(t testing.TB, opts *Options, parked bool) {
 		}
 	}
 	srv := NewServer(fsys, &o)
+	ts.srv = srv
 	var sr io.ReadCloser
 	var cw io.WriteCloser
 	if parked {

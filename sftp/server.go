@@ -260,7 +260,15 @@ type Server struct {
 	fs   vfs.FS
 	opts Options
 	log  *slog.Logger
+
+	openHandles atomic.Int64 // across its sessions (OpenHandles)
 }
+
+// OpenHandles is how many files and directories the server's sessions
+// hold open. A server shutting down can end a session with none at once
+// (a client idling between transfers, as FileZilla keeps its connection),
+// while one with a file open may be in the middle of a transfer.
+func (srv *Server) OpenHandles() int { return int(srv.openHandles.Load()) }
 
 // NewServer returns a Server for fsys. opts may be nil.
 func NewServer(fsys vfs.FS, opts *Options) *Server {
@@ -1456,6 +1464,7 @@ func (s *session) newHandle(h *handle) ([]byte, bool) {
 	h.id = s.nextHandle
 	h.start = time.Now()
 	s.handles[h.id] = h
+	s.srv.openHandles.Add(1)
 	return binary.BigEndian.AppendUint32(nil, h.id), true
 }
 
@@ -1463,6 +1472,9 @@ func (s *session) newHandle(h *handle) ([]byte, bool) {
 // an atomic upload is then discarded.
 func (s *session) finish(h *handle, commit bool) error {
 	delete(s.handles, h.id)
+	// Counted until the upload is committed, not only until the map
+	// forgets it.
+	defer s.srv.openHandles.Add(-1)
 	if h.dir {
 		return h.f.Close()
 	}

@@ -65,6 +65,11 @@ type Daemon struct {
 	connWG sync.WaitGroup
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
+	// servers counts the connections of each server generation, and
+	// sftpLive holds the SFTP sessions: what the drain ends when idle
+	// (drain.go; made with their first entries).
+	servers  map[*server.Server]int
+	sftpLive map[*liveSFTP]struct{}
 
 	accounts accountMemo // per-connection account reads, shared by auth and sessions
 	sessMu   sync.Mutex
@@ -313,6 +318,9 @@ func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
 		d.connWG.Wait()
 		close(done)
 	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.endIdle(ctx)
 	select {
 	case <-done:
 	case <-time.After(timeout):
@@ -361,6 +369,7 @@ func (d *Daemon) serveConn(ln *GuardedListener, srv *server.Server, nc net.Conn)
 		if proxyLocal(nc) {
 			nc = proxyLocalConn{nc}
 		}
+		defer d.trackServer(srv)()
 		srv.ServeConn(nc)
 	}
 }
@@ -677,7 +686,10 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 		// Detached: while the client sends nothing the session holds no
 		// goroutine, only its state (issue 8's idle budget).
 		end := s.Detach()
-		sftp.NewServer(fsys, opts).Start(s.Context(), s, s, func(err error) {
+		srv := sftp.NewServer(fsys, opts)
+		untrack := d.trackSFTP(&liveSFTP{srv: srv, end: end})
+		srv.Start(s.Context(), s, s, func(err error) {
+			untrack()
 			release()
 			if errors.Is(err, context.Canceled) {
 				// The client closed the connection without closing the
