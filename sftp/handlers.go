@@ -44,7 +44,8 @@ func (s *session) serial(p []byte) {
 			p := s.resolve(m.Path)
 			err := s.trailingSlash(m.Path, p)
 			if err == nil {
-				err = s.setstat(p, nil, &m.Attrs, false)
+				// A pending upload of this session is changed itself.
+				err = s.setstat(p, s.pendingUpload(p), &m.Attrs, false)
 			}
 			s.sendErrorOrOK(m.ID, err)
 		}
@@ -384,6 +385,21 @@ func (s *session) removeStaleTemp(p string) {
 	}
 }
 
+// pendingUpload returns this session's open atomic upload to p, if any.
+// The session sees its own upload in place, as with a file written
+// directly: sshfs (and any FUSE client) looks a file up right after
+// creating it, and "echo x > new" on an sshfs mount failed with ENOENT
+// because the new file showed only at CLOSE. Other sessions still see
+// the old file, or none, until then.
+func (s *session) pendingUpload(p string) *handle {
+	for _, h := range s.handles {
+		if h.tmp != "" && h.path == p {
+			return h
+		}
+	}
+	return nil
+}
+
 // pathOp handles LSTAT, STAT, OPENDIR, REMOVE, RMDIR, REALPATH, READLINK.
 func (s *session) pathOp(m *pathReq) {
 	o := &s.srv.opts
@@ -396,7 +412,9 @@ func (s *session) pathOp(m *pathReq) {
 	case fxpLstat, fxpStat:
 		var fi fs.FileInfo
 		var err error
-		if m.Type == fxpLstat && !mustBeDir(m.Path) {
+		if h := s.pendingUpload(p); h != nil {
+			fi, err = h.f.Stat()
+		} else if m.Type == fxpLstat && !mustBeDir(m.Path) {
 			fi, err = s.fs.Lstat(p)
 		} else {
 			fi, err = s.fs.Stat(p)
