@@ -322,6 +322,10 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	tc, err := transport.Server(nc, &tcfg)
 	if err != nil {
 		info.GraceExceeded = isTimeout(err)
+		if he := (*transport.HandshakeError)(nil); errors.As(err, &he) {
+			info.ClientVersion = he.PeerVersion
+			info.BytesIn, info.BytesOut = he.BytesIn, he.BytesOut
+		}
 		return nil, nil, err
 	}
 	info.HandshakeDuration = time.Since(started)

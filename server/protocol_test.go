@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/server"
@@ -362,4 +364,27 @@ func isTimeout(err error) bool {
 func isReset(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && strings.Contains(oe.Err.Error(), "reset")
+}
+
+// TestFailedHandshakeInfo: a connection whose key exchange fails (here no
+// common kex algorithm) reports the client's identification string and
+// the bytes it got in ConnInfo; ferry serve's "connection closed" line
+// showed client="" and bytes_in=0, hiding which customer software could
+// not connect.
+func TestFailedHandshakeInfo(t *testing.T) {
+	ts := startServer(t, &server.Server{Handler: &countingHandler{}})
+	_, err := ssh.Dial("tcp", ts.addr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("x")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+		Config: ssh.Config{KeyExchanges: []string{"diffie-hellman-group1-sha1"}}})
+	if err == nil {
+		t.Fatal("a client offering only diffie-hellman-group1-sha1 connected")
+	}
+	select {
+	case info := <-ts.closed:
+		if info.ClientVersion != "SSH-2.0-Go" || info.BytesIn == 0 || info.Phase != "handshake" || info.Err == nil {
+			t.Fatalf("ConnInfo: client %q, bytes in %d, phase %q, err %v", info.ClientVersion, info.BytesIn, info.Phase, info.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not reported")
+	}
 }

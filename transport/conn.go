@@ -141,10 +141,27 @@ func Server(nc net.Conn, cfg *Config) (*Conn, error) {
 	}
 	if err := c.handshake(); err != nil {
 		c.abort(err)
+		if c.remoteVersion != "" {
+			in, out := c.BytesTransferred()
+			return nil, &HandshakeError{PeerVersion: c.remoteVersion, BytesIn: in, BytesOut: out, Err: err}
+		}
 		return nil, err
 	}
 	return c, nil
 }
+
+// HandshakeError is Server's error for a handshake that failed after the
+// version exchange: what the connection got to, for the log line an
+// administrator reads when a customer's client cannot connect (its
+// version names the client; no common algorithm is the usual reason).
+type HandshakeError struct {
+	PeerVersion       string // the client's identification string
+	BytesIn, BytesOut uint64 // message payload bytes, as Conn.BytesTransferred
+	Err               error
+}
+
+func (e *HandshakeError) Error() string { return e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // Client runs the client side of the version exchange and first key
 // exchange on nc.
