@@ -19,19 +19,7 @@ import (
 // about 85,000 allocations and now takes about 3,200.
 func TestRealPathDeepLinear(t *testing.T) {
 	const depth = 400
-	home := t.TempDir()
-	r, err := os.OpenRoot(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := ""
-	for range depth {
-		p += "d/"
-		if err := r.Mkdir(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.Close()
+	home := deepDirs(t, depth)
 	// A link halfway down, so that the walk also restarts.
 	mid := strings.Repeat("d/", depth/2)
 	if err := os.Symlink("d", home+"/"+mid+"link"); err != nil {
@@ -66,19 +54,7 @@ func TestRealPathDeepLinear(t *testing.T) {
 // Run under a descriptor limit a little above what is open now.
 func TestRealPathHoldsFewDescriptors(t *testing.T) {
 	const depth = 300
-	home := t.TempDir()
-	r, err := os.OpenRoot(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := ""
-	for range depth {
-		p += "d/"
-		if err := r.Mkdir(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.Close()
+	home := deepDirs(t, depth)
 	// A ".." from a link target makes the walk go back up.
 	if err := os.Symlink("../d", home+"/"+strings.Repeat("d/", depth-1)+"up"); err != nil {
 		t.Fatal(err)
@@ -143,4 +119,23 @@ func TestPathTooLong(t *testing.T) {
 	if _, err := l.Stat(ok); errors.Is(err, syscall.ENAMETOOLONG) {
 		t.Errorf("stat of a %d-byte path: %v", len(ok), err)
 	}
+}
+
+// deepDirs makes a temporary home holding d/d/d/... depth levels deep.
+func deepDirs(t *testing.T, depth int) string {
+	t.Helper()
+	home := t.TempDir()
+	r, err := os.OpenRoot(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := ""
+	for range depth {
+		p += "d/"
+		if err := r.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return home
 }

@@ -62,7 +62,6 @@ func (o *userOptions) open(ctx context.Context) (store.Store, error) {
 // can read everything there: such an account could download the host
 // private keys and every account's password hash, and reach every default
 // home ("/" or the directory above the data directory, given by mistake).
-// Symbolic links are resolved as far as the paths exist.
 func (o *userOptions) checkHome(name, home string) error {
 	if home == "" {
 		return nil
@@ -73,33 +72,10 @@ func (o *userOptions) checkHome(name, home string) error {
 	} else if p, ok := store.SQLitePath(o.g.database); ok {
 		protected = append(protected, p)
 	}
-	h := resolvePath(home)
-	for _, p := range protected {
-		p = resolvePath(p)
-		if rel, err := filepath.Rel(h, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("account %s: home %s holds %s, ferry's own files or every account's home", name, home, p)
-		}
+	if err := daemon.CheckHomeHolds(home, protected); err != nil {
+		return fmt.Errorf("account %s: %w", name, err)
 	}
 	return nil
-}
-
-// resolvePath is p made absolute with symbolic links resolved in the part
-// of it that exists.
-func resolvePath(p string) string {
-	p, err := filepath.Abs(p)
-	if err != nil {
-		return filepath.Clean(p)
-	}
-	var rest []string
-	for dir := p; ; dir = filepath.Dir(dir) {
-		if r, err := filepath.EvalSymlinks(dir); err == nil {
-			return filepath.Join(append([]string{r}, rest...)...)
-		}
-		if filepath.Dir(dir) == dir {
-			return p
-		}
-		rest = append([]string{filepath.Base(dir)}, rest...)
-	}
 }
 
 // withStore runs fn with an open store.

@@ -31,17 +31,23 @@ func checkHome(cfg *Config, home string) error {
 		}
 	}
 	protected = append(protected, cfg.HostKeys...)
-	h, err := filepath.EvalSymlinks(home)
-	if err != nil {
-		return fmt.Errorf("home %s: %w", home, err)
-	}
+	return CheckHomeHolds(home, protected)
+}
+
+// CheckHomeHolds refuses home if it is, or holds, any of the protected
+// paths, with symbolic links resolved as far as each path exists (a
+// database not created yet still names the directory it will be in).
+// Empty protected paths are skipped. `ferry user` checks the homes it is
+// given with it, the server each home set on an account (checkHome).
+func CheckHomeHolds(home string, protected []string) error {
+	h := resolveExisting(home)
 	for _, p := range protected {
 		if p == "" {
 			continue
 		}
 		p = resolveExisting(p)
 		if rel, err := filepath.Rel(h, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("home %s holds %s (ferry's own files or every account's home); refusing it", home, p)
+			return fmt.Errorf("home %s holds %s (ferry's own files or every account's home)", home, p)
 		}
 	}
 	return nil
