@@ -19,10 +19,10 @@ import (
 	"github.com/ferry-sftp/ferry/internal/testenv"
 )
 
-// runAsServer starts ferry serve as root with run_as = "nobody" and extra
-// configuration, its data directory and configuration reachable by
-// nobody; it skips unless the test runs as root.
-func runAsServer(t *testing.T, config string) (*server, int) {
+// runAsTempDir is a temporary directory nobody can reach (for the data
+// directory and configuration of a ferry serve with run_as = "nobody")
+// and nobody's uid; it skips unless the test runs as root.
+func runAsTempDir(t *testing.T) (string, int) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("run_as needs ferry serve started as root")
@@ -38,6 +38,15 @@ func runAsServer(t *testing.T, config string) (*server, int) {
 			t.Fatal(err)
 		}
 	}
+	return tmp, uid
+}
+
+// runAsServer starts ferry serve as root with run_as = "nobody" and extra
+// configuration, its data directory and configuration reachable by
+// nobody; it skips unless the test runs as root.
+func runAsServer(t *testing.T, config string) (*server, int) {
+	t.Helper()
+	tmp, uid := runAsTempDir(t)
 	dataDir := filepath.Join(tmp, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -73,21 +82,7 @@ func TestRunAsRestart(t *testing.T) {
 // start. Every reload failed with "permission denied" before, so no
 // setting could change without a restart.
 func TestRunAsReload(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("run_as needs ferry serve started as root")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody:", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	tmp := t.TempDir()
-	// nobody must reach the data directory and the configuration.
-	for _, d := range []string{filepath.Dir(tmp), tmp} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tmp, uid := runAsTempDir(t)
 	etc := filepath.Join(tmp, "etc")
 	if err := os.Mkdir(etc, 0o755); err != nil {
 		t.Fatal(err)
@@ -194,19 +189,8 @@ func TestRunAsCommandCredentials(t *testing.T) {
 // ran as nobody with a root-owned database, host keys and home root,
 // failing later at every login.
 func TestRunAsWithoutChown(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("run_as needs ferry serve started as root")
-	}
+	tmp, _ := runAsTempDir(t)
 	setpriv := testenv.NeedTool(t, "setpriv")
-	if _, err := user.Lookup("nobody"); err != nil {
-		t.Skip("no user nobody:", err)
-	}
-	tmp := t.TempDir()
-	for _, d := range []string{filepath.Dir(tmp), tmp} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	dataDir := filepath.Join(tmp, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		t.Fatal(err)
