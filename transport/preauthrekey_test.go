@@ -24,7 +24,7 @@ func TestNoRekeyBeforeAuth(t *testing.T) {
 		t.Run(comp, func(t *testing.T) {
 			scfg := allAlgorithmsConfig()
 			scfg.RekeyInterval = 50 * time.Millisecond
-			clientKex := &kexCounter{}
+			clientKex := newKexCounter()
 			client, server := pipePair(t, scfg, &transport.ClientConfig{Compressions: []string{comp}, Logger: slog.New(clientKex)})
 			time.Sleep(100 * time.Millisecond) // the "user" types past the rekey interval
 

@@ -13,19 +13,25 @@ import (
 	"github.com/ferry-sftp/ferry/transport"
 )
 
-// kexCounter is a slog handler counting the server's completed key
-// exchanges.
-type kexCounter struct{ n atomic.Int64 }
+// logCounter is a slog handler counting the records whose message starts
+// with prefix.
+type logCounter struct {
+	prefix string
+	n      atomic.Int64
+}
 
-func (h *kexCounter) Enabled(context.Context, slog.Level) bool { return true }
-func (h *kexCounter) Handle(_ context.Context, r slog.Record) error {
-	if strings.HasPrefix(r.Message, "key exchange complete") {
+func (h *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
 		h.n.Add(1)
 	}
 	return nil
 }
-func (h *kexCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *kexCounter) WithGroup(string) slog.Handler      { return h }
+func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logCounter) WithGroup(string) slog.Handler      { return h }
+
+// newKexCounter counts the key exchanges a Conn completes.
+func newKexCounter() *logCounter { return &logCounter{prefix: "key exchange complete"} }
 
 // rekeyFlood has the client re-key after every packet it sends (a
 // client RekeyBytes of 1) for d, sending an IGNORE every millisecond; it
@@ -64,7 +70,7 @@ func rekeyFlood(client *transport.Conn, d time.Duration) error {
 // exchange costs the server up to tens of milliseconds of CPU
 // (CVE-2002-20001), and this client had started ~500 a second.
 func TestRekeyFloodBeforeAuth(t *testing.T) {
-	counter := &kexCounter{}
+	counter := newKexCounter()
 	scfg := &transport.Config{HostKeys: testHostKeys(), Logger: slog.New(counter)}
 	client, server := pipePair(t, scfg, &transport.ClientConfig{RekeyBytes: 1})
 	go func() {
@@ -87,7 +93,7 @@ func TestRekeyFloodBeforeAuth(t *testing.T) {
 // TestRekeyFloodAfterAuth: after authentication a client's re-exchanges
 // are paced, a burst of 16 and then one a second, not refused.
 func TestRekeyFloodAfterAuth(t *testing.T) {
-	counter := &kexCounter{}
+	counter := newKexCounter()
 	scfg := &transport.Config{HostKeys: testHostKeys(), Logger: slog.New(counter)}
 	client, server := pipePair(t, scfg, &transport.ClientConfig{RekeyBytes: 1})
 	authenticated(t, client, server)

@@ -1,30 +1,13 @@
 package transport_test
 
 import (
-	"context"
 	"log/slog"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
 	"github.com/ferry-sftp/ferry/transport"
 )
-
-// rekeyStarts is a slog handler counting the key re-exchanges a Conn
-// starts itself.
-type rekeyStarts struct{ n atomic.Int64 }
-
-func (h *rekeyStarts) Enabled(context.Context, slog.Level) bool { return true }
-func (h *rekeyStarts) Handle(_ context.Context, r slog.Record) error {
-	if strings.HasPrefix(r.Message, "starting key re-exchange") {
-		h.n.Add(1)
-	}
-	return nil
-}
-func (h *rekeyStarts) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *rekeyStarts) WithGroup(string) slog.Handler      { return h }
 
 // TestRekeyIntervalStartsOneExchange: when the rekey interval runs out,
 // one exchange starts. The interval was measured from the end of the
@@ -33,7 +16,7 @@ func (h *rekeyStarts) WithGroup(string) slog.Handler      { return h }
 // time and started a second exchange right behind the first: every
 // interval cost two exchanges (17 to 18 starts in 3 s at a 300 ms interval, 9 now).
 func TestRekeyIntervalStartsOneExchange(t *testing.T) {
-	starts := &rekeyStarts{}
+	starts := &logCounter{prefix: "starting key re-exchange"} // the re-exchanges a Conn starts itself
 	scfg := allAlgorithmsConfig()
 	const interval, run = 300 * time.Millisecond, 3 * time.Second
 	scfg.RekeyInterval = interval
