@@ -1,10 +1,8 @@
 package daemon
 
 import (
-	"context"
 	"crypto/rand"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,8 +10,6 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
-
-	"github.com/ferry-sftp/ferry/internal/testenv"
 )
 
 // TestDrainEndsIdleSessions: the drain (SIGTERM, or Run's context) ends
@@ -37,36 +33,7 @@ func TestDrainEndsIdleSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan []net.Addr, 1)
-	done := make(chan error, 1)
-	logs := new(testenv.LockedBuffer)
-	go func() {
-		done <- Run(ctx, RunOptions{
-			Load: func() (*Config, error) {
-				cfg := Default()
-				if err := cfg.ApplyOverrides(Overrides{Listen: []string{"127.0.0.1:0"}, DataDir: dir}); err != nil {
-					return nil, err
-				}
-				return cfg, cfg.Validate()
-			},
-			Version: "test", LogOutput: logs, DrainTimeout: drain,
-			Ready: func(a []net.Addr) { ready <- a },
-		})
-	}()
-	var addr string
-	select {
-	case a := <-ready:
-		addr = a[0].String()
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.String())
-		}
-	}()
+	addr, _, stop := runTestDaemon(t, dir, "", nil, drain)
 	dial := func() *ssh.Client {
 		t.Helper()
 		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("pw")},
@@ -100,7 +67,8 @@ func TestDrainEndsIdleSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cancel() // as SIGTERM does
+	done := make(chan error, 1)
+	go func() { done <- stop() }() // as SIGTERM does
 	ended := func(c *ssh.Client) <-chan error {
 		ch := make(chan error, 1)
 		go func() { ch <- c.Wait() }()

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,16 @@ func startDaemonWith(t *testing.T, dataDir, database string, configure func(*Con
 // startDaemonLogs is startDaemonWith that also returns the daemon's log.
 func startDaemonLogs(t *testing.T, dataDir, database string, configure func(*Config)) (string, *testenv.LockedBuffer) {
 	t.Helper()
+	addr, logs, _ := runTestDaemon(t, dataDir, database, configure, 0)
+	return addr, logs
+}
+
+// runTestDaemon runs Run in-process with a DrainTimeout of drain (0:
+// the default) and returns its address, its log and stop, which ends it as
+// SIGTERM would and returns Run's result (later calls return it again;
+// the test's cleanup calls it too).
+func runTestDaemon(t *testing.T, dataDir, database string, configure func(*Config), drain time.Duration) (string, *testenv.LockedBuffer, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
@@ -62,21 +73,25 @@ func startDaemonLogs(t *testing.T, dataDir, database string, configure func(*Con
 				}
 				return cfg, cfg.Validate()
 			},
-			Version:   "test",
-			LogOutput: logs,
-			Ready:     func(a []net.Addr) { ready <- a },
+			Version:      "test",
+			LogOutput:    logs,
+			DrainTimeout: drain,
+			Ready:        func(a []net.Addr) { ready <- a },
 		})
 	}()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
 	select {
 	case a := <-ready:
 		t.Cleanup(func() {
-			cancel()
-			<-done
+			stop()
 			if t.Failed() {
 				t.Logf("daemon log:\n%s", logs.String())
 			}
 		})
-		return a[0].String(), logs
+		return a[0].String(), logs, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("daemon: %v\n%s", err, logs.String())
@@ -84,7 +99,7 @@ func startDaemonLogs(t *testing.T, dataDir, database string, configure func(*Con
 		cancel()
 		t.Fatal("daemon did not start")
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 func addAccount(t *testing.T, st store.Store, name, pw string, quota int64, keyLines ...string) {
