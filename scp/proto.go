@@ -36,7 +36,17 @@ var (
 	errSizeMissing     = errors.New("size not present")
 	errSizeDelim       = errors.New("size not delimited")
 	errBadSize         = errors.New("size out of range")
-	errBadTimes        = errors.New("mtime.sec not delimited")
+	// The T record's errors name the field as scp.c's do.
+	errMtimeMissing   = errors.New("mtime.sec not present")
+	errMtimeDelim     = errors.New("mtime.sec not delimited")
+	errMtimeUsecDelim = errors.New("mtime.usec not delimited")
+	errAtimeMissing   = errors.New("atime.sec not present")
+	errAtimeDelim     = errors.New("atime.sec not delimited")
+	errAtimeUsecDelim = errors.New("atime.usec not delimited")
+	// errTimesOutOfRange is not a protocol error: the record is well
+	// formed, its times are not set (scp.c sink: "setimes = 0; out of
+	// range") and the file that follows is received as usual.
+	errTimesOutOfRange = errors.New("times out of range")
 	errBadName         = errors.New("unexpected filename")
 	errTrailing        = errors.New("trailing bytes after record")
 )
@@ -140,35 +150,85 @@ func (m *timeMsg) appendTo(b []byte) []byte {
 	return append(b, '\n')
 }
 
-// unmarshal parses a T record without its newline. As scp.c: seconds
-// are non-negative and fit a time_t, microseconds are 0-999999.
+// maxTimeSec is the latest second a T record's times are set to: vfs
+// hands times to the kernel as nanoseconds since 1970 in an int64
+// (time.Time.UnixNano), which ends in the year 2262.
+const maxTimeSec = math.MaxInt64 / 1_000_000_000
+
+// unmarshal parses a T record without its newline, with scp.c's checks:
+// each field is decimal digits and microseconds are at most 999999.
+// Seconds beyond maxTimeSec (a file dated 2446, ext4's limit, or a
+// corrupt timestamp) return errTimesOutOfRange with the record otherwise
+// valid, as scp.c ignores times beyond time_t: the file still arrives.
 func (m *timeMsg) unmarshal(line string) error {
 	if len(line) < 1 || line[0] != 'T' {
 		return errExpectedControl
 	}
-	f := strings.Split(line[1:], " ")
-	if len(f) != 4 {
-		return errBadTimes
+	rest := line[1:]
+	// field takes the leading digits of rest; ok is false when there are
+	// none.
+	field := func() (digits string, ok bool) {
+		n := 0
+		for n < len(rest) && '0' <= rest[n] && rest[n] <= '9' {
+			n++
+		}
+		digits, rest = rest[:n], rest[n:]
+		return digits, n > 0
 	}
-	var v [4]int64
-	for i, s := range f {
-		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
-			return errBadTimes
+	// delimited consumes the separator that must follow a field.
+	delimited := func(last bool) bool {
+		if last {
+			return rest == ""
 		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return errBadTimes
+		if rest == "" || rest[0] != ' ' {
+			return false
 		}
-		if i%2 == 1 && n > 999999 {
-			return errBadTimes
-		}
-		if i%2 == 0 && n > math.MaxInt64/1_000_000_000 {
-			// Beyond what time.Unix can turn into nanoseconds.
-			return errBadTimes
-		}
-		v[i] = n
+		rest = rest[1:]
+		return true
 	}
-	m.Mtime, m.MtimeUsec, m.Atime, m.AtimeUsec = v[0], v[1], v[2], v[3]
+	outOfRange := false
+	seconds := func(missing, delim error, last bool) (int64, error) {
+		d, ok := field()
+		if !ok {
+			return 0, missing
+		}
+		if !delimited(last) {
+			return 0, delim
+		}
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil || n > maxTimeSec {
+			outOfRange = true
+		}
+		return n, nil
+	}
+	micros := func(delim error, last bool) (int64, error) {
+		d, ok := field()
+		if !ok || !delimited(last) {
+			return 0, delim
+		}
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil || n > 999999 {
+			return 0, delim
+		}
+		return n, nil
+	}
+	var err error
+	if m.Mtime, err = seconds(errMtimeMissing, errMtimeDelim, false); err != nil {
+		return err
+	}
+	if m.MtimeUsec, err = micros(errMtimeUsecDelim, false); err != nil {
+		return err
+	}
+	if m.Atime, err = seconds(errAtimeMissing, errAtimeDelim, false); err != nil {
+		return err
+	}
+	if m.AtimeUsec, err = micros(errAtimeUsecDelim, true); err != nil {
+		return err
+	}
+	if outOfRange {
+		*m = timeMsg{}
+		return errTimesOutOfRange
+	}
 	return nil
 }
 

@@ -68,15 +68,23 @@ func TestRecordStrict(t *testing.T) {
 		t.Errorf("setuid bit kept: %v %o", err, m.Mode)
 	}
 	times := map[string]error{
-		"T1 0 2 0":           nil,
-		"T1 0 2":             errBadTimes,
-		"T1 0 2 0 ":          errBadTimes,
-		"T1  0 2 0":          errBadTimes,
-		"T-1 0 2 0":          errBadTimes,
-		"T1 1000000 2 0":     errBadTimes,
-		"T99999999999 0 2 0": errBadTimes,
-		"T1 0 2 +0":          errBadTimes,
-		"C1 0 2 0":           errExpectedControl,
+		"T1 0 2 0":            nil,
+		"T1 0000001 2 999999": nil,
+		"T1 0 2":              errAtimeDelim,
+		"T1 0 2 0 ":           errAtimeUsecDelim,
+		"T1  0 2 0":           errMtimeUsecDelim,
+		"T-1 0 2 0":           errMtimeMissing,
+		"T":                   errMtimeMissing,
+		"T1x 0 2 0":           errMtimeDelim,
+		"T1 1000000 2 0":      errMtimeUsecDelim,
+		"T1 0 x 0":            errAtimeMissing,
+		"T1 0 2 1000000":      errAtimeUsecDelim,
+		"T1 0 2 +0":           errAtimeUsecDelim,
+		"C1 0 2 0":            errExpectedControl,
+		// Well formed, but later than the times vfs can set: ignored,
+		// not a protocol error (scp.c: out of time_t's range).
+		"T15300000000 0 2 0":          errTimesOutOfRange,
+		"T1 0 99999999999999999999 0": errTimesOutOfRange,
 	}
 	for line, want := range times {
 		var m timeMsg

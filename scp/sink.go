@@ -76,13 +76,18 @@ func (s *session) sink(target string, isDir bool, depth int) error {
 			return nil
 		case 'T':
 			var m timeMsg
-			if err := m.unmarshal(line); err != nil {
+			err := m.unmarshal(line)
+			if err != nil && err != errTimesOutOfRange {
 				return s.fatal("protocol error: %v", err)
 			}
 			if err := s.ack(); err != nil {
 				return errPeerGone
 			}
 			times = &m
+			if err == errTimesOutOfRange {
+				s.log.Debug("scp: times out of range, not set", "record", line)
+				times = nil
+			}
 			continue
 		case 'C', 'D':
 		default:
