@@ -303,6 +303,10 @@ func (s *session) response() error {
 				return errPeerGone
 			}
 		}
+		// The peer's refusal makes this side's exit status 1 as well
+		// (scp.c response(): ++errs), so that "scp -f" reports the file
+		// that did not arrive to whoever reads the status.
+		s.errs++
 		pe := &peerError{fatal: c == respFatal, msg: strings.TrimSuffix(string(msg), "\n")}
 		if pe.fatal {
 			return &fatalError{pe}

@@ -576,3 +576,21 @@ func TestSinkTimesOutOfRange(t *testing.T) {
 		t.Errorf("dated: %v, want mtime 1500000000 (%v)", fi, err)
 	}
 }
+
+// TestSourcePeerRefusalStatus: when the client refuses a file (it cannot
+// create it, or could not write it), "scp -f" exits 1 as scp.c's does
+// (response() counts the error); ferry exited 0, so a forced command or
+// an scp -3 relay read success for a file that never arrived.
+func TestSourcePeerRefusalStatus(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "f"), "abc", 0o644)
+	for _, tt := range []struct{ name, in, out string }{
+		{"record refused", "\x00\x01scp: f: Permission denied\n", "C0644 3 f\n"},
+		{"data refused", "\x00\x00\x01scp: f: No space left on device\n", "C0644 3 f\nabc\x00"},
+	} {
+		out, _, st := run(t, root, "scp -f f", tt.in, nil)
+		if out != tt.out || st != 1 {
+			t.Errorf("%s: out %q status %d, want %q status 1", tt.name, out, st, tt.out)
+		}
+	}
+}
