@@ -527,6 +527,31 @@ func (m *Mux) free(c *Channel) {
 	m.mu.Unlock()
 }
 
+// ReceiveCredit is the channel data the peer may still send before it must
+// wait for a WINDOW_ADJUST: the sum of every channel's remaining receive
+// window (RFC 4254 §5.2). More than that from the peer is a protocol
+// violation, which lets a transport bound what it holds back for the mux
+// (messages that arrive during a key re-exchange) by what the peer may
+// legitimately send. Safe to call from any goroutine, the read loop's
+// included.
+func (m *Mux) ReceiveCredit() uint64 {
+	m.mu.Lock()
+	chans := make([]*Channel, 0, m.nChans)
+	for _, c := range m.chans {
+		if c != nil {
+			chans = append(chans, c)
+		}
+	}
+	m.mu.Unlock()
+	var sum uint64
+	for _, c := range chans {
+		c.mu.Lock()
+		sum += uint64(c.credit)
+		c.mu.Unlock()
+	}
+	return sum
+}
+
 // writeReadLoop writes a reply built by the read loop into its own buffer.
 func (m *Mux) writeReadLoop(build func(b []byte) []byte) error {
 	m.rbuf = build(m.rbuf[:0])

@@ -442,6 +442,9 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 		return nil, err
 	}
 	c.mux = mux
+	// What the client may send during a key re-exchange, and the server
+	// holds until it ends, is bounded by the windows the mux granted.
+	tc.SetChannelCredit(mux.ReceiveCredit)
 	shuttingDown := s.track(c, true)
 	started := false
 	defer func() {

@@ -75,8 +75,12 @@ type Conn struct {
 	// re-exchange, which ReadPacket delivers once it is over.
 	held      [][]byte
 	heldBytes int
-	kexCount  int
-	lastKexAt atomic.Int64 // unix nanos of the last completed kex
+	heldData  int // channel data in held (CHANNEL_DATA and EXTENDED_DATA payloads)
+	// channelCredit, if set, is the channel data the peer may still send
+	// (SetChannelCredit).
+	channelCredit func() uint64
+	kexCount      int
+	lastKexAt     atomic.Int64 // unix nanos of the last completed kex
 	// peerKexTAT paces the key exchanges the peer starts after
 	// authentication (admitPeerKex): the time the next one is due.
 	peerKexTAT time.Time
@@ -595,6 +599,19 @@ func (c *Conn) SetAuthenticated() {
 	c.wmu.Lock()
 	c.markAuthenticatedWriteLocked()
 	c.wmu.Unlock()
+}
+
+// SetChannelCredit gives the transport the connection layer's receive
+// windows: credit reports the channel data the peer may still send
+// (connection.Mux.ReceiveCredit). Messages the peer sends during a key
+// re-exchange are then held only up to that much channel data plus a
+// small allowance for the rest; a peer that sends more has overrun a
+// window (RFC 4254 §5.2) and the connection ends. Call it before the
+// first ReadPacket after authentication.
+func (c *Conn) SetChannelCredit(credit func() uint64) {
+	c.readMu.Lock()
+	c.channelCredit = credit
+	c.readMu.Unlock()
 }
 
 // answerPing replies to ping@openssh.com, only after authentication and

@@ -283,11 +283,33 @@ func (c *Conn) readKexPacket() ([]byte, error) {
 }
 
 // Bounds on what a peer may send during a key re-exchange: a full channel
-// window (connection.DefaultMaxWindow) of data in small packets.
+// window (connection.DefaultMaxWindow) of data in small packets. With
+// SetChannelCredit the channel data is bounded by the windows the peer
+// was granted, and the rest (window adjusts, requests, EOF and CLOSE, the
+// headers of its data packets: 13 bytes each, at most maxHeldPackets) by
+// maxHeldControlBytes. Without that bound on data, one authenticated
+// client could start an exchange, never finish it and make the server
+// hold 16 MiB for the whole kex timeout on each of its connections,
+// whatever its windows (measured against ferry serve: 20 MiB of RSS per
+// connection, 400 MiB for 20).
 const (
-	maxHeldPackets = 4096
-	maxHeldBytes   = 16 << 20
+	maxHeldPackets      = 4096
+	maxHeldBytes        = 16 << 20
+	maxHeldControlBytes = 256 << 10
 )
+
+// heldDataLen is the channel data a held message carries, counted against
+// the peer's windows. The message is parsed for real, and refused if
+// malformed, only when the connection layer reads it.
+func heldDataLen(p []byte) int {
+	switch p[0] {
+	case wire.MsgChannelData: // byte, uint32 recipient, string data
+		return max(len(p)-9, 0)
+	case wire.MsgChannelExtendedData: // byte, uint32 recipient, uint32 type, string data
+		return max(len(p)-13, 0)
+	}
+	return 0
+}
 
 // holdLocked keeps a connection-layer message that arrived during a key
 // re-exchange for ReadPacket (readMu held). RFC 4253 §7.1 forbids sending
@@ -300,8 +322,20 @@ func (c *Conn) holdLocked(p []byte) error {
 	if len(c.held) >= maxHeldPackets || c.heldBytes+len(p) > maxHeldBytes {
 		return protocolError("too many messages during key exchange")
 	}
+	data := heldDataLen(p)
+	if c.channelCredit != nil {
+		if control := c.heldBytes - c.heldData + len(p) - data; control > maxHeldControlBytes {
+			return protocolError("too many messages during key exchange")
+		}
+		// The held data has not reached the connection layer yet, so
+		// none of it is in the credit's count of what was received.
+		if credit := c.channelCredit(); uint64(c.heldData+data) > credit {
+			return protocolError("channel data during key exchange exceeds the windows granted (%d bytes held, %d bytes of window left)", c.heldData+data, credit)
+		}
+	}
 	c.held = append(c.held, append([]byte(nil), p...))
 	c.heldBytes += len(p)
+	c.heldData += data
 	return nil
 }
 
@@ -313,6 +347,7 @@ func (c *Conn) unholdLocked() []byte {
 	c.held[0] = nil
 	c.held = c.held[1:]
 	c.heldBytes -= len(p)
+	c.heldData -= heldDataLen(p)
 	if len(c.held) == 0 {
 		c.held = nil
 	}
