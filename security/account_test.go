@@ -110,3 +110,51 @@ func TestHeldDuringRekeyBoundedByWindow(t *testing.T) {
 	}
 	s.assertServing("bob", alicePassword)
 }
+
+// TestMaxConnectionsPerAccount: an account's authenticated connections
+// were unbounded (max_sessions bounds sessions per connection, not
+// connections), and each connection can be made to hold tens of MiB:
+// ten session channels whose 2 MiB windows the client fills without
+// starting anything held 26 MiB of RSS per connection. With
+// --max-connections N the account's connection past N is ended right
+// after authentication with TOO_MANY_CONNECTIONS, and its slot comes back
+// when a connection ends; other accounts are not affected.
+func TestMaxConnectionsPerAccount(t *testing.T) {
+	s := newServer(t, probeConfig,
+		testUser{name: "alice", password: alicePassword, extraFlags: []string{"--max-connections", "2"}},
+		testUser{name: "bob", password: alicePassword})
+	first, second := loginAlice(t, s), loginAlice(t, s)
+	openSessionChannel(t, second)
+
+	third := loginAlice(t, s)
+	err := expectDisconnect(t, third, wire.DisconnectTooManyConnections)
+	if !strings.Contains(err.Error(), "too many connections for alice (max 2)") {
+		t.Fatalf("disconnect %v, want the account and its limit named", err)
+	}
+	waitLogLine(t, s, "too many connections for alice (max 2)")
+	if !strings.Contains(s.log.String(), "connection refused") {
+		t.Errorf("no \"connection refused\" line for the admin:\n%s", s.log)
+	}
+	s.assertServing("bob", alicePassword)
+
+	// A connection that ends gives its slot back.
+	first.Close()
+	for i := 0; ; i++ {
+		c := loginAlice(t, s)
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if err := c.WritePacket(channelOpenSession(0)); err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.ReadPacket()
+		for err == nil && p[0] == wire.MsgGlobalRequest {
+			p, err = c.ReadPacket()
+		}
+		if err == nil && p[0] == wire.MsgChannelOpenConfirmation {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("no connection admitted after one of the two ended: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -25,7 +25,7 @@ type sqlStore struct {
 const accountColumns = `id, name, password_hash, home, enabled, expires_at, auth_methods,
 	read_only, upload_only, no_delete, no_overwrite, allow_symlinks, allow_shell, allow_forwarding,
 	quota_bytes, quota_files, used_bytes, used_files, max_sessions, allow_from, uid, gid,
-	force_command, created_at, updated_at, last_login_at`
+	force_command, created_at, updated_at, last_login_at, max_connections`
 
 const keyColumns = `k.id, a.name, k.line, k.fingerprint, k.key_type, k.comment, k.created_at`
 
@@ -103,7 +103,7 @@ func (as *accountScan) dest() []any {
 	return []any{&a.ID, &a.Name, &as.hash, &a.Home, &a.Enabled, &as.expires, &a.AuthMethods,
 		&p.ReadOnly, &p.UploadOnly, &p.NoDelete, &p.NoOverwrite, &p.AllowSymlinks, &p.AllowShell, &p.AllowForwarding,
 		&a.QuotaBytes, &a.QuotaFiles, &a.UsedBytes, &a.UsedFiles, &a.MaxSessions, &as.allowFrom, &as.uid, &as.gid,
-		&a.ForceCommand, &as.created, &as.updated, &as.lastLog}
+		&a.ForceCommand, &as.created, &as.updated, &as.lastLog, &a.MaxConnections}
 }
 
 func (as *accountScan) account() (*Account, error) {
@@ -279,8 +279,8 @@ func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) er
 	insertAccount := s.d.rebind(`INSERT INTO accounts (name, password_hash, home, enabled, expires_at, auth_methods,
 		read_only, upload_only, no_delete, no_overwrite, allow_symlinks, allow_shell, allow_forwarding,
 		quota_bytes, quota_files, used_bytes, used_files, max_sessions, allow_from, uid, gid, force_command,
-		created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		created_at, updated_at, max_connections)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	for i, na := range accounts {
 		a := na.Account
 		p := a.Permissions
@@ -288,7 +288,8 @@ func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) er
 		err := tx.QueryRowContext(ctx, insertAccount, a.Name, nullString(a.PasswordHash), a.Home, a.Enabled,
 			nullTime(a.ExpiresAt), a.AuthMethods, p.ReadOnly, p.UploadOnly, p.NoDelete, p.NoOverwrite,
 			p.AllowSymlinks, p.AllowShell, p.AllowForwarding, a.QuotaBytes, a.QuotaFiles, a.UsedBytes, a.UsedFiles,
-			a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now, now).Scan(&id)
+			a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now, now,
+			a.MaxConnections).Scan(&id)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("account %q: %w", a.Name, ErrExists)
 		}
@@ -360,10 +361,11 @@ func (s *sqlStore) updateAccountIn(ctx context.Context, db execer, a *Account) e
 	err := s.execOneIn(ctx, db, a.Name, "update", `UPDATE accounts SET password_hash = ?, home = ?, enabled = ?, expires_at = ?,
 		auth_methods = ?, read_only = ?, upload_only = ?, no_delete = ?, no_overwrite = ?, allow_symlinks = ?,
 		allow_shell = ?, allow_forwarding = ?, quota_bytes = ?, quota_files = ?, max_sessions = ?, allow_from = ?,
-		uid = ?, gid = ?, force_command = ?, updated_at = ? WHERE name = ?`,
+		uid = ?, gid = ?, force_command = ?, updated_at = ?, max_connections = ? WHERE name = ?`,
 		nullString(a.PasswordHash), a.Home, a.Enabled, nullTime(a.ExpiresAt), a.AuthMethods, p.ReadOnly, p.UploadOnly,
 		p.NoDelete, p.NoOverwrite, p.AllowSymlinks, p.AllowShell, p.AllowForwarding, a.QuotaBytes, a.QuotaFiles,
-		a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now, a.Name)
+		a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now,
+		a.MaxConnections, a.Name)
 	if err == nil {
 		a.UpdatedAt = time.Unix(now, 0).UTC()
 	}

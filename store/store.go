@@ -167,6 +167,9 @@ type Account struct {
 	UsedFiles  int64 `json:"used_files"`
 	// MaxSessions bounds concurrent sessions; 0 is the server's default.
 	MaxSessions int `json:"max_sessions"`
+	// MaxConnections bounds the account's concurrent authenticated
+	// connections (on this server); 0 is unlimited.
+	MaxConnections int `json:"max_connections"`
 	// AllowFrom lists the source networks logins may come from; empty
 	// allows all.
 	AllowFrom []netip.Prefix `json:"allow_from"`
@@ -295,6 +298,9 @@ func (a *Account) Validate() error {
 	}
 	if a.MaxSessions < 0 || a.MaxSessions > 1<<20 {
 		return fmt.Errorf("%w max_sessions %d", ErrInvalid, a.MaxSessions)
+	}
+	if a.MaxConnections < 0 || a.MaxConnections > 1<<20 {
+		return fmt.Errorf("%w max_connections %d", ErrInvalid, a.MaxConnections)
 	}
 	if len(a.AllowFrom) > MaxAllowFrom {
 		return fmt.Errorf("%w allow_from: more than %d networks", ErrInvalid, MaxAllowFrom)

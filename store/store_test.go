@@ -119,13 +119,14 @@ func fullAccount(name string) *Account {
 		AuthMethods:  "publickey,password publickey",
 		Permissions: Permissions{ReadOnly: true, UploadOnly: false, NoDelete: true, NoOverwrite: true,
 			AllowSymlinks: true, AllowShell: true, AllowForwarding: true},
-		QuotaBytes:   10 << 30,
-		QuotaFiles:   1000,
-		MaxSessions:  4,
-		AllowFrom:    []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")},
-		UID:          &uid,
-		GID:          &gid,
-		ForceCommand: "internal-sftp",
+		QuotaBytes:     10 << 30,
+		QuotaFiles:     1000,
+		MaxSessions:    4,
+		MaxConnections: 3,
+		AllowFrom:      []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")},
+		UID:            &uid,
+		GID:            &gid,
+		ForceCommand:   "internal-sftp",
 	}
 }
 
@@ -220,6 +221,7 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 			{&Account{Name: "x", QuotaBytes: -1}, nil, ErrInvalid},
 			{&Account{Name: "x", AuthMethods: "publickey,hostbased"}, nil, ErrInvalid},
 			{&Account{Name: "x", MaxSessions: -1}, nil, ErrInvalid},
+			{&Account{Name: "x", MaxConnections: -1}, nil, ErrInvalid},
 			{&Account{Name: "x"}, []string{"ssh-ed25519 !!!notbase64"}, ErrInvalid},
 			{&Account{Name: "x"}, []string{newKeyLine(t, ""), "not a key"}, ErrInvalid},
 		} {

@@ -132,6 +132,7 @@ type accountFlags struct {
 	quotaBytes     string
 	quotaFiles     string
 	maxSessions    int
+	maxConnections int
 	allowFrom      []string
 	expires        string
 	disabled       bool
@@ -161,6 +162,7 @@ func (f *accountFlags) register(fs *pflag.FlagSet, forSet bool) {
 	fs.StringVar(&f.quotaBytes, "quota-bytes", "", "disk quota, e.g. 500M, 10G (binary units; 0 = unlimited)")
 	fs.StringVar(&f.quotaFiles, "quota-files", "", "file count quota (0 = unlimited)")
 	fs.IntVar(&f.maxSessions, "max-sessions", 0, "concurrent sessions (0 = server default)")
+	fs.IntVar(&f.maxConnections, "max-connections", 0, "concurrent authenticated connections (0 = unlimited)")
 	fs.StringArrayVar(&f.allowFrom, "allow-from", nil, "allow logins only from this CIDR or address (repeatable)")
 	fs.StringVar(&f.expires, "expires", "", `expiry: YYYY-MM-DD (00:00 UTC that day), RFC 3339 time, or "never"`)
 	fs.BoolVar(&f.disabled, "disabled", false, "account cannot log in")
@@ -236,6 +238,12 @@ func (f *accountFlags) apply(a *store.Account) error {
 			return fmt.Errorf("--max-sessions %d: must be 0 or more", f.maxSessions)
 		}
 		a.MaxSessions = f.maxSessions
+	}
+	if ch("max-connections") {
+		if f.maxConnections < 0 {
+			return fmt.Errorf("--max-connections %d: must be 0 or more", f.maxConnections)
+		}
+		a.MaxConnections = f.maxConnections
 	}
 	if f.clearAllowFrom {
 		a.AllowFrom = nil
@@ -572,6 +580,7 @@ func (o *userOptions) showCmd() *cobra.Command {
 					{"permissions", permissionsText(p)},
 					{"quota", fmt.Sprintf("%s used of %s, %d files of %s", formatSize(a.UsedBytes), quotaText(a.QuotaBytes), a.UsedFiles, countText(a.QuotaFiles))},
 					{"max sessions", countTextInt(a.MaxSessions, "server default")},
+					{"max connections", countTextInt(a.MaxConnections, "unlimited")},
 					{"allow from", or(strings.Join(prefixStrings(a), ", "), "anywhere")},
 					{"uid/gid", idText(a.UID) + "/" + idText(a.GID)},
 					{"force command", or(a.ForceCommand, "none")},

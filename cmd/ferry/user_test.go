@@ -72,6 +72,7 @@ type shownAccount struct {
 	QuotaBytes   int64           `json:"quota_bytes"`
 	QuotaFiles   int64           `json:"quota_files"`
 	MaxSessions  int             `json:"max_sessions"`
+	MaxConns     int             `json:"max_connections"`
 	AllowFrom    []string        `json:"allow_from"`
 	UID          *uint32         `json:"uid"`
 	GID          *uint32         `json:"gid"`
@@ -117,7 +118,7 @@ func TestUserAddShowList(t *testing.T) {
 		"--authorized-key", k1, "--authorized-keys-file", keyFile, "--home", "/srv/sftp/alice",
 		"--readonly", "--no-delete", "--no-overwrite", "--symlinks", "--shell", "--forwarding",
 		"--quota-bytes", "10G", "--quota-files", "1000", "--max-sessions", "3",
-		"--allow-from", "192.0.2.0/24", "--allow-from", "2001:db8::1", "--expires", "2031-02-03",
+		"--max-connections", "5", "--allow-from", "192.0.2.0/24", "--allow-from", "2001:db8::1", "--expires", "2031-02-03",
 		"--auth-methods", "publickey,password", "--uid", "1001", "--gid", "1002", "--force-command", "internal-sftp")
 	if out != "created account alice (id 1, 2 keys, password set)\n" {
 		t.Fatalf("add printed %q", out)
@@ -134,7 +135,7 @@ func TestUserAddShowList(t *testing.T) {
 		}
 	}
 	if a.ID != 1 || a.Name != "alice" || a.Home != "/srv/sftp/alice" || !a.Enabled || a.ExpiresAt != "2031-02-03T00:00:00Z" ||
-		a.AuthMethods != "publickey,password" || a.QuotaBytes != 10<<30 || a.QuotaFiles != 1000 || a.MaxSessions != 3 ||
+		a.AuthMethods != "publickey,password" || a.QuotaBytes != 10<<30 || a.QuotaFiles != 1000 || a.MaxSessions != 3 || a.MaxConns != 5 ||
 		strings.Join(a.AllowFrom, " ") != "192.0.2.0/24 2001:db8::1/128" || *a.UID != 1001 || *a.GID != 1002 ||
 		a.ForceCommand != "internal-sftp" || !a.HasPassword || a.PasswordHash != nil {
 		t.Fatalf("show --json = %+v", a)
@@ -308,6 +309,7 @@ func TestUserErrors(t *testing.T) {
 		{"", []string{"user", "set", "bob", "--shell"}, `account "bob": not found`},
 		{"", []string{"user", "set", "alice"}, "nothing to change"},
 		{"", []string{"user", "set", "alice", "--max-sessions", "-2"}, "--max-sessions"},
+		{"", []string{"user", "set", "alice", "--max-connections", "-1"}, "--max-connections"},
 		{"", []string{"user", "set", "alice", "--allow-from", "300.1.1.1"}, "--allow-from"},
 		{"", []string{"user", "key", "add", "bob", keyLine(t, "x")}, `account "bob": not found`},
 		{"", []string{"user", "key", "add", "alice", k}, "already exists"},

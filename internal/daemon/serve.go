@@ -74,6 +74,9 @@ type Daemon struct {
 	accounts accountMemo // per-connection account reads, shared by auth and sessions
 	sessMu   sync.Mutex
 	sessions map[string]*accountSessions // active sessions per account
+	// acctConns counts authenticated connections per account
+	// (max_connections).
+	acctConns accountConns
 
 	recountMu sync.Mutex
 	recounts  map[string]*homeRecount // accounts whose home this process recounted (recountOnce)
@@ -475,6 +478,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 			for _, gl := range d.guarded {
 				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
 			}
+			d.admitConn(ctx, c)
 			return ctx
 		},
 		Logger: d.log,
