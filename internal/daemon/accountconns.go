@@ -24,12 +24,13 @@ type accountConns struct {
 	n  map[string]int // made with the first entry; an account leaves at 0
 }
 
-// admit counts c against its account's max_connections, or ends it with
+// admitConn counts c against its account's max_connections (or the
+// configuration's max_connections_per_account), or ends it with
 // TOO_MANY_CONNECTIONS when the account already has that many; the count
 // goes back when the connection's context ends. It runs as the
 // connection starts, after authentication, with the account read at
 // login (accountMemo).
-func (d *Daemon) admitConn(ctx context.Context, c *server.Conn) {
+func (d *Daemon) admitConn(ctx context.Context, cfg *Config, c *server.Conn) {
 	name := c.Permissions().Extensions[extAccount]
 	if name == "" {
 		return
@@ -37,11 +38,15 @@ func (d *Daemon) admitConn(ctx context.Context, c *server.Conn) {
 	// The login's read, or the database's if it has expired; an account
 	// that cannot be read now is let in, as its login just was.
 	acct := d.accounts.read(ctx, d.st, c.SessionID(), name, time.Now(), false).acct
+	limit := cfg.MaxConnectionsPerAccount
+	if acct != nil && acct.MaxConnections > 0 {
+		limit = acct.MaxConnections
+	}
 	ac := &d.acctConns
 	ac.mu.Lock()
-	if n := ac.n[name]; acct != nil && acct.MaxConnections > 0 && n >= acct.MaxConnections {
+	if n := ac.n[name]; acct != nil && limit > 0 && n >= limit {
 		ac.mu.Unlock()
-		reason := fmt.Sprintf("too many connections for %s (max %d)", name, acct.MaxConnections)
+		reason := fmt.Sprintf("too many connections for %s (max %d)", name, limit)
 		d.log.Info("connection refused", "user", name, "remote", c.RemoteAddr().String(), "reason", reason)
 		c.Disconnect(server.DisconnectTooManyConnections, reason)
 		return

@@ -76,6 +76,9 @@ const (
 	// maxSessionsLimit bounds max_sessions; each session is a channel with
 	// its own window buffers (RFC 4254 §5.1).
 	maxSessionsLimit = 1024
+	// maxConnectionsLimit bounds max_connections_per_account (a
+	// descriptor each, RLIMIT_NOFILE is commonly 65536).
+	maxConnectionsLimit = 65536
 	// maxHandlesLimit bounds sftp.max_handles: each handle may hold a file
 	// descriptor, and RLIMIT_NOFILE is commonly 65536.
 	maxHandlesLimit = 65536
@@ -148,6 +151,10 @@ type Config struct {
 	PerSourcePenaltyExemptList []netip.Prefix
 	PerSourceNetBlockSize      NetBlockSize
 	MaxSessions                int
+	// MaxConnectionsPerAccount bounds each account's authenticated
+	// connections on this server unless the account sets its own
+	// (ferry user --max-connections); 0 means unlimited.
+	MaxConnectionsPerAccount int
 	// ClientAliveInterval is 0 when keepalives are off.
 	ClientAliveInterval time.Duration
 	ClientAliveCountMax int
@@ -861,6 +868,7 @@ var topLevelKeys = map[string]setter{
 		return err
 	},
 	"max_sessions":                   intSetter(0, maxSessionsLimit, func(c *Config) *int { return &c.MaxSessions }),
+	"max_connections_per_account":    intSetter(0, maxConnectionsLimit, func(c *Config) *int { return &c.MaxConnectionsPerAccount }),
 	"client_alive_interval":          durationSetter(func(c *Config) *time.Duration { return &c.ClientAliveInterval }),
 	"client_alive_count_max":         intSetter(0, maxAuthTriesLimit, func(c *Config) *int { return &c.ClientAliveCountMax }),
 	"password_authentication":        boolSetter(func(c *Config) *bool { return &c.PasswordAuthentication }),

@@ -478,7 +478,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 			for _, gl := range d.guarded {
 				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
 			}
-			d.admitConn(ctx, c)
+			d.admitConn(ctx, cfg, c)
 			return ctx
 		},
 		Logger: d.log,
