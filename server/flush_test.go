@@ -88,8 +88,9 @@ func (a *armingAuth) Password(ctx context.Context, m auth.ConnMetadata, pw []byt
 // USERAUTH_SUCCESS) past the login's write deadline.
 func TestSuccessFlushHasDeadline(t *testing.T) {
 	var sc *stallConn
-	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler), LoginGraceTime: time.Second})
-	ts.srv.Auth.Authenticator = &armingAuth{Authenticator: ts.auth, arm: func() { sc.arm() }}
+	// The Authenticator is set before Serve starts (Serve reads it).
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler), LoginGraceTime: time.Second,
+		Auth: auth.Config{Authenticator: &armingAuth{Authenticator: newTestAuth(), arm: func() { sc.arm() }}}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
