@@ -208,6 +208,9 @@ type session struct {
 	// limit throttles file data: downloads in source mode, uploads in
 	// sink mode (Options.ReadLimit, WriteLimit); nil when unlimited.
 	limit *sftp.RateLimiter
+	// refuse, when set, is why every record of a sink session is
+	// refused: its -d target is not a directory.
+	refuse string
 }
 
 // fatalError marks an error after which the session ends (scp.c's exit

@@ -173,8 +173,12 @@ func TestSinkErrors(t *testing.T) {
 		{"long line", "scp -t .", strings.Repeat("C", maxLine+1), nil, "\x00\x02scp: protocol error: record too long\n", 1},
 		{"read-only", "scp -r -t .", "C0644 1 a\nD0755 0 d\n", &Options{ReadOnly: true},
 			"\x00\x01scp: /a: Permission denied (the account is read-only)\n\x01scp: /d: Permission denied (the account is read-only)\n", 1},
-		{"-d not dir", "scp -d -t nothere", "", nil, "\x02scp: /nothere: No such file or directory\n", 1},
-		{"-d file", "scp -d -t file", "", nil, "\x02scp: /file: Not a directory\n", 1},
+		{"-d not dir", "scp -d -t nothere", "", nil, "\x01scp: /nothere: No such file or directory\n", 1},
+		{"-d file", "scp -d -t file", "", nil, "\x01scp: /file: Not a directory\n", 1},
+		// PuTTY's pscp goes on sending files after the first refusal.
+		{"-d records", "scp -r -d -t nothere", "C0644 1 a\nD0755 0 d\nC0644 1 b\n", nil,
+			"\x01scp: /nothere: No such file or directory\n\x01scp: /nothere/a: No such file or directory\n" +
+				"\x01scp: /nothere/d: No such file or directory\n\x01scp: /nothere/b: No such file or directory\n", 1},
 		{"no overwrite", "scp -t .", "C0644 1 file\nC0644 1 new\nn\x00", &Options{Permissions: sftp.Permissions{NoOverwrite: true}}, "\x00\x01scp: /file: Permission denied\n\x00\x00", 1},
 		{"is a directory", "scp -t .", "C0644 1 dir\n", nil, "\x00\x01scp: /dir: Is a directory\n", 1},
 		{"no parent", "scp -t nodir/x", "C0644 1 y\n", nil, "\x00\x01scp: /nodir/x: No such file or directory\n", 1},

@@ -22,11 +22,23 @@ func (s *session) runSink() error {
 	fi, err := s.fs.Stat(target)
 	isDir := err == nil && fi.IsDir()
 	if s.cmd.TargetDir && !isDir {
-		// scp.c verifydir(): a fatal error before any transfer.
-		if err == nil {
-			return s.fatal("%s: Not a directory", target)
+		// scp.c verifydir(): a warning line instead of the first OK, and
+		// OpenSSH's scp gives up on it. PuTTY's pscp (which sends -d for
+		// several files) prints it and goes on sending files; when
+		// scp.c's sink exits here, pscp fails with "Received unexpected
+		// end-of-file from server", often without the reason (which it
+		// drops if the EOF comes with it). So ferry stays and refuses
+		// each record with the reason, as it refuses those of a read-only
+		// account, and ends at the client's EOF.
+		why := "Not a directory"
+		if err != nil {
+			why = errText(err)
 		}
-		return s.fatal("%s: %s", target, errText(err))
+		if err := s.warn("%s: %s", target, why); err != nil {
+			return errPeerGone
+		}
+		s.refuse = why
+		return s.sink(target, true, 0)
 	}
 	if err := s.ack(); err != nil {
 		return errPeerGone
@@ -127,6 +139,9 @@ func (s *session) sinkDir(np string, m *fileMsg, times *timeMsg, depth int) erro
 	if depth+1 >= maxDepth {
 		return s.fatal("protocol error: directories nested too deeply")
 	}
+	if s.refuse != "" {
+		return s.warn("%s: %s", np, s.refuse)
+	}
 	if isTemp(path.Base(np)) {
 		return s.warn("%s: Permission denied", np)
 	}
@@ -217,6 +232,9 @@ func (s *session) writeUpload(u *upload, b []byte, written int64) error {
 // instead of the OK, so the client skips the data (scp.c sink "bad:").
 func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 	start := time.Now()
+	if s.refuse != "" {
+		return s.warn("%s: %s", np, s.refuse)
+	}
 	if isTemp(path.Base(np)) {
 		return s.warn("%s: Permission denied", np)
 	}
