@@ -34,6 +34,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferry-sftp/ferry/server"
 	"github.com/ferry-sftp/ferry/sftp"
@@ -250,8 +251,18 @@ func (s *session) sendLine(kind byte, msg string) error {
 	// One line: a newline inside would end the message early and the
 	// rest would be taken for a record.
 	msg = strings.ReplaceAll(msg, "\n", "?")
-	if len(msg) > maxLine-16 {
-		msg = msg[:maxLine-16]
+	if limit := maxLine - 16; len(msg) > limit {
+		// The peer reads at most maxLine bytes (scp.c response()). The
+		// middle of the path goes, not the end: that is the reason.
+		head, tail := limit/2-2, limit/2-2
+		for head > 0 && !utf8.RuneStart(msg[head]) {
+			head--
+		}
+		tailStart := len(msg) - tail
+		for tailStart < len(msg) && !utf8.RuneStart(msg[tailStart]) {
+			tailStart++
+		}
+		msg = msg[:head] + "..." + msg[tailStart:]
 	}
 	b := append([]byte{kind}, "scp: "...)
 	b = append(b, msg...)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferry-sftp/ferry/sftp"
 	"github.com/ferry-sftp/ferry/vfs"
@@ -596,5 +597,17 @@ func TestSourcePeerRefusalStatus(t *testing.T) {
 		if out != tt.out || st != 1 {
 			t.Errorf("%s: out %q status %d, want %q status 1", tt.name, out, st, tt.out)
 		}
+	}
+}
+
+// TestLongErrorKeepsReason: an error naming a path near PATH_MAX must fit
+// the 2048 bytes a client reads of it and still end with the reason; it
+// was cut at the end, so the user saw a path and no reason.
+func TestLongErrorKeepsReason(t *testing.T) {
+	target := strings.Repeat("dé/", 1000) + "x"
+	out, _, st := run(t, t.TempDir(), "scp -t '"+target+"'", "C0644 1 y\nx\x00", nil)
+	if st != 1 || !strings.HasPrefix(out, "\x00\x01scp: /dé/dé/") || !strings.HasSuffix(out, "/dé/x: No such file or directory\n") ||
+		len(out) > 2+maxLine || strings.Count(out, "\n") != 1 || !utf8.ValidString(out) {
+		t.Errorf("status %d, %d bytes out: %q", st, len(out), out)
 	}
 }
