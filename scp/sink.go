@@ -189,6 +189,8 @@ type upload struct {
 	path     string
 	tmp      string // atomic: the temporary file renamed over path
 	f        vfs.File
+	size     int64 // what the C record announced
+	written  int64 // what has been written of it
 	reserved int64 // bytes charged to the quota
 	files    int64 // files charged to the quota
 	// shrinks is the QuotaLock generation an in-place upload last
@@ -196,13 +198,12 @@ type upload struct {
 	shrinks uint64
 }
 
-// writeUpload writes the next chunk of an upload that has written bytes
-// so far. An in-place upload under a quota writes under the account's
+// writeUpload writes the next chunk of an upload. An in-place upload under a quota writes under the account's
 // QuotaLock: the whole size was charged when it opened, and a truncate
 // or removal from another session releases what the file held at that
 // moment, so after one the file is measured again and what was released
 // from under this upload, which will write past it, is charged again.
-func (s *session) writeUpload(u *upload, b []byte, written int64) error {
+func (s *session) writeUpload(u *upload, b []byte) error {
 	o := &s.srv.opts
 	if o.Quota == nil || u.tmp != "" {
 		_, err := u.f.Write(b)
@@ -213,7 +214,7 @@ func (s *session) writeUpload(u *upload, b []byte, written int64) error {
 		if err != nil {
 			return err
 		}
-		if lost := written - fi.Size(); lost > 0 {
+		if lost := u.written - fi.Size(); lost > 0 {
 			if err := o.Quota.Reserve(s.ctx, lost, 0); err != nil {
 				s.log.Info("scp: quota refused an upload", "path", u.path, "err", err)
 				return errQuota
@@ -254,7 +255,6 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 		s.abort(u)
 		return errPeerGone
 	}
-	var written int64
 	var werr error
 	for remaining := m.Size; remaining > 0; {
 		if err := s.ctx.Err(); err != nil {
@@ -264,7 +264,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 		n := int(min(int64(len(s.buf)), remaining))
 		if _, err := io.ReadFull(s.r, s.buf[:n]); err != nil {
 			s.abort(u)
-			s.record(np, 0, written, start, "aborted")
+			s.record(np, 0, u.written, start, "aborted")
 			return errPeerGone
 		}
 		if err := s.limit.Wait(s.ctx, n); err != nil {
@@ -272,8 +272,8 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 			return &fatalError{err}
 		}
 		if werr == nil {
-			if werr = s.writeUpload(u, s.buf[:n], written); werr == nil {
-				written += int64(n)
+			if werr = s.writeUpload(u, s.buf[:n]); werr == nil {
+				u.written += int64(n)
 			}
 		}
 		remaining -= int64(n)
@@ -292,7 +292,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 			return err
 		}
 		s.abort(u)
-		s.record(np, 0, written, start, "failed: client read error")
+		s.record(np, 0, u.written, start, "failed: client read error")
 		return s.warn("%s: upload discarded: the client reported an error", np)
 	}
 	if werr == nil && times != nil {
@@ -300,14 +300,14 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 	}
 	if werr != nil {
 		s.abort(u)
-		s.record(np, 0, written, start, "failed: "+errText(werr))
+		s.record(np, 0, u.written, start, "failed: "+errText(werr))
 		return s.warn("%s: %s", np, errText(werr))
 	}
 	if err := s.commit(u); err != nil {
-		s.record(np, 0, written, start, "failed: "+errText(err))
+		s.record(np, 0, u.written, start, "failed: "+errText(err))
 		return s.warn("%s: %s", np, errText(err))
 	}
-	s.record(np, 0, written, start, "ok")
+	s.record(np, 0, u.written, start, "ok")
 	return s.ack()
 }
 
@@ -315,7 +315,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 // a temporary file beside np (atomic) or np itself.
 func (s *session) openUpload(np string, m *fileMsg) (*upload, error) {
 	o := &s.srv.opts
-	u := &upload{path: np}
+	u := &upload{path: np, size: m.Size}
 	lfi, err := s.fs.Lstat(np)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -436,10 +436,19 @@ var (
 )
 
 // abort discards an upload: the temporary file goes, the target stays as
-// it was, the quota is given back.
+// it was, the quota is given back. An in-place upload keeps what arrived,
+// as scp.c's does, and gives back what was charged for the rest.
 func (s *session) abort(u *upload) {
 	u.f.Close()
 	q := s.srv.opts.Quota
+	if u.tmp == "" && q != nil && u.size > u.written {
+		// The whole size was charged at the open, and the charge for the
+		// file stays at that while the upload runs, whatever other
+		// sessions truncate (writeUpload's resync charges back what they
+		// release), so what the file is charged beyond its contents is
+		// what never arrived.
+		q.Release(context.WithoutCancel(s.ctx), u.size-u.written, 0)
+	}
 	if u.tmp != "" {
 		if err := s.fs.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Warn("scp: cannot remove temporary upload", "path", u.tmp, "err", err)
