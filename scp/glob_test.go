@@ -33,6 +33,10 @@ func TestGlobBrackets(t *testing.T) {
 		{`[!]a-z]*`, "!bang -dash B2 ^caret ünï"},
 		{`[ü]*`, "ünï"},
 		{`[[:bogus:]]*`, ""},
+		// Quoted, '!' and '-' are members, not a negation or a range.
+		{`["!"a]*`, "!bang a"},
+		{`[a"-"c]*`, "-dash a"},
+		{`[a\-c]*`, "-dash a"},
 	} {
 		out, _, _ := run(t, root, "scp -f "+tt.pattern, strings.Repeat("\x00", 32), nil)
 		var got []string

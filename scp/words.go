@@ -27,8 +27,9 @@ type Word struct {
 	// (XCU §2.13) that a shell would expand.
 	Glob bool
 	// Pattern is Text with every quoted or escaped pattern character
-	// (and backslash) escaped by '\', the form path.Match expects; set
-	// only with Glob.
+	// (and backslash, and the characters special inside a bracket
+	// expression: "!^-]") escaped by '\', the form path.Match expects;
+	// set only with Glob.
 	Pattern string
 	// Home reports a word starting with an unquoted "~" alone or "~/":
 	// the shell's tilde expansion (XCU §2.6.1) to the user's home.
@@ -64,6 +65,11 @@ func isOperator(c byte) bool {
 }
 
 func isGlobChar(c byte) bool { return c == '*' || c == '?' || c == '[' }
+
+// isBracketChar reports the characters with a meaning inside a bracket
+// expression (XBD §9.3.5); quoted, they are members like any other
+// ("["!"a]" matches '!' or 'a' in sh, it is not a negation).
+func isBracketChar(c byte) bool { return c == '!' || c == '^' || c == '-' || c == ']' }
 
 // SplitWords splits a command line the way sh(1) splits the command an
 // SSH client sends for exec (sshd runs it as `$SHELL -c command`): blanks
@@ -107,7 +113,7 @@ func SplitWords(s string) ([]Word, error) {
 	// backslash: literal, and escaped in the pattern form.
 	quoted := func(c byte) {
 		text.WriteByte(c)
-		if isGlobChar(c) || c == '\\' {
+		if isGlobChar(c) || isBracketChar(c) || c == '\\' {
 			pat.WriteByte('\\')
 		}
 		pat.WriteByte(c)

@@ -30,6 +30,7 @@ func TestSplitWords(t *testing.T) {
 		{in: `'*'.txt`, want: []Word{{Text: "*.txt"}}},
 		{in: `'*'a?`, want: []Word{{Text: "*a?", Glob: true, Pattern: `\*a?`}}},
 		{in: `"x\\y"*`, want: []Word{{Text: `x\y*`, Glob: true, Pattern: `x\\y*`}}},
+		{in: `["!"a"-"c\]]*`, want: []Word{{Text: `[!a-c]]*`, Glob: true, Pattern: `[\!a\-c\]]*`}}},
 		{in: "~", want: []Word{{Text: "", Home: true}}},
 		{in: "~/a b", want: []Word{{Text: "/a", Home: true}, {Text: "b"}}},
 		{in: "'~'/a", want: []Word{{Text: "~/a"}}},
