@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,5 +151,38 @@ func TestSCPGlobNegation(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "b1 c1" {
 		t.Errorf("scp -O host:'d/[!a]*' fetched %q, want b1 c1", got)
+	}
+}
+
+// TestSCPGoSCPCommand: bramvdbogaerde/go-scp, the Go scp library (and code
+// copied from it), runs "scp -qt %q" with Go's quoting. ferry refused
+// "-q" as an unknown option, so every upload from it failed; OpenSSH's
+// scp accepts its client-side options in server mode and ignores them.
+func TestSCPGoSCPCommand(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	os.Mkdir(filepath.Join(s.mkHome(t, "alice"), "up dir"), 0o755)
+	_, conn := s.dialSSH(t, "alice", "pw-alice")
+	sess, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	stdin, _ := sess.StdinPipe()
+	var stdout, stderr bytes.Buffer
+	sess.Stdout, sess.Stderr = &stdout, &stderr
+	if err := sess.Start(fmt.Sprintf("scp -qt %q", "/up dir/f.txt")); err != nil {
+		t.Fatal(err)
+	}
+	data := "go-scp sent this\n"
+	fmt.Fprintln(stdin, "C0644", len(data), "f.txt")
+	io.WriteString(stdin, data+"\x00")
+	stdin.Close()
+	if err := sess.Wait(); err != nil || stdout.String() != "\x00\x00\x00" {
+		t.Fatalf("scp -qt: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+	if got := string(readFile(t, filepath.Join(s.home("alice"), "up dir", "f.txt"))); got != data {
+		t.Errorf("uploaded %q", got)
 	}
 }

@@ -71,6 +71,10 @@ func ParseCommand(cmd string) (*Command, error) {
 				c.TargetDir = true
 			case 'v':
 				c.Verbose = true
+			case '2', '3', '4', '6', 'A', 'B', 'C', 'O', 'q', 'R', 's', 'T':
+				// Client-side options that OpenSSH's scp accepts, and
+				// ignores, in server mode too: bramvdbogaerde/go-scp
+				// (and code copied from it) runs "scp -qt PATH".
 			default:
 				return nil, errUnknownOption
 			}

@@ -107,6 +107,9 @@ func TestParseCommand(t *testing.T) {
 		{in: "scp -f -- -x --", want: &Command{Source: true, Paths: []Word{w("-x"), w("--")}}},
 		{in: "scp -f ~/x", want: &Command{Source: true, Paths: []Word{{Text: "/x", Home: true}}}},
 		{in: "scp -f *.c", want: &Command{Source: true, Paths: []Word{{Text: "*.c", Glob: true, Pattern: "*.c"}}}},
+		// bramvdbogaerde/go-scp's upload command, with Go's %q quoting.
+		{in: `scp -qt "/up/a \"b\".txt"`, want: &Command{Sink: true, Paths: []Word{w(`/up/a "b".txt`)}}},
+		{in: "scp -q -B -C -T -f x", want: &Command{Source: true, Paths: []Word{w("x")}}},
 		{in: "scp -t a b", err: errAmbiguousTarget},
 		{in: "scp -t", err: errNoPaths},
 		{in: "scp x", err: errNoDirection},
