@@ -2,6 +2,7 @@ package scp
 
 import (
 	"errors"
+	"fmt"
 	"path"
 )
 
@@ -76,7 +77,7 @@ func ParseCommand(cmd string) (*Command, error) {
 				// ignores, in server mode too: bramvdbogaerde/go-scp
 				// (and code copied from it) runs "scp -qt PATH".
 			default:
-				return nil, errUnknownOption
+				return nil, fmt.Errorf("%w -- %c", errUnknownOption, o)
 			}
 		}
 	}

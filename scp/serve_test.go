@@ -209,6 +209,10 @@ func TestSinkErrors(t *testing.T) {
 	if stderr != "scp: ambiguous target\n" {
 		t.Errorf("usage stderr %q", stderr)
 	}
+	// The refused option is named, as getopt(3) names it.
+	if _, stderr, st := run(t, t.TempDir(), "scp -l 100 -t .", "", nil); stderr != "scp: unknown option -- l\n" || st != 1 {
+		t.Errorf("unknown option: stderr %q status %d", stderr, st)
+	}
 }
 
 // TestSinkAbortedKeepsOld: a transfer cut short leaves the previous
