@@ -342,6 +342,8 @@ func TestSource(t *testing.T) {
 		{"scp -f 'd/*'", "\x01scp: /d/*: No such file or directory\n", 1},
 		{"scp -f nomatch*", "\x01scp: nomatch*: No such file or directory\n", 1},
 		{"scp -f ../../a\\ b", "C0640 5 a b\nhello\x00", 0},
+		// An upload's temporary file, named: refused, not silently skipped.
+		{"scp -f d/" + tempPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAA", "\x01scp: /d/" + tempPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAA: Permission denied\n", 1},
 	}
 	for _, tt := range tests {
 		for _, p := range []string{"a b", "d/x", "d/e/y", "d/e", "d"} {

@@ -64,7 +64,12 @@ func (s *session) source(p string, depth int) error {
 		name = "."
 	}
 	if isTemp(name) {
-		return nil
+		if depth > 0 {
+			return nil
+		}
+		// Named by the client: refused as the sink refuses the name,
+		// rather than skipped with no word and exit status 0.
+		return s.warnOrGone("%s: Permission denied", p)
 	}
 	fi, err := s.fs.Stat(p)
 	if err != nil {
