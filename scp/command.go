@@ -7,8 +7,10 @@ import (
 )
 
 // Command is a parsed "scp [-r] [-p] [-d] [-v] -t|-f [--] PATH..." server
-// command line, as OpenSSH's scp (-O), PuTTY's pscp (-scp) and WinSCP send
-// it for exec.
+// command line, as OpenSSH's scp (-O), PuTTY's pscp (-scp), libssh2 and
+// go-scp send it for exec. (WinSCP's SCP mode runs its commands through an
+// interactive shell, which accounts without --shell do not get: WinSCP
+// users use its SFTP mode.)
 type Command struct {
 	Sink          bool // -t: the client sends files to us
 	Source        bool // -f: we send files to the client

@@ -1,9 +1,10 @@
 // Package scp is ferry's server side of the classic rcp/scp protocol: the
 // program an SSH client runs with exec "scp -t PATH" (sink: the client
 // uploads) or "scp -f PATH..." (source: the client downloads), as
-// OpenSSH's scp -O, PuTTY's pscp -scp and WinSCP's SCP mode speak it. The
-// protocol has no RFC; the reference is OpenSSH's scp.c (source, rsource,
-// sink, response).
+// OpenSSH's scp -O, PuTTY's pscp -scp, libssh2 (curl scp://) and go-scp
+// speak it. The protocol has no RFC; the reference is OpenSSH's scp.c
+// (source, rsource, sink, response). WinSCP's SCP mode is not served: it
+// runs its commands through an interactive shell.
 //
 // Everything runs over a vfs.FS; no system scp is ever started. The
 // command line arrives as the client's shell-quoted text and is split
