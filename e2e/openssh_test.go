@@ -155,9 +155,8 @@ func TestOpenSSHSFTP(t *testing.T) {
 	})
 }
 
-// TestSCP: OpenSSH 9 scp speaks SFTP by default. (The legacy protocol, scp
-// -O, runs "scp -t"/"scp -f" as an exec request, which ferry serve refuses
-// today: see the e2e report.)
+// TestSCP: OpenSSH 9 scp speaks SFTP by default (the legacy protocol, scp
+// -O, is TestSCPLegacy's).
 func TestSCP(t *testing.T) {
 	t.Parallel()
 	scp := testenv.NeedTool(t, "scp")

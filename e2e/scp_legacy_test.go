@@ -10,21 +10,25 @@ import (
 	"github.com/ferry-sftp/ferry/internal/testenv"
 )
 
+// scpO runs OpenSSH's scp -O (the legacy protocol) in local against s,
+// with password pw for the account its arguments name.
+func scpO(t *testing.T, s *server, local, pw string, args ...string) result {
+	t.Helper()
+	scp := testenv.NeedTool(t, "scp")
+	sshpass := testenv.NeedTool(t, "sshpass")
+	return run(t, local, "", sshpass, append([]string{"-p", pw, scp, "-O"}, append(sshOpts(s.port), args...)...)...)
+}
+
 // TestSCPLegacy: the original scp protocol (scp -O, and the default of
 // OpenSSH before 9.0, still common on customers' machines) runs
 // "scp -t"/"scp -f" as an exec request. ferry's help promises SCP and the
 // scp package implements it, so ferry serve must route these commands to it.
 func TestSCPLegacy(t *testing.T) {
 	t.Parallel()
-	scp := testenv.NeedTool(t, "scp")
-	sshpass := testenv.NeedTool(t, "sshpass")
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
 	local := t.TempDir()
-	opts := append(sshOpts(s.port), "-O")
-	scpRun := func(args ...string) result {
-		return run(t, local, "", sshpass, append([]string{"-p", "pw-alice", scp}, append(opts, args...)...)...)
-	}
+	scpRun := func(args ...string) result { return scpO(t, s, local, "pw-alice", args...) }
 	data := randomBytes(t, 3<<20+1)
 	writeFile(t, filepath.Join(local, "up"), data)
 	mustSucceed(t, scpRun("up", "alice@127.0.0.1:sent"), "scp -O upload")

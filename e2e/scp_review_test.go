@@ -94,8 +94,6 @@ func TestSCPPuTTYTargetDirMissing(t *testing.T) {
 // as with sshd, the tree now arrives and only that time is left unset.
 func TestSCPFarFutureTimes(t *testing.T) {
 	t.Parallel()
-	scp := testenv.NeedTool(t, "scp")
-	sshpass := testenv.NeedTool(t, "sshpass")
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
 	local := t.TempDir()
@@ -112,7 +110,7 @@ func TestSCPFarFutureTimes(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(tree, "future")); err != nil || fi.ModTime().Unix() <= 1<<33 {
 		t.Skipf("the local file system cannot hold a date past 2262 (%v, %v)", fi.ModTime(), err)
 	}
-	r := run(t, local, "", sshpass, append([]string{"-p", "pw-alice", scp, "-O"}, append(sshOpts(s.port), "-r", "-p", "tree", "alice@127.0.0.1:")...)...)
+	r := scpO(t, s, local, "pw-alice", "-r", "-p", "tree", "alice@127.0.0.1:")
 	mustSucceed(t, r, "scp -O -rp of a tree with a file dated 2446")
 	for _, n := range []string{"a", "future", "z"} {
 		if got := readFile(t, filepath.Join(s.home("alice"), "tree", n)); string(got) != n {
@@ -129,8 +127,6 @@ func TestSCPFarFutureTimes(t *testing.T) {
 // bracket and sent only the files the user excluded.
 func TestSCPGlobNegation(t *testing.T) {
 	t.Parallel()
-	scp := testenv.NeedTool(t, "scp")
-	sshpass := testenv.NeedTool(t, "sshpass")
 	s := startServer(t, serverOpts{})
 	s.addUser("alice", "pw-alice")
 	d := filepath.Join(s.mkHome(t, "alice"), "d")
@@ -139,7 +135,7 @@ func TestSCPGlobNegation(t *testing.T) {
 		writeFile(t, filepath.Join(d, n), []byte(n))
 	}
 	local := t.TempDir()
-	r := run(t, local, "", sshpass, append([]string{"-p", "pw-alice", scp, "-O"}, append(sshOpts(s.port), "alice@127.0.0.1:d/[!a]*", ".")...)...)
+	r := scpO(t, s, local, "pw-alice", "alice@127.0.0.1:d/[!a]*", ".")
 	mustSucceed(t, r, "scp -O of d/[!a]*")
 	var got []string
 	ents, _ := os.ReadDir(local)
