@@ -19,28 +19,12 @@ import (
 func TestPasswdPromptsOnTerminal(t *testing.T) {
 	dir := t.TempDir()
 	mustRun(t, dir, "old-password\n", "user", "add", "alice", "--password-stdin")
-	ptmx, tty, err := pty.Open()
+	errb, err := passwdOnTerminal(t, dir, "alice")
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		t.Fatalf("passwd: %v\n%s", err, errb)
 	}
-	defer ptmx.Close()
-	defer tty.Close()
-	// Typed ahead: the terminal's line discipline hands one line to each
-	// prompt.
-	if _, err := ptmx.Write([]byte("n3w-password\nn3w-password\n")); err != nil {
-		t.Fatal(err)
-	}
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetIn(tty)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs([]string{"--data-dir", dir, "--database", "", "user", "passwd", "alice"})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("passwd: %v\n%s", err, errb.String())
-	}
-	if !strings.Contains(errb.String(), "New password:") || !strings.Contains(errb.String(), "Retype new password:") {
-		t.Errorf("prompts = %q", errb.String())
+	if !strings.Contains(errb, "New password:") || !strings.Contains(errb, "Retype new password:") {
+		t.Errorf("prompts = %q", errb)
 	}
 	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "ferry.db"), store.Options{})
 	if err != nil {
@@ -61,6 +45,20 @@ func TestPasswdPromptsOnTerminal(t *testing.T) {
 func TestPasswdUnknownAccountDoesNotPrompt(t *testing.T) {
 	dir := t.TempDir()
 	mustRun(t, dir, "", "user", "add", "alice")
+	errb, err := passwdOnTerminal(t, dir, "alcie")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("passwd of an unknown account: %v", err)
+	}
+	if strings.Contains(errb, "password:") {
+		t.Errorf("asked for the password of an unknown account: %q", errb)
+	}
+}
+
+// passwdOnTerminal runs `user passwd name` on a pseudo-terminal with the
+// new password typed twice ahead (the line discipline hands one line to
+// each prompt) and returns what it wrote to stderr and its error.
+func passwdOnTerminal(t *testing.T, dir, name string) (string, error) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pty: %v", err)
@@ -75,12 +73,7 @@ func TestPasswdUnknownAccountDoesNotPrompt(t *testing.T) {
 	root.SetIn(tty)
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	root.SetArgs([]string{"--data-dir", dir, "--database", "", "user", "passwd", "alcie"})
+	root.SetArgs([]string{"--data-dir", dir, "--database", "", "user", "passwd", name})
 	err = root.Execute()
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("passwd of an unknown account: %v", err)
-	}
-	if strings.Contains(errb.String(), "password:") {
-		t.Errorf("asked for the password of an unknown account: %q", errb.String())
-	}
+	return errb.String(), err
 }
