@@ -366,10 +366,12 @@ func (l *GuardedListener) refuse(nc net.Conn, remote netip.Addr, reason error, m
 	// A fresh socket's send buffer is empty, so this write does not
 	// block (on the accept path, or AdmitProxied's goroutine).
 	nc.Write([]byte(msg))
-	nc.Close()
+	// Counted before the close the peer sees: a client (or test) that
+	// reads the refusal to its end finds it in the metrics already.
 	if l.onDrop != nil {
 		l.onDrop(remote, reason)
 	}
+	nc.Close()
 }
 
 // Authenticated releases the startup slot of the connection between
