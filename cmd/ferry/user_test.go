@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -679,4 +680,25 @@ func TestUserHomeHoldingDataDir(t *testing.T) {
 	// Homes beside or below them are fine.
 	mustRun(t, dir, "", "user", "set", "alice", "--home", filepath.Join(dir, "home", "shared"))
 	mustRun(t, dir, "", "user", "add", "bob", "--home", filepath.Join(filepath.Dir(dir), "bob"))
+}
+
+// TestUserMaxConnectionsZeroIsServerDefault: an account's max connections
+// of 0 falls back to the configuration's max_connections_per_account
+// (internal/daemon admitConn), but `user show` printed "unlimited" and the
+// flag's help said "0 = unlimited", so an admin who had set the server's
+// bound read that it did not apply.
+func TestUserMaxConnectionsZeroIsServerDefault(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "carol")
+	if show := mustRun(t, dir, "", "user", "show", "carol"); !regexp.MustCompile(`(?m)^max connections:\s+server default$`).MatchString(show) {
+		t.Errorf("show, max connections 0:\n%s", show)
+	}
+	mustRun(t, dir, "", "user", "set", "carol", "--max-connections", "3")
+	if show := mustRun(t, dir, "", "user", "show", "carol"); !regexp.MustCompile(`(?m)^max connections:\s+3$`).MatchString(show) {
+		t.Errorf("show, max connections 3:\n%s", show)
+	}
+	help := mustRun(t, dir, "", "user", "add", "--help")
+	if !strings.Contains(help, "max_connections_per_account") || strings.Contains(help, "connections (0 = unlimited)") {
+		t.Errorf("user add --help on --max-connections:\n%s", help)
+	}
 }
