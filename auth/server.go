@@ -307,13 +307,13 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		s.failures++
 		if req.Method != methodNone {
 			s.log.LogAttrs(s.ctx, slog.LevelInfo, "authentication failed",
-				slog.String("user", s.meta.user), slog.String("method", truncate(req.Method)),
-				slog.Any("remote", s.meta.peer.RemoteAddr), slog.Int("failures", s.failures))
+				remoteAttr(s.meta.peer.RemoteAddr), slog.String("user", s.meta.user),
+				slog.String("method", truncate(req.Method)), slog.Int("failures", s.failures))
 		}
 	}
 	if s.failures >= s.maxTries {
 		s.log.LogAttrs(s.ctx, slog.LevelInfo, "too many authentication failures",
-			slog.String("user", s.meta.user), slog.Any("remote", s.meta.peer.RemoteAddr))
+			remoteAttr(s.meta.peer.RemoteAddr), slog.String("user", s.meta.user))
 		return nil, errTooManyFailures()
 	}
 	if req.Method == methodNone {
@@ -562,9 +562,14 @@ func (s *serverAuthState) stepDone(method string, out outcome) (*Result, error) 
 		if n := len(s.pubKeys); n > 0 {
 			res.PublicKey = s.pubKeys[n-1]
 		}
-		s.log.LogAttrs(s.ctx, slog.LevelInfo, "user authenticated",
-			slog.String("user", s.meta.user), slog.Any("methods", s.done),
-			slog.Any("remote", s.meta.peer.RemoteAddr))
+		attrs := []slog.Attr{remoteAttr(s.meta.peer.RemoteAddr), slog.String("user", s.meta.user),
+			slog.Any("methods", s.done)}
+		if res.PublicKey != nil {
+			// As sshd's "Accepted publickey ... SHA256:...": which of an
+			// account's keys logged in, known while the session lasts.
+			attrs = append(attrs, slog.String("key", keys.FingerprintSHA256(res.PublicKey)))
+		}
+		s.log.LogAttrs(s.ctx, slog.LevelInfo, "user authenticated", attrs...)
 		return res, nil
 	}
 	s.lists = next
@@ -658,6 +663,19 @@ func (s *serverAuthState) password(req *userAuthRequestMsg) (outcome, error) {
 }
 
 // truncate shortens a peer-supplied string for an error message.
+// remoteAttr is the client's address as the "remote" attribute, first
+// after the message on every line about a login: as a string, the same
+// "host:port" the daemon's other lines give (slog.Any made a JSON object
+// of a *net.TCPAddr), and ahead of the user name, which the client
+// chooses, so that a fail2ban filter reading the first remote= of a line
+// cannot be handed another address inside a name.
+func remoteAttr(a net.Addr) slog.Attr {
+	if a == nil {
+		return slog.String("remote", "")
+	}
+	return slog.String("remote", a.String())
+}
+
 func truncate(s string) string {
 	const max = 64
 	if len(s) > max {

@@ -65,7 +65,7 @@ func TestLoginAndHostKeyPersistence(t *testing.T) {
 	if r := s.sftpBatch(t, local, "bob", "", "ls\n"); r.code != 5 {
 		t.Errorf("password login to a key-only account: sshpass exit %d, want 5:\n%s", r.code, r.out)
 	}
-	if !strings.Contains(s.stderr.String(), `msg="user authenticated" user=bob methods=[publickey]`) {
+	if !strings.Contains(s.stderr.String(), `msg="user authenticated" remote=127.0.0.1:`) || !strings.Contains(s.stderr.String(), ` user=bob methods=[publickey] key=SHA256:`) {
 		t.Errorf("bob's login is not logged as publickey:\n%s", s.stderr.String())
 	}
 	if got := readFile(t, filepath.Join(s.home("bob"), "d", "h")); string(got) != "hello from alice\n" {
