@@ -296,6 +296,7 @@ func (s *session) copyData(rh *handle, roff, rlen uint64, wh *handle, woff uint6
 		if got > 0 {
 			if werr := s.chargedWrite(wh, b[:got], wo); werr != nil {
 				wh.writeFailed.Store(true)
+				s.abandonUpload(wh)
 				return werr
 			}
 			wh.bytesWritten.Add(int64(got))

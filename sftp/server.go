@@ -366,6 +366,7 @@ type handle struct {
 	dirEOF     bool
 
 	writeFailed  atomic.Bool
+	abandoned    atomic.Bool // atomic upload emptied at its first failed write
 	bytesRead    atomic.Int64
 	bytesWritten atomic.Int64
 
@@ -1317,6 +1318,7 @@ func (s *session) write(j *job) {
 				s.log.Info("sftp: write failed", "path", h.path, "err", err)
 			}
 		}
+		s.abandonUpload(h)
 		s.errorSeq(j.seq, j.id, err)
 		return
 	}
@@ -1329,6 +1331,9 @@ func (s *session) write(j *job) {
 // lock, so no truncate or removal in any session of the account runs
 // between them.
 func (s *session) chargedWrite(h *handle, data []byte, off int64) error {
+	if h.abandoned.Load() {
+		return errUploadDiscarded
+	}
 	if s.srv.opts.Quota != nil {
 		l := s.srv.opts.QuotaLock
 		l.mu.RLock()
@@ -1351,6 +1356,11 @@ func (s *session) chargedWrite(h *handle, data []byte, off int64) error {
 func (s *session) chargeWrite(h *handle, off, n int64) error {
 	h.qmu.Lock()
 	defer h.qmu.Unlock()
+	if h.abandoned.Load() {
+		// Emptied by abandonUpload after chargedWrite looked: a charge
+		// now would count bytes the CLOSE throws away.
+		return errUploadDiscarded
+	}
 	if g := s.srv.opts.QuotaLock.shrinks.Load(); g != h.shrinks {
 		// A file was truncated or removed since size was measured, and
 		// its size released: charge from what the file holds now.
@@ -1372,6 +1382,30 @@ func (s *session) chargeWrite(h *handle, off, n int64) error {
 	}
 	h.size = end
 	return nil
+}
+
+// abandonUpload empties an atomic upload at its first failed write and
+// gives its space back. CLOSE discards such an upload anyway (see
+// finish), but until then its temporary file held what it had written:
+// uploads racing for an account's last megabytes (rclone runs four at
+// once) each stopped at a share of what was left, and all four failed
+// again, in step, at every retry, though one of them fit; on a full disk
+// the same. Emptied at once, the space goes to the uploads still running.
+// Later writes to the handle are refused (chargedWrite).
+func (s *session) abandonUpload(h *handle) {
+	if h.tmp == "" || !h.abandoned.CompareAndSwap(false, true) {
+		return
+	}
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	if err := h.f.Truncate(0); err != nil {
+		s.log.Warn("sftp: cannot empty a failed upload", "path", h.tmp, "err", err)
+		return
+	}
+	if q := s.srv.opts.Quota; q != nil {
+		q.Release(s.ctx, h.size, 0)
+	}
+	h.size = 0
 }
 
 // lockShrink takes the account's QuotaLock for an operation that may

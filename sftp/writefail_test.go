@@ -51,3 +51,51 @@ func TestPipelinedWritesPastQuota(t *testing.T) {
 		t.Errorf("transfer records %+v, want one with result \"failed: a write failed\"", ts.records)
 	}
 }
+
+// TestFailedUploadFreesItsSpace: an atomic upload whose WRITE failed is
+// discarded at CLOSE, and gives its space back at once. It held it until
+// CLOSE, so parallel uploads near the quota (rclone's four) each failed
+// at a share of what was left, at every retry, though one of them fit.
+func TestFailedUploadFreesItsSpace(t *testing.T) {
+	q := &testQuota{limit: 10000}
+	ts := startServer(t, &Options{Quota: q, QuotaLock: new(QuotaLock)})
+	rc := ts.raw(t)
+	open := func(name string) []byte {
+		rc.send(&openReq{ID: rc.nextID(), Path: name, PFlags: fxfWrite | fxfCreat | fxfTrunc})
+		return rc.handle()
+	}
+	write := func(h []byte, off, n int) statusMsg {
+		rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: uint64(off), Data: bytes.Repeat([]byte("x"), n)})
+		return rc.status()
+	}
+	a, b := open("/a"), open("/b")
+	if s := write(a, 0, 6000); s.Code != StatusOK {
+		t.Fatalf("a's first WRITE: %d %q", s.Code, s.Message)
+	}
+	if s := write(b, 0, 3000); s.Code != StatusOK {
+		t.Fatalf("b's first WRITE: %d %q", s.Code, s.Message)
+	}
+	if s := write(b, 3000, 3000); s.Code != StatusFailure {
+		t.Fatalf("b's WRITE past the quota: %d %q, want failure", s.Code, s.Message)
+	}
+	// b is doomed; its 3000 bytes are a's now.
+	if s := write(a, 6000, 4000); s.Code != StatusOK {
+		t.Fatalf("a's WRITE into the space b's failed upload held: %d %q", s.Code, s.Message)
+	}
+	// Later WRITEs to b are refused and charge nothing.
+	if s := write(b, 0, 10); s.Code != StatusFailure {
+		t.Fatalf("WRITE to a failed upload: %d %q, want failure", s.Code, s.Message)
+	}
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: b})
+	rc.expectStatus(StatusFailure)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: a})
+	rc.expectStatus(StatusOK)
+	if got := len(ts.read(t, "a")); got != 10000 {
+		t.Errorf("a holds %d bytes, want 10000", got)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes != 10000 || q.files != 1 {
+		t.Errorf("quota counts %d bytes in %d files, want 10000 in 1", q.bytes, q.files)
+	}
+}
