@@ -88,6 +88,10 @@ func (o *KeyOptions) Expired(now time.Time) bool {
 	return !o.ExpiryTime.IsZero() && !now.Before(o.ExpiryTime)
 }
 
+// IsZero reports whether the options neither restrict nor grant anything:
+// the line had none, or only ones that cancel out ("no-pty,pty").
+func (o *KeyOptions) IsZero() bool { return len(o.canonical()) == 0 }
+
 // SKPolicy returns the security key policy the options ask for.
 func (o *KeyOptions) SKPolicy() SKPolicy {
 	return SKPolicy{NoTouchRequired: o.NoTouchRequired, VerifyRequired: o.VerifyRequired}

@@ -1938,6 +1938,13 @@ func (c *Config) Validate() error {
 		if !fi.Mode().IsRegular() {
 			return keyErr(f.key, "%s is not a regular file", f.path)
 		}
+		// serve --check must fail on a CA file that start or reload
+		// would refuse.
+		if f.key == "trusted_user_ca_keys" {
+			if _, err := loadTrustedUserCAKeys(f.path); err != nil {
+				return &ConfigError{Key: f.key, Err: err}
+			}
+		}
 		if f.key == "banner" && fi.Size() > maxBannerBytes {
 			return keyErr(f.key, "%s is %d bytes; a banner may have at most %d (it is sent in one packet to every client before authentication)",
 				f.path, fi.Size(), maxBannerBytes)

@@ -160,7 +160,7 @@ func TestFullExample(t *testing.T) {
 	want.PasswordAuthentication = false
 	want.KbdInteractiveAuthentication = false
 	want.AuthenticationMethods = [][]string{{"publickey"}}
-	want.TrustedUserCAKeys = "testdata/banner.txt"
+	want.TrustedUserCAKeys = "testdata/user_ca.pub"
 	want.Banner = "testdata/banner.txt"
 	want.AllowTCPForwarding = ForwardingLocal
 	want.GatewayPorts = true

@@ -427,16 +427,9 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 	}
 	var cas []keys.PublicKey
 	if cfg.TrustedUserCAKeys != "" {
-		b, err := os.ReadFile(cfg.TrustedUserCAKeys)
-		if err != nil {
+		var err error
+		if cas, err = loadTrustedUserCAKeys(cfg.TrustedUserCAKeys); err != nil {
 			return nil, fmt.Errorf("trusted_user_ca_keys: %w", err)
-		}
-		aks, err := keys.ParseAuthorizedKeys(b)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_user_ca_keys %s: %w", cfg.TrustedUserCAKeys, err)
-		}
-		for _, ak := range aks {
-			cas = append(cas, ak.Key)
 		}
 	}
 	authn.trustedCAs = cas
