@@ -159,5 +159,19 @@ func passwordChallenge(ctx context.Context, meta ConnMetadata, ch Challenger, al
 	if len(answers) != 1 || len(answers[0]) > MaxPasswordLen || (answers[0] == "" && !allowEmpty) {
 		return nil, ErrDenied
 	}
-	return check(ctx, meta, []byte(answers[0]))
+	return check(context.WithValue(ctx, passwordPromptKey{}, true), meta, []byte(answers[0]))
+}
+
+// passwordPromptKey marks the context of a password check made for a
+// keyboard-interactive request (PasswordChallenge).
+type passwordPromptKey struct{}
+
+// IsPasswordPrompt reports whether an Authenticator.Password call with this
+// context checks the answer to a keyboard-interactive password prompt
+// (PasswordChallenge, Config.KeyboardInteractivePassword) rather than a
+// "password" request. The answer is the same either way; it lets an
+// Authenticator count or log the method the client used.
+func IsPasswordPrompt(ctx context.Context) bool {
+	p, _ := ctx.Value(passwordPromptKey{}).(bool)
+	return p
 }

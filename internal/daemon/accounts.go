@@ -106,11 +106,16 @@ func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetad
 	// (only that the login failed); the lookup it makes does.
 	st := &lookupNotingStore{Store: a.st}
 	acct, err := store.PasswordLogin(ctx, st, a.pv, meta.User(), string(pw), a.now())
+	method := "password"
+	if auth.IsPasswordPrompt(ctx) {
+		// The method the client used, which the log names too.
+		method = "keyboard-interactive"
+	}
 	if err != nil || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
-		a.observe("password", false)
+		a.observe(method, false)
 		return nil, denied(st.lookupErr)
 	}
-	a.observe("password", true)
+	a.observe(method, true)
 	a.st.RecordLogin(ctx, acct.Name, a.now())
 	return accountPermissions(acct, nil), nil
 }

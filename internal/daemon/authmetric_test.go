@@ -38,3 +38,49 @@ func TestPublicKeyLoginCountedOnce(t *testing.T) {
 		t.Errorf("the connection's key exchange was not observed:\n%s", grepLines(body, "ferry_kex_duration_seconds_count"))
 	}
 }
+
+// TestKeyboardInteractiveLoginCountedAsSuch: a password typed at a
+// keyboard-interactive prompt (OpenSSH's sftp with a password, PuTTY) is
+// counted under method="keyboard-interactive", as its log lines name it;
+// it was counted as "password", so a server with password_authentication
+// off still showed password attempts and none by keyboard-interactive.
+func TestKeyboardInteractiveLoginCountedAsSuch(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	addAccount(t, st, "kim", "pw-kim", 0)
+	metricsAddr := freeLoopbackAddr(t)
+	addr := startDaemonWith(t, dir, "", func(c *Config) { c.Metrics.Listen = metricsAddr })
+
+	login := func(answer, password string) error {
+		c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "kim", Auth: []ssh.AuthMethod{
+			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				return []string{answer}, nil
+			}),
+			ssh.Password(password),
+		}, HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := login("wrong", "pw-kim"); err != nil {
+		t.Fatal(err)
+	}
+	if err := login("pw-kim", "unused"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`ferry_auth_total{method="keyboard-interactive",result="failure"} 1`,
+		`ferry_auth_total{method="keyboard-interactive",result="success"} 1`,
+		`ferry_auth_total{method="password",result="success"} 1`,
+	}
+	body := scrapeMetrics(metricsAddr, func(body string) bool { return strings.Contains(body, want[1]) })
+	for _, w := range want {
+		if !strings.Contains(body, w+"\n") {
+			t.Errorf("no %s:\n%s", w, grepLines(body, "ferry_auth_total"))
+		}
+	}
+	if strings.Contains(body, `ferry_auth_total{method="password",result="failure"}`) {
+		t.Errorf("a wrong keyboard-interactive answer counted as a password failure:\n%s", grepLines(body, "ferry_auth_total"))
+	}
+}
