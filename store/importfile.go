@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/store/password"
 )
 
@@ -112,7 +113,8 @@ func splitKeyLines(s string) []string {
 	return out
 }
 
-// ReadAuthorizedKeysFile returns the key lines of an authorized_keys file.
+// ReadAuthorizedKeysFile returns the key lines of an authorized_keys file,
+// or of a public key file as SplitAuthorizedKeysText reads it.
 func ReadAuthorizedKeysFile(name string) ([]string, error) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -126,7 +128,61 @@ func ReadAuthorizedKeysFile(name string) ([]string, error) {
 	if len(b) > maxAuthorizedKeysFile {
 		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxAuthorizedKeysFile)
 	}
-	return splitKeyLines(string(b)), nil
+	lines, err := SplitAuthorizedKeysText(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return lines, nil
+}
+
+// SplitAuthorizedKeysText returns the key lines of text as customers paste
+// it into a control panel or upload it: authorized_keys lines (blank and #
+// comment lines dropped, CRLF or LF endings), after a UTF-8 byte order mark
+// (Windows Notepad's), and RFC 4716 public key blocks (PuTTYgen's "Save
+// public key", ssh-keygen -e) turned into "type base64 comment" lines, as
+// ssh-keygen -i would. A private key, or a PEM public key, is an error that
+// says what to give instead; the key itself is never quoted back.
+func SplitAuthorizedKeysText(text string) ([]string, error) {
+	text = strings.TrimPrefix(text, "\ufeff")
+	var out []string
+	n := 0
+	for len(text) > 0 {
+		n++
+		line, rest, _ := strings.Cut(text, "\n")
+		t := strings.TrimSpace(line)
+		switch {
+		case t == keys.RFC4716Begin:
+			k, comment, after, err := keys.ParseRFC4716([]byte(text))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", n, err)
+			}
+			n += strings.Count(text[:len(text)-len(after)], "\n") - 1
+			l := strings.TrimSuffix(string(keys.MarshalAuthorizedKey(k)), "\n")
+			if comment != "" {
+				l += " " + comment
+			}
+			out = append(out, l)
+			text = string(after)
+			continue
+		case isPrivateKeyLine(t):
+			return nil, fmt.Errorf("line %d: this is a private key, which must stay with its owner; give the public key instead (the .pub file, or PuTTYgen's \"Public key for pasting into OpenSSH authorized_keys file\")", n)
+		case strings.HasPrefix(t, "-----BEGIN ") && strings.HasSuffix(t, "PUBLIC KEY-----"):
+			return nil, fmt.Errorf("line %d: a PEM public key is not an SSH public key; convert it with ssh-keygen -i -m PKCS8 -f FILE (or -m PEM for \"BEGIN RSA PUBLIC KEY\")", n)
+		case t != "" && t[0] != '#':
+			out = append(out, t)
+		}
+		text = rest
+	}
+	return out, nil
+}
+
+// isPrivateKeyLine reports whether line starts a private key file: PEM
+// ("-----BEGIN OPENSSH PRIVATE KEY-----", RSA, EC, DSA, PKCS #8, encrypted
+// or not), PuTTY's .ppk, or SSH.com's RFC 4716-style private key.
+func isPrivateKeyLine(line string) bool {
+	return strings.HasPrefix(line, "-----BEGIN ") && strings.HasSuffix(line, "PRIVATE KEY-----") ||
+		strings.HasPrefix(line, "PuTTY-User-Key-File-") ||
+		line == "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----"
 }
 
 // PasswdImportOptions tune ParsePasswdImport.

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -304,7 +303,14 @@ func (f *accountFlags) apply(a *store.Account) error {
 
 // keyLines collects --authorized-key and --authorized-keys-file.
 func (f *accountFlags) keyLines() ([]string, error) {
-	lines := slices.Clone(f.authorizedKeys)
+	var lines []string
+	for _, k := range f.authorizedKeys {
+		more, err := store.SplitAuthorizedKeysText(k)
+		if err != nil {
+			return nil, fmt.Errorf("--authorized-key: %v", err)
+		}
+		lines = append(lines, more...)
+	}
 	if f.authorizedFile != "" {
 		more, err := store.ReadAuthorizedKeysFile(f.authorizedFile)
 		if err != nil {
@@ -695,7 +701,14 @@ func (o *userOptions) keyCmd() *cobra.Command {
 			case len(args) == 2 && file != "":
 				return errors.New("give a key line or --file, not both")
 			case len(args) == 2:
-				lines = []string{args[1]}
+				// A pasted PuTTYgen public key spans lines.
+				var err error
+				if lines, err = store.SplitAuthorizedKeysText(args[1]); err != nil {
+					return err
+				}
+				if len(lines) == 0 {
+					return errors.New("no key in the line given")
+				}
 			case file != "":
 				var err error
 				if lines, err = store.ReadAuthorizedKeysFile(file); err != nil {
@@ -749,7 +762,7 @@ func (o *userOptions) keyCmd() *cobra.Command {
 			})
 		},
 	}
-	add.Flags().StringVar(&file, "file", "", "authorized_keys file to add every key from")
+	add.Flags().StringVar(&file, "file", "", "authorized_keys or public key file (.pub, PuTTYgen/RFC 4716) to add every key from")
 	list := &cobra.Command{
 		Use:   "list NAME",
 		Short: "list an account's authorized keys",

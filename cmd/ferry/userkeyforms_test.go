@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sftp/ferry/internal/testenv"
+)
+
+// TestUserKeyAddPastedForms: the public key files customers hand in are
+// added as the key they hold, and a private key is refused with a reason.
+// Before, a PuTTYgen/ssh-keygen -e (RFC 4716) file failed with `unknown key
+// type "BEGIN"`, a file saved with a byte order mark with `unknown key type
+// "AAAAC3..."`, and a private key with `unknown key type "OPENSSH"`.
+func TestUserKeyAddPastedForms(t *testing.T) {
+	keygen := testenv.NeedTool(t, "ssh-keygen")
+	dir, keyDir := t.TempDir(), t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	gen := func(name string, typ ...string) (priv, pub string) {
+		t.Helper()
+		p := filepath.Join(keyDir, name)
+		args := append([]string{"-q", "-N", "", "-C", "comment of " + name, "-f", p, "-t"}, typ...)
+		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %q: %v\n%s", args, err, out)
+		}
+		return p, p + ".pub"
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(keygen, args...).Output()
+		if err != nil {
+			t.Fatalf("ssh-keygen %q: %v", args, err)
+		}
+		return string(out)
+	}
+	fingerprint := func(pub string) string {
+		t.Helper()
+		return strings.Fields(run("-l", "-E", "sha256", "-f", pub))[1]
+	}
+	write := func(name, text string) string {
+		p := filepath.Join(keyDir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	type added struct {
+		Fingerprint string `json:"fingerprint"`
+		Comment     string `json:"comment"`
+		Line        string `json:"line"`
+	}
+	addFile := func(file string) []added {
+		t.Helper()
+		var got []added
+		if err := json.Unmarshal([]byte(mustRun(t, dir, "", "user", "key", "add", "alice", "--file", file, "--json")), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	_, edPub := gen("ed", "ed25519")
+	bom := write("bom.pub", "\ufeff"+strings.TrimSpace(readFile(t, edPub))+"\r\n\r\n")
+	if got := addFile(bom); len(got) != 1 || got[0].Fingerprint != fingerprint(edPub) || got[0].Comment != "comment of ed" {
+		t.Errorf("file with a byte order mark and CRLF: added %+v", got)
+	}
+
+	// ssh-keygen -e writes what PuTTYgen's "Save public key" does.
+	_, rsaPub := gen("rsa", "rsa", "-b", "3072")
+	rfc := write("rsa.rfc4716", run("-e", "-f", rsaPub))
+	if got := addFile(rfc); len(got) != 1 || got[0].Fingerprint != fingerprint(rsaPub) ||
+		!strings.HasPrefix(got[0].Line, "ssh-rsa ") || !strings.Contains(got[0].Comment, "3072-bit RSA") {
+		t.Errorf("ssh-keygen -e file: added %+v", got)
+	}
+
+	// Pasted as one argument, with RFC 4716 §3.3 continued headers and a
+	// quoted comment, between authorized_keys lines.
+	_, ecPub := gen("ec", "ecdsa", "-b", "384")
+	body := strings.Split(strings.TrimSpace(run("-e", "-f", ecPub)), "\n")
+	var b64 []string
+	for _, l := range body[1 : len(body)-1] {
+		if !strings.Contains(l, ":") {
+			b64 = append(b64, l)
+		}
+	}
+	_, ed2Pub := gen("ed2", "ed25519")
+	pasted := "# keys\r\n" + strings.TrimSpace(readFile(t, ed2Pub)) + "\r\n" +
+		"---- BEGIN SSH2 PUBLIC KEY ----\r\n" +
+		"Subject: alice\r\n" +
+		"x-private: a header line\r\n" +
+		"Comment: \"laptop key, \\\r\n" +
+		"2026\"\r\n" +
+		strings.Join(b64, "\r\n") + "\r\n" +
+		"---- END SSH2 PUBLIC KEY ----\r\n"
+	var got []added
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "", "user", "key", "add", "alice", "--json", "--", pasted)), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Fingerprint != fingerprint(ed2Pub) || got[1].Fingerprint != fingerprint(ecPub) || got[1].Comment != "laptop key, 2026" {
+		t.Errorf("pasted authorized_keys line and RFC 4716 block: added %+v", got)
+	}
+
+	before := snapshot(t, dir)
+	ppk := "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: x\nPublic-Lines: 2\nAAAAC3NzaC1lZDI1NTE5AAAAIN3WF7bzmO51jy39GsFNWgkC62KKAf3HnLKQcgz8\n8DfY\nPrivate-Lines: 1\nAAAAIDa4R0SECRETSECRETSECRETSECRETSECRETSECRETSE\n"
+	edPriv, _ := gen("victim", "ed25519")
+	for _, tc := range []struct{ name, file, want string }{
+		{"OpenSSH private key", edPriv, "line 1: this is a private key"},
+		{"PuTTY private key", write("k.ppk", ppk), "line 1: this is a private key"},
+		{"PKCS #8 public key", write("pkcs8.pub", run("-e", "-m", "PKCS8", "-f", rsaPub)), "line 1: a PEM public key"},
+		{"unterminated RFC 4716", write("cut.pub", strings.Join(body[:len(body)-1], "\n")), "line 1: keys: RFC 4716 public key without its ---- END SSH2 PUBLIC KEY ---- line"},
+	} {
+		_, errOut, err := ferryRun(t, dir, "", "user", "key", "add", "alice", "--file", tc.file)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+		if strings.Contains(errOut+errString(err), "SECRET") || strings.Contains(errOut+errString(err), strings.Split(readFile(t, edPriv), "\n")[1]) {
+			t.Errorf("%s: the error quotes the private key: %v", tc.name, err)
+		}
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Errorf("refused files changed the store:\n%s\n%s", before, after)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
