@@ -392,9 +392,9 @@ func isTemp(name string) bool {
 	return true
 }
 
-func (s *session) record(p string, read, written int64, start time.Time, result string) {
+func (s *session) record(p string, upload bool, read, written int64, start time.Time, result string) {
 	if t := s.srv.opts.TransferLog; t != nil {
-		t(sftp.TransferRecord{User: s.srv.opts.User, Path: p, BytesRead: read, BytesWritten: written,
+		t(sftp.TransferRecord{User: s.srv.opts.User, Path: p, BytesRead: read, BytesWritten: written, Upload: upload,
 			Start: start, Duration: time.Since(start), Result: result})
 	}
 }

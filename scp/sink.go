@@ -264,7 +264,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 		n := int(min(int64(len(s.buf)), remaining))
 		if _, err := io.ReadFull(s.r, s.buf[:n]); err != nil {
 			s.abort(u)
-			s.record(np, 0, u.written, start, "aborted")
+			s.record(np, true, 0, u.written, start, "aborted")
 			return errPeerGone
 		}
 		if err := s.limit.Wait(s.ctx, n); err != nil {
@@ -292,7 +292,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 			return err
 		}
 		s.abort(u)
-		s.record(np, 0, u.written, start, "failed: client read error")
+		s.record(np, true, 0, u.written, start, "failed: client read error")
 		return s.warn("%s: upload discarded: the client reported an error", np)
 	}
 	if werr == nil && times != nil {
@@ -300,14 +300,14 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 	}
 	if werr != nil {
 		s.abort(u)
-		s.record(np, 0, u.written, start, "failed: "+errText(werr))
+		s.record(np, true, 0, u.written, start, "failed: "+errText(werr))
 		return s.warn("%s: %s", np, errText(werr))
 	}
 	if err := s.commit(u); err != nil {
-		s.record(np, 0, u.written, start, "failed: "+errText(err))
+		s.record(np, true, 0, u.written, start, "failed: "+errText(err))
 		return s.warn("%s: %s", np, errText(err))
 	}
-	s.record(np, 0, u.written, start, "ok")
+	s.record(np, true, 0, u.written, start, "ok")
 	return s.ack()
 }
 

@@ -132,7 +132,7 @@ func (s *session) source(p string, depth int) error {
 			return &fatalError{err}
 		}
 		if _, err := s.w.Write(b); err != nil {
-			s.record(p, sent, 0, start, "aborted")
+			s.record(p, false, sent, 0, start, "aborted")
 			return errPeerGone
 		}
 		sent += int64(n)
@@ -146,12 +146,12 @@ func (s *session) source(p string, depth int) error {
 		if err := s.warn("%s: %s", p, msg); err != nil {
 			return errPeerGone
 		}
-		s.record(p, sent, 0, start, "failed: "+msg)
+		s.record(p, false, sent, 0, start, "failed: "+msg)
 	} else {
 		if err := s.ack(); err != nil {
 			return errPeerGone
 		}
-		s.record(p, sent, 0, start, "ok")
+		s.record(p, false, sent, 0, start, "ok")
 	}
 	if err := s.response(); err != nil && isFatal(err) {
 		return err

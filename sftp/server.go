@@ -137,6 +137,10 @@ type TransferRecord struct {
 	BytesWritten int64
 	Start        time.Time
 	Duration     time.Duration
+	// Upload is true when the file was opened for writing: an upload,
+	// even one that moved no bytes (an empty file, or one whose writes
+	// all failed).
+	Upload bool
 	// Result is "ok", "aborted" (connection ended without CLOSE; an
 	// atomic upload was discarded) or "failed: <reason>".
 	Result string
@@ -1561,7 +1565,7 @@ func (s *session) finish(h *handle, commit bool) error {
 	if t := s.srv.opts.TransferLog; t != nil {
 		t(TransferRecord{
 			User: s.srv.opts.User, Path: h.path,
-			BytesRead: h.bytesRead.Load(), BytesWritten: h.bytesWritten.Load(),
+			BytesRead: h.bytesRead.Load(), BytesWritten: h.bytesWritten.Load(), Upload: h.write,
 			Start: h.start, Duration: time.Since(h.start), Result: result,
 		})
 	}

@@ -191,7 +191,7 @@ func (m *Metrics) ConnRefused(reason error) {
 }
 
 // Transfer counts one file transfer: protocol "sftp" or "scp",
-// direction "upload" or "download", result e.g. "ok" or "error", and
+// direction "upload" or "download", result "ok" or "failed", and
 // the file bytes it moved.
 func (m *Metrics) Transfer(protocol, direction, result string, bytes int64) {
 	m.transfers.WithLabelValues(protocol, direction, result).Inc()

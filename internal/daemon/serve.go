@@ -765,7 +765,11 @@ func (d *Daemon) transferLog(cfg *Config, protocol string, remote net.Addr) func
 		if r.Result != "ok" {
 			result = "failed"
 		}
-		if r.BytesWritten > 0 {
+		// An upload counts whatever it moved: an empty file, or one the
+		// quota refused from its first write, is still an upload that
+		// succeeded or failed. A file opened for reading and closed
+		// unread is no download.
+		if r.BytesWritten > 0 || r.Upload && r.BytesRead == 0 {
 			d.metrics.Transfer(protocol, "upload", result, r.BytesWritten)
 		}
 		if r.BytesRead > 0 {

@@ -49,3 +49,45 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestTransfersWithoutBytesCounted: an upload that moved no bytes (an
+// empty file, or one whose every write the quota refused) is still an
+// upload in ferry_transfers_total, with its result; they were counted
+// only when bytes moved, so quota-refused uploads never showed as failed
+// transfers. A file opened for reading and closed unread is no transfer.
+func TestTransfersWithoutBytesCounted(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	addAccount(t, st, "iris", "pw-iris", 1<<10)
+	metricsAddr := freeLoopbackAddr(t)
+	addr := startDaemonWith(t, dir, "", func(c *Config) { c.Metrics.Listen = metricsAddr })
+	sc := sftpClient(t, addr, "iris", ssh.Password("pw-iris"))
+
+	if err := upload(sc, "empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := upload(sc, "big", make([]byte, 4<<10)); err == nil {
+		t.Fatal("a 4 KiB upload fit a 1 KiB quota")
+	}
+	f, err := sc.Open("empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	want := []string{
+		`ferry_transfers_total{direction="upload",protocol="sftp",result="ok"} 1`,
+		`ferry_transfers_total{direction="upload",protocol="sftp",result="failed"} 1`,
+	}
+	body := scrapeMetrics(metricsAddr, func(body string) bool {
+		return strings.Contains(body, want[0]) && strings.Contains(body, want[1])
+	})
+	for _, w := range want {
+		if !strings.Contains(body, w+"\n") {
+			t.Errorf("no %s:\n%s", w, grepLines(body, "ferry_transfer"))
+		}
+	}
+	if strings.Contains(body, `direction="download"`) {
+		t.Errorf("a file opened and closed unread counted as a download:\n%s", grepLines(body, "ferry_transfer"))
+	}
+}
