@@ -76,11 +76,14 @@ func (c *Conn) proveHostKeys(req *connection.GlobalRequest) {
 		data = wire.AppendString(data, c.SessionID())
 		data = wire.AppendString(data, blob)
 		alg := ""
-		if signer.PublicKey().Type() == "ssh-rsa" {
-			// The negotiated RSA algorithm when kex used RSA, else SHA-512,
-			// as OpenSSH's sshd does.
-			alg = "rsa-sha2-512"
-			if a := c.Algorithms().HostKey; a == "rsa-sha2-256" || a == "rsa-sha2-512" {
+		if signer.PublicKey().Type() == keys.KeyRSA {
+			// The RSA algorithm the key exchange used, else SHA-512, as
+			// OpenSSH's sshd does: ssh verifies an RSA proof with the
+			// negotiated algorithm, so after an ssh-rsa (SHA-1) exchange
+			// an rsa-sha2-512 proof fails ("server gave bad signature for
+			// RSA key") and the client learns none of the keys.
+			alg = keys.SigRSASHA512
+			if a := c.Algorithms().HostKey; keys.KeyTypeOfAlgorithm(a) == keys.KeyRSA {
 				alg = a
 			}
 		}

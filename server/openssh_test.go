@@ -285,3 +285,63 @@ func TestOpenSSHUpdateHostKeys(t *testing.T) {
 		checkExec(t, r, alg, 0)
 	}
 }
+
+// UpdateHostKeys after an ssh-rsa (SHA-1) key exchange, while a new RSA
+// key is being rolled in: ssh verifies an RSA key's proof with the
+// algorithm the exchange negotiated, and the server used to sign with
+// rsa-sha2-512 regardless, so ssh printed "server gave bad signature for
+// RSA key" and learned none of the announced keys.
+func TestOpenSSHUpdateHostKeysAfterSSHRSA(t *testing.T) {
+	ssh := testenv.NeedTool(t, "ssh")
+	var hostKeys []keys.Signer
+	for _, kt := range []string{"ssh-rsa", "ssh-rsa", "ssh-ed25519"} {
+		bits := 0
+		if kt == "ssh-rsa" {
+			bits = 2048
+		}
+		k, err := keys.GenerateKey(kt, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostKeys = append(hostKeys, k)
+	}
+	srv := &server.Server{Handler: server.HandlerFunc(echoHandler)}
+	srv.Transport.HostKeys = hostKeys
+	srv.Transport.HostKeyAlgorithms = []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}
+	ts := startServer(t, srv)
+	dir := t.TempDir()
+	path, pub := genUserKey(t, dir, "ed25519", 0)
+	ts.auth.allowKey(testUser, pub)
+	login := []string{"-o", "BatchMode=yes", "-i", path}
+	r := run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-rsa")...), "first")...)
+	checkExec(t, r, "first", 0)
+	cmd := exec.Command(ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-rsa,ssh-ed25519",
+		"-o", "UpdateHostKeys=yes", "-o", "StrictHostKeyChecking=yes")...), "cat")...)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var kh []byte
+	for range 500 { // bounded: 5 s
+		kh, _ = os.ReadFile(filepath.Join(dir, "known_hosts"))
+		if bytes.Count(kh, []byte("\n")) >= len(hostKeys) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ssh: %v\n%s", err, stderr.Bytes())
+	}
+	for _, k := range hostKeys {
+		if !bytes.Contains(kh, bytes.TrimSpace(keys.MarshalAuthorizedKey(k.PublicKey()))) {
+			t.Errorf("known_hosts lacks the %s key %s; ssh said %q", k.PublicKey().Type(), keys.FingerprintSHA256(k.PublicKey()), stderr.Bytes())
+		}
+	}
+}
