@@ -238,7 +238,7 @@ func TestStatusFromError(t *testing.T) {
 		{syscall.EEXIST, StatusFailure, "Failure"},
 		{os.ErrExist, StatusFailure, "Failure"},
 		{syscall.ENOTEMPTY, StatusFailure, "Failure"},
-		{syscall.ENOSPC, StatusFailure, "Failure"},
+		{syscall.ENOSPC, StatusFailure, "no space left on device"},
 		{errQuota, StatusFailure, "quota exceeded"},
 		{errors.New("other"), StatusFailure, "Failure"},
 	}
