@@ -14,7 +14,10 @@ import (
 // a server holds a handful of host keys.
 const maxProveKeys = 16
 
-// offeredHostKeys are the host keys with at least one enabled algorithm.
+// offeredHostKeys are the host keys with at least one enabled algorithm,
+// each once: ssh refuses a whole hostkeys-00 announcement that lists a key
+// twice ("received duplicated ssh-ed25519 host key"), which a key listed
+// twice in the configuration (or under two file names) would make.
 func (c *Conn) offeredHostKeys() []keys.Signer {
 	algs := c.srv.Transport.HostKeyAlgorithms
 	if algs == nil {
@@ -22,6 +25,9 @@ func (c *Conn) offeredHostKeys() []keys.Signer {
 	}
 	var out []keys.Signer
 	for _, s := range c.srv.Transport.HostKeys {
+		if slices.ContainsFunc(out, func(o keys.Signer) bool { return keys.Equal(o.PublicKey(), s.PublicKey()) }) {
+			continue
+		}
 		for _, a := range keys.SignatureAlgorithmsFor(s.PublicKey().Type()) {
 			if slices.Contains(algs, a) {
 				out = append(out, s)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -292,30 +293,66 @@ func TestOpenSSHUpdateHostKeys(t *testing.T) {
 // rsa-sha2-512 regardless, so ssh printed "server gave bad signature for
 // RSA key" and learned none of the announced keys.
 func TestOpenSSHUpdateHostKeysAfterSSHRSA(t *testing.T) {
-	ssh := testenv.NeedTool(t, "ssh")
-	var hostKeys []keys.Signer
-	for _, kt := range []string{"ssh-rsa", "ssh-rsa", "ssh-ed25519"} {
-		bits := 0
-		if kt == "ssh-rsa" {
-			bits = 2048
+	hostKeys := []keys.Signer{newHostKey(t, "ssh-rsa"), newHostKey(t, "ssh-rsa"), newHostKey(t, "ssh-ed25519")}
+	kh, stderr := updateHostKeys(t, hostKeys, []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}, "ssh-rsa", "ssh-rsa,ssh-ed25519")
+	for _, k := range hostKeys {
+		if !bytes.Contains(kh, bytes.TrimSpace(keys.MarshalAuthorizedKey(k.PublicKey()))) {
+			t.Errorf("known_hosts lacks the %s key %s; ssh said %q", k.PublicKey().Type(), keys.FingerprintSHA256(k.PublicKey()), stderr)
 		}
-		k, err := keys.GenerateKey(kt, bits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hostKeys = append(hostKeys, k)
 	}
+}
+
+// A host key given twice (listed twice, or under two file names) was
+// announced twice, and ssh ignored the whole announcement with "received
+// duplicated ssh-ed25519 host key" on every login.
+func TestOpenSSHUpdateHostKeysDuplicate(t *testing.T) {
+	ed, rsa := newHostKey(t, "ssh-ed25519"), newHostKey(t, "ssh-rsa")
+	kh, stderr := updateHostKeys(t, []keys.Signer{ed, ed, rsa}, nil, "ssh-ed25519", "ssh-ed25519,rsa-sha2-512")
+	if !bytes.Contains(kh, bytes.TrimSpace(keys.MarshalAuthorizedKey(rsa.PublicKey()))) || bytes.Count(kh, []byte("\n")) != 2 {
+		t.Errorf("known_hosts after UpdateHostKeys:\n%s\nssh said %q", kh, stderr)
+	}
+}
+
+func newHostKey(t *testing.T, typ string) keys.Signer {
+	t.Helper()
+	bits := 0
+	if typ == "ssh-rsa" {
+		bits = 2048
+	}
+	k, err := keys.GenerateKey(typ, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// updateHostKeys serves hostKeys with the host key algorithms algs (nil:
+// the default), records the key ssh gets with HostKeyAlgorithms=first,
+// then logs in again with UpdateHostKeys=yes and HostKeyAlgorithms=update.
+// It returns known_hosts once it holds a line per distinct key or after
+// 5 s, and what ssh wrote to stderr.
+func updateHostKeys(t *testing.T, hostKeys []keys.Signer, algs []string, first, update string) ([]byte, string) {
+	t.Helper()
+	ssh := testenv.NeedTool(t, "ssh")
 	srv := &server.Server{Handler: server.HandlerFunc(echoHandler)}
 	srv.Transport.HostKeys = hostKeys
-	srv.Transport.HostKeyAlgorithms = []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}
+	srv.Transport.HostKeyAlgorithms = algs
 	ts := startServer(t, srv)
 	dir := t.TempDir()
 	path, pub := genUserKey(t, dir, "ed25519", 0)
 	ts.auth.allowKey(testUser, pub)
 	login := []string{"-o", "BatchMode=yes", "-i", path}
-	r := run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-rsa")...), "first")...)
+	r := run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms="+first)...), "first")...)
 	checkExec(t, r, "first", 0)
-	cmd := exec.Command(ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-rsa,ssh-ed25519",
+	distinct := 0
+	for i, k := range hostKeys {
+		if !slices.ContainsFunc(hostKeys[:i], func(o keys.Signer) bool { return keys.Equal(o.PublicKey(), k.PublicKey()) }) {
+			distinct++
+		}
+	}
+	// ssh does not wait for the hostkeys-prove reply once its session has
+	// ended, so the session ("cat") lasts until known_hosts has grown.
+	cmd := exec.Command(ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms="+update,
 		"-o", "UpdateHostKeys=yes", "-o", "StrictHostKeyChecking=yes")...), "cat")...)
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	var stderr bytes.Buffer
@@ -330,7 +367,7 @@ func TestOpenSSHUpdateHostKeysAfterSSHRSA(t *testing.T) {
 	var kh []byte
 	for range 500 { // bounded: 5 s
 		kh, _ = os.ReadFile(filepath.Join(dir, "known_hosts"))
-		if bytes.Count(kh, []byte("\n")) >= len(hostKeys) {
+		if bytes.Count(kh, []byte("\n")) >= distinct {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -339,9 +376,5 @@ func TestOpenSSHUpdateHostKeysAfterSSHRSA(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ssh: %v\n%s", err, stderr.Bytes())
 	}
-	for _, k := range hostKeys {
-		if !bytes.Contains(kh, bytes.TrimSpace(keys.MarshalAuthorizedKey(k.PublicKey()))) {
-			t.Errorf("known_hosts lacks the %s key %s; ssh said %q", k.PublicKey().Type(), keys.FingerprintSHA256(k.PublicKey()), stderr.Bytes())
-		}
-	}
+	return kh, stderr.String()
 }
