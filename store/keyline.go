@@ -35,6 +35,13 @@ func DefaultKeyParser(line string) (ParsedKey, error) {
 		return ParsedKey{}, fmt.Errorf("%w authorized key: %v", ErrInvalid, err)
 	}
 	typ := ak.Key.Type()
+	if keys.IsCertificateType(typ) {
+		// sshd matches a presented certificate only against
+		// cert-authority lines, by its CA, and a CA is a plain key: a
+		// certificate line authorizes nothing, and a customer who pastes
+		// id_ed25519-cert.pub would be left wondering why it fails.
+		return ParsedKey{}, fmt.Errorf("%w authorized key: %s is a certificate, which authorizes nothing here; add the plain public key (the .pub file without -cert), or the CA's public key with cert-authority", ErrInvalid, typ)
+	}
 	return ParsedKey{
 		Line:        canonicalKeyLine(options, typ, ak.Key.Marshal(), ak.Comment),
 		Fingerprint: keys.FingerprintSHA256(ak.Key),

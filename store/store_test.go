@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/keys"
 )
 
 // newKeyLine returns a fresh ssh-ed25519 authorized_keys line.
@@ -859,12 +860,35 @@ func TestDefaultKeyParser(t *testing.T) {
 		}
 	}
 	fields := strings.Fields(base)
+	cert := certKeyLine(t)
 	for _, in := range []string{"", "# comment", "ssh-ed25519", "ssh-rsa " + fields[1], `command="unterminated ` + base,
-		"ssh-ed25519 AAAA====", base + "\nssh-ed25519 AAAA", strings.Repeat("a", MaxKeyLineLength+1)} {
+		"ssh-ed25519 AAAA====", base + "\nssh-ed25519 AAAA", strings.Repeat("a", MaxKeyLineLength+1),
+		// A certificate line (id_ed25519-cert.pub pasted as a key)
+		// matches no login, as a plain key or as a CA.
+		cert, "cert-authority " + cert} {
 		if _, err := DefaultKeyParser(in); !errors.Is(err, ErrInvalid) {
 			t.Errorf("DefaultKeyParser(%q) err = %v, want ErrInvalid", in, err)
 		}
 	}
+}
+
+// certKeyLine is the authorized_keys form of a user certificate, as
+// ssh-keygen -s writes it to id_ed25519-cert.pub.
+func certKeyLine(t *testing.T) string {
+	t.Helper()
+	user, err := keys.GenerateKey(keys.KeyEd25519, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := keys.GenerateKey(keys.KeyEd25519, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &keys.Certificate{Key: user.PublicKey(), CertType: keys.UserCert, KeyID: "id", ValidPrincipals: []string{"alice"}, ValidBefore: keys.CertTimeInfinity}
+	if err := c.SignCert(rand.Reader, ca, ""); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(keys.MarshalAuthorizedKey(c))) + " alice"
 }
 
 func benchStore(b *testing.B) Store {
