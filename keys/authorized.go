@@ -98,9 +98,10 @@ func (o *KeyOptions) SKPolicy() SKPolicy {
 }
 
 // isKeyTypeName reports whether s names a key format. Certificate formats
-// are included: the same line syntax is used for -cert.pub files, and sshd
-// reads them in authorized_keys too (a certificate line authorizes only
-// that exact certificate).
+// are included: the same line syntax is used for -cert.pub files. In
+// authorized_keys such a line authorizes nothing, in sshd as in ferry: a
+// presented certificate is matched by its CA against cert-authority lines,
+// and a CA is a plain key (store's key parser refuses to add one).
 func isKeyTypeName(s string) bool {
 	_, ok := signatureAlgorithms[s]
 	return ok
