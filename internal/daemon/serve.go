@@ -868,6 +868,7 @@ func newLogger(c LogConfig, out io.Writer) (*slog.Logger, *slog.LevelVar) {
 	level.Set(c.Level)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
+		opts.ReplaceAttr = escapeUnprintableJSON
 		return slog.New(slog.NewJSONHandler(out, opts)), level
 	}
 	return slog.New(slog.NewTextHandler(out, opts)), level
