@@ -3,7 +3,6 @@ package scp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -256,7 +255,7 @@ func (q *memQuota) Reserve(_ context.Context, b, f int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.bytes+b > q.limit {
-		return errors.New("over")
+		return sftp.ErrQuotaExceeded
 	}
 	q.bytes += b
 	q.files += f

@@ -9,6 +9,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/ferry-sftp/ferry/sftp"
 	"github.com/ferry-sftp/ferry/vfs"
 )
 
@@ -215,9 +216,8 @@ func (s *session) writeUpload(u *upload, b []byte) error {
 			return err
 		}
 		if lost := u.written - fi.Size(); lost > 0 {
-			if err := o.Quota.Reserve(s.ctx, lost, 0); err != nil {
-				s.log.Info("scp: quota refused an upload", "path", u.path, "err", err)
-				return errQuota
+			if err := s.reserve(u.path, lost, 0); err != nil {
+				return err
 			}
 			u.reserved += lost
 		}
@@ -228,6 +228,26 @@ func (s *session) writeUpload(u *upload, b []byte) error {
 		return err
 	})
 }
+
+// reserve charges the quota for an upload. A refusal comes back as
+// errQuota ("Disk quota exceeded"); a store that could not record the
+// charge (locked, restarting) is logged as such and the upload fails
+// with "Failure": the customer was told their quota was full.
+func (s *session) reserve(np string, bytes, files int64) error {
+	err := s.srv.opts.Quota.Reserve(s.ctx, bytes, files)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sftp.ErrQuotaExceeded):
+		s.log.Info("scp: quota refused an upload", "path", np, "bytes", bytes)
+		return errQuota
+	}
+	s.log.Warn("scp: quota usage could not be recorded; upload refused", "path", np, "err", err)
+	return errQuotaStore
+}
+
+// errQuotaStore: see reserve.
+var errQuotaStore = errors.New("quota usage could not be recorded")
 
 // sinkFile receives one C record's file. Errors before the data are sent
 // instead of the OK, so the client skips the data (scp.c sink "bad:").
@@ -354,9 +374,8 @@ func (s *session) openUpload(np string, m *fileMsg) (*upload, error) {
 		u.files = 1
 	}
 	if o.Quota != nil {
-		if err := o.Quota.Reserve(s.ctx, u.reserved, u.files); err != nil {
-			s.log.Info("scp: quota refused an upload", "path", np, "size", m.Size, "err", err)
-			return nil, errQuota
+		if err := s.reserve(np, u.reserved, u.files); err != nil {
+			return nil, err
 		}
 	}
 	fail := func(err error) (*upload, error) {

@@ -185,9 +185,11 @@ func (s *session) open(m *openReq) {
 			atomicUpload = false
 		}
 		if o.Quota != nil && (creates || atomicUpload && flags&os.O_CREATE != 0) {
-			if err := o.Quota.Reserve(s.ctx, 0, 1); err != nil {
-				s.log.Info("sftp: quota refused a new file", "path", p, "err", err)
-				s.sendError(m.ID, errQuota)
+			if err := s.reserve(p, 0, 1); err != nil {
+				if errors.Is(err, errQuota) {
+					s.log.Info("sftp: quota refused a new file", "path", p)
+				}
+				s.sendError(m.ID, err)
 				return
 			}
 		}
@@ -697,8 +699,8 @@ func (s *session) truncate(p string, h *handle, size int64) error {
 		return err
 	}
 	if size > fi.Size() {
-		if err := q.Reserve(s.ctx, size-fi.Size(), 0); err != nil {
-			return errQuota
+		if err := s.reserve(p, size-fi.Size(), 0); err != nil {
+			return err
 		}
 	}
 	if h != nil {

@@ -59,8 +59,11 @@ import (
 
 // Quota is an account's storage allowance, implemented by the account
 // store. Reserve must be atomic (it may run concurrently for one account
-// across sessions) and fail when the account would go over; Release gives
-// back what a removed, truncated or abandoned file held.
+// across sessions) and fail with an error wrapping ErrQuotaExceeded when
+// the account would go over; any other error means the charge could not
+// be recorded (the store is down or locked), and the request fails as the
+// server's fault, not as a full quota. Release gives back what a removed,
+// truncated or abandoned file held.
 type Quota interface {
 	Reserve(ctx context.Context, bytes, files int64) error
 	Release(ctx context.Context, bytes, files int64)
@@ -247,9 +250,39 @@ const (
 	largeBuf  = maxPacket + 64
 )
 
+// ErrQuotaExceeded is Quota.Reserve's refusal of a charge that would put
+// the account over its quota.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
 // errQuota is answered SSH_FX_FAILURE "quota exceeded": SFTP v3 has no
 // quota code, and clients print the message.
-var errQuota = errors.New("quota exceeded")
+var errQuota = ErrQuotaExceeded
+
+// reserve charges the quota. A refusal comes back as errQuota; a store
+// that could not record the charge is logged (a customer told "quota
+// exceeded" while the database was locked or restarting asked for more
+// space) and answered as a plain failure.
+func (s *session) reserve(path string, bytes, files int64) error {
+	err := s.srv.opts.Quota.Reserve(s.ctx, bytes, files)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrQuotaExceeded):
+		s.log.Debug("sftp: quota refused a charge", "path", path, "bytes", bytes, "files", files)
+		return errQuota
+	}
+	// Once per session: every WRITE a pipelining client has in flight
+	// fails alike.
+	level := slog.LevelDebug
+	if !s.quotaStoreFailed.Swap(true) {
+		level = slog.LevelWarn
+	}
+	s.log.Log(s.ctx, level, "sftp: quota usage could not be recorded; request refused", "path", path, "err", err)
+	return errQuotaStore
+}
+
+// errQuotaStore is answered SSH_FX_FAILURE "Failure".
+var errQuotaStore = errors.New("quota usage could not be recorded")
 
 // errUploadDiscarded answers CLOSE of an atomic upload that saw a failed
 // WRITE: the temporary file is removed and the target left as it was.
@@ -419,6 +452,8 @@ type session struct {
 	fs  vfs.FS
 	ctx context.Context
 	log *slog.Logger
+
+	quotaStoreFailed atomic.Bool // a Reserve failed other than by refusing (reserve)
 
 	handles    map[uint32]*handle
 	nextHandle uint32
@@ -1413,9 +1448,8 @@ func (s *session) chargeWrite(h *handle, off, n int64) error {
 		end = h.size + n
 	}
 	if end > h.size {
-		if err := s.srv.opts.Quota.Reserve(s.ctx, end-h.size, 0); err != nil {
-			s.log.Debug("sftp: quota refused a write", "path", h.path, "err", err)
-			return errQuota
+		if err := s.reserve(h.path, end-h.size, 0); err != nil {
+			return err
 		}
 		h.size = end
 	}

@@ -387,7 +387,7 @@ func (q *testQuota) Reserve(_ context.Context, bytes, files int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.bytes+bytes > q.limit {
-		return fmt.Errorf("over quota")
+		return ErrQuotaExceeded
 	}
 	q.bytes += bytes
 	q.files += files

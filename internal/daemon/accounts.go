@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/server"
+	"github.com/ferry-sftp/ferry/sftp"
 	"github.com/ferry-sftp/ferry/store"
 )
 
@@ -288,9 +289,14 @@ func accountPermissions(acct *store.Account, o *keys.KeyOptions) *auth.Permissio
 type storeQuota struct {
 	st      store.Store
 	account string
+	// releaseFailed hears of a Release the store did not record.
+	releaseFailed func(bytes, files int64, err error)
 }
 
-var errQuotaExceeded = errors.New("quota exceeded")
+// quotaReleaseTimeout bounds one Release: it runs as a file is closed or
+// removed, and a database that stalls must not hold the session; a
+// release that fails is made good by a recount (quotaReleaseFailed).
+const quotaReleaseTimeout = 15 * time.Second
 
 func (q storeQuota) Reserve(ctx context.Context, bytes, files int64) error {
 	ok, err := q.st.AddUsage(ctx, q.account, bytes, files)
@@ -298,11 +304,15 @@ func (q storeQuota) Reserve(ctx context.Context, bytes, files int64) error {
 		return err
 	}
 	if !ok {
-		return errQuotaExceeded
+		return sftp.ErrQuotaExceeded
 	}
 	return nil
 }
 
 func (q storeQuota) Release(ctx context.Context, bytes, files int64) {
-	q.st.AddUsage(context.WithoutCancel(ctx), q.account, -bytes, -files)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), quotaReleaseTimeout)
+	defer cancel()
+	if _, err := q.st.AddUsage(ctx, q.account, -bytes, -files); err != nil && q.releaseFailed != nil {
+		q.releaseFailed(bytes, files, err)
+	}
 }

@@ -749,7 +749,7 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account, remote net.Addr) 
 		User:          acct.Name,
 	}
 	if acct.QuotaBytes > 0 || acct.QuotaFiles > 0 {
-		opts.Quota = storeQuota{st: d.st, account: acct.Name}
+		opts.Quota = d.storeQuota(acct.Name)
 		opts.QuotaLock = d.quotaLock(acct.Name)
 	}
 	opts.TransferLog = d.transferLog(cfg, "sftp", remote)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ferry-sftp/ferry/sftp"
@@ -109,6 +110,34 @@ func RecountHome(ctx context.Context, st store.Store, name, home string) (HomeUs
 type homeRecount struct {
 	mu   sync.Mutex
 	done bool
+	// stale is set when a quota release was lost (quotaReleaseFailed):
+	// the next session recounts even though one did before.
+	stale atomic.Bool
+}
+
+// storeQuota is the account's quota as its sessions charge it.
+func (d *Daemon) storeQuota(name string) storeQuota {
+	return storeQuota{st: d.st, account: name, releaseFailed: func(bytes, files int64, err error) {
+		d.quotaReleaseFailed(name, bytes, files, err)
+	}}
+}
+
+// quotaReleaseFailed handles a removal, truncate or failed upload whose
+// release the store did not record (locked, restarting, its disk full):
+// the account stayed charged for what it no longer held, silently, until
+// the daemon restarted or an admin ran a recount. It is logged, and the
+// account's next session recounts its home.
+func (d *Daemon) quotaReleaseFailed(name string, bytes, files int64, err error) {
+	d.log.Warn("quota usage not given back; the home is recounted at the account's next session",
+		"user", name, "bytes", bytes, "files", files, "error", err)
+	d.recountMu.Lock()
+	r := d.recounts[name]
+	if r == nil {
+		r = &homeRecount{}
+		d.recounts[name] = r
+	}
+	d.recountMu.Unlock()
+	r.stale.Store(true)
 }
 
 // recountOnce recounts the home of an account with a quota at its first
@@ -136,7 +165,7 @@ func (d *Daemon) recountOnce(ctx context.Context, acct *store.Account, home stri
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.done {
+	if r.done && !r.stale.Swap(false) {
 		return
 	}
 	done := lock.Shrink()
