@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -1033,9 +1035,34 @@ func printKeys(w io.Writer, keys []*store.AuthorizedKey, indent string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "%sID\tTYPE\tFINGERPRINT\tCOMMENT\tADDED\n", indent)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\n", indent, k.ID, k.Type, k.Fingerprint, k.Comment, k.CreatedAt.Format(time.DateOnly))
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\n", indent, k.ID, k.Type, k.Fingerprint, printable(k.Comment), k.CreatedAt.Format(time.DateOnly))
 	}
 	return tw.Flush()
+}
+
+// printable escapes the control characters (C0, DEL, C1) and invalid UTF-8
+// of s as \xNN, and format characters (bidirectional overrides, zero
+// width) as \uNNNN. A key's comment is whatever the customer who
+// added it wrote, and "\x1b]0;...\a" or "\x1b[2J" in it would otherwise
+// act on the administrator's terminal when the keys are listed; a tab would
+// break the table's columns.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case unicode.Is(unicode.Cf, r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func yesNo(b bool, yes, no string) string {

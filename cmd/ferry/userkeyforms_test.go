@@ -140,3 +140,25 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestUserKeyListEscapesComment: a key's comment is the customer's text;
+// listing the keys printed it raw, so "\x1b]0;...\a" retitled and
+// "\x1b[2J" cleared the administrator's terminal, and a tab shifted the
+// table. Control and format characters are now shown escaped.
+func TestUserKeyListEscapesComment(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	comment := "evil\x1b[2J\x1b]0;pwned\a\ttab\u202egnp.exe\x9b31m"
+	mustRun(t, dir, "", "user", "key", "add", "alice", keyLine(t, comment))
+	for _, args := range [][]string{{"user", "key", "list", "alice"}, {"user", "show", "alice"}} {
+		out := mustRun(t, dir, "", args...)
+		for _, r := range out {
+			if r != '\n' && (r < ' ' || r == 0x7f || r >= 0x80 && r <= 0x9f || r == '\u202e') {
+				t.Fatalf("ferry %q printed %q unescaped:\n%q", args, r, out)
+			}
+		}
+		if want := `evil\x1b[2J\x1b]0;pwned\x07\x09tab\u202egnp.exe\x9b31m`; !strings.Contains(out, want) {
+			t.Errorf("ferry %q: comment not shown as %s:\n%s", args, want, out)
+		}
+	}
+}
