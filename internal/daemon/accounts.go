@@ -100,6 +100,20 @@ func denied(err error) error {
 	return auth.ErrDenied
 }
 
+// storeFailed logs a lookup the account store could not answer (the
+// database down, locked, or slower than login_grace_time): the login is
+// refused like any failed one, and "authentication failed" alone told
+// the admin nothing of the database. Unknown users, refused names and
+// clients that left are not the store's failure.
+func (a *accountAuthenticator) storeFailed(meta auth.ConnMetadata, err error) {
+	if err == nil || a.log == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) ||
+		errors.Is(err, context.Canceled) {
+		return
+	}
+	a.log.Warn("account store failed; login refused", "user", meta.User(),
+		"remote", meta.RemoteAddr().String(), "error", err)
+}
+
 // Password checks the password; store.PasswordLogin costs one argon2id
 // run whether or not the account exists (CVE-2018-15473 class).
 func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetadata, pw []byte) (*auth.Permissions, error) {
@@ -114,6 +128,7 @@ func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetad
 	}
 	if err != nil || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
 		a.observe(method, false)
+		a.storeFailed(meta, st.lookupErr)
 		return nil, denied(st.lookupErr)
 	}
 	a.observe(method, true)
@@ -128,6 +143,7 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 	acct, lines, err := a.login(ctx, meta)
 	if err != nil || !acct.CanLogin(a.now()) || !acct.AllowsSource(remoteIP(meta.RemoteAddr())) {
 		a.observeKey(ctx, false)
+		a.storeFailed(meta, err)
 		return nil, denied(err)
 	}
 	cert, isCert := key.(*keys.Certificate)
