@@ -92,6 +92,10 @@ func (o *KeyOptions) Expired(now time.Time) bool {
 // the line had none, or only ones that cancel out ("no-pty,pty").
 func (o *KeyOptions) IsZero() bool { return len(o.canonical()) == 0 }
 
+// String returns the options as an authorized_keys options field in
+// canonical form (as String of AuthorizedKey writes them), "" for none.
+func (o *KeyOptions) String() string { return strings.Join(o.canonical(), ",") }
+
 // SKPolicy returns the security key policy the options ask for.
 func (o *KeyOptions) SKPolicy() SKPolicy {
 	return SKPolicy{NoTouchRequired: o.NoTouchRequired, VerifyRequired: o.VerifyRequired}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ferry-sftp/ferry/internal/daemon"
+	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/store"
 	"github.com/ferry-sftp/ferry/store/password"
 )
@@ -1033,11 +1034,22 @@ func printKeys(w io.Writer, keys []*store.AuthorizedKey, indent string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%sID\tTYPE\tFINGERPRINT\tCOMMENT\tADDED\n", indent)
+	fmt.Fprintf(tw, "%sID\tTYPE\tFINGERPRINT\tCOMMENT\tADDED\tOPTIONS\n", indent)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\n", indent, k.ID, k.Type, k.Fingerprint, printable(k.Comment), k.CreatedAt.Format(time.DateOnly))
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", indent, k.ID, k.Type, k.Fingerprint, printable(k.Comment), k.CreatedAt.Format(time.DateOnly), printable(keyOptions(k.Line)))
 	}
 	return tw.Flush()
+}
+
+// keyOptions is the options field of an authorized_keys line, so that a
+// listing tells a cert-authority line (which trusts every certificate its
+// CA signs) and a key limited by from= or command= from a plain key.
+func keyOptions(line string) string {
+	ak, err := keys.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return ak.Options.String()
 }
 
 // printable escapes the control characters (C0, DEL, C1) and invalid UTF-8

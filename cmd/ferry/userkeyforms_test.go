@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -159,6 +160,41 @@ func TestUserKeyListEscapesComment(t *testing.T) {
 		}
 		if want := `evil\x1b[2J\x1b]0;pwned\x07\x09tab\u202egnp.exe\x9b31m`; !strings.Contains(out, want) {
 			t.Errorf("ferry %q: comment not shown as %s:\n%s", args, want, out)
+		}
+	}
+}
+
+// TestUserKeyListShowsOptions: the listing showed no options, so a
+// cert-authority line (every certificate its CA signs logs in) looked like
+// any other key, and from= or command= limits were invisible.
+func TestUserKeyListShowsOptions(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	mustRun(t, dir, "", "user", "key", "add", "alice", `cert-authority,principals="ops,deploy" `+keyLine(t, "our CA"))
+	mustRun(t, dir, "", "user", "key", "add", "alice", `from="10.0.0.0/8",restrict,pty,command="ls -l" `+keyLine(t, "restricted-key"))
+	mustRun(t, dir, "", "user", "key", "add", "alice", keyLine(t, "plain"))
+	for _, args := range [][]string{{"user", "key", "list", "alice"}, {"user", "show", "alice"}} {
+		lines := strings.Split(mustRun(t, dir, "", args...), "\n")
+		row := func(comment string) string {
+			for _, l := range lines {
+				if strings.Contains(l, comment) {
+					return l
+				}
+			}
+			t.Fatalf("ferry %q: no row for %q in\n%s", args, comment, strings.Join(lines, "\n"))
+			return ""
+		}
+		if r := row("our CA"); !strings.HasSuffix(r, `cert-authority,principals="ops,deploy"`) {
+			t.Errorf("ferry %q: CA row %q", args, r)
+		}
+		if r := row("restricted-key"); !strings.HasSuffix(r, `restrict,pty,command="ls -l",from="10.0.0.0/8"`) {
+			t.Errorf("ferry %q: limited row %q", args, r)
+		}
+		if r := row("plain"); !regexp.MustCompile(`  \d{4}-\d\d-\d\d$`).MatchString(strings.TrimSpace(r)) {
+			t.Errorf("ferry %q: plain row %q", args, r)
+		}
+		if !strings.Contains(row("ID"), "OPTIONS") {
+			t.Errorf("ferry %q: header %q", args, row("ID"))
 		}
 	}
 }
