@@ -341,6 +341,7 @@ func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
 
 func (d *Daemon) acceptLoop(ln *GuardedListener) {
 	var backoff time.Duration
+	failures := acceptFailures{log: d.log, addr: ln.Addr().String()}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -349,16 +350,55 @@ func (d *Daemon) acceptLoop(ln *GuardedListener) {
 			}
 			// PROXY header errors and EMFILE: keep serving others.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			d.log.Debug("accept", "error", err)
+			failures.failed(err, time.Now())
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
+		failures.succeeded()
 		d.mu.Lock()
 		d.conns[nc] = struct{}{}
 		d.mu.Unlock()
 		d.connWG.Add(1)
 		go d.serveConn(ln, d.current.Load().srv, nc)
+	}
+}
+
+// acceptFailureLogInterval spaces the WARN lines of a listener that
+// keeps failing to accept for want of descriptors.
+const acceptFailureLogInterval = time.Minute
+
+// acceptFailures reports a listener's failed accepts. Out of descriptors
+// (EMFILE for the process, ENFILE for the host), ferry leaves every new
+// client waiting in the listen backlog until a connection closes, and
+// logged that only at DEBUG: the admin saw clients hang and nothing in
+// the log. The first such failure is a WARN, later ones at most one a
+// minute with their count, and the first accept after them an INFO.
+// Other errors (a PROXY header a client botched) stay at DEBUG.
+type acceptFailures struct {
+	log     *slog.Logger
+	addr    string
+	count   int // descriptor failures since the last accept
+	lastLog time.Time
+}
+
+func (a *acceptFailures) failed(err error, now time.Time) {
+	if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) {
+		a.log.Debug("accept", "addr", a.addr, "error", err)
+		return
+	}
+	a.count++
+	if a.count == 1 || now.Sub(a.lastLog) >= acceptFailureLogInterval {
+		a.lastLog = now
+		a.log.Warn("cannot accept connections: out of file descriptors; new clients wait until some close (raise the open files limit: LimitNOFILE in ferry.service)",
+			"addr", a.addr, "error", err, "failed_accepts", a.count)
+	}
+}
+
+func (a *acceptFailures) succeeded() {
+	if a.count > 0 {
+		a.log.Info("accepting connections again", "addr", a.addr, "failed_accepts", a.count)
+		a.count = 0
 	}
 }
 
