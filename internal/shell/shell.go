@@ -20,8 +20,10 @@
 // Without a pty, commands get separate stdout and stderr pipes and stdin
 // from the session, run in their own process group (client "signal"
 // requests go to the group), and the exit status is sent once their
-// output has drained (bounded by drainTimeout, so a background child that
-// keeps the pipe open cannot hold the session). Background children of
+// output has drained: everything written before the process exited, then
+// what background children still write for drainTimeout at most, so one
+// that keeps the pipe open cannot hold the session. EOF is sent as soon
+// as the command has closed its stdout and stderr. Background children of
 // pipe sessions are not killed when the session ends, as with sshd; on a
 // pty they get the terminal's hangup. When the client closes the channel
 // or leaves while the command runs, its process group gets SIGHUP, and
@@ -279,22 +281,12 @@ func (h *Handler) runPty(s *server.Session, c *exec.Cmd, attr *syscall.SysProcAt
 	// stdin: the client's keystrokes. It ends with the session; the
 	// goroutine is not waited for (it may be blocked reading the client).
 	go io.Copy(ptmx, s)
-	outDone := make(chan struct{})
-	go func() {
-		io.Copy(s, ptmx) // ends with EIO once the last tty holder exits
-		close(outDone)
-	}()
+	// The output ends with EIO once the last holder of the terminal
+	// exits, or drainTimeout after the shell did (see outputDrain).
+	out := startDrain(ptmx, s)
 	c.Wait()
-	select {
-	case <-outDone:
-	case <-s.Context().Done():
-		// Nobody is left to read what a background child still prints.
-		ptmx.SetReadDeadline(time.Now())
-		<-outDone
-	case <-time.After(drainTimeout):
-		ptmx.SetReadDeadline(time.Now())
-		<-outDone
-	}
+	out.exited()
+	out.wait(s.Context().Done())
 	return nil
 }
 
@@ -307,14 +299,27 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 	if err != nil {
 		return err
 	}
-	c.Stdout = s
-	c.Stderr = s.Stderr()
-	// Wait waits for stdout and stderr to be copied to the client
-	// (output drains before the exit status), but no longer than
-	// c.WaitDelay after the process exited.
+	// Our own pipes rather than exec's copying goroutines, whose Wait
+	// stops copying c.WaitDelay after the process exited even while the
+	// output waits only for a slow client (see outputDrain).
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer outR.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outW.Close()
+		return err
+	}
+	defer errR.Close()
+	c.Stdout, c.Stderr = outW, errW
 	started, stop := h.forwardSignals(s)
 	defer stop()
-	if err := c.Start(); err != nil {
+	err = c.Start()
+	outW.Close() // the child holds its own copies
+	errW.Close()
+	if err != nil {
 		return err
 	}
 	started(c.Process.Pid)
@@ -322,7 +327,19 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 		io.Copy(stdin, s)
 		stdin.Close() // the client's EOF
 	}()
+	out, errOut := startDrain(outR, s), startDrain(errR, s.Stderr())
+	go func() {
+		// As sshd: EOF as soon as the command has closed its stdout and
+		// stderr, even if it goes on running (the exit status follows).
+		<-out.done
+		<-errOut.done
+		s.CloseWrite()
+	}()
 	c.Wait()
+	out.exited()
+	errOut.exited()
+	out.wait(s.Context().Done())
+	errOut.wait(s.Context().Done())
 	return nil
 }
 

@@ -1,0 +1,123 @@
+package shell
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// xcryptoWindow is the channel window x/crypto/ssh's client grants
+// (64 packets of 32 KiB); it opens it further only as the session's
+// output is read.
+const xcryptoWindow = 2 << 20
+
+// TestSlowReaderGetsAllOutput: output the command wrote before it exited
+// reaches a client that stops reading for longer than drainTimeout. The
+// command writes the client's window and a little more, which fits in
+// the server's copy buffer and the pipe (64 KiB) or the terminal (about
+// 12 KiB here; a read of it returns at most 4 KiB), so it exits while
+// the rest still waits for the window; that rest was dropped
+// drainTimeout later, with exit status 0 ("ssh host 'cat file' |
+// slow-reader" lost the file's end).
+func TestSlowReaderGetsAllOutput(t *testing.T) {
+	h := newHandler(t, Config{User: "alice", AllowShell: true})
+	port := startServer(t, accounts{"alice": h})
+	c := dial(t, port, "alice")
+	for _, withPty := range []bool{false, true} {
+		size := xcryptoWindow + 40000
+		if withPty {
+			size = xcryptoWindow + 8000
+		}
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withPty {
+			if err := s.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := s.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		exited := filepath.Join(h.cfg.Home, fmt.Sprintf("exited-%v", withPty))
+		// NUL bytes pass a terminal unchanged.
+		if err := s.Start(fmt.Sprintf("head -c %d /dev/zero; touch %s", size, exited)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(exited); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pty=%v: the command did not finish writing", withPty)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The client reads nothing until the drain timeout has passed.
+		time.Sleep(drainTimeout + time.Second)
+		n, err := io.Copy(io.Discard, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Wait(); err != nil {
+			t.Errorf("pty=%v: %v", withPty, err)
+		}
+		if n != int64(size) {
+			t.Errorf("pty=%v: client got %d bytes of %d", withPty, n, size)
+		}
+		s.Close()
+	}
+}
+
+// TestEOFWhenCommandClosesOutput: as sshd, the client gets EOF once the
+// command has closed its stdout and stderr, not only when it exits.
+func TestEOFWhenCommandClosesOutput(t *testing.T) {
+	h := newHandler(t, Config{User: "alice", AllowShell: true})
+	port := startServer(t, accounts{"alice": h})
+	c := dial(t, port, "alice")
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command waits for the client's EOF, which the client sends
+	// only after it saw the server's.
+	in, err := s.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("echo out; exec >&- 2>&-; cat >/dev/null; exit 4"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(out)
+		got <- b
+	}()
+	select {
+	case b := <-got:
+		if string(b) != "out\n" {
+			t.Errorf("stdout %q", b)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no EOF while the command runs with its output closed")
+	}
+	in.Close()
+	var ee *ssh.ExitError
+	if err := s.Wait(); !errors.As(err, &ee) || ee.ExitStatus() != 4 {
+		t.Errorf("exit: %v", err)
+	}
+}
