@@ -204,11 +204,17 @@ type upload struct {
 // or removal from another session releases what the file held at that
 // moment, so after one the file is measured again and what was released
 // from under this upload, which will write past it, is charged again.
+// What a failed write left in the file (a short write on a full disk)
+// counts as written: abort gives back only what never arrived.
 func (s *session) writeUpload(u *upload, b []byte) error {
 	o := &s.srv.opts
-	if o.Quota == nil || u.tmp != "" {
-		_, err := u.f.Write(b)
+	write := func() error {
+		n, err := u.f.Write(b)
+		u.written += int64(n)
 		return err
+	}
+	if o.Quota == nil || u.tmp != "" {
+		return write()
 	}
 	resync := func() error {
 		fi, err := u.f.Stat()
@@ -223,10 +229,7 @@ func (s *session) writeUpload(u *upload, b []byte) error {
 		}
 		return nil
 	}
-	return o.QuotaLock.Write(&u.shrinks, resync, func() error {
-		_, err := u.f.Write(b)
-		return err
-	})
+	return o.QuotaLock.Write(&u.shrinks, resync, write)
 }
 
 // reserve charges the quota for an upload. A refusal comes back as
@@ -292,9 +295,7 @@ func (s *session) sinkFile(np string, m *fileMsg, times *timeMsg) error {
 			return &fatalError{err}
 		}
 		if werr == nil {
-			if werr = s.writeUpload(u, s.buf[:n]); werr == nil {
-				u.written += int64(n)
-			}
+			werr = s.writeUpload(u, s.buf[:n])
 		}
 		remaining -= int64(n)
 	}
