@@ -202,14 +202,15 @@ func (h *Handler) ServeSSH(s *server.Session) {
 }
 
 // environ is the process environment: the session's (already filtered by
-// AcceptEnv and the key's environment=) for shell accounts, only
+// AcceptEnv and the key's environment=) for shell accounts, less the
+// variables that make the loader or the shell run code (codeEnv), only
 // SSH_ORIGINAL_COMMAND and locale variables for allow-listed commands,
 // then the variables sshd sets, which always win.
 func (h *Handler) environ(s *server.Session, hasPty bool, term string) []string {
 	var env []string
 	for _, e := range s.Environ() {
 		name, _, _ := strings.Cut(e, "=")
-		if h.cfg.AllowShell || name == "SSH_ORIGINAL_COMMAND" || name == "LANG" || strings.HasPrefix(name, "LC_") {
+		if h.cfg.AllowShell && !codeEnv(name) || name == "SSH_ORIGINAL_COMMAND" || name == "LANG" || strings.HasPrefix(name, "LC_") {
 			env = append(env, e)
 		}
 	}
@@ -225,6 +226,23 @@ func (h *Handler) environ(s *server.Session, hasPty bool, term string) []string 
 		env = append(env, "TERM="+term)
 	}
 	return env
+}
+
+// codeEnv reports whether a variable makes the dynamic loader or the
+// shell, which every command of a shell account goes through, run code
+// or load files the client names. An admin's accept_env = ["*"] (sshd
+// has the same hole with AcceptEnv *) let a shell account with a forced
+// command (command= or --force-command) send LD_PRELOAD=<a library it
+// uploaded> and run its own code instead of the forced command.
+func codeEnv(name string) bool {
+	switch name {
+	case "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "IFS", "CDPATH", "PROMPT_COMMAND",
+		"GCONV_PATH", "LOCPATH", "GLIBC_TUNABLES", "HOSTALIASES", "RESOLV_HOST_CONF", "NLSPATH":
+		return true
+	}
+	// LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT...; bash's exported
+	// functions (BASH_FUNC_name%%) replace commands by name.
+	return strings.HasPrefix(name, "LD_") || strings.HasPrefix(name, "BASH_FUNC_")
 }
 
 func hostPort(a net.Addr) (string, string) {
