@@ -37,6 +37,9 @@ type accountAuthenticator struct {
 	// any account whose name they list, without an authorized_keys line
 	// (sshd TrustedUserCAKeys).
 	trustedCAs []keys.PublicKey
+	// revoked are revoked_keys (sshd RevokedKeys): refused as keys, as
+	// the keys of certificates and as the CAs that signed them.
+	revoked revokedKeys
 }
 
 func remoteIP(a net.Addr) netip.Addr {
@@ -145,6 +148,13 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 		a.observeKey(ctx, false)
 		a.storeFailed(meta, err)
 		return nil, denied(err)
+	}
+	if a.revoked.revokes(key) {
+		// As sshd: a revoked key is refused whatever authorizes it, and
+		// the refusal is worth the administrator's attention.
+		a.log.Info("revoked key refused", "user", meta.User(), "remote", meta.RemoteAddr().String(), "key", keys.FingerprintSHA256(key))
+		a.observeKey(ctx, false)
+		return nil, auth.ErrDenied
 	}
 	cert, isCert := key.(*keys.Certificate)
 	if isCert && a.isTrustedCA(cert.SignatureKey) && cert.ListsUserPrincipal([]string{meta.User()}) {
@@ -305,16 +315,30 @@ func accountPermissions(acct *store.Account, o *keys.KeyOptions) *auth.Permissio
 type storeQuota struct {
 	st      store.Store
 	account string
+	// timeout bounds each change of the counters (0: none).
+	timeout time.Duration
 	// releaseFailed hears of a Release the store did not record.
 	releaseFailed func(bytes, files int64, err error)
 }
 
-// quotaReleaseTimeout bounds one Release: it runs as a file is closed or
-// removed, and a database that stalls must not hold the session; a
-// release that fails is made good by a recount (quotaReleaseFailed).
-const quotaReleaseTimeout = 15 * time.Second
+// quotaStoreTimeout bounds one charge or release. A charge waits under
+// the account's QuotaLock, so a database that stalls (a table lock held
+// in psql) held every write and removal of the account, in all its
+// sessions, for as long as the stall lasted; past this the request fails
+// with "Failure". A release that fails is made good by a recount
+// (quotaReleaseFailed).
+const quotaStoreTimeout = 15 * time.Second
+
+func (q storeQuota) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if q.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, q.timeout)
+}
 
 func (q storeQuota) Reserve(ctx context.Context, bytes, files int64) error {
+	ctx, cancel := q.bounded(ctx)
+	defer cancel()
 	ok, err := q.st.AddUsage(ctx, q.account, bytes, files)
 	if err != nil {
 		return err
@@ -326,7 +350,7 @@ func (q storeQuota) Reserve(ctx context.Context, bytes, files int64) error {
 }
 
 func (q storeQuota) Release(ctx context.Context, bytes, files int64) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), quotaReleaseTimeout)
+	ctx, cancel := q.bounded(context.WithoutCancel(ctx))
 	defer cancel()
 	if _, err := q.st.AddUsage(ctx, q.account, -bytes, -files); err != nil && q.releaseFailed != nil {
 		q.releaseFailed(bytes, files, err)

@@ -167,7 +167,11 @@ type Config struct {
 	// any single method.
 	AuthenticationMethods [][]string
 	TrustedUserCAKeys     string // "" means none
-	Banner                string // "" means none
+	// RevokedKeys is a file of public keys no login may use, as a key, as
+	// the key of a certificate or as the CA that signed one (sshd's
+	// RevokedKeys in its plain-text form); "" means none.
+	RevokedKeys string
+	Banner      string // "" means none
 
 	AllowTCPForwarding Forwarding
 	// GatewayPorts lets "ssh -R" listen on the address the client names
@@ -883,6 +887,7 @@ var topLevelKeys = map[string]setter{
 		return err
 	},
 	"trusted_user_ca_keys": noneStringSetter(func(c *Config) *string { return &c.TrustedUserCAKeys }),
+	"revoked_keys":         noneStringSetter(func(c *Config) *string { return &c.RevokedKeys }),
 	"banner":               noneStringSetter(func(c *Config) *string { return &c.Banner }),
 	"allow_tcp_forwarding": func(c *Config, v any) error {
 		f, err := parseForwarding(v)
@@ -1927,7 +1932,7 @@ func (c *Config) Validate() error {
 	if err := c.checkAuthMethods(); err != nil {
 		return err
 	}
-	for _, f := range []struct{ key, path string }{{"trusted_user_ca_keys", c.TrustedUserCAKeys}, {"banner", c.Banner}} {
+	for _, f := range []struct{ key, path string }{{"trusted_user_ca_keys", c.TrustedUserCAKeys}, {"revoked_keys", c.RevokedKeys}, {"banner", c.Banner}} {
 		if f.path == "" {
 			continue
 		}
@@ -1942,6 +1947,11 @@ func (c *Config) Validate() error {
 		// would refuse.
 		if f.key == "trusted_user_ca_keys" {
 			if _, err := loadTrustedUserCAKeys(f.path); err != nil {
+				return &ConfigError{Key: f.key, Err: err}
+			}
+		}
+		if f.key == "revoked_keys" {
+			if _, err := loadRevokedKeys(f.path); err != nil {
 				return &ConfigError{Key: f.key, Err: err}
 			}
 		}

@@ -161,6 +161,7 @@ func TestFullExample(t *testing.T) {
 	want.KbdInteractiveAuthentication = false
 	want.AuthenticationMethods = [][]string{{"publickey"}}
 	want.TrustedUserCAKeys = "testdata/user_ca.pub"
+	want.RevokedKeys = "testdata/revoked.pub"
 	want.Banner = "testdata/banner.txt"
 	want.AllowTCPForwarding = ForwardingLocal
 	want.GatewayPorts = true

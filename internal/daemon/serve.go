@@ -473,6 +473,12 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 		}
 	}
 	authn.trustedCAs = cas
+	if cfg.RevokedKeys != "" {
+		var err error
+		if authn.revoked, err = loadRevokedKeys(cfg.RevokedKeys); err != nil {
+			return nil, fmt.Errorf("revoked_keys: %w", err)
+		}
+	}
 	srv := &server.Server{
 		Transport: transport.Config{
 			HostKeys:          hostKeys,

@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -78,5 +80,69 @@ func TestTrustedUserCAKeysRefusesOptions(t *testing.T) {
 	c.TrustedUserCAKeys = good
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate() of a plain CA file = %v", err)
+	}
+}
+
+// TestRevokedKeys: a key in revoked_keys logs in neither as a key nor as
+// the key of a certificate, no certificate its CA signed logs in (through
+// trusted_user_ca_keys or a cert-authority line), and a certificate listed
+// there revokes its key (sshd RevokedKeys). Other keys are unaffected.
+func TestRevokedKeys(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	revokedKey, goodKey, certListedKey := newTestSigner(t), newTestSigner(t), newTestSigner(t)
+	lineCA, trustedCA, revokedLineCA := newTestSigner(t), newTestSigner(t), newTestSigner(t)
+	addAccount(t, st, "alice", "pw-alice", 0, authorizedLine(revokedKey), authorizedLine(goodKey), authorizedLine(certListedKey),
+		"cert-authority "+authorizedLine(lineCA), "cert-authority "+authorizedLine(revokedLineCA))
+	certOf := func(ca, key ssh.Signer) ssh.Signer {
+		c := &ssh.Certificate{
+			Key: key.PublicKey(), CertType: ssh.UserCert, KeyId: "test", ValidPrincipals: []string{"alice"},
+			ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix()),
+		}
+		if err := c.SignCert(rand.Reader, ca); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ssh.NewCertSigner(c, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	write := func(name string, lines ...string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	caFile := write("user_ca.pub", authorizedLine(trustedCA))
+	listedCert := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(certOf(lineCA, certListedKey).PublicKey())))
+	revokedFile := write("revoked.pub", "# revoked", authorizedLine(revokedKey), authorizedLine(trustedCA), authorizedLine(revokedLineCA), listedCert)
+	addr := startDaemonWith(t, dir, "", func(c *Config) {
+		c.TrustedUserCAKeys = caFile
+		c.RevokedKeys = revokedFile
+		c.PerSourcePenalties.Enabled = false
+	})
+	checkCertLogins(t, addr, []certLogin{
+		{"good key", "alice", goodKey, true},
+		{"revoked key", "alice", revokedKey, false},
+		{"key revoked by listing its certificate", "alice", certListedKey, false},
+		{"certificate of a revoked key", "alice", certOf(lineCA, revokedKey), false},
+		{"certificate from revoked trusted CA", "alice", certOf(trustedCA, goodKey), false},
+		{"certificate from revoked cert-authority CA", "alice", certOf(revokedLineCA, goodKey), false},
+		{"certificate from cert-authority CA", "alice", certOf(lineCA, goodKey), true},
+	})
+
+	for _, tc := range []struct{ name, text, want string }{
+		{"options", `from="10.0.0.0/8" ` + authorizedLine(revokedKey), "line 1: options are not allowed"},
+		{"KRL", "SSHKRL\n\x00\x00\x00\x01", "key revocation list"},
+		{"garbage", "not a key", "line 1:"},
+	} {
+		c := Default()
+		c.RevokedKeys = write(tc.name, tc.text)
+		var ce *ConfigError
+		if err := c.Validate(); !errors.As(err, &ce) || ce.Key != "revoked_keys" || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want a revoked_keys error containing %q", tc.name, err, tc.want)
+		}
 	}
 }
