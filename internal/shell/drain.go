@@ -92,7 +92,12 @@ func (d *outputDrain) armLocked() {
 
 // stop ends the copy at once: the session ended and nobody is left to
 // read what the stream still holds.
-func (d *outputDrain) stop() { d.f.SetReadDeadline(time.Now()) }
+func (d *outputDrain) stop() {
+	d.mu.Lock()
+	d.armed = true // armLocked must not move the deadline out again
+	d.mu.Unlock()
+	d.f.SetReadDeadline(time.Now())
+}
 
 // wait waits for the copy to end, or stops it when the session ends.
 func (d *outputDrain) wait(sessionDone <-chan struct{}) {
