@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/sftp"
@@ -86,5 +87,44 @@ func TestStoreQuotaRefusal(t *testing.T) {
 	st.locked.Store(true)
 	if err := q.Reserve(context.Background(), 1, 1); err == nil || errors.Is(err, sftp.ErrQuotaExceeded) {
 		t.Errorf("Reserve with the store locked: %v, want the store's error", err)
+	}
+}
+
+// stalledUsageStore never answers a usage change before its context
+// ends, as PostgreSQL waits behind LOCK TABLE accounts in another session.
+type stalledUsageStore struct{ store.Store }
+
+func (stalledUsageStore) AddUsage(ctx context.Context, _ string, _, _ int64) (bool, error) {
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// TestStoreQuotaBounded: a charge or release against a stalled store
+// ends with the quota's timeout. A charge waited as long as the stall,
+// holding the account's QuotaLock, so every write and removal of the
+// account in all its sessions waited with it.
+func TestStoreQuotaBounded(t *testing.T) {
+	var lost atomic.Int32
+	q := storeQuota{st: stalledUsageStore{}, account: "hal", timeout: time.Millisecond,
+		releaseFailed: func(int64, int64, error) { lost.Add(1) }}
+	done := make(chan error, 1)
+	go func() {
+		err := q.Reserve(context.Background(), 1, 1)
+		q.Release(context.Background(), 1, 1)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sftp.ErrQuotaExceeded) {
+			t.Errorf("Reserve against a stalled store: %v, want the deadline's error", err)
+		}
+		if lost.Load() != 1 {
+			t.Errorf("a release that timed out was reported %d times, want once", lost.Load())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Reserve against a stalled store did not return")
+	}
+	if dq := (&Daemon{}).storeQuota("hal"); dq.timeout != quotaStoreTimeout {
+		t.Errorf("the daemon's quota has timeout %v, want %v", dq.timeout, quotaStoreTimeout)
 	}
 }

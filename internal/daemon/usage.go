@@ -117,7 +117,7 @@ type homeRecount struct {
 
 // storeQuota is the account's quota as its sessions charge it.
 func (d *Daemon) storeQuota(name string) storeQuota {
-	return storeQuota{st: d.st, account: name, releaseFailed: func(bytes, files int64, err error) {
+	return storeQuota{st: d.st, account: name, timeout: quotaStoreTimeout, releaseFailed: func(bytes, files int64, err error) {
 		d.quotaReleaseFailed(name, bytes, files, err)
 	}}
 }
