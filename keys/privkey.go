@@ -38,6 +38,23 @@ const openSSHBlockSize = 8
 // accept (16384-bit RSA in PEM) is under 13 KiB.
 const MaxPrivateKeyFile = 64 * 1024
 
+// ErrPublicKeyFile is ParsePrivateKey's error for a public key: a .pub file
+// (one authorized_keys line) or an RFC 4716 block named where a private key
+// belongs, a common slip in a host key setting.
+var ErrPublicKeyFile = errors.New("keys: this is a public key, not a private key (name the file without .pub)")
+
+// IsPublicKeyText reports whether data starts with a public key as a .pub
+// file holds it ("ssh-ed25519 AAAA... comment", options allowed) or an
+// RFC 4716 public key block.
+func IsPublicKeyText(data []byte) bool {
+	line, _, _ := bytes.Cut(bytes.TrimLeft(data, " \t\r\n"), []byte("\n"))
+	if string(bytes.TrimSpace(line)) == RFC4716Begin {
+		return true
+	}
+	_, err := ParseAuthorizedKey(line)
+	return err == nil
+}
+
 // ParsePrivateKey parses a private key file: the OpenSSH format
 // ("BEGIN OPENSSH PRIVATE KEY"), PEM PKCS#1 RSA, SEC 1 EC, PKCS#8 (RSA,
 // ECDSA, Ed25519) or the legacy "DSA PRIVATE KEY" format. Encrypted keys give
@@ -57,6 +74,9 @@ func ParsePrivateKey(data []byte) (Signer, error) {
 		if block == nil {
 			if len(skipped) > 0 {
 				return nil, fmt.Errorf("keys: no private key among PEM blocks %s", sanitize(strings.Join(skipped, ", ")))
+			}
+			if IsPublicKeyText(data) {
+				return nil, ErrPublicKeyFile
 			}
 			return nil, errors.New("keys: no PEM private key found")
 		}

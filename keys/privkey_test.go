@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,5 +258,25 @@ func TestParsePrivateKeyECParameters(t *testing.T) {
 	want, _ := NewECDSAPublicKey(&priv.PublicKey)
 	if !Equal(s.PublicKey(), want) {
 		t.Fatal("wrong key")
+	}
+}
+
+// A public key given where a private key belongs is named as such, not
+// "no PEM private key found".
+func TestParsePrivateKeyPublicKeyFile(t *testing.T) {
+	for _, name := range seedPubFiles {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParsePrivateKey(data); !errors.Is(err, ErrPublicKeyFile) {
+			t.Errorf("%s: err = %v, want ErrPublicKeyFile", name, err)
+		}
+		if _, err := ParsePrivateKey([]byte(rfc4716Block(readPub(t, name), "Comment: x"))); !errors.Is(err, ErrPublicKeyFile) {
+			t.Errorf("%s as RFC 4716: err = %v, want ErrPublicKeyFile", name, err)
+		}
+	}
+	if _, err := ParsePrivateKey([]byte("not a key\n")); err == nil || errors.Is(err, ErrPublicKeyFile) {
+		t.Errorf("garbage: err = %v", err)
 	}
 }

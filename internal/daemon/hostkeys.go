@@ -208,12 +208,17 @@ func loadHostKey(path string, runAsUID int) (keys.Signer, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("host key %s: not a regular file", path)
 	}
-	if err := checkPrivateKeyFile(path, fi, runAsUID); err != nil {
-		return nil, err
-	}
 	data, err := io.ReadAll(io.LimitReader(f, keys.MaxPrivateKeyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	// A .pub named by mistake is world-readable by design: say what it
+	// is rather than ask for chmod 600 on a public key.
+	if keys.IsPublicKeyText(data) {
+		return nil, fmt.Errorf("host key %s: %w", path, keys.ErrPublicKeyFile)
+	}
+	if err := checkPrivateKeyFile(path, fi, runAsUID); err != nil {
+		return nil, err
 	}
 	s, err := keys.ParsePrivateKey(data)
 	if err != nil {

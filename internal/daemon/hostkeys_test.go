@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -166,6 +167,37 @@ func TestLoadOrCreateHostKeysRefusesUnprotectedKey(t *testing.T) {
 	}
 	if _, err := LoadOrCreateHostKeys(dir, nil, nil, nil); err != nil {
 		t.Errorf("mode 0400 refused: %v", err)
+	}
+}
+
+// A .pub named in host_keys (the slip of writing the file ssh-keyscan
+// shows) was refused as an UNPROTECTED PRIVATE KEY FILE to chmod 600, and
+// then as "no PEM private key found"; it is now called a public key.
+func TestLoadOrCreateHostKeysRefusesPublicKey(t *testing.T) {
+	dir := t.TempDir()
+	ed := filepath.Join(dir, "ssh_host_ed25519_key")
+	if _, err := createHostKey(ed, hostKeySpec{keyType: keys.KeyEd25519}, -1); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := loadHostKey(ed, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := string(keys.MarshalAuthorizedKey(signer.PublicKey()))
+	for name, text := range map[string]string{"ssh_host_ed25519_key.pub": pub, "commented.pub": "\n" + strings.TrimSpace(pub) + " root@host\r\n"} {
+		for _, mode := range []os.FileMode{0o644, 0o600} {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(text), mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadOrCreateHostKeys("", []string{p}, nil, nil)
+			if !errors.Is(err, keys.ErrPublicKeyFile) || !strings.Contains(err.Error(), p) {
+				t.Errorf("%s mode %#o: err = %v, want %v naming the file", name, mode, err, keys.ErrPublicKeyFile)
+			}
+		}
 	}
 }
 
