@@ -233,7 +233,8 @@ type Config struct {
 
 	// CASignatureAlgorithms are the algorithms a certificate authority may
 	// have signed a user certificate with. Default: PubkeyAlgorithms
-	// without the -cert-v01 forms.
+	// without the -cert-v01 forms and without the SHA-1 ones (ssh-rsa,
+	// ssh-dss), as sshd's CASignatureAlgorithms.
 	CASignatureAlgorithms []string
 
 	// MinRSABits refuses smaller RSA keys (user and CA). Default

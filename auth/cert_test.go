@@ -186,6 +186,14 @@ func TestCertificates(t *testing.T) {
 		{name: "CA signed with SHA-1",
 			cfg:  func(cfg *Config) { cfg.TrustedUserCAKeys = []keys.PublicKey{rsaCA.PublicKey()} },
 			cert: func(t *testing.T) *certSigner { return makeCert(t, user, rsaCA, "ssh-rsa", nil) }},
+		// Letting old clients sign with ssh-rsa does not let a CA sign
+		// with SHA-1 (sshd's CASignatureAlgorithms is its own list).
+		{name: "CA signed with SHA-1, ssh-rsa user signatures enabled",
+			cfg: func(cfg *Config) {
+				cfg.TrustedUserCAKeys = []keys.PublicKey{rsaCA.PublicKey()}
+				cfg.PubkeyAlgorithms = append(DefaultPubkeyAlgorithms(), "ssh-rsa", "ssh-rsa-cert-v01@openssh.com")
+			},
+			cert: func(t *testing.T) *certSigner { return makeCert(t, user, rsaCA, "ssh-rsa", nil) }},
 		{name: "CA signed with rsa-sha2-512", ok: true, authCall: true,
 			cfg:  func(cfg *Config) { cfg.TrustedUserCAKeys = []keys.PublicKey{rsaCA.PublicKey()} },
 			cert: func(t *testing.T) *certSigner { return makeCert(t, user, rsaCA, "rsa-sha2-512", nil) }},

@@ -169,8 +169,13 @@ func newServerAuthState(ctx context.Context, c Conn, peer Peer, cfg *Config) (*s
 		s.pubkeyAlgs = DefaultPubkeyAlgorithms()
 	}
 	if len(s.caAlgs) == 0 {
+		// SHA-1 stays out even when PubkeyAlgorithms lets old clients
+		// sign with ssh-rsa: a CA signature is what a chosen-prefix
+		// collision would forge (sshd's CASignatureAlgorithms default
+		// has dropped ssh-rsa since 8.2, whatever PubkeyAcceptedAlgorithms
+		// says).
 		for _, a := range s.pubkeyAlgs {
-			if !keys.IsCertificateType(keys.KeyTypeOfAlgorithm(a)) {
+			if !keys.IsCertificateType(keys.KeyTypeOfAlgorithm(a)) && a != keys.SigRSASHA1 && a != keys.KeyDSA {
 				s.caAlgs = append(s.caAlgs, a)
 			}
 		}
