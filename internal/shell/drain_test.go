@@ -1,7 +1,6 @@
 package shell
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,46 +77,45 @@ func TestSlowReaderGetsAllOutput(t *testing.T) {
 	}
 }
 
-// TestEOFWhenCommandClosesOutput: as sshd, the client gets EOF once the
-// command has closed its stdout and stderr, not only when it exits.
-func TestEOFWhenCommandClosesOutput(t *testing.T) {
+// TestExitStatusForClientClosingAtEOF: PuTTY sends CLOSE as soon as EOF
+// went both ways; EOF must therefore come with the exit status, also
+// when the command closed its output before it exits (an EOF sent then
+// lost plink's exit status, as the channel ended before it).
+func TestExitStatusForClientClosingAtEOF(t *testing.T) {
 	h := newHandler(t, Config{User: "alice", AllowShell: true})
 	port := startServer(t, accounts{"alice": h})
 	c := dial(t, port, "alice")
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The command waits for the client's EOF, which the client sends
-	// only after it saw the server's.
-	in, err := s.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("echo out; exec >&- 2>&-; cat >/dev/null; exit 4"); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan []byte, 1)
-	go func() {
-		b, _ := io.ReadAll(out)
-		got <- b
-	}()
-	select {
-	case b := <-got:
-		if string(b) != "out\n" {
-			t.Errorf("stdout %q", b)
+	for _, cmd := range []string{"exit 7", "exec >&- 2>&-; sleep 0.2; exit 7"} {
+		ch, reqs, err := c.OpenChannel("session", nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no EOF while the command runs with its output closed")
-	}
-	in.Close()
-	var ee *ssh.ExitError
-	if err := s.Wait(); !errors.As(err, &ee) || ee.ExitStatus() != 4 {
-		t.Errorf("exit: %v", err)
+		if ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{cmd})); !ok || err != nil {
+			t.Fatalf("exec: %v %v", ok, err)
+		}
+		ch.CloseWrite() // plink's stdin is /dev/null
+		if _, err := io.Copy(io.Discard, ch); err != nil {
+			t.Fatal(err)
+		}
+		ch.Close() // what plink does once EOF went both ways
+		status := -1
+		timeout := time.After(20 * time.Second)
+	wait:
+		for {
+			select {
+			case r, ok := <-reqs:
+				if !ok {
+					break wait
+				}
+				if r.Type == "exit-status" && len(r.Payload) == 4 {
+					status = int(r.Payload[3])
+				}
+			case <-timeout:
+				t.Fatalf("%q: the channel did not close", cmd)
+			}
+		}
+		if status != 7 {
+			t.Errorf("%q: exit status %d, want 7", cmd, status)
+		}
 	}
 }

@@ -22,8 +22,7 @@
 // requests go to the group), and the exit status is sent once their
 // output has drained: everything written before the process exited, then
 // what background children still write for drainTimeout at most, so one
-// that keeps the pipe open cannot hold the session. EOF is sent as soon
-// as the command has closed its stdout and stderr. Background children of
+// that keeps the pipe open cannot hold the session. Background children of
 // pipe sessions are not killed when the session ends, as with sshd; on a
 // pty they get the terminal's hangup. When the client closes the channel
 // or leaves while the command runs, its process group gets SIGHUP, and
@@ -345,14 +344,12 @@ func (h *Handler) runPipes(s *server.Session, c *exec.Cmd, attr *syscall.SysProc
 		io.Copy(stdin, s)
 		stdin.Close() // the client's EOF
 	}()
+	// EOF goes with the exit status, not as soon as the command closed
+	// its stdout and stderr as sshd sends it: PuTTY closes the channel
+	// once EOF went both ways, and sshd keeps a channel the client
+	// closed open until its command exits, but ferry's ends then, so an
+	// early EOF lost plink's exit status (it exited 0).
 	out, errOut := startDrain(outR, s), startDrain(errR, s.Stderr())
-	go func() {
-		// As sshd: EOF as soon as the command has closed its stdout and
-		// stderr, even if it goes on running (the exit status follows).
-		<-out.done
-		<-errOut.done
-		s.CloseWrite()
-	}()
 	c.Wait()
 	out.exited()
 	errOut.exited()
