@@ -791,8 +791,10 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account, remote net.Addr) 
 		MaxHandles:    cfg.SFTP.MaxHandles,
 		ReadLimit:     cfg.SFTP.ReadLimit,
 		WriteLimit:    cfg.SFTP.WriteLimit,
-		Logger:        d.log,
-		User:          acct.Name,
+		// An account's sessions come from several connections at once
+		// (FileZilla opens two, rclone four): its lines name the one.
+		Logger: d.log.With("remote", remote.String()),
+		User:   acct.Name,
 	}
 	if acct.QuotaBytes > 0 || acct.QuotaFiles > 0 {
 		opts.Quota = d.storeQuota(acct.Name)
@@ -849,7 +851,7 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 				DirectUploads: so.DirectUploads,
 				Umask:         so.Umask,
 				User:          acct.Name,
-				Logger:        d.log,
+				Logger:        so.Logger,
 				TransferLog:   d.transferLog(cfg, "scp", s.Conn().RemoteAddr()),
 				ReadLimit:     so.ReadLimit,
 				WriteLimit:    so.WriteLimit,

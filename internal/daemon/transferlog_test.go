@@ -91,3 +91,30 @@ func TestTransfersWithoutBytesCounted(t *testing.T) {
 		t.Errorf("a file opened and closed unread counted as a download:\n%s", grepLines(body, "ferry_transfer"))
 	}
 }
+
+// TestSessionLinesNameTheConnection: an account's SFTP lines (here the
+// quota's refusal) name the connection they came from, as the transfer
+// and login lines do; with one account on several connections at once
+// (FileZilla two, rclone four) they named only the user.
+func TestSessionLinesNameTheConnection(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	addAccount(t, st, "jules", "pw-jules", 1<<10)
+	addr, logs := startDaemonLogs(t, dir, "", nil)
+	sc := sftpClient(t, addr, "jules", ssh.Password("pw-jules"))
+	if err := upload(sc, "big", make([]byte, 4<<10)); err == nil {
+		t.Fatal("a 4 KiB upload fit a 1 KiB quota")
+	}
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "quota refused a write") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no quota refusal logged:\n%s", logs.String())
+	}
+	if !strings.Contains(line, "remote=127.0.0.1:") {
+		t.Errorf("the refusal does not name the connection: %s", line)
+	}
+}
