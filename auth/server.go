@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -601,12 +602,8 @@ func mergePermissions(prev, next *Permissions) (*Permissions, error) {
 	m.NoAgentForwarding = m.NoAgentForwarding || next.NoAgentForwarding
 	m.NoX11Forwarding = m.NoX11Forwarding || next.NoX11Forwarding
 	m.NoUserRC = m.NoUserRC || next.NoUserRC
-	if len(next.PermitOpen) > 0 {
-		m.PermitOpen = append([]string(nil), next.PermitOpen...)
-	}
-	if len(next.PermitListen) > 0 {
-		m.PermitListen = append([]string(nil), next.PermitListen...)
-	}
+	m.PermitOpen = intersectPermits(m.PermitOpen, next.PermitOpen, false)
+	m.PermitListen = intersectPermits(m.PermitListen, next.PermitListen, true)
 	m.Environment = append(m.Environment, next.Environment...)
 	if !next.ExpiresAt.IsZero() && (m.ExpiresAt.IsZero() || next.ExpiresAt.Before(m.ExpiresAt)) {
 		m.ExpiresAt = next.ExpiresAt
@@ -618,6 +615,63 @@ func mergePermissions(prev, next *Permissions) (*Permissions, error) {
 		m.Extensions[k] = v
 	}
 	return m, nil
+}
+
+// permitNothing is a permitopen/permitlisten entry that matches no
+// request: it keeps a list restricting (an empty list restricts nothing)
+// when two steps have no target in common.
+const permitNothing = ""
+
+// intersectPermits returns the host:port entries that both lists allow,
+// "*" host or port being a wildcard, where an empty list allows anything.
+// Taking either list whole (sshd keeps the first step's) would let one
+// key's permitopen= undo the other's. In a listen list a bare port means
+// "localhost:port", as in permittedListen.
+func intersectPermits(a, b []string, listen bool) []string {
+	if len(a) == 0 {
+		return slices.Clone(b)
+	}
+	if len(b) == 0 {
+		return slices.Clone(a)
+	}
+	split := func(e string) (host, port string, ok bool) {
+		if listen && !strings.Contains(e, ":") {
+			e = "localhost:" + e
+		}
+		host, port, err := net.SplitHostPort(e)
+		return host, port, err == nil
+	}
+	meet := func(x, y string) (string, bool) {
+		switch {
+		case x == "*":
+			return y, true
+		case y == "*", x == y:
+			return x, true
+		}
+		return "", false
+	}
+	var out []string
+	for _, ea := range a {
+		ha, pa, ok := split(ea)
+		if !ok {
+			continue
+		}
+		for _, eb := range b {
+			hb, pb, ok := split(eb)
+			if !ok {
+				continue
+			}
+			h, okh := meet(ha, hb)
+			p, okp := meet(pa, pb)
+			if e := net.JoinHostPort(h, p); okh && okp && !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []string{permitNothing}
+	}
+	return out
 }
 
 // authorized turns an Authenticator answer into permissions or a refusal.

@@ -102,3 +102,65 @@ func dialForwarding(t *testing.T, gatewayPorts bool) *ssh.Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestPermitOpenTwoKeys: an account whose AuthenticationMethods needs two
+// keys is bound by both keys' permitopen=. The second key's list used to
+// replace the first's: a target only the second key allowed was opened,
+// one only the first allowed was refused.
+func TestPermitOpenTwoKeys(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLiteStore(t, dir)
+	var targets [3]string
+	for i := range targets {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte("hello"))
+				c.Close()
+			}
+		}()
+		targets[i] = ln.Addr().String()
+	}
+	onlyFirst, onlySecond, both := targets[0], targets[1], targets[2]
+	first, second := newTestSigner(t), newTestSigner(t)
+	acct := &store.Account{Name: "fwd", Enabled: true, AuthMethods: "publickey,publickey",
+		Permissions: store.Permissions{AllowForwarding: true}}
+	lines := []string{
+		`permitopen="` + onlyFirst + `",permitopen="` + both + `" ` + authorizedLine(first),
+		`permitopen="` + onlySecond + `",permitopen="` + both + `" ` + authorizedLine(second),
+	}
+	if err := st.CreateAccount(context.Background(), acct, lines); err != nil {
+		t.Fatal(err)
+	}
+	addr := startDaemonWith(t, dir, "", func(c *Config) { c.AllowTCPForwarding = ForwardingYes })
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "fwd", Auth: []ssh.AuthMethod{ssh.PublicKeys(first, second)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		name, target string
+		ok           bool
+	}{
+		{"allowed by the first key only", onlyFirst, false},
+		{"allowed by the second key only", onlySecond, false},
+		{"allowed by both keys", both, true},
+	} {
+		conn, err := c.Dial("tcp", tc.target)
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: direct-tcpip to %s: err = %v, want success %v", tc.name, tc.target, err, tc.ok)
+		}
+	}
+}
