@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -23,6 +24,27 @@ func FuzzDefaultKeyParser(f *testing.F) {
 		}
 		if again != pk {
 			t.Fatalf("canonicalization is not stable:\n first %+v\n again %+v", pk, again)
+		}
+	})
+}
+
+// FuzzSplitAuthorizedKeysText: arbitrary pasted text never panics, every
+// line it returns is one line without surrounding blanks, and a line that
+// is a key stays a key once split out.
+func FuzzSplitAuthorizedKeysText(f *testing.F) {
+	k := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBXJpH9ZfNWQ2l6pCfXpSQLTqCyxBzTwWmyrFsHTBWBP user@host"
+	f.Add("\ufeff" + k + "\r\n# c\r\n\r\n")
+	f.Add("---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"a \\\nb\"\nAAAAC3NzaC1lZDI1NTE5AAAAIBXJpH9ZfNWQ2l6pCfXp\nSQLTqCyxBzTwWmyrFsHTBWBP\n---- END SSH2 PUBLIC KEY ----\n" + k)
+	f.Add("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		lines, err := SplitAuthorizedKeysText(text)
+		if err != nil {
+			return
+		}
+		for _, l := range lines {
+			if l == "" || strings.ContainsAny(l, "\n") || strings.TrimSpace(l) != l {
+				t.Fatalf("line %q from %q", l, text)
+			}
 		}
 	})
 }
