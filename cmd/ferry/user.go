@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/internal/daemon"
 	"github.com/ferry-sftp/ferry/keys"
 	"github.com/ferry-sftp/ferry/store"
@@ -448,6 +449,7 @@ func (o *userOptions) addCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				warnUnusableKeys(cmd.ErrOrStderr(), stored, time.Now())
 				if o.json {
 					return o.printJSON(cmd, toJSON(a, stored))
 				}
@@ -755,6 +757,7 @@ func (o *userOptions) keyCmd() *cobra.Command {
 					}
 					added = append(added, k)
 				}
+				warnUnusableKeys(cmd.ErrOrStderr(), added, time.Now())
 				if o.json {
 					return o.printJSON(cmd, added)
 				}
@@ -1039,6 +1042,32 @@ func printKeys(w io.Writer, keys []*store.AuthorizedKey, indent string) error {
 		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", indent, k.ID, k.Type, k.Fingerprint, printable(k.Comment), k.CreatedAt.Format(time.DateOnly), printable(keyOptions(k.Line)))
 	}
 	return tw.Flush()
+}
+
+// warnUnusableKeys warns about stored keys that the default configuration
+// refuses at every login, which sshd would take just as silently: a
+// customer's old 1024-bit RSA or DSA key, or a line whose expiry-time has
+// passed. They are kept (the server's configuration may allow them).
+func warnUnusableKeys(w io.Writer, stored []*store.AuthorizedKey, now time.Time) {
+	for _, k := range stored {
+		ak, err := keys.ParseAuthorizedKey([]byte(k.Line))
+		if err != nil {
+			continue
+		}
+		var why string
+		r, isRSA := ak.Key.(*keys.RSAPublicKey)
+		switch {
+		case isRSA && r.Bits() < auth.DefaultMinRSABits:
+			why = fmt.Sprintf("%d-bit RSA keys are refused unless required_rsa_size allows them (default %d)", r.Bits(), auth.DefaultMinRSABits)
+		case ak.Key.Type() == keys.KeyDSA:
+			why = "DSA keys are refused unless pubkey_accepted_algorithms lists ssh-dss"
+		case ak.Options.Expired(now):
+			why = "its expiry-time has passed"
+		default:
+			continue
+		}
+		fmt.Fprintf(w, "warning: key %d %s: %s\n", k.ID, k.Fingerprint, why)
+	}
 }
 
 // keyOptions is the options field of an authorized_keys line, so that a

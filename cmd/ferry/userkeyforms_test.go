@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ferry-sftp/ferry/internal/testenv"
+	"github.com/ferry-sftp/ferry/keys"
 )
 
 // TestUserKeyAddPastedForms: the public key files customers hand in are
@@ -196,5 +199,41 @@ func TestUserKeyListShowsOptions(t *testing.T) {
 		if !strings.Contains(row("ID"), "OPTIONS") {
 			t.Errorf("ferry %q: header %q", args, row("ID"))
 		}
+	}
+}
+
+// TestUserKeyAddWarnsUnusable: a key the default configuration refuses at
+// every login is added (the configuration may allow it) with a warning
+// saying why; before, key add printed success and the customer's login
+// failed with no hint.
+func TestUserKeyAddWarnsUnusable(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	priv, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := keys.NewRSAPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsaLine := strings.TrimSpace(readFile(t, "../../keys/testdata/id_dsa.pub"))
+	for _, tc := range []struct{ name, line, want string }{
+		{"RSA 1024", strings.TrimSpace(string(keys.MarshalAuthorizedKey(small))) + " old", "1024-bit RSA keys are refused unless required_rsa_size allows them"},
+		{"DSA", dsaLine, "DSA keys are refused unless pubkey_accepted_algorithms lists ssh-dss"},
+		{"expired", `expiry-time="20200101" ` + keyLine(t, "expired"), "its expiry-time has passed"},
+		{"good", keyLine(t, "good"), ""},
+	} {
+		out, errOut, err := ferryRun(t, dir, "", "user", "key", "add", "alice", tc.line)
+		if err != nil || !strings.HasPrefix(out, "added key ") {
+			t.Fatalf("%s: key add: %v %q %q", tc.name, err, out, errOut)
+		}
+		if tc.want == "" && errOut != "" || !strings.Contains(errOut, tc.want) || tc.want != "" && !strings.HasPrefix(errOut, "warning: key ") {
+			t.Errorf("%s: stderr %q, want a warning containing %q", tc.name, errOut, tc.want)
+		}
+	}
+	_, errOut, err := ferryRun(t, dir, "", "user", "add", "bob", "--authorized-key", dsaLine)
+	if err != nil || !strings.Contains(errOut, "DSA keys are refused") {
+		t.Errorf("user add --authorized-key DSA: %v, stderr %q", err, errOut)
 	}
 }
