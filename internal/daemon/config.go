@@ -129,6 +129,11 @@ type Config struct {
 	MACs                     []string
 	HostKeyAlgorithms        []string
 	PubkeyAcceptedAlgorithms []string
+	// CASignatureAlgorithms is sshd's CASignatureAlgorithms: what a
+	// certificate authority may have signed a user certificate with,
+	// apart from what users may sign with (SHA-1 stays out of it by
+	// default even when ssh-rsa is enabled for old clients' own keys).
+	CASignatureAlgorithms []string
 	// Compression is sshd's Compression; Compressions is the resulting
 	// list for transport.Config. zlib is always the delayed
 	// zlib@openssh.com (see transport's algorithm table).
@@ -359,6 +364,7 @@ func Default() *Config {
 		MACs:                     transport.DefaultAlgorithms(transport.KindMAC),
 		HostKeyAlgorithms:        transport.DefaultAlgorithms(transport.KindHostKey),
 		PubkeyAcceptedAlgorithms: defaultPubkeyAlgorithms(),
+		CASignatureAlgorithms:    defaultCASignatureAlgorithms(),
 		Compression:              true,
 		Compressions:             compressionList(true),
 		MaxAuthTries:             DefaultMaxAuthTries,
@@ -775,6 +781,7 @@ var topLevelKeys = map[string]setter{
 	"macs":                       algSetter(transport.KindMAC, func(c *Config) *[]string { return &c.MACs }),
 	"host_key_algorithms":        algSetter(transport.KindHostKey, func(c *Config) *[]string { return &c.HostKeyAlgorithms }),
 	"pubkey_accepted_algorithms": pubkeyAlgSetter,
+	"ca_signature_algorithms":    caAlgSetter,
 	"compression": func(c *Config, v any) error {
 		on, err := parseCompression(v)
 		if err != nil {
@@ -1067,27 +1074,38 @@ func algSetter(kind transport.AlgorithmKind, f func(*Config) *[]string) setter {
 	}
 }
 
-func pubkeyAlgSetter(c *Config, v any) error {
-	switch v := v.(type) {
-	case string:
-		l, err := ParsePubkeyAlgorithms(v)
-		if err != nil {
-			return err
+var (
+	pubkeyAlgSetter = signatureAlgSetter("pubkey", allPubkeyAlgorithms, defaultPubkeyAlgorithms,
+		func(c *Config) *[]string { return &c.PubkeyAcceptedAlgorithms })
+	caAlgSetter = signatureAlgSetter("ca signature", allCASignatureAlgorithms, defaultCASignatureAlgorithms,
+		func(c *Config) *[]string { return &c.CASignatureAlgorithms })
+)
+
+// signatureAlgSetter sets a list of public key algorithms written in
+// sshd_config's list syntax or as a TOML array.
+func signatureAlgSetter(kind string, all, defaults func() []string, f func(*Config) *[]string) func(*Config, any) error {
+	return func(c *Config, v any) error {
+		switch v := v.(type) {
+		case string:
+			l, err := resolveAlgorithmList(kind, all(), defaults(), v)
+			if err != nil {
+				return err
+			}
+			*f(c) = l
+			return nil
+		case []any:
+			l, err := asStrings(v)
+			if err != nil {
+				return err
+			}
+			if err := validateSignatureAlgorithms(kind, all(), l); err != nil {
+				return err
+			}
+			*f(c) = l
+			return nil
 		}
-		c.PubkeyAcceptedAlgorithms = l
-		return nil
-	case []any:
-		l, err := asStrings(v)
-		if err != nil {
-			return err
-		}
-		if err := validatePubkeyAlgorithms(l); err != nil {
-			return err
-		}
-		c.PubkeyAcceptedAlgorithms = l
-		return nil
+		return wrongType(v, `a string ("+name,...", "-name", "^name" or "a,b") or an array of names`)
 	}
-	return wrongType(v, `a string ("+name,...", "-name", "^name" or "a,b") or an array of names`)
 }
 
 // tomlType names a decoded TOML value's type as the TOML spec does.
@@ -1709,16 +1727,44 @@ func ParsePubkeyAlgorithms(spec string) ([]string, error) {
 }
 
 func validatePubkeyAlgorithms(list []string) error {
+	return validateSignatureAlgorithms("pubkey", allPubkeyAlgorithms(), list)
+}
+
+func validateSignatureAlgorithms(kind string, all, list []string) error {
 	if len(list) == 0 {
-		return errors.New("pubkey: empty algorithm list")
+		return fmt.Errorf("%s: empty algorithm list", kind)
 	}
-	all := allPubkeyAlgorithms()
 	for _, n := range list {
 		if !slices.Contains(all, n) {
-			return fmt.Errorf("pubkey: unknown algorithm %q", n)
+			return fmt.Errorf("%s: unknown algorithm %q", kind, n)
 		}
 	}
 	return nil
+}
+
+// allCASignatureAlgorithms are the algorithms a CA can sign a certificate
+// with: the plain (not -cert-v01) user algorithms.
+func allCASignatureAlgorithms() []string {
+	var out []string
+	for _, a := range pubkeyAlgorithms {
+		if !strings.Contains(a.name, "-cert-v01@") {
+			out = append(out, a.name)
+		}
+	}
+	return out
+}
+
+// defaultCASignatureAlgorithms leaves out the legacy (SHA-1) ones, as
+// sshd's default has since 8.2: a CA's signature is what a chosen-prefix
+// collision would forge, for every account at once.
+func defaultCASignatureAlgorithms() []string {
+	var out []string
+	for _, a := range pubkeyAlgorithms {
+		if !a.legacy && !strings.Contains(a.name, "-cert-v01@") {
+			out = append(out, a.name)
+		}
+	}
+	return out
 }
 
 // resolveAlgorithmList implements sshd_config(5)'s list syntax ("a,b"
@@ -1892,6 +1938,9 @@ func (c *Config) Validate() error {
 	}
 	if err := validatePubkeyAlgorithms(c.PubkeyAcceptedAlgorithms); err != nil {
 		return &ConfigError{Key: "pubkey_accepted_algorithms", Err: err}
+	}
+	if err := validateSignatureAlgorithms("ca signature", allCASignatureAlgorithms(), c.CASignatureAlgorithms); err != nil {
+		return &ConfigError{Key: "ca_signature_algorithms", Err: err}
 	}
 	if c.RekeyLimit.Bytes != 0 && c.RekeyLimit.Bytes < minRekeyBytes {
 		return keyErr("rekey_limit", "at least %d bytes", minRekeyBytes)

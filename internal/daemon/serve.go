@@ -500,6 +500,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 			Methods:                     methods,
 			AuthenticationMethods:       cfg.AuthenticationMethods,
 			PubkeyAlgorithms:            cfg.PubkeyAcceptedAlgorithms,
+			CASignatureAlgorithms:       cfg.CASignatureAlgorithms,
 			TrustedUserCAKeys:           cas,
 			KeyboardInteractivePassword: true,
 			Logger:                      d.log,

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,58 @@ func TestRevokedKeys(t *testing.T) {
 		if err := c.Validate(); !errors.As(err, &ce) || ce.Key != "revoked_keys" || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Validate() = %v, want a revoked_keys error containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestCASignatureAlgorithms: a CA that signs with SHA-1 (ssh-rsa) is
+// refused by default, and ca_signature_algorithms = "+ssh-rsa" lets a
+// deployment with such certificates opt back in, as sshd's
+// CASignatureAlgorithms does; without the key there was no way to.
+func TestCASignatureAlgorithms(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaCA, err := ssh.NewSignerFromKey(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha1CA, err := ssh.NewSignerWithAlgorithms(rsaCA.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		spec string
+		ok   bool
+	}{{"", false}, {"+ssh-rsa", true}} {
+		t.Run("ca_signature_algorithms="+tc.spec, func(t *testing.T) {
+			dir := t.TempDir()
+			st := openSQLiteStore(t, dir)
+			addAccount(t, st, "carol", "pw-carol", 0)
+			caFile := filepath.Join(dir, "user_ca.pub")
+			if err := os.WriteFile(caFile, ssh.MarshalAuthorizedKey(rsaCA.PublicKey()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			doc := ""
+			if tc.spec != "" {
+				doc = "ca_signature_algorithms = " + strconv.Quote(tc.spec) + "\n"
+			}
+			cfg, err := ParseConfig("t.toml", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := startDaemonWith(t, dir, "", func(c *Config) {
+				c.CASignatureAlgorithms = cfg.CASignatureAlgorithms
+				c.TrustedUserCAKeys = caFile
+				c.PerSourcePenalties.Enabled = false
+			})
+			checkCertLogins(t, addr, []certLogin{
+				{"SHA-1 CA signature", "carol", userCertSigner(t, sha1CA, "carol"), tc.ok},
+				{"rsa-sha2-512 CA signature", "carol", userCertSigner(t, rsaCA, "carol"), true},
+			})
+		})
+	}
+	if _, err := ParseConfig("t.toml", []byte(`ca_signature_algorithms = "+ssh-rsa-cert-v01@openssh.com"`)); err == nil {
+		t.Error("a certificate type was taken as a CA signature algorithm")
 	}
 }
