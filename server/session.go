@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ferry-sftp/ferry/auth"
 	"github.com/ferry-sftp/ferry/connection"
@@ -50,6 +52,9 @@ type Session struct {
 	exited    bool
 	detached  bool
 
+	// outputClosed: the client sent eow@openssh.com (see Write).
+	outputClosed atomic.Bool
+
 	cancel context.CancelFunc // ends ctx
 	run    *channelRun
 
@@ -63,13 +68,32 @@ type Session struct {
 // Read reads the client's input (CHANNEL_DATA); io.EOF after the client's EOF.
 func (s *Session) Read(p []byte) (int, error) { return s.ch.Read(p) }
 
-// Write sends output (CHANNEL_DATA).
-func (s *Session) Write(p []byte) (int, error) { return s.ch.Write(p) }
+// ErrOutputClosed is what Write returns once the client has said, with
+// eow@openssh.com, that it can no longer write the session's output
+// anywhere ("ssh host cmd | head" after head exited).
+var ErrOutputClosed = errors.New("server: the client closed its output (eow@openssh.com)")
+
+// Write sends output (CHANNEL_DATA). After the client's eow@openssh.com
+// it fails with ErrOutputClosed: OpenSSH's client discards what arrives
+// then, and sshd closes the command's stdout, so that the command gets
+// SIGPIPE instead of running on for nobody.
+func (s *Session) Write(p []byte) (int, error) {
+	if s.outputClosed.Load() {
+		return 0, ErrOutputClosed
+	}
+	return s.ch.Write(p)
+}
 
 // WriteBuffers sends the concatenation of bufs as output, packing
 // CHANNEL_DATA packets across buffer boundaries (connection.Channel's
-// WriteBuffers); it may change the slice headers in bufs.
-func (s *Session) WriteBuffers(bufs [][]byte) (int, error) { return s.ch.WriteBuffers(bufs) }
+// WriteBuffers); it may change the slice headers in bufs. It fails as
+// Write does after eow@openssh.com.
+func (s *Session) WriteBuffers(bufs [][]byte) (int, error) {
+	if s.outputClosed.Load() {
+		return 0, ErrOutputClosed
+	}
+	return s.ch.WriteBuffers(bufs)
+}
 
 // NotifyReadable arranges for f to run once, when a Read would no longer
 // block (input, EOF, or the session's or connection's end); it reports
@@ -380,7 +404,17 @@ func (rs *sessionRequests) handle(req *connection.Request) {
 		rs.started = true
 		rs.start <- sessionStart{h, req} // buffered, sent once
 	case connection.RequestEOW:
-		// eow@openssh.com: the client will send no more; nothing to do.
+		// eow@openssh.com (OpenSSH's PROTOCOL §2.1): the client can no
+		// longer write our output (its stdout failed) and will discard
+		// what we send; sshd then closes the command's stdout
+		// (chan_rcvd_eow). Stderr goes on. OpenSSH's ssh sends it only
+		// to servers whose version starts "OpenSSH" (its compat flag
+		// SSH_NEW_OPENSSH), so not to ferry; other clients may.
+		if connection.ParseEmpty(req.Type, req.Payload) != nil {
+			req.Reply(false)
+			return
+		}
+		s.outputClosed.Store(true)
 		req.Reply(true)
 	default:
 		// x11-req, auth-agent-req@openssh.com, xon-xoff and anything

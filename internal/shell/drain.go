@@ -54,7 +54,12 @@ func (d *outputDrain) run() {
 			d.armLocked()
 			d.mu.Unlock()
 			if werr != nil {
-				// The session is gone: nothing more can reach the client.
+				// The session is gone, or the client can no longer
+				// write this output (server.ErrOutputClosed): as sshd,
+				// close the stream, so that the process gets SIGPIPE
+				// (or, on a terminal, the hangup) rather than running
+				// on, blocked or writing for nobody.
+				d.f.Close()
 				return
 			}
 		}

@@ -119,3 +119,53 @@ func TestExitStatusForClientClosingAtEOF(t *testing.T) {
 		}
 	}
 }
+
+// TestEOWEndsCommand: after OpenSSH's eow@openssh.com ("ssh host yes |
+// head -c 10": the client's stdout failed and it discards what arrives),
+// the command's stdout is closed and it dies of SIGPIPE, as with sshd;
+// it ran on for ever, and ssh with it, sending data nobody read.
+func TestEOWEndsCommand(t *testing.T) {
+	h := newHandler(t, Config{User: "alice", AllowShell: true})
+	port := startServer(t, accounts{"alice": h})
+	c := dial(t, port, "alice")
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{"exec yes"})); !ok || err != nil {
+		t.Fatalf("exec: %v %v", ok, err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(ch, buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.SendRequest("eow@openssh.com", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, ch) // as OpenSSH's client: what still comes is dropped
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				t.Fatal("channel closed without an exit status")
+			}
+			if r.Type == "exit-signal" {
+				var sig struct {
+					Signal string
+					Rest   []byte `ssh:"rest"`
+				}
+				if err := ssh.Unmarshal(r.Payload, &sig); err != nil || sig.Signal != "PIPE" {
+					t.Errorf("exit-signal %q %v, want PIPE", sig.Signal, err)
+				}
+				return
+			}
+			if r.Type == "exit-status" {
+				t.Fatalf("exit-status %x, want exit-signal PIPE", r.Payload)
+			}
+		case <-timeout:
+			t.Fatal("the command still runs after eow@openssh.com")
+		}
+	}
+}
