@@ -869,7 +869,16 @@ func (d *Daemon) execHandler(cfg *Config) server.Handler {
 		if uid == nil {
 			uid, gid = cfg.ShellUID, cfg.ShellGID
 		}
-		if err := commandCredentialsUsable(uid, gid); err != nil {
+		err = commandCredentialsUsable(uid, gid)
+		if err == nil && acct.Permissions.AllowShell && uid == nil && os.Geteuid() == 0 {
+			// Accounts are not system users: with neither shell_uid nor
+			// the account's --uid, a --shell account's shell (and any
+			// command through it) would run as ferry's own user, here
+			// root, whom no home confines. shell_uid may not be 0 for
+			// that reason; an account's explicit --uid 0 still may.
+			err = errors.New("a shell account's commands would run as root: set shell_uid and shell_gid, or the account's --uid and --gid")
+		}
+		if err != nil {
 			d.log.Error("command refused", "user", acct.Name, "remote", s.Conn().RemoteAddr().String(), "error", err)
 			fmt.Fprintln(s.Stderr(), "ferry: commands cannot run for this account on this server")
 			s.Exit(1)

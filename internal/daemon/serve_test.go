@@ -650,3 +650,54 @@ func TestClientAliveCountMaxZero(t *testing.T) {
 		})
 	}
 }
+
+// TestShellAccountNeverRootByDefault: ferry started as root, without
+// shell_uid, ran a --shell account's shell as root (accounts are not
+// system users: commands take ferry's own uid), a root shell for any
+// customer given shell access. It is refused now; an account's explicit
+// --uid 0 is the admin's choice and still runs.
+func TestShellAccountNeverRootByDefault(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: commands run as ferry's own, unprivileged, user")
+	}
+	dir := t.TempDir()
+	addr := startDaemonWith(t, dir, "", nil)
+	st := openSQLiteStore(t, dir)
+	root := uint32(0)
+	for _, tc := range []struct {
+		name string
+		uid  *uint32
+		ok   bool
+	}{{"default", nil, false}, {"uid0", &root, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := password.Hash("pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &store.Account{Name: "sh" + tc.name, PasswordHash: h, Enabled: true, UID: tc.uid, GID: tc.uid,
+				Permissions: store.Permissions{AllowShell: true}}
+			if err := st.CreateAccount(context.Background(), a, nil); err != nil {
+				t.Fatal(err)
+			}
+			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: a.Name, Auth: []ssh.AuthMethod{ssh.Password("pw")},
+				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			out, err := sess.CombinedOutput("id -u")
+			ran := err == nil && strings.TrimSpace(string(out)) == "0"
+			if ran != tc.ok {
+				t.Errorf("id -u: %v, %q; want it run as root: %v", err, out, tc.ok)
+			}
+			if !tc.ok && !strings.Contains(string(out), "ferry: commands cannot run for this account on this server") {
+				t.Errorf("refusal not explained: %q", out)
+			}
+		})
+	}
+}
