@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +30,10 @@ type Metrics struct {
 	sessionsActive  prometheus.Gauge
 	bytes           *prometheus.CounterVec
 	kexDuration     prometheus.Histogram
-	penaltiesActive prometheus.Gauge
+	penaltiesActive prometheus.GaugeFunc
+	// penalties is the table ferry_penalties_active reads at each scrape
+	// (WatchPenalties); nil until set.
+	penalties       atomic.Pointer[Penalties]
 	startupsDropped prometheus.Counter
 	transfers       *prometheus.CounterVec
 	transferBytes   *prometheus.CounterVec
@@ -76,9 +80,6 @@ func NewMetrics() *Metrics {
 			// slow links, sntrup/mlkem on small CPUs).
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 11),
 		}),
-		penaltiesActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ferry_penalties_active", Help: "Source blocks refused by PerSourcePenalties now.",
-		}),
 		startupsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ferry_startups_dropped_total", Help: "Connections refused by MaxStartups or PerSourceMaxStartups.",
 		}),
@@ -89,6 +90,17 @@ func NewMetrics() *Metrics {
 			Name: "ferry_transfer_bytes_total", Help: "File bytes transferred, by protocol and direction.",
 		}, []string{"protocol", "direction"}),
 	}
+	// Read at each scrape: penalties end with time, not with an event,
+	// so a value set when a connection closed stayed at its last count
+	// through a quiet night after an attack.
+	m.penaltiesActive = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ferry_penalties_active", Help: "Source blocks refused by PerSourcePenalties now.",
+	}, func() float64 {
+		if p := m.penalties.Load(); p != nil {
+			return float64(p.Active())
+		}
+		return 0
+	})
 	m.reg.MustRegister(m.connections, m.connsActive, m.auth, m.sessionsActive, m.bytes,
 		m.kexDuration, m.penaltiesActive, m.startupsDropped, m.transfers, m.transferBytes,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -171,9 +183,8 @@ func (m *Metrics) Bytes(in, out uint64) {
 // exchange.
 func (m *Metrics) KexDuration(d time.Duration) { m.kexDuration.Observe(d.Seconds()) }
 
-// PenaltiesActive sets the gauge, e.g. from Penalties.Active after each
-// Record.
-func (m *Metrics) PenaltiesActive(n int) { m.penaltiesActive.Set(float64(n)) }
+// WatchPenalties makes ferry_penalties_active report p.Active.
+func (m *Metrics) WatchPenalties(p *Penalties) { m.penalties.Store(p) }
 
 // StartupDropped counts a connection refused by the StartupGate.
 func (m *Metrics) StartupDropped() { m.startupsDropped.Inc() }

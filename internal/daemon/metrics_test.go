@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,7 +67,12 @@ func TestMetrics(t *testing.T) {
 	m.Bytes(1, 0)
 	m.KexDuration(3 * time.Millisecond)
 	m.KexDuration(20 * time.Second)
-	m.PenaltiesActive(7)
+	clock := newFakeClock()
+	p := NewPenalties(penaltyConfig(nil), clock.Now)
+	for _, a := range []netip.Addr{addrA, addrB, addrA} {
+		p.Record(a, EventCrash) // 90 s > min: A and B refused
+	}
+	m.WatchPenalties(p)
 	m.StartupDropped()
 	m.ConnRefused(ErrPerSourceMaxStartups)
 	m.ConnRefused(ErrMaxStartups)
@@ -92,7 +98,7 @@ func TestMetrics(t *testing.T) {
 		`ferry_kex_duration_seconds_bucket{le="0.0025"}`:                            1,
 		`ferry_kex_duration_seconds_bucket{le="0.00625"}`:                           2,
 		`ferry_kex_duration_seconds_bucket{le="+Inf"}`:                              3,
-		`ferry_penalties_active`:                                                    7,
+		`ferry_penalties_active`:                                                    2,
 		`ferry_startups_dropped_total`:                                              3,
 		`ferry_connections_total{result="refused_startups"}`:                        2,
 		`ferry_connections_total{result="refused_penalty"}`:                         2,

@@ -310,19 +310,46 @@ func (p *Penalties) Len() int {
 	return len(p.v4.byBlock) + len(p.v6.byBlock)
 }
 
-// Active is the number of source blocks being refused (for the
-// ferry_penalties_active gauge). Entries that expired since the last
-// Record or Check still count until then.
+// Active is the number of source blocks being refused now (the
+// ferry_penalties_active gauge, read at each scrape). Entries are only
+// collected by Record and Check, so after an attack stops nothing else
+// removes them: counting those that expired since would report sources
+// as refused for as long as the server then stays quiet.
 func (p *Penalties) Active() int {
+	if !p.settings.Load().cfg.Enabled {
+		return 0 // a reload turned penalties off: nobody is refused
+	}
+	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.v4.active + p.v6.active
+	n := 0
+	for _, t := range []*penaltyTable{&p.v4, &p.v6} {
+		t.expire(now)
+		n += t.active - t.expiredActive(0, now)
+	}
+	return n
 }
 
 func (t *penaltyTable) expire(now time.Time) {
 	for i := 0; i < maxExpirePerCall && len(t.byExpiry) > 0 && t.byExpiry[0].expiry.Before(now); i++ {
 		t.remove(t.byExpiry[0])
 	}
+}
+
+// expiredActive counts the active entries that expired before now in
+// the subtree of byExpiry rooted at i. A heap's children expire no
+// earlier than their parent, so the walk visits only expired entries
+// (those expire has not collected yet) and the first live one of each
+// branch.
+func (t *penaltyTable) expiredActive(i int, now time.Time) int {
+	if i >= len(t.byExpiry) || !t.byExpiry[i].expiry.Before(now) {
+		return 0
+	}
+	n := 0
+	if t.byExpiry[i].active {
+		n = 1
+	}
+	return n + t.expiredActive(2*i+1, now) + t.expiredActive(2*i+2, now)
 }
 
 func (t *penaltyTable) remove(e *penalty) {

@@ -282,6 +282,46 @@ func TestPenaltyExpireBounded(t *testing.T) {
 	}
 }
 
+// TestPenaltyActiveWithoutTraffic: Active (ferry_penalties_active, read at
+// each scrape) drops as penalties end, with no Record or Check after the
+// attack to collect them; it counted expired entries until the next
+// connection came, so a quiet server reported the night's last attackers
+// as still refused.
+func TestPenaltyActiveWithoutTraffic(t *testing.T) {
+	clock := newFakeClock()
+	p := NewPenalties(penaltyConfig(func(c *Config) { c.PerSourcePenalties.MaxSources4 = 1000 }), clock.Now)
+	p.Record(addrA, EventCrash) // 90 s
+	for i := range 200 {
+		addr := netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i)})
+		p.Record(addr, EventAuthFail) // 5 s: tracked, not refused
+		if i%2 == 0 {
+			p.Record(addr, EventGraceExceeded) // 15 s
+			p.Record(addr, EventAuthFail)      // 20 s > min: refused
+		}
+	}
+	if a := p.Active(); a != 101 {
+		t.Fatalf("Active %d, want 101", a)
+	}
+	clock.Advance(21 * time.Second)
+	if a := p.Active(); a != 1 {
+		t.Fatalf("Active %d after the 10.0.x.x penalties ended, want 1 (192.0.2.1)", a)
+	}
+	clock.Advance(70 * time.Second)
+	if a := p.Active(); a != 0 {
+		t.Fatalf("Active %d after every penalty ended, want 0", a)
+	}
+	wantBlocked(t, p, addrA, false)
+
+	// A reload that turns penalties off refuses nobody: the gauge says so.
+	p.Record(addrA, EventCrash)
+	cfg := penaltyConfig(nil)
+	cfg.PerSourcePenalties.Enabled = false
+	p.Reconfigure(cfg)
+	if a := p.Active(); a != 0 {
+		t.Fatalf("Active %d with penalties off, want 0", a)
+	}
+}
+
 func TestFromConnInfo(t *testing.T) {
 	tooMany := wire.ProtocolError(tooManyAuthFailures)
 	for _, tc := range []struct {

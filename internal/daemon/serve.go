@@ -152,6 +152,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 	}
 	d.gate = NewStartupGate(cfg)
 	d.penalties = NewPenalties(cfg, nil)
+	d.metrics.WatchPenalties(d.penalties)
 	var addrs []net.Addr
 	for i, ln := range lns {
 		addrs = append(addrs, ln.Addr())
@@ -579,7 +580,6 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 		for _, ev := range FromConnInfo(info) {
 			d.penalties.Record(ip, ev)
 		}
-		d.metrics.PenaltiesActive(d.penalties.Active())
 	}
 	d.metrics.ConnClosed(info)
 	d.metrics.Bytes(info.BytesIn, info.BytesOut)
