@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ferry-sftp/ferry/connection"
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -67,7 +70,7 @@ func (c *Conn) serveDirectTCPIP(ctx context.Context, nch *connection.NewChannel)
 	nc, err := dialer.DialContext(dctx, "tcp", net.JoinHostPort(d.HostToConnect, strconv.FormatUint(uint64(d.PortToConnect), 10)))
 	cancel()
 	if err != nil {
-		nch.Reject(wire.OpenConnectFailed, "connect failed")
+		nch.Reject(wire.OpenConnectFailed, dialFailure(err))
 		return
 	}
 	ch, err := nch.Accept()
@@ -95,7 +98,7 @@ func (c *Conn) serveDirectStreamlocal(ctx context.Context, nch *connection.NewCh
 	nc, err := dialer.DialContext(dctx, "unix", d.SocketPath)
 	cancel()
 	if err != nil {
-		nch.Reject(wire.OpenConnectFailed, "connect failed")
+		nch.Reject(wire.OpenConnectFailed, dialFailure(err))
 		return
 	}
 	ch, err := nch.Accept()
@@ -297,4 +300,24 @@ func splice(ctx context.Context, ch *connection.Channel, nc net.Conn) {
 	}
 	nc.Close()
 	ch.Close()
+}
+
+// dialFailure is the description of a failed forward's OPEN_FAILURE. ssh
+// prints it after "open failed: connect failed: ", so a bare "connect
+// failed" told the user nothing; like sshd it is the reason, in the
+// words of strerror(3), and never the dialer's whole message (which
+// names the server's own source address).
+func dialFailure(err error) string {
+	var dnsErr *net.DNSError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &dnsErr):
+		return "Name or service not known"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "Connection timed out"
+	case errors.As(err, &errno):
+		msg := errno.Error()
+		return strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return "connect failed"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,5 +105,23 @@ func TestRemoteForwardBindsLoopback(t *testing.T) {
 	defer mu.Unlock()
 	if len(asked) != 1 || asked[0] != "127.0.0.2" {
 		t.Errorf("policy asked about %q, want the address the client named", asked)
+	}
+}
+
+// A direct-tcpip channel whose target refuses is refused with the reason,
+// as sshd does ("open failed: connect failed: Connection refused"), not
+// with "connect failed" again.
+func TestLocalForwardFailureSaysWhy(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close()
+	ts := startServer(t, &server.Server{LocalForward: func(*server.Conn, string, uint32) bool { return true }})
+	client := ts.dial(t)
+	_, err = client.Dial("tcp", addr)
+	if err == nil || !strings.Contains(err.Error(), "Connection refused") {
+		t.Fatalf("forward to a closed port: %v; want the reason, Connection refused", err)
 	}
 }
