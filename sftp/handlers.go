@@ -708,16 +708,31 @@ func (s *session) truncate(p string, h *handle, size int64) error {
 	} else {
 		err = s.fs.Truncate(p, size)
 	}
+	// A handle's file with no name left was released as it stood by the
+	// REMOVE (or rename over it) that took its last name: shrinking it
+	// gives back only what was charged since (orphanCharged), or every
+	// truncate of a removed file would release its bytes a second time
+	// and an account could upload past its quota without end.
+	orphan := h != nil && unlinked(fi)
+	if h != nil {
+		h.qmu.Lock()
+		defer h.qmu.Unlock()
+	}
 	switch {
 	case err != nil && size > fi.Size():
 		q.Release(s.ctx, size-fi.Size(), 0)
+	case err == nil && size > fi.Size() && orphan:
+		h.orphanCharged += size - fi.Size()
 	case err == nil && size < fi.Size():
-		q.Release(s.ctx, fi.Size()-size, 0)
+		freed := fi.Size() - size
+		if orphan {
+			freed = min(freed, h.orphanCharged)
+			h.orphanCharged -= freed
+		}
+		q.Release(s.ctx, freed, 0)
 	}
 	if err == nil && h != nil {
-		h.qmu.Lock()
 		h.size = size
-		h.qmu.Unlock()
 	}
 	return err
 }

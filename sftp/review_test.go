@@ -672,3 +672,62 @@ func TestHomeModeAndOwnerKept(t *testing.T) {
 		Data: (&setstatReq{Path: "/self", Attrs: Attrs{Flags: AttrUIDGID, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}}).appendTo(nil)[5:]})
 	rc.expectStatus(StatusOK)
 }
+
+// TestQuotaRemovedWhileOpen: a file removed while a handle holds it open
+// was released as it stood by REMOVE; what the handle writes to it
+// afterwards is charged while it is open (it fills the disk) and given
+// back at CLOSE, when the data goes. It stayed charged for good: each
+// rclone or lftp retry that reopened a file another session replaced
+// left the account more used than its home, up to refusing uploads to an
+// empty home.
+func TestQuotaRemovedWhileOpen(t *testing.T) {
+	q := &testQuota{limit: 2000}
+	ts := startServer(t, &Options{Quota: q})
+	rc := ts.raw(t)
+	rc.put("/f", 900)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead | fxfWrite})
+	h := rc.handle()
+	rc.send(&pathReq{Type: fxpRemove, ID: rc.nextID(), Path: "/f"})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 0, 0)
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 900, Data: bytes.Repeat([]byte("y"), 500)})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 500, 0)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 0, 0)
+}
+
+// TestQuotaTruncateRemovedFile: truncating (FSETSTAT) a file whose last
+// name was removed gives back only what was charged since the removal:
+// REMOVE already released the rest. It released the file's whole size a
+// second time, so "upload, open, remove, truncate to 0" took an account's
+// other files off its usage and let it upload past its quota without end.
+func TestQuotaTruncateRemovedFile(t *testing.T) {
+	q := &testQuota{limit: 2000}
+	opts := &Options{Quota: q, QuotaLock: new(QuotaLock)}
+	ts := startServer(t, opts)
+	rc := ts.raw(t)
+	rc.put("/kept", 900)
+	rc.put("/f", 900)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead | fxfWrite})
+	h := rc.handle()
+	// Removed by another session of the account, as a client's retry
+	// or a second client would.
+	rc2 := ts.another(t, opts).raw(t)
+	rc2.send(&pathReq{Type: fxpRemove, ID: rc2.nextID(), Path: "/f"})
+	rc2.expectStatus(StatusOK)
+	q.wantUsage(t, 900, 1)
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 900, Data: bytes.Repeat([]byte("y"), 300)})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 1200, 1)
+	rc.send(&fsetstatReq{ID: rc.nextID(), Handle: h, Attrs: Attrs{Flags: AttrSize, Size: 100}})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 900, 1)
+	rc.send(&fsetstatReq{ID: rc.nextID(), Handle: h, Attrs: Attrs{Flags: AttrSize, Size: 400}})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 1200, 1)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	q.wantUsage(t, 900, 1)
+}

@@ -413,6 +413,13 @@ type handle struct {
 	qmu     sync.Mutex
 	size    int64
 	shrinks uint64
+	// orphanCharged is what was charged for the file while it had no
+	// name left (removed or renamed over while open, measured at the
+	// last shrink): REMOVE released the file as it stood, and no later
+	// REMOVE can release what a write or truncate added since, so CLOSE
+	// gives it back. Under qmu.
+	orphan        bool
+	orphanCharged int64
 	// writing counts the charged writes in flight and shortWrite notes
 	// that one of them failed (see settleWrite); both under qmu.
 	writing    int
@@ -1422,7 +1429,16 @@ func (s *session) settleWrite(h *handle) {
 		return
 	}
 	s.srv.opts.Quota.Release(s.ctx, h.size-fi.Size(), 0)
+	if h.orphan {
+		h.orphanCharged -= min(h.orphanCharged, h.size-fi.Size())
+	}
 	h.size = fi.Size()
+}
+
+// unlinked reports whether fi, an open file's Stat, has no name left.
+func unlinked(fi fs.FileInfo) bool {
+	_, _, nlink, ok := vfs.Owner(fi)
+	return ok && nlink == 0
 }
 
 // chargeWrite reserves quota for the bytes a write adds past the file's
@@ -1440,6 +1456,7 @@ func (s *session) chargeWrite(h *handle, off, n int64) error {
 		// its size released: charge from what the file holds now.
 		if fi, err := h.f.Stat(); err == nil {
 			h.size = fi.Size()
+			h.orphan = unlinked(fi)
 		}
 		h.shrinks = g
 	}
@@ -1450,6 +1467,9 @@ func (s *session) chargeWrite(h *handle, off, n int64) error {
 	if end > h.size {
 		if err := s.reserve(h.path, end-h.size, 0); err != nil {
 			return err
+		}
+		if h.orphan {
+			h.orphanCharged += end - h.size
 		}
 		h.size = end
 	}
@@ -1620,6 +1640,15 @@ func (s *session) finish(h *handle, commit bool) error {
 		}
 	} else {
 		err = h.f.Close()
+		if q != nil {
+			h.qmu.Lock()
+			orphanCharged := h.orphanCharged
+			h.orphanCharged = 0
+			h.qmu.Unlock()
+			if orphanCharged > 0 {
+				q.Release(s.ctx, orphanCharged, 0)
+			}
+		}
 		switch {
 		case err != nil:
 			result = "failed: " + err.Error()
