@@ -199,6 +199,13 @@ func (s *session) open(m *openReq) {
 			// needs the directory.
 			probe, err := s.fs.OpenFile(p, os.O_WRONLY, 0)
 			if err != nil {
+				// The new file charged above will not be made: a
+				// read-only file a client retried over (or one removed
+				// in between) took one more of the account's files each
+				// time, until --quota-files refused every upload.
+				if o.Quota != nil {
+					o.Quota.Release(s.ctx, 0, 1)
+				}
 				s.sendError(m.ID, err)
 				return
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
+	"github.com/ferry-sftp/ferry/vfs"
 )
 
 // TestSetIDBitsRefused: the daemon runs as a service user owning every
@@ -730,4 +731,43 @@ func TestQuotaTruncateRemovedFile(t *testing.T) {
 	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
 	rc.expectStatus(StatusOK)
 	q.wantUsage(t, 900, 1)
+}
+
+// refuseWriteFS refuses to open one path for writing, as a 0444 file
+// does when ferry does not run as root.
+type refuseWriteFS struct {
+	vfs.FS
+	path string
+}
+
+func (f *refuseWriteFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
+	if name == f.path && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return f.FS.OpenFile(name, flag, perm)
+}
+
+// TestQuotaRefusedOverwriteChargesNothing: an upload over a file that
+// may not be written (the atomic upload's probe fails) is refused and
+// charges nothing. It kept the file it had reserved for the upload, one
+// more at each refused attempt.
+func TestQuotaRefusedOverwriteChargesNothing(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "ro"), []byte("keep"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	base, err := vfs.Local(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &testQuota{limit: 1 << 20, bytes: 4, files: 1}
+	ts := serveWithFS(t, root, &refuseWriteFS{FS: base, path: "/ro"}, &Options{Quota: q})
+	rc := ts.raw(t)
+	for range 3 {
+		rc.send(&openReq{ID: rc.nextID(), Path: "/ro", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+		if s := rc.status(); s.Code != StatusPermissionDenied {
+			t.Fatalf("OPEN over a read-only file: %d %q", s.Code, s.Message)
+		}
+	}
+	q.wantUsage(t, 4, 1)
 }
