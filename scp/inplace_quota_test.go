@@ -91,3 +91,60 @@ func TestInPlaceUploadVsSFTPTruncate(t *testing.T) {
 		t.Errorf("after removing the only file the counter is %d bytes, want 0", q.bytes)
 	}
 }
+
+// TestInPlaceUploadTargetRemoved: an SFTP REMOVE of an in-place scp
+// upload's target in the middle releases what the file held then; the
+// rest, charged at the start and written to the file with no name left,
+// goes with the file when the upload ends. It stayed charged for good.
+func TestInPlaceUploadTargetRemoved(t *testing.T) {
+	root := t.TempDir()
+	fsys, err := vfs.Local(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	q := &memQuota{limit: 1 << 30}
+	lock := new(sftp.QuotaLock)
+
+	srv := sftp.NewServer(fsys, &sftp.Options{Quota: q, QuotaLock: lock, DirectUploads: true})
+	sr, cw := io.Pipe()
+	cr, sw := io.Pipe()
+	go func() { srv.Serve(context.Background(), sr, sw); sw.Close() }()
+	c, err := pkgsftp.NewClientPipe(cr, cw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	for _, complete := range []bool{true, false} {
+		const size = 4 * bufSize
+		first := strings.Repeat("a", bufSize)
+		rest := strings.Repeat("b", size-bufSize) + "\x00"
+		if !complete {
+			rest = strings.Repeat("b", bufSize) // then EOF: the upload is cut
+		}
+		in := io.MultiReader(
+			strings.NewReader(fmt.Sprintf("C0644 %d f\n%s", size, first)),
+			&onceHookReader{once: func() {
+				if err := c.Remove("/f"); err != nil {
+					t.Errorf("sftp remove: %v", err)
+				}
+			}, r: strings.NewReader(rest)},
+		)
+		var ob, eb strings.Builder
+		rw := struct {
+			io.Reader
+			io.Writer
+		}{in, &ob}
+		st := Serve(context.Background(), fsys, "scp -t .", rw, &eb, &Options{Quota: q, QuotaLock: lock, DirectUploads: true})
+		if complete && st != 0 {
+			t.Fatalf("scp status %d: %q", st, eb.String())
+		}
+		if _, err := os.Stat(filepath.Join(root, "f")); !os.IsNotExist(err) {
+			t.Fatalf("f after its removal: %v", err)
+		}
+		if q.bytes != 0 || q.files != 0 {
+			t.Fatalf("complete=%v: the home is empty; quota counts %d bytes, %d files", complete, q.bytes, q.files)
+		}
+	}
+}

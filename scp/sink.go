@@ -197,6 +197,22 @@ type upload struct {
 	// shrinks is the QuotaLock generation an in-place upload last
 	// measured its file at (sftp.QuotaLock.Write).
 	shrinks uint64
+	// orphan: the target was removed (or renamed over) while the upload
+	// wrote it in place. The removal released what the file held then
+	// (orphanBase); the rest of the charge, and what resync charged since
+	// (orphanExtra), goes back when the upload ends, with the file.
+	orphan      bool
+	orphanBase  int64
+	orphanExtra int64
+}
+
+// orphanCharge is what an in-place upload whose file has no name left
+// still has charged for it.
+func (u *upload) orphanCharge() int64 {
+	if !u.orphan {
+		return 0
+	}
+	return u.size - u.orphanBase + u.orphanExtra
 }
 
 // writeUpload writes the next chunk of an upload. An in-place upload under a quota writes under the account's
@@ -221,11 +237,18 @@ func (s *session) writeUpload(u *upload, b []byte) error {
 		if err != nil {
 			return err
 		}
+		wasOrphan := u.orphan
+		if _, _, nlink, ok := vfs.Owner(fi); ok && nlink == 0 && !u.orphan {
+			u.orphan, u.orphanBase = true, fi.Size()
+		}
 		if lost := u.written - fi.Size(); lost > 0 {
 			if err := s.reserve(u.path, lost, 0); err != nil {
 				return err
 			}
 			u.reserved += lost
+			if wasOrphan {
+				u.orphanExtra += lost
+			}
 		}
 		return nil
 	}
@@ -461,7 +484,9 @@ var (
 func (s *session) abort(u *upload) {
 	u.f.Close()
 	q := s.srv.opts.Quota
-	if u.tmp == "" && q != nil && u.size > u.written {
+	if u.tmp == "" && q != nil && u.orphan {
+		q.Release(context.WithoutCancel(s.ctx), u.orphanCharge(), 0)
+	} else if u.tmp == "" && q != nil && u.size > u.written {
 		// The whole size was charged at the open, and the charge for the
 		// file stays at that while the upload runs, whatever other
 		// sessions truncate (writeUpload's resync charges back what they
@@ -484,7 +509,11 @@ func (s *session) abort(u *upload) {
 func (s *session) commit(u *upload) error {
 	q := s.srv.opts.Quota
 	if u.tmp == "" {
-		return u.f.Close()
+		err := u.f.Close()
+		if q != nil && u.orphan {
+			q.Release(context.WithoutCancel(s.ctx), u.orphanCharge(), 0)
+		}
+		return err
 	}
 	err := u.f.Sync()
 	if cerr := u.f.Close(); err == nil {
