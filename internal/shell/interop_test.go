@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -380,5 +381,31 @@ func TestBackgroundChildDoesNotHoldSession(t *testing.T) {
 			t.Errorf("pty=%v: exit status only after the background child ended", withPty)
 		}
 		s.Close()
+	}
+}
+
+// TestLogNamesConnection: a command's log line names the connection it
+// came from, as the login, SFTP and SCP lines do; with one account's
+// commands coming from several connections at once (rclone's md5sum
+// checks) it named only the user.
+func TestLogNamesConnection(t *testing.T) {
+	var logs testenv.LockedBuffer
+	h := newHandler(t, Config{User: "alice", AllowShell: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	port := startServer(t, accounts{"alice": h})
+	c := dial(t, port, "alice")
+	if _, _, st, _ := runCmd(t, c, "true", ""); st != 0 {
+		t.Fatalf("true: exit status %d", st)
+	}
+	// The line follows the exit status the client has already seen.
+	var line string
+	for deadline := time.Now().Add(10 * time.Second); line == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "process ended") {
+				line = l
+			}
+		}
+	}
+	if !strings.Contains(line, "remote=127.0.0.1:") {
+		t.Errorf("process line does not name the connection: %q\n%s", line, logs.String())
 	}
 }

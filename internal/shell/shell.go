@@ -142,7 +142,14 @@ func New(cfg Config) (*Handler, error) {
 // status or signal.
 func (h *Handler) ServeSSH(s *server.Session) {
 	cmd := s.Command()
-	log := h.log.With("user", s.User(), "command", cmd)
+	var attrs []any
+	if c := s.Conn(); c != nil {
+		// One account runs commands from several connections at once
+		// (rclone's hash checks): the lines name the one, first, as the
+		// login and SFTP lines do.
+		attrs = append(attrs, "remote", c.RemoteAddr().String())
+	}
+	log := h.log.With(append(attrs, "user", s.User(), "command", cmd)...)
 	p, winch, hasPty := s.Pty()
 	var c *exec.Cmd
 	switch {
