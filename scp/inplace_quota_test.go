@@ -43,17 +43,7 @@ func TestInPlaceUploadVsSFTPTruncate(t *testing.T) {
 	defer fsys.Close()
 	q := &memQuota{limit: 1 << 30}
 	lock := new(sftp.QuotaLock)
-
-	// An SFTP session of the same account.
-	srv := sftp.NewServer(fsys, &sftp.Options{Quota: q, QuotaLock: lock, DirectUploads: true})
-	sr, cw := io.Pipe()
-	cr, sw := io.Pipe()
-	go func() { srv.Serve(context.Background(), sr, sw); sw.Close() }()
-	c, err := pkgsftp.NewClientPipe(cr, cw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := sameAccountSFTP(t, fsys, q, lock)
 
 	const size = 4 * bufSize
 	first := strings.Repeat("a", bufSize)
@@ -105,16 +95,7 @@ func TestInPlaceUploadTargetRemoved(t *testing.T) {
 	defer fsys.Close()
 	q := &memQuota{limit: 1 << 30}
 	lock := new(sftp.QuotaLock)
-
-	srv := sftp.NewServer(fsys, &sftp.Options{Quota: q, QuotaLock: lock, DirectUploads: true})
-	sr, cw := io.Pipe()
-	cr, sw := io.Pipe()
-	go func() { srv.Serve(context.Background(), sr, sw); sw.Close() }()
-	c, err := pkgsftp.NewClientPipe(cr, cw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := sameAccountSFTP(t, fsys, q, lock)
 
 	for _, complete := range []bool{true, false} {
 		const size = 4 * bufSize
@@ -147,4 +128,20 @@ func TestInPlaceUploadTargetRemoved(t *testing.T) {
 			t.Fatalf("complete=%v: the home is empty; quota counts %d bytes, %d files", complete, q.bytes, q.files)
 		}
 	}
+}
+
+// sameAccountSFTP is an SFTP session (pkg/sftp over pipes) of the account
+// an scp test uploads for: same home, quota and QuotaLock.
+func sameAccountSFTP(t *testing.T, fsys vfs.FS, q sftp.Quota, lock *sftp.QuotaLock) *pkgsftp.Client {
+	t.Helper()
+	srv := sftp.NewServer(fsys, &sftp.Options{Quota: q, QuotaLock: lock, DirectUploads: true})
+	sr, cw := io.Pipe()
+	cr, sw := io.Pipe()
+	go func() { srv.Serve(context.Background(), sr, sw); sw.Close() }()
+	c, err := pkgsftp.NewClientPipe(cr, cw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
