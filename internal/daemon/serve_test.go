@@ -577,26 +577,8 @@ func TestCommandCredentialsNotSwitchable(t *testing.T) {
 		ok       bool
 	}{{"other", other, other, false}, {"own", own, ownGID, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := password.Hash("pw")
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := &store.Account{Name: "u" + tc.name, PasswordHash: h, Enabled: true, UID: &tc.uid, GID: &tc.gid}
-			if err := st.CreateAccount(context.Background(), a, nil); err != nil {
-				t.Fatal(err)
-			}
-			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: a.Name, Auth: []ssh.AuthMethod{ssh.Password("pw")},
-				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			sess, err := c.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
-			out, err := sess.CombinedOutput("id -u")
+			a := &store.Account{Name: "u" + tc.name, UID: &tc.uid, GID: &tc.gid}
+			out, err := runAsNewAccount(t, st, addr, a, "id -u")
 			ran := err == nil && strings.TrimSpace(string(out)) == fmt.Sprint(own)
 			if ran != tc.ok {
 				t.Errorf("id -u as uid %d (ferry runs as %d): %v, %q; want it run: %v", tc.uid, own, err, out, tc.ok)
@@ -670,27 +652,8 @@ func TestShellAccountNeverRootByDefault(t *testing.T) {
 		ok   bool
 	}{{"default", nil, false}, {"uid0", &root, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := password.Hash("pw")
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := &store.Account{Name: "sh" + tc.name, PasswordHash: h, Enabled: true, UID: tc.uid, GID: tc.uid,
-				Permissions: store.Permissions{AllowShell: true}}
-			if err := st.CreateAccount(context.Background(), a, nil); err != nil {
-				t.Fatal(err)
-			}
-			c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: a.Name, Auth: []ssh.AuthMethod{ssh.Password("pw")},
-				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			sess, err := c.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
-			out, err := sess.CombinedOutput("id -u")
+			a := &store.Account{Name: "sh" + tc.name, UID: tc.uid, GID: tc.uid, Permissions: store.Permissions{AllowShell: true}}
+			out, err := runAsNewAccount(t, st, addr, a, "id -u")
 			ran := err == nil && strings.TrimSpace(string(out)) == "0"
 			if ran != tc.ok {
 				t.Errorf("id -u: %v, %q; want it run as root: %v", err, out, tc.ok)
@@ -700,4 +663,30 @@ func TestShellAccountNeverRootByDefault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runAsNewAccount creates a (enabled, password "pw") in st, logs in to the
+// daemon at addr as it and runs cmd, returning its combined output.
+func runAsNewAccount(t *testing.T, st store.Store, addr string, a *store.Account, cmd string) ([]byte, error) {
+	t.Helper()
+	h, err := password.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.PasswordHash, a.Enabled = h, true
+	if err := st.CreateAccount(context.Background(), a, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: a.Name, Auth: []ssh.AuthMethod{ssh.Password("pw")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	return sess.CombinedOutput(cmd)
 }
