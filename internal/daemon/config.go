@@ -1050,28 +1050,9 @@ func idSetter(f func(*Config) **uint32) setter {
 }
 
 func algSetter(kind transport.AlgorithmKind, f func(*Config) *[]string) setter {
-	return func(c *Config, v any) error {
-		switch v := v.(type) {
-		case string:
-			l, err := transport.ParseAlgorithmList(kind, v)
-			if err != nil {
-				return err
-			}
-			*f(c) = l
-			return nil
-		case []any:
-			l, err := asStrings(v)
-			if err != nil {
-				return err
-			}
-			if err := transport.ValidateAlgorithms(kind, l); err != nil {
-				return err
-			}
-			*f(c) = l
-			return nil
-		}
-		return wrongType(v, `a string ("+name,...", "-name", "^name" or "a,b") or an array of names`)
-	}
+	return algListSetter(
+		func(spec string) ([]string, error) { return transport.ParseAlgorithmList(kind, spec) },
+		func(l []string) error { return transport.ValidateAlgorithms(kind, l) }, f)
 }
 
 var (
@@ -1081,13 +1062,22 @@ var (
 		func(c *Config) *[]string { return &c.CASignatureAlgorithms })
 )
 
-// signatureAlgSetter sets a list of public key algorithms written in
-// sshd_config's list syntax or as a TOML array.
-func signatureAlgSetter(kind string, all, defaults func() []string, f func(*Config) *[]string) func(*Config, any) error {
+// signatureAlgSetter sets a list of public key algorithms, a kind
+// transport has no table for.
+func signatureAlgSetter(kind string, all, defaults func() []string, f func(*Config) *[]string) setter {
+	return algListSetter(
+		func(spec string) ([]string, error) { return resolveAlgorithmList(kind, all(), defaults(), spec) },
+		func(l []string) error { return validateSignatureAlgorithms(kind, all(), l) }, f)
+}
+
+// algListSetter sets an algorithm list written in sshd_config's list
+// syntax (resolved by parse) or as a TOML array of names (checked by
+// validate).
+func algListSetter(parse func(string) ([]string, error), validate func([]string) error, f func(*Config) *[]string) setter {
 	return func(c *Config, v any) error {
 		switch v := v.(type) {
 		case string:
-			l, err := resolveAlgorithmList(kind, all(), defaults(), v)
+			l, err := parse(v)
 			if err != nil {
 				return err
 			}
@@ -1098,7 +1088,7 @@ func signatureAlgSetter(kind string, all, defaults func() []string, f func(*Conf
 			if err != nil {
 				return err
 			}
-			if err := validateSignatureAlgorithms(kind, all(), l); err != nil {
+			if err := validate(l); err != nil {
 				return err
 			}
 			*f(c) = l
