@@ -17,7 +17,12 @@ import (
 
 // migrationFS holds the schema, one directory per back end. A migration is
 // NNNN_description.sql; versions are never reused or edited once released,
-// only added.
+// only added. Each runs against the databases earlier releases wrote:
+// TestUpgradeFromSchema1* opens their checked-in dumps (testdata/schema1).
+// SQLite migrations run with foreign_keys on and inside a transaction
+// (where the pragma cannot be changed), so the usual table rebuild would
+// lose every key: DROP TABLE accounts deletes its rows first, and
+// authorized_keys follows by ON DELETE CASCADE.
 //
 //go:embed migrations
 var migrationFS embed.FS
