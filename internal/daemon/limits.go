@@ -240,7 +240,7 @@ func (l *GuardedListener) Accept() (net.Conn, error) {
 			continue
 		}
 		remote := remoteAddrOf(nc)
-		release, ok := l.admit(nc, remote)
+		release, ok := l.admit(nc, remote, true)
 		if !ok {
 			continue
 		}
@@ -297,7 +297,14 @@ func (l *GuardedListener) AdmitProxied(nc net.Conn) bool {
 	}
 	remote := remoteAddrOf(gc.Conn) // reads the header
 	l.stopAwaitingHeader(gc)
-	release, ok := l.admit(gc.Conn, remote)
+	// A LOCAL header is the load balancer's own health check, and its
+	// remote is the balancer's address, which headerless connections
+	// (served as their socket peer) may have penalised: refusing it
+	// would take ferry out of the pool for every client. Anyone who can
+	// reach the port can claim any source in a header, so LOCAL skips
+	// nothing a forged PROXY header could not.
+	pc, _ := gc.Conn.(*proxyproto.Conn)
+	release, ok := l.admit(gc.Conn, remote, pc == nil || !headerIsLocal(pc))
 	if !ok {
 		return false
 	}
@@ -322,11 +329,11 @@ func (l *GuardedListener) stopAwaitingHeader(gc *guardedConn) {
 	}
 }
 
-// admit applies the penalties and MaxStartups to nc from remote. It
-// returns the startup slot's release (nil without a gate), or false
-// when nc was refused and closed.
-func (l *GuardedListener) admit(nc net.Conn, remote netip.Addr) (release func(), ok bool) {
-	if l.penalties != nil {
+// admit applies the penalties (if checkPenalties) and MaxStartups to nc
+// from remote. It returns the startup slot's release (nil without a
+// gate), or false when nc was refused and closed.
+func (l *GuardedListener) admit(nc net.Conn, remote netip.Addr, checkPenalties bool) (release func(), ok bool) {
+	if l.penalties != nil && checkPenalties {
 		if err := l.penalties.Check(remote); err != nil {
 			l.refuse(nc, remote, err, refusedPenaltyMsg)
 			return nil, false

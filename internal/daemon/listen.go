@@ -156,9 +156,12 @@ func proxyLocal(nc net.Conn) bool {
 		return false
 	}
 	pc, ok := gc.Conn.(*proxyproto.Conn)
-	if !ok {
-		return false
-	}
+	return ok && headerIsLocal(pc)
+}
+
+// headerIsLocal reports whether pc's PROXY protocol header has the LOCAL
+// command. It reads the header if that was not done yet.
+func headerIsLocal(pc *proxyproto.Conn) bool {
 	h := pc.ProxyHeader()
 	return h != nil && h.Command.IsLocal()
 }
