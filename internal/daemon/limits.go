@@ -202,7 +202,27 @@ type GuardedListener struct {
 	awaitingHeader int
 }
 
-type connKey struct{ remote, local string }
+// connKey finds a pending connection from the addresses Authenticated
+// is given. An IP connection's (remote, local) pair is unique. A PROXY
+// protocol header with a Unix socket source names the same path (often
+// "") for every client, so such a connection is found by the identity of
+// its address instead: the header's, which its RemoteAddr always returns.
+type connKey struct {
+	remote, local string
+	unix          *net.UnixAddr
+}
+
+// keyOf is the connKey of a connection with these addresses, or false
+// when it has none (its slot is then released only by Close).
+func keyOf(remote, local net.Addr) (connKey, bool) {
+	if ua, ok := remote.(*net.UnixAddr); ok && ua != nil {
+		return connKey{unix: ua}, true
+	}
+	if ipOf(remote).IsValid() {
+		return connKey{remote: remote.String(), local: local.String()}, true
+	}
+	return connKey{}, false
+}
 
 // GuardListener wraps ln. gate and penalties may be nil (no limit).
 // onDrop, if set, is called for every refused connection with
@@ -359,12 +379,9 @@ func (l *GuardedListener) track(gc *guardedConn, remote netip.Addr, release func
 		return false
 	}
 	gc.release = release
-	// Only IP connections have a unique (remote, local) pair to find
-	// them by in Authenticated; others (Unix sockets) keep their slot
-	// until Close.
-	if remote.IsValid() {
-		gc.key = connKey{gc.Conn.RemoteAddr().String(), gc.Conn.LocalAddr().String()}
-		l.pending[gc.key] = gc
+	if key, ok := keyOf(gc.Conn.RemoteAddr(), gc.Conn.LocalAddr()); ok {
+		gc.key = key
+		l.pending[key] = gc
 	}
 	return true
 }
@@ -384,8 +401,12 @@ func (l *GuardedListener) refuse(nc net.Conn, remote netip.Addr, reason error, m
 // Authenticated releases the startup slot of the connection between
 // remote and local, as sshd does once a connection authenticates.
 func (l *GuardedListener) Authenticated(remote, local net.Addr) {
+	key, ok := keyOf(remote, local)
+	if !ok {
+		return
+	}
 	l.mu.Lock()
-	gc := l.pending[connKey{remote.String(), local.String()}]
+	gc := l.pending[key]
 	l.mu.Unlock()
 	if gc != nil {
 		gc.done()
@@ -400,8 +421,11 @@ func (l *GuardedListener) Pending() int {
 	return len(l.pending)
 }
 
-func remoteAddrOf(nc net.Conn) netip.Addr {
-	switch a := nc.RemoteAddr().(type) {
+func remoteAddrOf(nc net.Conn) netip.Addr { return ipOf(nc.RemoteAddr()) }
+
+// ipOf is a's IP address, or the zero Addr when a is not an IP address.
+func ipOf(a net.Addr) netip.Addr {
+	switch a := a.(type) {
 	case *net.TCPAddr:
 		return a.AddrPort().Addr()
 	case nil:

@@ -505,3 +505,58 @@ func TestProxyProtocolAwaitingHeaderBounded(t *testing.T) {
 		return gl.awaitingHeader == 1
 	})
 }
+
+// TestProxyProtocolUnixSourceReleasedOnAuth: a PROXY v2 header whose
+// source is a Unix socket (HAProxy's "bind unix@..." frontends send one,
+// its path usually empty and the same for every client) carries no IP to
+// limit per source, but its connection still takes a MaxStartups slot,
+// and that slot must go back when it authenticates. Found by (remote,
+// local) strings, which such connections share, it went back only when
+// the connection closed: MaxStartups.Full logged-in SFTP sessions then
+// refused every new client.
+func TestProxyProtocolUnixSourceReleasedOnAuth(t *testing.T) {
+	cfg := Default()
+	cfg.MaxStartups = MaxStartups{Start: 10, Rate: 100, Full: 10}
+	gate := NewStartupGate(cfg)
+	base, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := GuardListener(WrapProxyProtocol(base, true), gate, nil, nil)
+	defer gl.Close()
+	admitted := make(chan net.Conn, 8)
+	go serveAdmitted(gl, admitted)
+	hdr, err := (&proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UnixStream,
+		SourceAddr:      &net.UnixAddr{Name: "", Net: "unix"},
+		DestinationAddr: &net.UnixAddr{Name: "/run/ferry.sock", Net: "unix"}}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	for range 2 {
+		c, err := net.DialTimeout("tcp", base.Addr().String(), testDeadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(hdr); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case sc := <-admitted:
+			defer sc.Close()
+			conns = append(conns, sc)
+		case <-time.After(testDeadline):
+			t.Fatal("connection with a Unix source not admitted")
+		}
+	}
+	if n := gate.Startups(); n != 2 {
+		t.Fatalf("Startups %d, want 2", n)
+	}
+	for _, sc := range conns {
+		gl.Authenticated(sc.RemoteAddr(), sc.LocalAddr())
+	}
+	if n, p := gate.Startups(), gl.Pending(); n != 0 || p != 0 {
+		t.Errorf("after both authenticated: Startups %d, Pending %d; want 0, 0", n, p)
+	}
+}
