@@ -30,6 +30,17 @@ var migrationFS embed.FS
 // ErrSchemaTooNew: the database was migrated by a newer ferry.
 var ErrSchemaTooNew = errors.New("store: database schema is newer than this ferry")
 
+// SchemaVersion is the schema version this build migrates a database to
+// (the same for both back ends): what `ferry version` reports, and what
+// an older ferry refusing the database with ErrSchemaTooNew names.
+func SchemaVersion() int {
+	ms, err := loadMigrations(sqliteDialect.migrations)
+	if err != nil || len(ms) == 0 {
+		return 0 // the embedded files are checked by the tests
+	}
+	return ms[len(ms)-1].version
+}
+
 type migration struct {
 	version int
 	name    string

@@ -187,3 +187,17 @@ func checkUpgradeFromSchema1(t *testing.T, url string) {
 		t.Errorf("add a key after upgrade: %v", err)
 	}
 }
+
+// TestSchemaVersion: both back ends' migrations end at the version
+// SchemaVersion reports (they are kept in step).
+func TestSchemaVersion(t *testing.T) {
+	for _, d := range []*dialect{sqliteDialect, postgresDialect} {
+		ms, err := loadMigrations(d.migrations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ms[len(ms)-1].version; got != SchemaVersion() {
+			t.Errorf("%s migrations end at %d, SchemaVersion() = %d", d.name, got, SchemaVersion())
+		}
+	}
+}

@@ -5,12 +5,22 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-sftp/ferry/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// commit may be set at build time (-ldflags "-X main.commit=...") where
+// the Go toolchain cannot stamp the VCS revision itself: a build from a
+// source tarball, or with -buildvcs=false.
+var commit = ""
 
 // globalOptions are the flags every subcommand shares; each may also come
 // from the environment so a service manager can set them once.
@@ -51,9 +61,55 @@ func newVersionCmd() *cobra.Command {
 		Short: "print ferry's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "ferry %s\n", version)
+			bi, _ := debug.ReadBuildInfo()
+			fmt.Fprint(cmd.OutOrStdout(), versionText(bi))
 		},
 	}
+}
+
+// versionText is what `ferry version` prints: the release on the first
+// line (scripts and bench read it), then what a support request needs
+// that a version string alone does not say: the commit (a "-dev" build
+// is any commit), the Go release (which fixes crypto/tls, x/crypto
+// and runtime bugs), the platform, and the database schema, which
+// decides whether an older ferry can still open the same database.
+func versionText(bi *debug.BuildInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ferry %s\n", version)
+	rev, when, modified := commit, "", false
+	if bi != nil {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if rev == "" {
+					rev = s.Value
+				}
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	switch {
+	case rev == "":
+		b.WriteString("commit:          unknown (built without version control information)\n")
+	default:
+		var notes []string
+		if when != "" {
+			notes = append(notes, when)
+		}
+		if modified {
+			notes = append(notes, "with uncommitted changes")
+		}
+		if len(notes) > 0 {
+			rev += " (" + strings.Join(notes, ", ") + ")"
+		}
+		fmt.Fprintf(&b, "commit:          %s\n", rev)
+	}
+	fmt.Fprintf(&b, "go:              %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b, "database schema: %d\n", store.SchemaVersion())
+	return b.String()
 }
 
 func main() {
