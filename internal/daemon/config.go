@@ -1612,6 +1612,12 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		if p != p.Masked() {
 			return netip.Prefix{}, fmt.Errorf("bad CIDR %q: host bits set (did you mean %s?)", s, p.Masked())
 		}
+		// Addresses are matched unmapped (penaltySettings.exempted): an
+		// IPv4-mapped block means the IPv4 block, as a bare mapped
+		// address already does.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)

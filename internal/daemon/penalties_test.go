@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -373,5 +374,25 @@ func BenchmarkPenaltyCheck(b *testing.B) {
 		if p.Blocked(a) || !p.Blocked(blocked) {
 			b.Fatal("wrong verdict")
 		}
+	}
+}
+
+// TestPenaltyExemptMappedCIDR: penalties match addresses unmapped (a
+// dual-stack listener's ::ffff:192.0.2.1 is 192.0.2.1), so an exempt
+// block written IPv4-mapped, as a dual-stack netstat shows it, must mean
+// the IPv4 block; kept as an IPv6 prefix it never matched and the
+// monitoring it exempted was penalised.
+func TestPenaltyExemptMappedCIDR(t *testing.T) {
+	cfg, err := ParseConfig("exempt.toml", []byte("per_source_penalty_exempt_list = [\"::ffff:198.51.100.0/120\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.PerSourcePenaltyExemptList, []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}; !slices.Equal(got, want) {
+		t.Errorf("exempt list %v, want %v", got, want)
+	}
+	p := NewPenalties(penaltyConfig(func(c *Config) { c.PerSourcePenaltyExemptList = cfg.PerSourcePenaltyExemptList }), newFakeClock().Now)
+	p.Record(netip.MustParseAddr("::ffff:198.51.100.7"), EventCrash)
+	if p.Len() != 0 {
+		t.Error("an address in the mapped exempt block was penalised")
 	}
 }
