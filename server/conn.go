@@ -342,6 +342,7 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	cancel()
 	info.AuthFailures = int(counter.failures.Load())
 	info.UnknownUser = counter.unknownUser.Load()
+	info.AuthUnavailable = int(counter.unavailable.Load())
 	if u := counter.user.Load(); u != nil {
 		info.User = *u // replaced by the authenticated user on success
 	}
@@ -748,12 +749,22 @@ var ErrPanic = errors.New("panic")
 // ConnInfo.UnknownUser, for sshd's invaliduser penalty.
 var ErrUnknownUser = errors.New("unknown user")
 
+// ErrAuthUnavailable, wrapped by an Authenticator's refusal together with
+// auth.ErrDenied, says it could not decide: its account store failed
+// (down, restarting, out of connections). The client
+// sees an ordinary failure; ConnInfo.AuthUnavailable counts the attempt,
+// so that a server's own outage is not held against the client's address
+// (sshd's authfail penalty).
+var ErrAuthUnavailable = errors.New("authentication backend unavailable")
+
 // countingAuthenticator counts refused attempts of one connection for
-// ConnInfo.AuthFailures, and notes ConnInfo.UnknownUser, passing the
+// ConnInfo.AuthFailures (and AuthUnavailable), and notes
+// ConnInfo.UnknownUser, passing the
 // optional interfaces through.
 type countingAuthenticator struct {
 	auth.Authenticator
 	failures    atomic.Int32
+	unavailable atomic.Int32
 	unknownUser atomic.Bool
 	user        atomic.Pointer[string] // the last attempt's, for ConnInfo.User
 }
@@ -772,6 +783,9 @@ func (c *countingAuthenticator) count(m auth.ConnMetadata, p *auth.Permissions, 
 	}
 	if errors.Is(err, ErrUnknownUser) {
 		c.unknownUser.Store(true)
+	}
+	if errors.Is(err, ErrAuthUnavailable) {
+		c.unavailable.Add(1)
 	}
 	return p, err
 }

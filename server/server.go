@@ -127,6 +127,10 @@ type ConnInfo struct {
 	// Authenticator does not know (its error wrapped ErrUnknownUser):
 	// sshd's invaliduser penalty. The client saw an ordinary failure.
 	UnknownUser bool
+	// AuthUnavailable counts the refused attempts (among AuthFailures)
+	// the Authenticator could not decide (its error wrapped
+	// ErrAuthUnavailable): the server's fault, not the client's.
+	AuthUnavailable int
 	// BytesIn and BytesOut are the message payload bytes received and
 	// sent by the transport.
 	BytesIn, BytesOut uint64

@@ -94,23 +94,40 @@ func (a *accountAuthenticator) observeKey(ctx context.Context, ok bool) {
 // ConnInfo.UnknownUser for the invaliduser penalty.
 var errDeniedUnknownUser = fmt.Errorf("%w: %w", auth.ErrDenied, server.ErrUnknownUser)
 
+// errDeniedUnavailable refuses a login the account store could not
+// decide. The client sees plain ErrDenied; the server notes
+// ErrAuthUnavailable so that the authfail penalty does not fall on the
+// client: a PostgreSQL restart, or a fleet that ran it out of connections,
+// penalised every address that tried to log in meanwhile: four refused
+// connections (a client retrying) left the address refused after the
+// database came back, for up to the penalty's max (10 minutes).
+var errDeniedUnavailable = fmt.Errorf("%w: %w", auth.ErrDenied, server.ErrAuthUnavailable)
+
 // denied is the refusal for a failed lookup or check: err is the
 // store's answer, and an ErrNotFound there means the user is unknown.
 func denied(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return errDeniedUnknownUser
 	}
+	if storeFailure(err) {
+		return errDeniedUnavailable
+	}
 	return auth.ErrDenied
+}
+
+// storeFailure reports whether err is the account store's failure to
+// answer. Unknown users, refused names and clients that left are not.
+func storeFailure(err error) bool {
+	return err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) &&
+		!errors.Is(err, context.Canceled)
 }
 
 // storeFailed logs a lookup the account store could not answer (the
 // database down, locked, or slower than login_grace_time): the login is
 // refused like any failed one, and "authentication failed" alone told
-// the admin nothing of the database. Unknown users, refused names and
-// clients that left are not the store's failure.
+// the admin nothing of the database.
 func (a *accountAuthenticator) storeFailed(meta auth.ConnMetadata, err error) {
-	if err == nil || a.log == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) ||
-		errors.Is(err, context.Canceled) {
+	if a.log == nil || !storeFailure(err) {
 		return
 	}
 	a.log.Warn("account store failed; login refused", "user", meta.User(),

@@ -415,6 +415,12 @@ func FromConnInfo(info *server.ConnInfo) []Event {
 	if info.UnknownUser {
 		return []Event{EventInvalidUser}
 	}
+	if info.AuthUnavailable > 0 && info.AuthFailures <= info.AuthUnavailable {
+		// Every refusal was the account store's failure, not a wrong
+		// credential: the client that then gives up (DISCONNECT "no more
+		// authentication methods") did nothing to be penalised for.
+		return nil
+	}
 	if info.AuthFailures > 0 || (info.Phase == "auth" && authFailed(info.Err)) {
 		return []Event{EventAuthFail}
 	}
