@@ -98,26 +98,39 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect, log *slog.Logger) erro
 		applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: schema_migrations: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	rows, err := tx.QueryContext(ctx, "SELECT version, name, applied_at FROM schema_migrations")
 	if err != nil {
 		return fmt.Errorf("store: schema_migrations: %w", err)
 	}
 	applied := map[int]bool{}
-	maxApplied := 0
+	maxApplied, newestName, newestAt := 0, "", int64(0)
 	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
+		var (
+			v    int
+			name string
+			at   int64
+		)
+		if err := rows.Scan(&v, &name, &at); err != nil {
 			rows.Close()
 			return fmt.Errorf("store: schema_migrations: %w", err)
 		}
 		applied[v] = true
-		maxApplied = max(maxApplied, v)
+		if v > maxApplied {
+			maxApplied, newestName, newestAt = v, name, at
+		}
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("store: schema_migrations: %w", err)
 	}
 	if latest := ms[len(ms)-1].version; maxApplied > latest {
-		return fmt.Errorf("%w (database at version %d, this binary knows %d)", ErrSchemaTooNew, maxApplied, latest)
+		// Said in full because it is met mid-upgrade: an old node of a
+		// fleet restarting after a new one migrated the shared database
+		// (running old nodes go on working; the new columns only add), or
+		// a downgrade after an upgrade.
+		return fmt.Errorf("%w (database at version %d since %s, by %s; this ferry knows %d): "+
+			"a newer ferry upgraded it; run a ferry whose `ferry version` shows database schema %d or later, "+
+			"or restore the backup taken before the upgrade",
+			ErrSchemaTooNew, maxApplied, time.Unix(newestAt, 0).UTC().Format(time.RFC3339), newestName, latest, maxApplied)
 	}
 	n := 0
 	for _, m := range ms {

@@ -652,8 +652,15 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 		if _, err := ss.db.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)"); err != nil {
 			t.Fatal(err)
 		}
-		if err := migrate(ctx, ss.db, ss.d, nil); !errors.Is(err, ErrSchemaTooNew) {
+		err := migrate(ctx, ss.db, ss.d, nil)
+		if !errors.Is(err, ErrSchemaTooNew) {
 			t.Fatalf("migrate on a newer schema err = %v", err)
+		}
+		// The refusal says which migration made it newer and what to do.
+		for _, want := range []string{"version 9999 since 1970-01-01T00:00:00Z, by future", "database schema 9999 or later", "restore the backup"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("newer-schema error %q does not say %q", err, want)
+			}
 		}
 	})
 }
