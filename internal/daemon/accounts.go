@@ -152,7 +152,8 @@ func (a *accountAuthenticator) Password(ctx context.Context, meta auth.ConnMetad
 		return nil, denied(st.lookupErr)
 	}
 	a.observe(method, true)
-	a.st.RecordLogin(ctx, acct.Name, a.now())
+	// The last login is recorded when authentication completes
+	// (Daemon.recordLogin): this may be the first of several methods.
 	return accountPermissions(acct, nil), nil
 }
 

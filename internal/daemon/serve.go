@@ -519,6 +519,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 			for _, gl := range d.guarded {
 				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
 			}
+			d.recordLogin(ctx, c)
 			d.admitConn(ctx, cfg, c)
 			return ctx
 		},
@@ -566,6 +567,27 @@ func readBanner(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// recordLogin sets the account's last login (ferry user list, show) as
+// its connection starts: authentication has completed, by whichever
+// methods, so a key or certificate login counts and the password step of
+// "password,publickey" alone does not. Best effort and bounded, as a
+// quota charge is: a stalled database must not hold the connection.
+func (d *Daemon) recordLogin(ctx context.Context, c *server.Conn) {
+	name := c.Permissions().Extensions[extAccount]
+	if name == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, recordLoginTimeout)
+	defer cancel()
+	if err := d.st.RecordLogin(ctx, name, time.Now()); err != nil {
+		d.log.Warn("account store failed; last login not recorded", "user", name,
+			"remote", c.RemoteAddr().String(), "error", err)
+	}
+}
+
+// recordLoginTimeout bounds recordLogin's write.
+const recordLoginTimeout = 5 * time.Second
 
 // connClosed logs one line per connection, records penalties and
 // metrics.
