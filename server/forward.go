@@ -62,6 +62,7 @@ func (c *Conn) serveDirectTCPIP(ctx context.Context, nch *connection.NewChannel)
 	p := c.Permissions()
 	if c.srv.LocalForward == nil || p.NoPortForwarding || !permitted(p.PermitOpen, d.HostToConnect, d.PortToConnect) ||
 		!c.srv.LocalForward(c, d.HostToConnect, d.PortToConnect) {
+		c.logRefusedForward("direct-tcpip", net.JoinHostPort(d.HostToConnect, strconv.FormatUint(uint64(d.PortToConnect), 10)))
 		nch.Reject(wire.OpenAdministrativelyProhibited, "port forwarding is not permitted")
 		return
 	}
@@ -90,6 +91,7 @@ func (c *Conn) serveDirectStreamlocal(ctx context.Context, nch *connection.NewCh
 		return
 	}
 	if c.srv.LocalSocketForward == nil || c.Permissions().NoPortForwarding || !c.srv.LocalSocketForward(c, d.SocketPath) {
+		c.logRefusedForward("direct-streamlocal", d.SocketPath)
 		nch.Reject(wire.OpenAdministrativelyProhibited, "socket forwarding is not permitted")
 		return
 	}
@@ -125,6 +127,7 @@ func (c *Conn) handleTCPIPForward(ctx context.Context, req *connection.GlobalReq
 	p := c.Permissions()
 	if c.srv.RemoteForward == nil || p.NoPortForwarding || !permittedListen(p.PermitListen, f.AddressToBind, f.PortToBind) ||
 		!c.srv.RemoteForward(c, f.AddressToBind, f.PortToBind) {
+		c.logRefusedForward("tcpip-forward", key)
 		req.Reply(false, nil)
 		return
 	}
@@ -320,4 +323,17 @@ func dialFailure(err error) string {
 		return strings.ToUpper(msg[:1]) + msg[1:]
 	}
 	return "connect failed"
+}
+
+// logRefusedForward records a forward the policy refused, as sshd logs
+// "Received request to connect to host H port P, but the request was
+// denied": the line an admin looks for when a customer's ssh -L fails.
+// The target is the client's text, cut short.
+func (c *Conn) logRefusedForward(kind, target string) {
+	const maxTarget = 256
+	if len(target) > maxTarget {
+		target = target[:maxTarget] + "..."
+	}
+	c.srv.logger().Info("forward refused", "remote", c.RemoteAddr().String(), "user", c.User(),
+		"kind", kind, "target", target)
 }

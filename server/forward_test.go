@@ -3,12 +3,14 @@ package server_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/server"
 )
 
@@ -123,5 +125,28 @@ func TestLocalForwardFailureSaysWhy(t *testing.T) {
 	_, err = client.Dial("tcp", addr)
 	if err == nil || !strings.Contains(err.Error(), "Connection refused") {
 		t.Fatalf("forward to a closed port: %v; want the reason, Connection refused", err)
+	}
+}
+
+// A forward the policy refuses is logged with who asked and for what, as
+// sshd logs "...but the request was denied"; it left no line at all.
+func TestRefusedForwardLogged(t *testing.T) {
+	var logs testenv.LockedBuffer
+	ts := startServer(t, &server.Server{
+		Logger:       slog.New(slog.NewTextHandler(&logs, nil)),
+		LocalForward: func(_ *server.Conn, host string, _ uint32) bool { return host == "allowed.example" },
+	})
+	client := ts.dial(t)
+	if _, err := client.Dial("tcp", "127.0.0.1:9"); err == nil {
+		t.Fatal("a forward the policy refuses was opened")
+	}
+	if _, err := client.Listen("tcp", "127.0.0.1:0"); err == nil {
+		t.Fatal("a remote forward with no RemoteForward policy was opened")
+	}
+	out := logs.String()
+	for _, want := range []string{"kind=direct-tcpip target=127.0.0.1:9", "kind=tcpip-forward target=127.0.0.1:0"} {
+		if !strings.Contains(out, "msg=\"forward refused\" remote=127.0.0.1:") || !strings.Contains(out, want) {
+			t.Errorf("log lacks a refusal with %s:\n%s", want, out)
+		}
 	}
 }
