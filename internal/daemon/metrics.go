@@ -49,6 +49,10 @@ const (
 	ConnHandshake     = "handshake"     // ended before authentication began
 	ConnGraceExceeded = "grace_exceeded"
 	ConnError         = "error" // panicked
+	// A load balancer's PROXY LOCAL health check: counted apart, since
+	// one every few seconds under "handshake" set off every alert on
+	// connections that failed before authentication.
+	ConnHealthCheck = "health_check"
 	// Refused at accept, never served (ConnRefused).
 	ConnRefusedStartups = "refused_startups"
 	ConnRefusedPenalty  = "refused_penalty"
@@ -128,6 +132,9 @@ func (m *Metrics) ConnClosed(info *server.ConnInfo) {
 }
 
 func connResult(info *server.ConnInfo) string {
+	if _, ok := info.RemoteAddr.(proxyLocalAddr); ok {
+		return ConnHealthCheck
+	}
 	switch {
 	case slicesHasCrash(FromConnInfo(info)):
 		return ConnError

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -34,6 +35,14 @@ func TestProxyLocalHealthCheckNotPenalised(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=INFO msg=\"connection closed\"") {
 		t.Errorf("health checks logged at info:\n%s", logs.String())
+	}
+	// Counted apart: under "handshake" they set off alerts on
+	// connections that fail before authentication.
+	rec := httptest.NewRecorder()
+	d.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `ferry_connections_total{result="health_check"} 2`) ||
+		strings.Contains(body, `result="handshake"`) {
+		t.Errorf("health checks in the metrics:\n%s", grepLines(body, "ferry_connections_total"))
 	}
 
 	client := netip.MustParseAddr("192.0.2.9")
