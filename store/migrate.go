@@ -92,6 +92,11 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect, log *slog.Logger) erro
 			return fmt.Errorf("store: migration lock: %w", err)
 		}
 	}
+	if d.lockTimeout != "" {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(d.lockTimeout, migrationLockTimeout.Milliseconds())); err != nil {
+			return fmt.Errorf("store: migration lock timeout: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    BIGINT PRIMARY KEY,
 		name       TEXT   NOT NULL,

@@ -100,22 +100,42 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 // same moment.
 const sqliteBusyRetry = 10 * time.Second
 
+// postgresLockRetry is how long Open keeps retrying a PostgreSQL
+// migration that could not take its table locks within
+// migrationLockTimeout: long enough for an ordinary long transaction
+// (a report, a panel's edit) to end, bounded so a session left idle in
+// transaction fails the start with the reason instead of hanging it.
+const postgresLockRetry = 5 * time.Minute
+
 // openSQLStore migrates db and prepares the store. Two processes opening
 // a SQLite file at once (the daemon and the CLI), above all a fresh one,
 // can see SQLITE_BUSY or SQLITE_LOCKED where the busy timeout does not
 // apply (switching the new file to WAL); Open then retries, starting new
 // attempts for sqliteBusyRetry (an attempt may itself wait the busy
-// timeout). Other errors, and PostgreSQL's, are returned at once.
+// timeout). A PostgreSQL migration that timed out waiting for its locks
+// is retried for postgresLockRetry, with a warning each time. Other
+// errors are returned at once.
 func openSQLStore(ctx context.Context, db *sql.DB, d *dialect, kp KeyParser, log *slog.Logger) (*sqlStore, error) {
-	deadline := time.Now().Add(sqliteBusyRetry)
+	start := time.Now()
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		err := migrate(ctx, db, d, log)
 		var s *sqlStore
 		if err == nil {
 			s, err = newSQLStore(ctx, db, d, kp)
 		}
-		if err == nil || d != sqliteDialect || !isSQLiteBusy(err) || time.Now().After(deadline) {
-			return s, err
+		switch {
+		case err == nil:
+			return s, nil
+		case d == sqliteDialect && isSQLiteBusy(err) && time.Since(start) < sqliteBusyRetry:
+		case d == postgresDialect && isLockTimeout(err) && time.Since(start) < postgresLockRetry:
+			log.Warn("store: migration waits for other sessions' locks on ferry's tables (a long transaction?); "+
+				"logins of servers already running go on meanwhile", "backend", d.name, "waited", time.Since(start).Round(time.Second), "error", err)
+			wait = max(wait, time.Second)
+		case d == postgresDialect && isLockTimeout(err):
+			return nil, fmt.Errorf("%w (for %s another session held a lock on ferry's tables: see pg_stat_activity, for one idle in transaction, and start again)",
+				err, postgresLockRetry)
+		default:
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
@@ -123,6 +143,13 @@ func openSQLStore(ctx context.Context, db *sql.DB, d *dialect, kp KeyParser, log
 		case <-time.After(wait):
 		}
 	}
+}
+
+// isLockTimeout reports PostgreSQL's lock_not_available (55P03), what
+// lock_timeout raises.
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // isSQLiteBusy reports SQLITE_BUSY (5) or SQLITE_LOCKED (6), primary codes.
@@ -193,6 +220,15 @@ type dialect struct {
 	// at once) inside the migration transaction. SQLite needs nothing:
 	// BEGIN IMMEDIATE already excludes other writers.
 	lockMigrations string
+	// lockTimeout bounds each lock wait of a migration, once
+	// lockMigrations is held. A migration that adds a column waits for
+	// an ACCESS EXCLUSIVE lock on accounts, and while it waits every
+	// other query on the table queues behind it: one long transaction
+	// (a panel's, a report's) stalled the logins of every server still
+	// running, the whole fleet of a rolling upgrade, for as long as it
+	// lasted. With the bound the attempt gives up, those queries run,
+	// and openSQLStore tries again.
+	lockTimeout string
 	// forUpdate ends a SELECT that must lock its row until the
 	// transaction ends. SQLite needs nothing: _txlock=immediate takes the
 	// database's write lock at BEGIN.
@@ -207,8 +243,13 @@ var (
 	sqliteDialect = &dialect{name: "sqlite", driver: "sqlite", migrations: "migrations/sqlite", greatest: "MAX"}
 
 	postgresDialect = &dialect{name: "postgres", driver: "pgx", migrations: "migrations/postgres", numbered: true,
-		greatest: "GREATEST", forUpdate: " FOR UPDATE", lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLockKey))}
+		greatest: "GREATEST", forUpdate: " FOR UPDATE", lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLockKey)),
+		lockTimeout: "SET LOCAL lock_timeout = %d"}
 )
+
+// migrationLockTimeout is the lock_timeout of a PostgreSQL migration's
+// statements. A variable for the tests.
+var migrationLockTimeout = 2 * time.Second
 
 // rebind turns '?' placeholders into $n for PostgreSQL. ferry's queries
 // have no '?' inside string literals.

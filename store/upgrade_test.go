@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"os"
@@ -199,5 +200,88 @@ func TestSchemaVersion(t *testing.T) {
 		if got := ms[len(ms)-1].version; got != SchemaVersion() {
 			t.Errorf("%s migrations end at %d, SchemaVersion() = %d", d.name, got, SchemaVersion())
 		}
+	}
+}
+
+// TestPostgresMigrationLockWait: a migration waiting for its lock on
+// accounts queues every later query on the table behind it, so while one
+// long transaction (a panel's, a report's) held the table, a new ferry's
+// migration stalled the logins of every server still running, the whole
+// fleet of a rolling upgrade. Each attempt now gives up after
+// migrationLockTimeout, the queued queries run, and Open tries again,
+// succeeding once the transaction ends.
+func TestPostgresMigrationLockWait(t *testing.T) {
+	u := freshPostgresSchema(t)
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loadFixture(t, db, "schema1/postgres.sql")
+	defer func(old time.Duration) { migrationLockTimeout = old }(migrationLockTimeout)
+	migrationLockTimeout = 200 * time.Millisecond
+
+	ctx := t.Context()
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	var holderPID int
+	if err := holder.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&holderPID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "SELECT name FROM accounts FOR SHARE"); err != nil {
+		t.Fatal(err)
+	}
+
+	opened := make(chan error, 1)
+	go func() {
+		st, err := Open(ctx, u, Options{})
+		if err == nil {
+			st.Close()
+		}
+		opened <- err
+	}()
+	// Wait (bounded) until the migration is queued behind the holder.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holderPID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the migration never waited for the holder's lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// What a running server's login reads: it must not wait for the
+	// holder's transaction to end.
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var name string
+	if err := db.QueryRowContext(qctx, "SELECT name FROM accounts WHERE name = 'pw1'").Scan(&name); err != nil {
+		t.Fatalf("a login's read while a migration waited for a lock: %v", err)
+	}
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned while the lock was held: %v", err)
+	default:
+	}
+	holder.Rollback()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("Open after the lock was released: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Open did not finish after the lock was released")
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil || v != SchemaVersion() {
+		t.Fatalf("schema version %d (%v) after Open, want %d", v, err, SchemaVersion())
 	}
 }
