@@ -95,6 +95,55 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	return s, nil
 }
 
+// InspectSchema returns the schema version of the database rawURL names
+// (as Open takes it) without creating, migrating or otherwise changing
+// it: 0 for a database ferry has not set up yet (a SQLite file that does
+// not exist, a PostgreSQL database or schema without ferry's tables).
+// Compared with SchemaVersion it tells, before a restart, whether start
+// will migrate the database or refuse it as newer than this ferry.
+func InspectSchema(ctx context.Context, rawURL string) (int, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return 0, fmt.Errorf("store: bad database URL: %w", err)
+	}
+	var db *sql.DB
+	var hasTable string
+	switch u.Scheme {
+	case "sqlite", "sqlite3":
+		p, err := sqlitePath(u)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		if db, err = sql.Open("sqlite", "file:"+p+"?mode=ro&_busy_timeout=10000"); err != nil {
+			return 0, fmt.Errorf("store: %w", err)
+		}
+		hasTable = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	case "postgres", "postgresql":
+		if db, err = sql.Open("pgx", rawURL); err != nil {
+			return 0, fmt.Errorf("store: %w", err)
+		}
+		hasTable = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+	default:
+		return 0, fmt.Errorf("store: unsupported database URL scheme %q (want sqlite:// or postgres://)", u.Scheme)
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRowContext(ctx, hasTable).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema_migrations: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
 // sqliteBusyRetry is how long Open keeps starting new attempts on a
 // SQLite database that another process is creating or migrating at the
 // same moment.

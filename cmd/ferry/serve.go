@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-sftp/ferry/internal/daemon"
+	"github.com/ferry-sftp/ferry/store"
 )
 
 func newServeCmd(g *globalOptions) *cobra.Command {
@@ -84,6 +87,9 @@ accepting and lets transfers finish.`,
 				for _, p := range missing {
 					fmt.Fprintln(out, "host key", p+": missing, generated at start")
 				}
+				if err := checkDatabase(cmd.Context(), out, cfg); err != nil {
+					return err
+				}
 				fmt.Fprintln(out, "configuration OK")
 				return nil
 			}
@@ -94,4 +100,38 @@ accepting and lets transfers finish.`,
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "address to listen on, host:port (repeatable; replaces the configured list)")
 	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and host keys and exit")
 	return cmd
+}
+
+// checkDatabase tells serve --check what start will do to the account
+// database: nothing, create it, migrate it, or refuse it as written by a
+// newer ferry, the one outcome that fails the check (an upgrade script
+// running --check before the restart learns of a downgrade then, not from
+// a server that will not start). A database --check cannot reach is
+// reported without failing it: configurations are also checked where the
+// database is out of reach.
+func checkDatabase(ctx context.Context, out io.Writer, cfg *daemon.Config) error {
+	u, err := cfg.DatabaseURL()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	have, err := store.InspectSchema(ctx, u)
+	want := store.SchemaVersion()
+	switch {
+	case err != nil:
+		fmt.Fprintf(out, "database %s: not checked: %v\n", cfg.RedactedDatabaseURL(), err)
+	case have > want:
+		return fmt.Errorf("database %s: %w (database at version %d, this ferry knows %d): "+
+			"run a ferry whose `ferry version` shows database schema %d or later, or restore the backup taken before the upgrade",
+			cfg.RedactedDatabaseURL(), store.ErrSchemaTooNew, have, want, have)
+	case have == 0:
+		fmt.Fprintf(out, "database %s: not set up yet, created at start (schema %d)\n", cfg.RedactedDatabaseURL(), want)
+	case have < want:
+		fmt.Fprintf(out, "database %s: schema %d, migrated to %d at start (older ferry versions then refuse it)\n",
+			cfg.RedactedDatabaseURL(), have, want)
+	default:
+		fmt.Fprintf(out, "database %s: schema %d, current\n", cfg.RedactedDatabaseURL(), have)
+	}
+	return nil
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ferry-sftp/ferry/keys"
+	"github.com/ferry-sftp/ferry/store"
 )
 
 // TestServeCheckHostKeys: `serve --check` loads the configured host keys
@@ -37,7 +39,9 @@ func TestServeCheckHostKeys(t *testing.T) {
 		{"missing", `["/nonexistent/key"]`, "/nonexistent/key: no such file or directory", ""},
 		{"too open", `["` + open + `"]`, "UNPROTECTED PRIVATE KEY FILE", ""},
 		{"one bad of two", `["` + good + `", "/nonexistent/key"]`, "/nonexistent/key", ""},
-		{"good", `["` + good + `"]`, "", "host key " + good + ": ssh-ed25519 " + fp + "\nconfiguration OK\n"},
+		{"good", `["` + good + `"]`, "", "host key " + good + ": ssh-ed25519 " + fp + "\n" +
+			fmt.Sprintf("database %s: not set up yet, created at start (schema %d)\n", store.DefaultURL(filepath.Join(dir, "data")), store.SchemaVersion()) +
+			"configuration OK\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(dir, tc.name+".toml")
