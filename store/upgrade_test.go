@@ -285,3 +285,33 @@ func TestPostgresMigrationLockWait(t *testing.T) {
 		t.Fatalf("schema version %d (%v) after Open, want %d", v, err, SchemaVersion())
 	}
 }
+
+// TestInspectSchemaPostgres: InspectSchema reads a PostgreSQL schema's
+// version (the one search_path names) without changing it.
+func TestInspectSchemaPostgres(t *testing.T) {
+	u := freshPostgresSchema(t)
+	ctx := t.Context()
+	if v, err := InspectSchema(ctx, u); err != nil || v != 0 {
+		t.Fatalf("empty schema: version %d, %v; want 0", v, err)
+	}
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loadFixture(t, db, "schema1/postgres.sql")
+	if v, err := InspectSchema(ctx, u); err != nil || v != 1 {
+		t.Fatalf("schema 1 fixture: version %d, %v; want 1", v, err)
+	}
+	if v, err := InspectSchema(ctx, u); err != nil || v != 1 {
+		t.Fatalf("inspected twice: version %d, %v; want 1 (InspectSchema must not migrate)", v, err)
+	}
+	st, err := Open(ctx, u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if v, err := InspectSchema(ctx, u); err != nil || v != SchemaVersion() {
+		t.Fatalf("after Open: version %d, %v; want %d", v, err, SchemaVersion())
+	}
+}
