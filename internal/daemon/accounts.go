@@ -184,6 +184,7 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 	for _, l := range lines {
 		ak, err := keys.ParseAuthorizedKey([]byte(l.Line))
 		if err != nil {
+			a.unreadableKey(meta, key, l, err)
 			continue
 		}
 		if isCert {
@@ -208,6 +209,28 @@ func (a *accountAuthenticator) PublicKey(ctx context.Context, meta auth.ConnMeta
 	}
 	a.observeKey(ctx, false)
 	return nil, auth.ErrDenied
+}
+
+// unreadableKey logs a stored line this ferry cannot parse when it is
+// the line of the key offered (or of its certificate's CA). Such lines
+// come from older versions, which stored what is refused now (command=""
+// until 36b62d4); the login fails as sshd fails a bad authorized_keys
+// line, and without the log line the admin of a customer locked out
+// after an upgrade saw only "authentication failed". Other keys' lines
+// are not logged: they did not decide this login.
+func (a *accountAuthenticator) unreadableKey(meta auth.ConnMetadata, offered keys.PublicKey, l *store.AuthorizedKey, err error) {
+	if a.log == nil {
+		return
+	}
+	mine := l.Fingerprint == keys.FingerprintSHA256(offered)
+	if cert, ok := offered.(*keys.Certificate); ok {
+		mine = mine || l.Fingerprint == keys.FingerprintSHA256(cert.SignatureKey) || l.Fingerprint == keys.FingerprintSHA256(cert.Key)
+	}
+	if !mine {
+		return
+	}
+	a.log.Warn("authorized key unreadable; ignored", "user", meta.User(), "remote", meta.RemoteAddr().String(),
+		"key_id", l.ID, "key", l.Fingerprint, "error", err)
 }
 
 func (a *accountAuthenticator) isTrustedCA(ca keys.PublicKey) bool {
