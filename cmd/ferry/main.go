@@ -61,10 +61,56 @@ func newVersionCmd() *cobra.Command {
 		Short: "print ferry's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, args []string) {
-			bi, _ := debug.ReadBuildInfo()
-			fmt.Fprint(cmd.OutOrStdout(), versionText(bi))
+			fmt.Fprint(cmd.OutOrStdout(), versionText(readBuildInfo()))
 		},
 	}
+}
+
+// readBuildInfo is debug.ReadBuildInfo's information, nil when there is
+// none.
+func readBuildInfo() *debug.BuildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return bi
+}
+
+// buildRevision is the commit ferry was built from (-X main.commit, else
+// the Go toolchain's VCS stamp), when it was made, and whether the tree
+// had uncommitted changes; rev is "" when neither says.
+func buildRevision(bi *debug.BuildInfo) (rev, when string, modified bool) {
+	rev = commit
+	if bi == nil {
+		return rev, "", false
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			if rev == "" {
+				rev = s.Value
+			}
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	return rev, when, modified
+}
+
+// logVersion is the version the "ferry started" log line names: with the
+// commit when known, since a "-dev" version is any commit and the log is
+// what an admin sends with a report.
+func logVersion(bi *debug.BuildInfo) string {
+	rev, _, modified := buildRevision(bi)
+	if rev == "" {
+		return version
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += "+changes"
+	}
+	return version + " (" + rev + ")"
 }
 
 // versionText is what `ferry version` prints: the release on the first
@@ -76,21 +122,7 @@ func newVersionCmd() *cobra.Command {
 func versionText(bi *debug.BuildInfo) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ferry %s\n", version)
-	rev, when, modified := commit, "", false
-	if bi != nil {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				if rev == "" {
-					rev = s.Value
-				}
-			case "vcs.time":
-				when = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
+	rev, when, modified := buildRevision(bi)
 	switch {
 	case rev == "":
 		b.WriteString("commit:          unknown (built without version control information)\n")

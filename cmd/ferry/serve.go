@@ -93,7 +93,7 @@ accepting and lets transfers finish.`,
 				fmt.Fprintln(out, "configuration OK")
 				return nil
 			}
-			return daemon.Run(context.Background(), daemon.RunOptions{Load: load, Version: version, LogOutput: cmd.ErrOrStderr()})
+			return daemon.Run(context.Background(), daemon.RunOptions{Load: load, Version: logVersion(readBuildInfo()), LogOutput: cmd.ErrOrStderr()})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file")

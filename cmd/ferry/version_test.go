@@ -48,3 +48,25 @@ func TestVersionText(t *testing.T) {
 		t.Fatalf("store.SchemaVersion() = %d; this tree has schema version 2", store.SchemaVersion())
 	}
 }
+
+// TestLogVersion: the "ferry started" line names the commit too (short,
+// marked when the tree had changes), and the bare version without one.
+func TestLogVersion(t *testing.T) {
+	old := commit
+	defer func() { commit = old }()
+	commit = ""
+	stamped := &debug.BuildInfo{Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := logVersion(stamped), version+" (0123456789ab+changes)"; got != want {
+		t.Errorf("logVersion(stamped) = %q, want %q", got, want)
+	}
+	if got := logVersion(&debug.BuildInfo{}); got != version {
+		t.Errorf("logVersion(no vcs) = %q, want %q", got, version)
+	}
+	commit = "feedface"
+	if got, want := logVersion(nil), version+" (feedface)"; got != want {
+		t.Errorf("logVersion(-X main.commit) = %q, want %q", got, want)
+	}
+}
