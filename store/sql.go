@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // sqlStore implements Store for both back ends over database/sql.
@@ -134,8 +136,33 @@ func (as *accountScan) account() (*Account, error) {
 	return &a, nil
 }
 
+// connLost reports the error of a query on a connection the server had
+// ended: PostgreSQL shut down, restarted, failed over, or an admin ran
+// pg_terminate_backend (SQLSTATE class 57P). pgx closes such a connection
+// and the pool drops it, but it learns of the end only by reading the
+// server's goodbye in place of its query's answer: it pings a connection
+// before reuse only after a second idle, so a busy server's every pooled
+// connection failed one query after the database came back.
+func connLost(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57P")
+}
+
+// retryRead runs read, a query that changes nothing, again while it fails
+// with connLost, so that each pooled connection the server ended costs a
+// retry instead of a refused login. At most maxOpenConns+1 attempts: each
+// failure takes one dead connection out of the pool.
+func retryRead[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := read()
+		if err == nil || attempt > maxOpenConns || !connLost(err) || ctx.Err() != nil {
+			return v, err
+		}
+	}
+}
+
 func (s *sqlStore) LookupAccount(ctx context.Context, name string) (*Account, error) {
-	a, err := scanAccount(s.lookupStmt.QueryRowContext(ctx, name))
+	a, err := retryRead(ctx, func() (*Account, error) { return scanAccount(s.lookupStmt.QueryRowContext(ctx, name)) })
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
 	}
@@ -146,6 +173,18 @@ func (s *sqlStore) LookupAccount(ctx context.Context, name string) (*Account, er
 }
 
 func (s *sqlStore) LookupLogin(ctx context.Context, name string) (*Account, []*AuthorizedKey, error) {
+	type login struct {
+		acct *Account
+		keys []*AuthorizedKey
+	}
+	l, err := retryRead(ctx, func() (login, error) {
+		acct, keys, err := s.lookupLogin(ctx, name)
+		return login{acct, keys}, err
+	})
+	return l.acct, l.keys, err
+}
+
+func (s *sqlStore) lookupLogin(ctx context.Context, name string) (*Account, []*AuthorizedKey, error) {
 	rows, err := s.loginStmt.QueryContext(ctx, name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: lookup %q: %w", name, err)
