@@ -165,7 +165,7 @@ func (f *accountFlags) register(fs *pflag.FlagSet, forSet bool) {
 	fs.StringVar(&f.quotaBytes, "quota-bytes", "", "disk quota, e.g. 500M, 10G (binary units; 0 = unlimited)")
 	fs.StringVar(&f.quotaFiles, "quota-files", "", "file count quota (0 = unlimited)")
 	fs.IntVar(&f.maxSessions, "max-sessions", 0, "concurrent sessions (0 = server default)")
-	fs.IntVar(&f.maxConnections, "max-connections", 0, "concurrent authenticated connections (0 = the server's max_connections_per_account, unlimited by default)")
+	fs.IntVar(&f.maxConnections, "max-connections", 0, "concurrent authenticated connections on each server (0 = the server's max_connections_per_account, unlimited by default)")
 	fs.StringArrayVar(&f.allowFrom, "allow-from", nil, "allow logins only from this CIDR or address (repeatable)")
 	fs.StringVar(&f.expires, "expires", "", `expiry: YYYY-MM-DD (00:00 UTC that day), RFC 3339 time, or "never"`)
 	fs.BoolVar(&f.disabled, "disabled", false, "account cannot log in")
