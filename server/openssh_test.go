@@ -231,58 +231,13 @@ func TestOpenSSHControlMaster(t *testing.T) {
 // records them; a strict check against only the ECDSA key then passes.
 func TestOpenSSHUpdateHostKeys(t *testing.T) {
 	ssh := testenv.NeedTool(t, "ssh")
-	var hostKeys []keys.Signer
-	for _, kt := range []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"} {
-		bits := 0
-		if kt == "ssh-rsa" {
-			bits = 2048
-		}
-		k, err := keys.GenerateKey(kt, bits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hostKeys = append(hostKeys, k)
-	}
-	srv := &server.Server{Handler: server.HandlerFunc(echoHandler)}
-	srv.Transport.HostKeys = hostKeys
-	// ECDSA host keys are not in transport's default host key list.
-	srv.Transport.HostKeyAlgorithms = []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"}
-	ts := startServer(t, srv)
-	dir := t.TempDir()
-	path, pub := genUserKey(t, dir, "ed25519", 0)
-	ts.auth.allowKey(testUser, pub)
-	login := []string{"-o", "BatchMode=yes", "-i", path}
-	// ssh updates only host keys it verified from known_hosts, not ones
-	// it has just accepted: record the ed25519 key first.
-	r := run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-ed25519")...), "first")...)
-	checkExec(t, r, "first", 0)
-	// ssh also ignores announced keys whose types HostKeyAlgorithms lacks.
-	// ssh does not wait for the hostkeys-prove reply once its session has
-	// ended, so the session ("cat") lasts until known_hosts has grown.
-	cmd := exec.Command(ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms=ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512",
-		"-o", "UpdateHostKeys=yes", "-o", "StrictHostKeyChecking=yes")...), "cat")...)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var kh []byte
-	for range 2000 { // bounded: 20 s
-		kh, _ = os.ReadFile(filepath.Join(dir, "known_hosts"))
-		if bytes.Count(kh, []byte("\n")) >= len(hostKeys) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("ssh: %v", err)
-	}
+	hostKeys := []keys.Signer{newHostKey(t, "ssh-ed25519"), newHostKey(t, "ecdsa-sha2-nistp256"), newHostKey(t, "ssh-rsa")}
+	// ECDSA host keys are not in transport's default host key list; ssh
+	// also ignores announced keys whose types HostKeyAlgorithms lacks.
+	u := updateHostKeys(t, hostKeys, []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"},
+		"ssh-ed25519", "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512")
 	for _, alg := range []string{"ecdsa-sha2-nistp256", "rsa-sha2-512"} {
-		r = run(t, ssh, append(sshArgs(ts, dir, append(login, "-o", "HostKeyAlgorithms="+alg, "-o", "StrictHostKeyChecking=yes")...), alg)...)
+		r := run(t, ssh, append(sshArgs(u.ts, u.dir, append(u.login, "-o", "HostKeyAlgorithms="+alg, "-o", "StrictHostKeyChecking=yes")...), alg)...)
 		checkExec(t, r, alg, 0)
 	}
 }
@@ -294,10 +249,10 @@ func TestOpenSSHUpdateHostKeys(t *testing.T) {
 // RSA key" and learned none of the announced keys.
 func TestOpenSSHUpdateHostKeysAfterSSHRSA(t *testing.T) {
 	hostKeys := []keys.Signer{newHostKey(t, "ssh-rsa"), newHostKey(t, "ssh-rsa"), newHostKey(t, "ssh-ed25519")}
-	kh, stderr := updateHostKeys(t, hostKeys, []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}, "ssh-rsa", "ssh-rsa,ssh-ed25519")
+	u := updateHostKeys(t, hostKeys, []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}, "ssh-rsa", "ssh-rsa,ssh-ed25519")
 	for _, k := range hostKeys {
-		if !bytes.Contains(kh, bytes.TrimSpace(keys.MarshalAuthorizedKey(k.PublicKey()))) {
-			t.Errorf("known_hosts lacks the %s key %s; ssh said %q", k.PublicKey().Type(), keys.FingerprintSHA256(k.PublicKey()), stderr)
+		if !bytes.Contains(u.knownHosts, bytes.TrimSpace(keys.MarshalAuthorizedKey(k.PublicKey()))) {
+			t.Errorf("known_hosts lacks the %s key %s; ssh said %q", k.PublicKey().Type(), keys.FingerprintSHA256(k.PublicKey()), u.stderr)
 		}
 	}
 }
@@ -307,9 +262,9 @@ func TestOpenSSHUpdateHostKeysAfterSSHRSA(t *testing.T) {
 // duplicated ssh-ed25519 host key" on every login.
 func TestOpenSSHUpdateHostKeysDuplicate(t *testing.T) {
 	ed, rsa := newHostKey(t, "ssh-ed25519"), newHostKey(t, "ssh-rsa")
-	kh, stderr := updateHostKeys(t, []keys.Signer{ed, ed, rsa}, nil, "ssh-ed25519", "ssh-ed25519,rsa-sha2-512")
-	if !bytes.Contains(kh, bytes.TrimSpace(keys.MarshalAuthorizedKey(rsa.PublicKey()))) || bytes.Count(kh, []byte("\n")) != 2 {
-		t.Errorf("known_hosts after UpdateHostKeys:\n%s\nssh said %q", kh, stderr)
+	u := updateHostKeys(t, []keys.Signer{ed, ed, rsa}, nil, "ssh-ed25519", "ssh-ed25519,rsa-sha2-512")
+	if !bytes.Contains(u.knownHosts, bytes.TrimSpace(keys.MarshalAuthorizedKey(rsa.PublicKey()))) || bytes.Count(u.knownHosts, []byte("\n")) != 2 {
+		t.Errorf("known_hosts after UpdateHostKeys:\n%s\nssh said %q", u.knownHosts, u.stderr)
 	}
 }
 
@@ -326,12 +281,23 @@ func newHostKey(t *testing.T, typ string) keys.Signer {
 	return k
 }
 
+// hostKeyUpdate is what updateHostKeys left: the server and ssh's
+// home (dir) and login options for further logins, known_hosts and what
+// ssh wrote to stderr.
+type hostKeyUpdate struct {
+	ts         *testServer
+	dir        string
+	login      []string
+	knownHosts []byte
+	stderr     string
+}
+
 // updateHostKeys serves hostKeys with the host key algorithms algs (nil:
 // the default), records the key ssh gets with HostKeyAlgorithms=first,
-// then logs in again with UpdateHostKeys=yes and HostKeyAlgorithms=update.
-// It returns known_hosts once it holds a line per distinct key or after
-// 5 s, and what ssh wrote to stderr.
-func updateHostKeys(t *testing.T, hostKeys []keys.Signer, algs []string, first, update string) ([]byte, string) {
+// then logs in again with UpdateHostKeys=yes and HostKeyAlgorithms=update,
+// and reads known_hosts once it holds a line per distinct key or after
+// 20 s.
+func updateHostKeys(t *testing.T, hostKeys []keys.Signer, algs []string, first, update string) hostKeyUpdate {
 	t.Helper()
 	ssh := testenv.NeedTool(t, "ssh")
 	srv := &server.Server{Handler: server.HandlerFunc(echoHandler)}
@@ -365,7 +331,7 @@ func updateHostKeys(t *testing.T, hostKeys []keys.Signer, algs []string, first, 
 		t.Fatal(err)
 	}
 	var kh []byte
-	for range 500 { // bounded: 5 s
+	for range 2000 { // bounded: 20 s
 		kh, _ = os.ReadFile(filepath.Join(dir, "known_hosts"))
 		if bytes.Count(kh, []byte("\n")) >= distinct {
 			break
@@ -376,5 +342,5 @@ func updateHostKeys(t *testing.T, hostKeys []keys.Signer, algs []string, first, 
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ssh: %v\n%s", err, stderr.Bytes())
 	}
-	return kh, stderr.String()
+	return hostKeyUpdate{ts: ts, dir: dir, login: login, knownHosts: kh, stderr: stderr.String()}
 }
