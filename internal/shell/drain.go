@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -10,6 +11,12 @@ import (
 // outputCopyBuf is the size of each read from a process's output, as
 // io.Copy's.
 const outputCopyBuf = 32 * 1024
+
+// maxLateOutput bounds what is still read once the drain deadline has
+// passed while the stream kept output: more than a terminal's buffers
+// (its 4 KiB line discipline and 64 KiB of flip buffers) or a pipe's
+// (64 KiB) hold, so a background child writing on cannot hold the session.
+const maxLateOutput = 256 * 1024
 
 // outputDrain copies one output stream of a process (a pipe, or a pty's
 // master, both in non-blocking mode so that a read deadline works) to the
@@ -30,6 +37,8 @@ type outputDrain struct {
 	owed    int64 // read must reach this before the deadline is set; -1 while the process runs
 	writing bool  // a chunk read is being written to the client
 	armed   bool  // the deadline is set
+	stopped bool  // the session ended: nothing more is read
+	late    int64 // bytes read after the deadline had passed once
 }
 
 func startDrain(f *os.File, w io.Writer) *outputDrain {
@@ -46,6 +55,9 @@ func (d *outputDrain) run() {
 		if n > 0 {
 			d.mu.Lock()
 			d.read += int64(n)
+			if d.late > 0 {
+				d.late += int64(n)
+			}
 			d.writing = true
 			d.mu.Unlock()
 			_, werr := d.w.Write(buf[:n])
@@ -64,9 +76,37 @@ func (d *outputDrain) run() {
 			}
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && d.stillHolds() {
+				continue
+			}
 			return // EOF, or EIO on a pty whose last holder left, or the deadline
 		}
 	}
+}
+
+// stillHolds reports, once the drain deadline has passed, whether the
+// stream still holds output, and if so sets the deadline again. On a
+// terminal what exited counted is at most the line discipline's 4 KiB
+// (TIOCINQ) while the tty's flip buffers hold more, pushed on as it is
+// read: the deadline, set once that much was read, could pass while the
+// next chunk waited for a slow client's window, and the rest of what the
+// command wrote before it exited was dropped (5 KB of 2 MB under -race).
+func (d *outputDrain) stillHolds() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped || d.late > maxLateOutput {
+		return false
+	}
+	pending := 0
+	if sc, err := d.f.SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) { pending = readableBytes(int(fd)) })
+	}
+	if pending == 0 {
+		return false
+	}
+	d.late = max(d.late, 1)
+	d.f.SetReadDeadline(time.Now().Add(drainTimeout))
+	return true
 }
 
 // exited records that the process ended: what the stream holds now, and
@@ -100,6 +140,7 @@ func (d *outputDrain) armLocked() {
 func (d *outputDrain) stop() {
 	d.mu.Lock()
 	d.armed = true // armLocked must not move the deadline out again
+	d.stopped = true
 	d.mu.Unlock()
 	d.f.SetReadDeadline(time.Now())
 }
