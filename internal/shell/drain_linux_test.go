@@ -45,7 +45,7 @@ func TestDrainDeliversTerminalBacklog(t *testing.T) {
 		t.Skipf("no pty: %v", err)
 	}
 	defer ptmx.Close()
-	const size = 12 << 10 // a terminal here holds about 15 KiB unread
+	const size = 12 << 10                                    // a terminal here holds about 15 KiB unread
 	if _, err := tty.Write(make([]byte, size)); err != nil { // NULs pass a terminal unchanged
 		t.Fatal(err)
 	}
