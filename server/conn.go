@@ -249,7 +249,7 @@ func (s *Server) openConn(nc net.Conn, info *ConnInfo) *Conn {
 		var res *auth.Result
 		r.tc, res, r.err = s.handshake(nc, info)
 		if r.err == nil {
-			r.c, r.err = s.startConn(r.tc, res)
+			r.c, r.err = s.startConn(nc, r.tc, res)
 		}
 	})
 	r := <-rc
@@ -274,7 +274,7 @@ func (s *Server) openConn(nc net.Conn, info *ConnInfo) *Conn {
 //go:noinline
 func (s *Server) connStarted(nc net.Conn) *ConnInfo {
 	info := &ConnInfo{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Start: time.Now(), Phase: "handshake"}
-	if !s.trackNetConn(nc, true) {
+	if !s.trackNetConn(nc) {
 		nc.Close()
 		info.Err = ErrServerClosed
 		if s.OnConnClosed != nil {
@@ -288,7 +288,9 @@ func (s *Server) connStarted(nc net.Conn) *ConnInfo {
 // connEnded is ServeConn's deferred end: it recovers a panic, closes nc
 // and reports the connection.
 func (s *Server) connEnded(nc net.Conn, info *ConnInfo) {
-	s.trackNetConn(nc, false)
+	if st := s.untrackNetConn(nc); st.cutByShutdown && !info.Authenticated {
+		info.Err = ErrServerClosed // not the read error the close caused
+	}
 	if r := recover(); r != nil {
 		info.Err = fmt.Errorf("%w: %v", ErrPanic, r)
 		s.logger().Error("panic serving connection", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
@@ -399,7 +401,7 @@ func (s *Server) transportEnded(tc *transport.Conn, info *ConnInfo) {
 
 // startConn starts the connection protocol on an authenticated
 // transport (on openConn's pooled goroutine).
-func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) {
+func (s *Server) startConn(nc net.Conn, tc *transport.Conn, res *auth.Result) (*Conn, error) {
 	c := &Conn{srv: s, tc: tc, result: res}
 	mcfg := s.Connection
 	mcfg.DiscardExtendedData = true
@@ -446,14 +448,14 @@ func (s *Server) startConn(tc *transport.Conn, res *auth.Result) (*Conn, error) 
 	// What the client may send during a key re-exchange, and the server
 	// holds until it ends, is bounded by the windows the mux granted.
 	tc.SetChannelCredit(mux.ReceiveCredit)
-	shuttingDown := s.track(c, true)
+	shuttingDown := s.track(c, nc, true)
 	started := false
 	defer func() {
 		// Undone on an error and on a panic (in ConnContext, say), which
 		// openConn recovers: nothing else would untrack the connection.
 		if !started {
 			c.closeForwards()
-			s.track(c, false)
+			s.track(c, nil, false)
 			cancel()
 		}
 	}()
@@ -495,7 +497,7 @@ func (c *Conn) run() (err error) {
 // runEnded undoes startConn and closes the transport, also after a panic.
 func (c *Conn) runEnded() {
 	c.closeForwards()
-	c.srv.track(c, false)
+	c.srv.track(c, nil, false)
 	c.cancel()
 	c.srv.transportEnded(c.tc, c.info)
 }

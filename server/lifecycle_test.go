@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,38 @@ func TestCloseCutsSessions(t *testing.T) {
 	}
 	if err := <-handlerDone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler context: %v", err)
+	}
+}
+
+// Shutdown closes connections that have not authenticated instead of
+// waiting for them: one that connected and sent nothing, and one that
+// finished the key exchange but not authentication, would otherwise hold
+// Shutdown until its context ended (or for LoginGraceTime), though
+// authenticated they would be ended at once like idle ones.
+func TestShutdownClosesUnauthenticated(t *testing.T) {
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler)})
+	silent, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	midAuth := dialRaw(t, ts.addr)
+	midAuth.serviceRequest()
+	// The silent connection is being served once the server sent its
+	// version line.
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v, want nil: unauthenticated connections held it up", err)
+	}
+	for _, addr := range []net.Addr{silent.LocalAddr(), midAuth.nc.LocalAddr()} {
+		if info := ts.closedInfo(t, addr); !errors.Is(info.Err, server.ErrServerClosed) {
+			t.Errorf("connection from %v ended with %v, want ErrServerClosed", addr, info.Err)
+		}
 	}
 }

@@ -215,8 +215,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	netConns  map[net.Conn]struct{} // every connection being served, any phase
-	conns     map[*Conn]struct{}    // the authenticated ones
+	netConns  map[net.Conn]servedConn // every connection being served, any phase
+	conns     map[*Conn]struct{}      // the authenticated ones
 	shutdown  bool
 
 	handshakes workerPool // runs key exchanges and authentication
@@ -320,9 +320,12 @@ func isTemporary(err error) bool {
 // Shutdown stops accepting connections, ends authenticated connections
 // as soon as they have no open channel (an idle one at once), and waits
 // for every connection to end until ctx is done; then it closes the
-// remaining ones with Close and returns ctx.Err(). Connections still
-// authenticating may finish (bounded by LoginGraceTime) and are then ended
-// like idle ones. A channel counts as open while its handler runs (for a
+// remaining ones with Close and returns ctx.Err(). Connections not yet
+// authenticated are closed at once (ConnInfo.Err is ErrServerClosed):
+// authenticated, they would be ended like idle ones anyway, and waiting
+// for them let one client that connected and sent nothing (a scanner, a
+// half-open socket) hold Shutdown up for LoginGraceTime. A channel counts
+// as open while its handler runs (for a
 // detached session, until its end function is called) and while a
 // forwarded connection is being relayed; one a ChannelHandler left open
 // after returning, or one opened with Conn.OpenChannel, does not hold the
@@ -338,7 +341,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	var unauthenticated []net.Conn
+	for nc, st := range s.netConns {
+		if !st.authenticated {
+			st.cutByShutdown = true
+			s.netConns[nc] = st
+			unauthenticated = append(unauthenticated, nc)
+		}
+	}
 	s.mu.Unlock()
+	for _, nc := range unauthenticated {
+		nc.Close()
+	}
 	for _, c := range conns {
 		c.closeIfIdle()
 	}
@@ -393,23 +407,38 @@ func (s *Server) shuttingDown() bool {
 	return s.shutdown
 }
 
+// servedConn is what the Server knows of a connection it serves.
+type servedConn struct {
+	// authenticated: startConn registered its Conn (track), after which
+	// Shutdown ends it through the connection protocol.
+	authenticated bool
+	// cutByShutdown: Shutdown closed it before it authenticated.
+	cutByShutdown bool
+}
+
 // trackNetConn registers a connection being served; it reports false
 // (and registers nothing) once the server is shutting down.
-func (s *Server) trackNetConn(nc net.Conn, add bool) bool {
+func (s *Server) trackNetConn(nc net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !add {
-		delete(s.netConns, nc)
-		return true
-	}
 	if s.shutdown {
 		return false
 	}
 	if s.netConns == nil {
-		s.netConns = make(map[net.Conn]struct{})
+		s.netConns = make(map[net.Conn]servedConn)
 	}
-	s.netConns[nc] = struct{}{}
+	s.netConns[nc] = servedConn{}
 	return true
+}
+
+// untrackNetConn forgets a connection that ended and returns what the
+// Server knew of it.
+func (s *Server) untrackNetConn(nc net.Conn) servedConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.netConns[nc]
+	delete(s.netConns, nc)
+	return st
 }
 
 // ActiveConns returns the number of authenticated connections being
@@ -420,9 +449,9 @@ func (s *Server) ActiveConns() int {
 	return len(s.conns)
 }
 
-// track registers an authenticated connection (add) or forgets it; on
-// add it reports whether the server is shutting down.
-func (s *Server) track(c *Conn, add bool) (shuttingDown bool) {
+// track registers an authenticated connection served on nc (add) or
+// forgets it; on add it reports whether the server is shutting down.
+func (s *Server) track(c *Conn, nc net.Conn, add bool) (shuttingDown bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
@@ -430,6 +459,10 @@ func (s *Server) track(c *Conn, add bool) (shuttingDown bool) {
 	}
 	if add {
 		s.conns[c] = struct{}{}
+		if st, ok := s.netConns[nc]; ok {
+			st.authenticated = true
+			s.netConns[nc] = st
+		}
 	} else {
 		delete(s.conns, c)
 	}
