@@ -44,7 +44,12 @@ var (
 		digest: func(pw []byte, s *cryptSetting) []byte { return shaCrypt(sha256.New, sha256Order[:], pw, s) }}
 	sha512Crypt = cryptScheme{prefix: "$6$", maxSalt: shaCryptMaxSalt, encodedLen: 86, hasRounds: true,
 		digest: func(pw []byte, s *cryptSetting) []byte { return shaCrypt(sha512.New, sha512Order[:], pw, s) }}
-	md5Crypt = cryptScheme{prefix: "$1$", maxSalt: md5CryptMaxSalt, encodedLen: 22, digest: md5CryptDigest}
+	md5Crypt = cryptScheme{prefix: "$1$", maxSalt: md5CryptMaxSalt, encodedLen: 22,
+		digest: func(pw []byte, s *cryptSetting) []byte { return md5CryptDigest("$1$", pw, s) }}
+	// apr1Crypt is Apache's md5crypt (htpasswd -m, openssl passwd -apr1):
+	// the same algorithm with "$apr1$" as the magic string it hashes.
+	apr1Crypt = cryptScheme{prefix: "$apr1$", maxSalt: md5CryptMaxSalt, encodedLen: 22,
+		digest: func(pw []byte, s *cryptSetting) []byte { return md5CryptDigest("$apr1$", pw, s) }}
 )
 
 // parseCrypt splits "$id$[rounds=N$]salt$encoded".
@@ -195,9 +200,9 @@ func shaCrypt(newHash func() hash.Hash, order [][3]int, pw []byte, s *cryptSetti
 }
 
 // md5CryptDigest computes the encoded digest of FreeBSD's md5crypt (Poul-Henning
-// Kamp, 1994), the "$1$" scheme of glibc and `openssl passwd -1`.
-func md5CryptDigest(pw []byte, s *cryptSetting) []byte {
-	const magic = "$1$"
+// Kamp, 1994), the "$1$" scheme of glibc and `openssl passwd -1`, or with
+// magic "$apr1$" Apache's variant.
+func md5CryptDigest(magic string, pw []byte, s *cryptSetting) []byte {
 	salt := s.salt
 	alt := md5.New()
 	alt.Write(pw)

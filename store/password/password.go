@@ -9,7 +9,14 @@
 //   - bcrypt "$2a$", "$2b$", "$2y$" (golang.org/x/crypto/bcrypt)
 //   - SHA-crypt "$5$" (SHA-256) and "$6$" (SHA-512), with "rounds=" (Ulrich
 //     Drepper, "Unix crypt using SHA-256 and SHA-512", 2007)
-//   - MD5-crypt "$1$" (Poul-Henning Kamp's FreeBSD scheme, as in glibc)
+//   - MD5-crypt "$1$" (Poul-Henning Kamp's FreeBSD scheme, as in glibc), and
+//     Apache's "$apr1$" variant of it (htpasswd -m)
+//
+// Any of them may carry the scheme prefix Dovecot and pure-ftpd's SQL
+// back ends write before a crypt string ("{SHA512-CRYPT}$6$...",
+// "{BLF-CRYPT}$2y$...", "{MD5-CRYPT}$1$...", "{CRYPT}$1$...",
+// "{ARGON2ID}$argon2id$..."): the prefix names the format the string
+// already shows, so it is checked against it and dropped.
 //
 // The hash functions themselves come from the standard library; this package
 // only implements the crypt(3) schemes that chain them.
@@ -197,6 +204,12 @@ func (h *Hasher) Verify(hash, password string) (ok, needsRehash bool, err error)
 	if len(password) > MaxPasswordLength {
 		return false, false, ErrPasswordTooLong
 	}
+	hash, prefixed := trimSchemePrefix(hash)
+	if prefixed {
+		// Rewritten without the prefix, the one spelling ferry writes.
+		ok, _, err := h.Verify(hash, password)
+		return ok, ok, err
+	}
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		p, salt, key, err := parseArgon2id(hash)
@@ -248,8 +261,44 @@ func (h *Hasher) Verify(hash, password string) (ok, needsRehash bool, err error)
 		return verifyCrypt(hash, password, sha512Crypt)
 	case strings.HasPrefix(hash, "$1$"):
 		return verifyCrypt(hash, password, md5Crypt)
+	case strings.HasPrefix(hash, "$apr1$"):
+		return verifyCrypt(hash, password, apr1Crypt)
 	}
 	return false, false, ErrUnknownFormat
+}
+
+// schemePrefixes are the "{SCHEME}" tags Dovecot (doveadm pw) and
+// pure-ftpd's MySQL/PostgreSQL back ends put before a crypt(3) string,
+// with the crypt prefixes each may stand before. Other schemes of
+// theirs ({PLAIN}, {SHA512}, {SSHA}, {PBKDF2}...) are not crypt strings
+// and stay unknown.
+var schemePrefixes = map[string][]string{
+	"{SHA512-CRYPT}": {"$6$"},
+	"{SHA256-CRYPT}": {"$5$"},
+	"{MD5-CRYPT}":    {"$1$"},
+	"{BLF-CRYPT}":    {"$2a$", "$2b$", "$2y$"},
+	"{ARGON2ID}":     {"$argon2id$"},
+	"{CRYPT}":        {"$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$"},
+}
+
+// trimSchemePrefix returns hash without a known scheme prefix that agrees
+// with the crypt string after it (the tag is case-insensitive, as in
+// Dovecot); otherwise hash unchanged and false.
+func trimSchemePrefix(hash string) (string, bool) {
+	if !strings.HasPrefix(hash, "{") {
+		return hash, false
+	}
+	end := strings.IndexByte(hash, '}')
+	if end < 0 {
+		return hash, false
+	}
+	rest := hash[end+1:]
+	for _, p := range schemePrefixes[strings.ToUpper(hash[:end+1])] {
+		if strings.HasPrefix(rest, p) {
+			return rest, true
+		}
+	}
+	return hash, false
 }
 
 // verifyCrypt recomputes a crypt(3)-style hash and compares the encoded
@@ -375,6 +424,7 @@ func isDecimal(s string) bool {
 // within the cost bounds, without computing anything: for validating
 // imported hashes in bulk.
 func Check(hash string) error {
+	hash, _ = trimSchemePrefix(hash)
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		_, _, _, err := parseArgon2id(hash)
@@ -389,6 +439,9 @@ func Check(hash string) error {
 		return err
 	case strings.HasPrefix(hash, "$1$"):
 		_, err := parseCrypt(hash, md5Crypt)
+		return err
+	case strings.HasPrefix(hash, "$apr1$"):
+		_, err := parseCrypt(hash, apr1Crypt)
 		return err
 	}
 	return ErrUnknownFormat

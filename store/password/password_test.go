@@ -17,7 +17,9 @@ import (
 // specification (every vector there, including rounds= and the clamping
 // cases), bcrypt from Openwall's crypt_blowfish test suite, argon2id from the
 // reference implementation's src/test.c, and md5crypt and the $2b$/$2y$
-// spellings checked with `openssl passwd -1` and Python's bcrypt module.
+// spellings checked with `openssl passwd -1` and Python's bcrypt module,
+// Apache's $apr1$ with `openssl passwd -apr1`, and Dovecot's {SCHEME}
+// prefixes before vectors of the schemes they name.
 var knownAnswers = []struct {
 	password, hash string
 }{
@@ -51,6 +53,18 @@ var knownAnswers = []struct {
 	{"ferry", "$2y$06$abcdefghijklmnopqrstuu44QA5J8J5BC2tajUp4aTZM8n6tu8aUC"},
 	{"password", "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"},
 	{"password", "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
+	{"", "$apr1$Ab./9z$XMNtfNwgBwSPutfs.FoLN1"},
+	{"a", "$apr1$Ab./9z$giquFhv.j5FSaCqtx41wo."},
+	{"secret123", "$apr1$Ab./9z$L.WAafoZIgREAwhgyRbDj1"},
+	{"0123456789abcdef0123", "$apr1$Ab./9z$TL7iNopwgxi3Hktal1Rv0/"},
+	{"abc", "$apr1$$VMQOQSfAGUIVPENqURNEZ1"},
+	{"password", "$apr1$12345678$9pHAGSBYtlmFtid2xxNog0"},
+	{"Hello world!", "{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"},
+	{"Hello world!", "{SHA256-CRYPT}$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"},
+	{"password", "{MD5-CRYPT}$1$12345678$o2n/JiO/h5VviOInWJ4OQ/"},
+	{"password", "{crypt}$1$12345678$o2n/JiO/h5VviOInWJ4OQ/"},
+	{"ferry", "{BLF-CRYPT}$2y$06$abcdefghijklmnopqrstuu44QA5J8J5BC2tajUp4aTZM8n6tu8aUC"},
+	{"password", "{ARGON2ID}$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
 }
 
 func TestKnownAnswers(t *testing.T) {
@@ -77,6 +91,8 @@ func TestCryptDigestsExact(t *testing.T) {
 	for _, tc := range knownAnswers {
 		var scheme cryptScheme
 		switch tc.hash[:3] {
+		case "$ap":
+			scheme = apr1Crypt
 		case "$1$":
 			scheme = md5Crypt
 		case "$5$":
@@ -103,13 +119,13 @@ func TestAgainstOpenSSL(t *testing.T) {
 	openssl := testenv.NeedTool(t, "openssl")
 	pw := strings.Repeat("pässwörd-0123456789", 8)
 	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 150} {
-		for _, alg := range []string{"-1", "-5", "-6"} {
+		for _, alg := range []string{"-1", "-apr1", "-5", "-6"} {
 			salt := "Ab./9z"[:n%7]
 			setting := salt
-			if alg != "-1" && n%2 == 1 {
+			if (alg == "-5" || alg == "-6") && n%2 == 1 {
 				setting = "rounds=1234$" + salt
 			}
-			if salt == "" && alg != "-1" {
+			if salt == "" && (alg == "-5" || alg == "-6") {
 				continue // openssl refuses an empty SHA-crypt salt
 			}
 			out, err := exec.Command(openssl, "passwd", alg, "-salt", setting, pw[:n]).Output()
@@ -294,11 +310,17 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	for hash, want := range map[string]error{
-		"":                        ErrUnknownFormat,
-		"$y$j9T$abc$def":          ErrUnknownFormat, // yescrypt
-		"abJnggxhB/yJU":           ErrUnknownFormat, // traditional DES crypt
-		"$2b$06$abc":              ErrMalformed,
-		"$6$rounds=2000000$s$abc": ErrTooExpensive,
+		"":                                  ErrUnknownFormat,
+		"$y$j9T$abc$def":                    ErrUnknownFormat, // yescrypt
+		"abJnggxhB/yJU":                     ErrUnknownFormat, // traditional DES crypt
+		"{CRYPT}abJnggxhB/yJU":              ErrUnknownFormat, // the same, as Dovecot stores it
+		"{PLAIN}secret":                     ErrUnknownFormat,
+		"{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=": ErrUnknownFormat, // htpasswd -s: unsalted SHA-1
+		// A prefix must agree with the string it tags.
+		"{SHA512-CRYPT}$1$12345678$o2n/JiO/h5VviOInWJ4OQ/": ErrUnknownFormat,
+		"{SHA512-CRYPT}$6$s$abc":                           ErrMalformed,
+		"$2b$06$abc":                                       ErrMalformed,
+		"$6$rounds=2000000$s$abc":                          ErrTooExpensive,
 		"$argon2id$v=19$m=131072,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc": ErrTooExpensive,
 	} {
 		if err := Check(hash); !errors.Is(err, want) {
