@@ -35,6 +35,21 @@ func DefaultURL(dataDir string) string {
 	return "sqlite://" + filepath.ToSlash(filepath.Join(dataDir, "ferry.db"))
 }
 
+// parseURL parses a database URL, with an error that does not repeat any
+// of it: url.Parse's quotes the whole URL, password included, and the
+// reasons it gives quote the bytes around the fault, which lie in the
+// password when it holds an unencoded '%' ("invalid URL escape"), '/' or
+// '#' ("invalid port" with the password's first part), the usual ways
+// such a URL fails. Every log, `serve --check` and `ferry user` error
+// printed them.
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("store: bad database URL (not repeated: it may hold a password): percent-encode % @ / ? # [ ] and spaces in its user name, password and path (% as %25)")
+	}
+	return u, nil
+}
+
 // Open connects to the store named by rawURL and brings its schema up to
 // date:
 //
@@ -48,9 +63,9 @@ func DefaultURL(dataDir string) string {
 // A SQLite database file is created (mode 0600, it holds password hashes)
 // with its directory (0700) when missing.
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: bad database URL: %w", err)
+		return nil, err
 	}
 	var (
 		d   *dialect
@@ -102,9 +117,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 // Compared with SchemaVersion it tells, before a restart, whether start
 // will migrate the database or refuse it as newer than this ferry.
 func InspectSchema(ctx context.Context, rawURL string) (int, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parseURL(rawURL)
 	if err != nil {
-		return 0, fmt.Errorf("store: bad database URL: %w", err)
+		return 0, err
 	}
 	var db *sql.DB
 	var hasTable string

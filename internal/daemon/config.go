@@ -1912,6 +1912,9 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return keyErr("data_dir", "empty path")
 	}
+	if err := validateDatabaseURL(c.Database); err != nil {
+		return &ConfigError{Key: "database", Err: err}
+	}
 	for _, p := range c.HostKeys {
 		if strings.TrimSpace(p) == "" {
 			return keyErr("host_keys", "empty path")
@@ -2111,6 +2114,26 @@ func (c *Config) checkAuthMethods() error {
 		}
 	}
 	return keyErr("authentication_methods", "no list can be satisfied with the enabled methods (check *_authentication)")
+}
+
+// validateDatabaseURL refuses a database setting the store cannot open,
+// so that serve --check fails on it (it said "configuration OK", and
+// only the start failed). The message never repeats the URL: a
+// PostgreSQL URL holds the password, and an unencoded '%', '/' or '#' in
+// it is the usual reason it does not parse.
+func validateDatabaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a valid URL (not repeated: it may hold a password); percent-encode % @ / ? # [ ] and spaces in its user name, password and path (% as %25)")
+	}
+	switch u.Scheme {
+	case "sqlite", "sqlite3", "postgres", "postgresql":
+		return nil
+	}
+	return fmt.Errorf("unsupported scheme %q: want sqlite:///path/ferry.db or postgres://", u.Scheme)
 }
 
 // DatabaseURL returns Database, or the default SQLite URL

@@ -356,6 +356,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad forwarding", "allow_tcp_forwarding = \"both\"\n", "allow_tcp_forwarding", 1, `bad value "both"`},
 		{"bad accept_env", "accept_env = [\"A=B\"]\n", "accept_env", 1, `bad environment name pattern "A=B"`},
 		{"bad run_as", "run_as = \"fer ry\"\n", "run_as", 1, `bad user name "fer ry"`},
+		{"bad database URL", "\ndatabase = \"postgres://ferry:s3cr%zzet@db/ferry\"\n", "database", 2, "not a valid URL"},
+		{"database password with slash", "database = \"postgres://ferry:s3cr/et@db/ferry\"\n", "database", 1, "percent-encode"},
+		{"database scheme", "database = \"mysql://ferry@db/ferry\"\n", "database", 1, `unsupported scheme "mysql"`},
 		{"toml syntax", "data_dir = \"/x\"\nlisten = [\"a:1\"\n", "listen", 2, "expected a comma"},
 		{"toml duplicate key", "max_sessions = 1\nmax_sessions = 2\n", "max_sessions", 2, "already been defined"},
 	} {
@@ -370,6 +373,9 @@ func TestConfigErrors(t *testing.T) {
 			}
 			if ce.File != "t.toml" || ce.Key != tc.key || ce.Line != tc.line {
 				t.Errorf("error at %s:%d key %q, want t.toml:%d key %q (%v)", ce.File, ce.Line, ce.Key, tc.line, tc.key, err)
+			}
+			if strings.Contains(err.Error(), "s3cr") {
+				t.Errorf("error %q repeats the database password", err)
 			}
 			prefix := fmt.Sprintf("t.toml:%d: %s: ", tc.line, tc.key)
 			if !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tc.msg) {
