@@ -46,6 +46,10 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", envOr("FERRY_DATA_DIR", "./ferry-data"), "directory for host keys, the SQLite database and homes (env FERRY_DATA_DIR)")
 	root.PersistentFlags().StringVar(&g.database, "database", envOr("FERRY_DATABASE", ""), "account store URL: sqlite:///path/ferry.db or postgres://... (env FERRY_DATABASE; default <data-dir>/ferry.db)")
+	// The value from FERRY_DATABASE is the flag's default, which --help
+	// printed: a postgres:// URL's password, on the terminal of whoever
+	// ran "ferry user --help" with it in the environment.
+	root.PersistentFlags().Lookup("database").DefValue = ""
 	root.AddCommand(
 		newVersionCmd(),
 		newServeCmd(g),
