@@ -26,7 +26,57 @@ const (
 	maxPasswdLine = 64 * 1024
 	// maxAuthorizedKeysFile bounds one authorized_keys file read at import.
 	maxAuthorizedKeysFile = 4 << 20
+	// MaxImportErrorsListed bounds the failed entries an ImportErrors
+	// lists (all are counted): enough to show every kind of mistake in a
+	// file, short enough to read in a terminal.
+	MaxImportErrorsListed = 50
 )
+
+// ImportErrors is every entry of an import that failed, in input order.
+// An export of 20,000 accounts with a few hundred bad entries (hashes of an
+// unsupported format, names ferry refuses) took one run per entry when
+// only the first was reported; now one run names them all.
+type ImportErrors struct {
+	// Errs are the first MaxImportErrorsListed failures.
+	Errs []error
+	// Count is how many entries failed in all.
+	Count int
+}
+
+// add records one more failure.
+func (e *ImportErrors) add(err error) {
+	e.Count++
+	if len(e.Errs) < MaxImportErrorsListed {
+		e.Errs = append(e.Errs, err)
+	}
+}
+
+// err returns e, or nil when nothing failed.
+func (e *ImportErrors) err() error {
+	if e.Count == 0 {
+		return nil
+	}
+	return e
+}
+
+func (e *ImportErrors) Error() string {
+	if e.Count == 1 {
+		return e.Errs[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d entries failed:", e.Count)
+	for _, err := range e.Errs {
+		b.WriteString("\n\t")
+		b.WriteString(err.Error())
+	}
+	if n := e.Count - len(e.Errs); n > 0 {
+		fmt.Fprintf(&b, "\n\t... and %d more", n)
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is and errors.As see every listed failure.
+func (e *ImportErrors) Unwrap() []error { return e.Errs }
 
 // CSVImportHeader is the header ParseCSVImport requires (columns may come
 // in any order).
@@ -36,7 +86,9 @@ var csvImportColumns = []string{"name", "password_hash", "home", "authorized_key
 // "name,password_hash,home,authorized_keys". authorized_keys holds zero or
 // more lines (a quoted field may span lines); an empty home means the
 // default; an empty password_hash means no password. Imported accounts are
-// enabled. Errors name the CSV line.
+// enabled. Errors name the CSV line; a bad row does not stop the reading,
+// so that the error, an *ImportErrors, lists every bad row (a CSV syntax
+// error still ends it, since the rows after it cannot be told apart).
 func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = len(csvImportColumns)
@@ -56,18 +108,24 @@ func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
 		}
 		col[h] = i
 	}
-	var out []NewAccount
-	for {
+	var (
+		out   []NewAccount
+		errs  ImportErrors
+		lines = map[string]int{} // name → CSV line it is first on
+	)
+	for rows := 0; ; rows++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("csv: %w", err)
+			errs.add(fmt.Errorf("csv: %w", err))
+			return nil, errs.err()
 		}
 		line, _ := cr.FieldPos(0)
-		if len(out) == MaxImportAccounts {
-			return nil, fmt.Errorf("csv line %d: more than %d accounts", line, MaxImportAccounts)
+		if rows == MaxImportAccounts {
+			errs.add(fmt.Errorf("csv line %d: more than %d accounts", line, MaxImportAccounts))
+			return nil, errs.err()
 		}
 		a := &Account{
 			Name:         strings.TrimSpace(rec[col["name"]]),
@@ -76,13 +134,23 @@ func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
 			Enabled:      true,
 		}
 		if err := checkImported(a); err != nil {
-			return nil, fmt.Errorf("csv line %d: %w", line, err)
+			errs.add(fmt.Errorf("csv line %d: %w", line, err))
+			continue
 		}
+		if first, dup := lines[a.Name]; dup {
+			errs.add(fmt.Errorf("csv line %d: account %q: %w (on line %d too)", line, a.Name, ErrExists, first))
+			continue
+		}
+		lines[a.Name] = line
 		keys := splitKeyLines(rec[col["authorized_keys"]])
 		if len(keys) > MaxKeysPerAccount {
-			return nil, fmt.Errorf("csv line %d: account %q: more than %d keys", line, a.Name, MaxKeysPerAccount)
+			errs.add(fmt.Errorf("csv line %d: account %q: more than %d keys", line, a.Name, MaxKeysPerAccount))
+			continue
 		}
 		out = append(out, NewAccount{Account: a, Keys: keys})
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -93,10 +161,20 @@ func checkImported(a *Account) error {
 	}
 	if a.PasswordHash != "" {
 		if err := password.Check(a.PasswordHash); err != nil {
-			return fmt.Errorf("account %q: password hash: %w", a.Name, err)
+			return fmt.Errorf("account %q: password hash %s: %w%s", a.Name, hashKind(a.PasswordHash), err, unsupportedHint(err))
 		}
 	}
 	return nil
+}
+
+// unsupportedHint tells, after an unknown hash format, which ones ferry
+// verifies: "unknown hash format" alone left the admin to guess whether
+// the export or ferry was at fault.
+func unsupportedHint(err error) string {
+	if !errors.Is(err, password.ErrUnknownFormat) {
+		return ""
+	}
+	return " (ferry verifies argon2id, bcrypt $2a$/$2b$/$2y$, SHA-crypt $5$/$6$, md5crypt $1$ and $apr1$, with or without a {SCHEME} prefix; not DES crypt, yescrypt or unsalted digests)"
 }
 
 // splitKeyLines splits authorized_keys text into lines, dropping blank and
@@ -203,21 +281,22 @@ type PasswdImportOptions struct {
 // means "no password needed" to crypt(3), which ferry never allows. Keys
 // are left for the caller to attach.
 func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (accounts []NewAccount, warnings []string, err error) {
+	var errs ImportErrors
 	hashes := map[string]string{}
 	if shadow != nil {
-		err := scanColonFile(shadow, "shadow", 2, func(line int, f []string) error {
+		scanColonFile(shadow, "shadow", 2, &errs, func(line int, f []string) error {
 			if len(hashes) >= MaxImportAccounts {
-				return fmt.Errorf("more than %d entries", MaxImportAccounts)
+				return fmt.Errorf("%w: more than %d entries", errImportTooLarge, MaxImportAccounts)
 			}
 			hashes[f[0]] = f[1]
 			return nil
 		})
-		if err != nil {
-			return nil, nil, err
+		if errs.Count > 0 {
+			return nil, nil, errs.err()
 		}
 	}
 	seen := map[string]bool{}
-	err = scanColonFile(passwd, "passwd", 7, func(line int, f []string) error {
+	scanColonFile(passwd, "passwd", 7, &errs, func(line int, f []string) error {
 		if len(f) != 7 {
 			return errors.New("want name:password:uid:gid:gecos:home:shell")
 		}
@@ -234,7 +313,7 @@ func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (acco
 		}
 		seen[f[0]] = true
 		if len(accounts) == MaxImportAccounts {
-			return fmt.Errorf("more than %d accounts", MaxImportAccounts)
+			return fmt.Errorf("%w: more than %d accounts", errImportTooLarge, MaxImportAccounts)
 		}
 		u, g := uint32(uid), uint32(gid)
 		home := f[5]
@@ -268,25 +347,37 @@ func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (acco
 		accounts = append(accounts, NewAccount{Account: a})
 		return nil
 	})
-	if err != nil {
+	if err := errs.err(); err != nil {
 		return nil, nil, err
 	}
 	return accounts, warnings, nil
 }
 
-// hashKind names a hash's format for messages without revealing it.
+// hashKind names a hash's format for messages without revealing it: its
+// $id$ or {SCHEME} prefix.
 func hashKind(h string) string {
+	if strings.HasPrefix(h, "{") {
+		if i := strings.IndexByte(h, '}'); i > 0 && i <= 32 {
+			return fmt.Sprintf("%q", h[:i+1])
+		}
+	}
 	if strings.HasPrefix(h, "$") {
-		if i := strings.IndexByte(h[1:], '$'); i >= 0 {
+		if i := strings.IndexByte(h[1:], '$'); i >= 0 && i <= 32 {
 			return fmt.Sprintf("%q", h[:i+2])
 		}
 	}
 	return "(no $id$ prefix)"
 }
 
+// errImportTooLarge ends an import file's reading: more entries than
+// MaxImportAccounts.
+var errImportTooLarge = errors.New("import too large")
+
 // scanColonFile calls fn with the colon-separated fields of every
-// non-blank, non-comment line; an error names the file and line.
-func scanColonFile(r io.Reader, what string, minFields int, fn func(line int, fields []string) error) error {
+// non-blank, non-comment line, and adds each failure, naming the file and
+// line, to errs; reading goes on past them, up to an unreadable line or
+// an fn error wrapping errImportTooLarge.
+func scanColonFile(r io.Reader, what string, minFields int, errs *ImportErrors, fn func(line int, fields []string) error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxPasswdLine)
 	n := 0
@@ -298,14 +389,17 @@ func scanColonFile(r io.Reader, what string, minFields int, fn func(line int, fi
 		}
 		f := strings.Split(l, ":")
 		if len(f) < minFields {
-			return fmt.Errorf("%s line %d: too few fields", what, n)
+			errs.add(fmt.Errorf("%s line %d: too few fields", what, n))
+			continue
 		}
 		if err := fn(n, f); err != nil {
-			return fmt.Errorf("%s line %d: %w", what, n, err)
+			errs.add(fmt.Errorf("%s line %d: %w", what, n, err))
+			if errors.Is(err, errImportTooLarge) {
+				return
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s line %d: %w", what, n+1, err)
+		errs.add(fmt.Errorf("%s line %d: %w", what, n+1, err))
 	}
-	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,56 @@ func FuzzParsePasswdImport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestImportReportsEveryBadEntry: an export with several bad entries is
+// refused with all of them named, by line, in one run; a long list is cut
+// at MaxImportErrorsListed but counted in full.
+func TestImportReportsEveryBadEntry(t *testing.T) {
+	csvIn := "name,password_hash,home,authorized_keys\n" +
+		"ok1,,,\n" +
+		"des,abJnggxhB/yJU,,\n" +
+		"ok2,,,\n" +
+		"bad name,,,\n" +
+		"ok1,,,\n" +
+		"yes,$y$j9T$abc$def,,\n"
+	_, err := ParseCSVImport(strings.NewReader(csvIn))
+	var ie *ImportErrors
+	if !errors.As(err, &ie) || ie.Count != 4 || len(ie.Errs) != 4 {
+		t.Fatalf("err = %v, want 4 failures listed", err)
+	}
+	for _, want := range []string{"4 entries failed", "csv line 3: account \"des\"", "csv line 5:", `csv line 6: account "ok1": already exists (on line 2 too)`, `csv line 7: account "yes": password hash "$y$"`, "ferry verifies argon2id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v\nwant it to contain %q", err, want)
+		}
+	}
+	if !errors.Is(err, password.ErrUnknownFormat) || !errors.Is(err, ErrExists) || !errors.Is(err, ErrInvalid) {
+		t.Errorf("errors.Is does not see the listed causes: %v", err)
+	}
+
+	var many strings.Builder
+	many.WriteString("name,password_hash,home,authorized_keys\n")
+	for i := range MaxImportErrorsListed + 10 {
+		fmt.Fprintf(&many, "u%d,{PLAIN}secret,,\n", i)
+	}
+	_, err = ParseCSVImport(strings.NewReader(many.String()))
+	if !errors.As(err, &ie) || ie.Count != MaxImportErrorsListed+10 || len(ie.Errs) != MaxImportErrorsListed ||
+		!strings.Contains(err.Error(), "... and 10 more") {
+		t.Fatalf("%d bad rows: err = %v", MaxImportErrorsListed+10, err)
+	}
+
+	passwd := "a:x:1000:1000::/home/a:/bin/sh\n" +
+		"b:x:abc:1000::/home/b:/bin/sh\n" +
+		"c:x:1002:1000::/home/c:/bin/sh\n" +
+		"d:x:1003:1000::home/d:/bin/sh\n" +
+		"e:x:1004\n"
+	_, _, err = ParsePasswdImport(strings.NewReader(passwd), nil, PasswdImportOptions{})
+	if !errors.As(err, &ie) || ie.Count != 3 {
+		t.Fatalf("passwd err = %v, want 3 failures", err)
+	}
+	for _, want := range []string{"passwd line 2:", "passwd line 4:", "passwd line 5: too few fields"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("passwd err = %v\nwant it to contain %q", err, want)
+		}
+	}
 }

@@ -292,22 +292,31 @@ func (s *sqlStore) CreateAccount(ctx context.Context, a *Account, keyLines []str
 }
 
 func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) error {
-	// Validate and parse everything before touching the database.
+	// Validate and parse everything before touching the database, and
+	// report every account that fails (an *ImportErrors), not only the
+	// first: an import of thousands is fixed in one pass.
+	var errs ImportErrors
 	parsed := make([][]ParsedKey, len(accounts))
 	names := map[string]bool{}
 	for i, na := range accounts {
 		if err := na.Account.Validate(); err != nil {
-			return err
+			errs.add(err)
+			continue
 		}
 		if names[na.Account.Name] {
-			return fmt.Errorf("account %q: %w (twice in the input)", na.Account.Name, ErrExists)
+			errs.add(fmt.Errorf("account %q: %w (twice in the input)", na.Account.Name, ErrExists))
+			continue
 		}
 		names[na.Account.Name] = true
 		keys, err := s.parseKeys(na.Keys)
 		if err != nil {
-			return fmt.Errorf("account %q: %w", na.Account.Name, err)
+			errs.add(fmt.Errorf("account %q: %w", na.Account.Name, err))
+			continue
 		}
 		parsed[i] = keys
+	}
+	if err := errs.err(); err != nil {
+		return err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -319,7 +328,11 @@ func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) er
 		read_only, upload_only, no_delete, no_overwrite, allow_symlinks, allow_shell, allow_forwarding,
 		quota_bytes, quota_files, used_bytes, used_files, max_sessions, allow_from, uid, gid, force_command,
 		created_at, updated_at, max_connections)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO NOTHING RETURNING id`)
+	// ON CONFLICT: a name already taken returns no row instead of failing
+	// the statement, which on PostgreSQL would abort the transaction; the
+	// loop goes on to find every taken name, then rolls back.
 	for i, na := range accounts {
 		a := na.Account
 		p := a.Permissions
@@ -329,11 +342,15 @@ func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) er
 			p.AllowSymlinks, p.AllowShell, p.AllowForwarding, a.QuotaBytes, a.QuotaFiles, a.UsedBytes, a.UsedFiles,
 			a.MaxSessions, formatAllowFrom(a.AllowFrom), nullID(a.UID), nullID(a.GID), a.ForceCommand, now, now,
 			a.MaxConnections).Scan(&id)
-		if isUniqueViolation(err) {
-			return fmt.Errorf("account %q: %w", a.Name, ErrExists)
+		if errors.Is(err, sql.ErrNoRows) || isUniqueViolation(err) {
+			errs.add(fmt.Errorf("account %q: %w", a.Name, ErrExists))
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("store: create %q: %w", a.Name, err)
+		}
+		if errs.Count > 0 {
+			continue // rolled back anyway: only the taken names are sought
 		}
 		for _, k := range parsed[i] {
 			if err := s.insertKey(ctx, tx, id, k, now); err != nil {
@@ -343,6 +360,9 @@ func (s *sqlStore) ImportAccounts(ctx context.Context, accounts []NewAccount) er
 		a.ID = id
 		a.CreatedAt = time.Unix(now, 0).UTC()
 		a.UpdatedAt = a.CreatedAt
+	}
+	if err := errs.err(); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)

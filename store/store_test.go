@@ -600,6 +600,41 @@ func runStoreSuite(t *testing.T, newStore storeFactory) {
 		}
 	})
 
+	t.Run("ImportNamesEveryFailure", func(t *testing.T) {
+		// Re-running an import after some accounts were created names
+		// every taken name at once (PostgreSQL must not stop at the
+		// first, where a failed INSERT aborts the transaction), and
+		// invalid entries are all named before anything is written.
+		s := newStore(t)
+		ctx := t.Context()
+		for _, n := range []string{"taken1", "taken2"} {
+			if err := s.CreateAccount(ctx, &Account{Name: n}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		batch := []NewAccount{
+			{Account: &Account{Name: "new1", Enabled: true}},
+			{Account: &Account{Name: "taken1"}},
+			{Account: &Account{Name: "new2", Enabled: true}, Keys: []string{newKeyLine(t, "k")}},
+			{Account: &Account{Name: "taken2"}},
+		}
+		err := s.ImportAccounts(ctx, batch)
+		var ie *ImportErrors
+		if !errors.As(err, &ie) || ie.Count != 2 || !errors.Is(err, ErrExists) ||
+			!strings.Contains(err.Error(), `"taken1"`) || !strings.Contains(err.Error(), `"taken2"`) {
+			t.Fatalf("import err = %v, want both taken names", err)
+		}
+		mustCount(t, s, 2)
+		batch[1].Account.Name, batch[3].Account.Name = "bad name", "new1"
+		batch[2].Keys = []string{"ssh-ed25519 AAAA-not-base64"}
+		err = s.ImportAccounts(ctx, batch)
+		if !errors.As(err, &ie) || ie.Count != 3 || !strings.Contains(err.Error(), `"bad name"`) ||
+			!strings.Contains(err.Error(), `account "new2"`) || !strings.Contains(err.Error(), "twice in the input") {
+			t.Fatalf("import err = %v, want the name, the key and the repeated name", err)
+		}
+		mustCount(t, s, 2)
+	})
+
 	t.Run("ExternalChangesSeenAtOnce", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()

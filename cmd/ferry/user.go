@@ -822,11 +822,13 @@ func (o *userOptions) importCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import (--passwd FILE [--shadow FILE] [--authorized-keys-dir DIR] | --csv FILE)",
 		Short: "create accounts from passwd/shadow files or CSV, all or nothing",
-		Long: `Create accounts in one transaction: if any entry is bad, nothing is imported.
+		Long: `Create accounts in one transaction: if any entry is bad, nothing is imported,
+and every bad entry is listed (the first 50, and how many in all).
 
 --passwd reads passwd(5) lines (name:x:uid:gid:gecos:home:shell); password
-hashes come from --shadow (argon2id, bcrypt, SHA-crypt $5$/$6$, md5crypt $1$;
-locked and empty ones give no password). Keys come from
+hashes come from --shadow (argon2id, bcrypt, SHA-crypt $5$/$6$, md5crypt $1$,
+Apache's $apr1$, also behind a Dovecot {SCHEME} prefix; locked and empty ones
+give no password). Keys come from
 --authorized-keys-dir/NAME if given, else from HOME/.ssh/authorized_keys
 when readable. The passwd home becomes the account's home.
 
