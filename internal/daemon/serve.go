@@ -1044,16 +1044,14 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 	if cfg.RunAs == "" || os.Geteuid() != 0 {
 		return nil
 	}
-	u, err := user.Lookup(cfg.RunAs)
+	uid, gid, groups, err := runAsIdentity(cfg.RunAs)
 	if err != nil {
 		return fmt.Errorf("run_as: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
 	if err := chownDataDir(cfg.DataDir, uid, gid); err != nil {
 		return fmt.Errorf("run_as: giving the data directory to %s: %w (as root, ferry needs CAP_CHOWN for it)", cfg.RunAs, err)
 	}
-	if err := syscall.Setgroups([]int{gid}); err != nil {
+	if err := syscall.Setgroups(groups); err != nil {
 		return fmt.Errorf("run_as setgroups: %w", err)
 	}
 	if err := syscall.Setgid(gid); err != nil {
@@ -1062,6 +1060,40 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 	if err := syscall.Setuid(uid); err != nil {
 		return fmt.Errorf("run_as setuid: %w", err)
 	}
-	log.Info("dropped privileges", "user", cfg.RunAs, "uid", uid, "gid", gid)
+	log.Info("dropped privileges", "user", cfg.RunAs, "uid", uid, "gid", gid, "groups", groups)
 	return nil
+}
+
+// runAsIdentity is the uid, primary gid and group list (the primary and
+// every supplementary group, as initgroups(3) sets them) run_as takes.
+// The supplementary groups were dropped before: an admin who gave ferry's
+// user the web server's group so that homes under /srv/www are writable
+// found it worked under the unit's User= (systemd sets every group) and
+// failed with "permission denied" for every upload under run_as.
+func runAsIdentity(name string) (uid, gid int, groups []int, err error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if uid, err = strconv.Atoi(u.Uid); err != nil {
+		return 0, 0, nil, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+	}
+	if gid, err = strconv.Atoi(u.Gid); err != nil {
+		return 0, 0, nil, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("user %s: groups: %w", name, err)
+	}
+	groups = []int{gid}
+	for _, s := range ids {
+		g, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("user %s: group %q: %w", name, s, err)
+		}
+		if !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	return uid, gid, groups, nil
 }

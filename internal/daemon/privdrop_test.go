@@ -1,0 +1,113 @@
+package daemon
+
+import (
+	"bufio"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dropToEnv names the user the re-executed test binary drops to
+// (TestRunAsSupplementaryGroups); privileges cannot come back, so the
+// drop happens in a child process.
+const dropToEnv = "FERRY_TEST_DROP_TO"
+
+// TestRunAsSupplementaryGroups: run_as kept only the user's primary
+// group, while the unit's User= (systemd) sets every group the user is
+// in: an admin who put ferry's user in the web server's group to write
+// homes under /srv/www had every upload fail with run_as only.
+func TestRunAsSupplementaryGroups(t *testing.T) {
+	if name := os.Getenv(dropToEnv); name != "" {
+		// The child: drop, then report what the kernel holds.
+		cfg := Default()
+		cfg.RunAs, cfg.DataDir = name, os.Getenv(dropToEnv+"_DIR")
+		if err := dropPrivileges(cfg, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		status, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout.Write(status)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs root")
+	}
+	u, want := userWithSupplementaryGroups(t)
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunAsSupplementaryGroups$", "-test.count=1")
+	cmd.Env = append(os.Environ(), dropToEnv+"="+u.Username, dropToEnv+"_DIR="+dir)
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	fields := map[string][]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+			fields[k] = strings.Fields(v)
+		}
+	}
+	if got := fields["Uid"]; !slices.Equal(got, []string{u.Uid, u.Uid, u.Uid, u.Uid}) {
+		t.Errorf("Uid (real, effective, saved, fs) %q after the drop, want %s in all", got, u.Uid)
+	}
+	if got := fields["Gid"]; !slices.Equal(got, []string{u.Gid, u.Gid, u.Gid, u.Gid}) {
+		t.Errorf("Gid %q after the drop, want %s in all", got, u.Gid)
+	}
+	got := fields["Groups"]
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("groups %q after dropping to %s, want %q (id -G)", got, u.Username, want)
+	}
+	if got := fields["CapEff"]; len(got) != 1 || strings.Trim(got[0], "0") != "" {
+		t.Errorf("CapEff %q after the drop, want none", got)
+	}
+}
+
+// userWithSupplementaryGroups finds a user that /etc/group lists as a
+// member of a group other than its primary one, with its groups as
+// `id -G` prints them, sorted.
+func userWithSupplementaryGroups(t *testing.T) (*user.User, []string) {
+	t.Helper()
+	data, err := os.ReadFile("/etc/group")
+	if err != nil {
+		t.Skip(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if len(f) != 4 || f[3] == "" {
+			continue
+		}
+		for _, name := range strings.Split(f[3], ",") {
+			u, err := user.Lookup(name)
+			if err != nil || u.Gid == f[2] || u.Uid == "0" {
+				continue
+			}
+			out, err := exec.Command("id", "-G", name).Output()
+			if err != nil {
+				t.Skip("id:", err)
+			}
+			ids := strings.Fields(string(out))
+			if len(ids) < 2 {
+				continue
+			}
+			for _, id := range ids {
+				if _, err := strconv.Atoi(id); err != nil {
+					t.Fatalf("id -G %s: %q", name, out)
+				}
+			}
+			slices.Sort(ids)
+			return u, ids
+		}
+	}
+	t.Skip("no user with a supplementary group in /etc/group")
+	return nil, nil
+}
