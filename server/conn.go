@@ -566,6 +566,14 @@ func (r *channelRun) end() {
 // serveChannel dispatches one CHANNEL_OPEN.
 func (c *Conn) serveChannel(ctx context.Context, nch *connection.NewChannel, r *channelRun) {
 	s := c.srv
+	if s.shuttingDown() {
+		// Like net/http, which serves no new request on a connection once
+		// Shutdown began: a client opening channel after channel (sessions
+		// of a multiplexed ssh, ssh -L connections) would otherwise hold
+		// Shutdown up for as long as it went on.
+		nch.Reject(wire.OpenAdministrativelyProhibited, "server shutting down")
+		return
+	}
 	switch t := nch.ChannelType(); t {
 	case connection.ChannelTypeSession:
 		// no-more-sessions@openssh.com is enforced in gateSessions, in

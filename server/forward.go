@@ -125,6 +125,10 @@ func (c *Conn) handleTCPIPForward(ctx context.Context, req *connection.GlobalReq
 		return
 	}
 	p := c.Permissions()
+	if c.srv.shuttingDown() {
+		req.Reply(false, nil)
+		return
+	}
 	if c.srv.RemoteForward == nil || p.NoPortForwarding || !permittedListen(p.PermitListen, f.AddressToBind, f.PortToBind) ||
 		!c.srv.RemoteForward(c, f.AddressToBind, f.PortToBind) {
 		c.logRefusedForward("tcpip-forward", key)
@@ -199,6 +203,10 @@ func (c *Conn) handleStreamlocalForward(ctx context.Context, req *connection.Glo
 		req.Reply(c.closeForward("unix:"+f.SocketPath), nil)
 		return
 	}
+	if c.srv.shuttingDown() {
+		req.Reply(false, nil)
+		return
+	}
 	if c.srv.RemoteSocketForward == nil || c.Permissions().NoPortForwarding || !c.srv.RemoteSocketForward(c, f.SocketPath) {
 		req.Reply(false, nil)
 		return
@@ -259,6 +267,11 @@ func (c *Conn) acceptForwarded(ctx context.Context, ln net.Listener, extra func(
 		nc, err := ln.Accept()
 		if err != nil {
 			return
+		}
+		if c.srv.shuttingDown() {
+			// Shutdown closes the listeners; this one was accepted first.
+			nc.Close()
+			continue
 		}
 		c.channelStarted()
 		go func() {

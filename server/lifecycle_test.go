@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,62 @@ func TestShutdownClosesUnauthenticated(t *testing.T) {
 		if info := ts.closedInfo(t, addr); !errors.Is(info.Err, server.ErrServerClosed) {
 			t.Errorf("connection from %v ended with %v, want ErrServerClosed", addr, info.Err)
 		}
+	}
+}
+
+// Once Shutdown began, a connection still running a session gets no new
+// channel and its remote forwards stop listening: a client opening
+// session after session on one connection (a multiplexed ssh) would
+// otherwise hold Shutdown up for as long as it went on.
+func TestShutdownRefusesNewChannels(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	ts := startServer(t, &server.Server{
+		Handler: server.HandlerFunc(func(s *server.Session) {
+			started <- struct{}{}
+			<-release
+			s.Exit(0)
+		}),
+		LocalForward:  func(*server.Conn, string, uint32) bool { return true },
+		RemoteForward: func(*server.Conn, string, uint32) bool { return true },
+	})
+	defer close(release)
+	client := ts.dial(t)
+	fwd, err := client.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+	running, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := running.Start("long"); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ts.srv.Shutdown(ctx)
+	<-ts.served // Serve returns once Shutdown has begun
+
+	_, err = client.NewSession()
+	var oce *ssh.OpenChannelError
+	if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited || oce.Message != "server shutting down" {
+		t.Errorf("session opened during Shutdown: %v, want it refused", err)
+	}
+	_, err = client.Dial("tcp", ts.addr)
+	if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited {
+		t.Errorf("direct-tcpip during Shutdown: %v, want it refused", err)
+	}
+	// The remote forward's listener is closed: a connection to it is
+	// refused, or accepted by nothing and closed.
+	if nc, err := net.DialTimeout("tcp", fwd.Addr().String(), 5*time.Second); err == nil {
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("remote forward still relays during Shutdown: %v", err)
+		}
+		nc.Close()
 	}
 }

@@ -324,7 +324,10 @@ func isTemporary(err error) bool {
 // authenticated are closed at once (ConnInfo.Err is ErrServerClosed):
 // authenticated, they would be ended like idle ones anyway, and waiting
 // for them let one client that connected and sent nothing (a scanner, a
-// half-open socket) hold Shutdown up for LoginGraceTime. A channel counts
+// half-open socket) hold Shutdown up for LoginGraceTime. Once Shutdown
+// began, connections get no new channel (refused with "server shutting
+// down", as net/http serves no new request on a connection then) and
+// their remote forwards (ssh -R) stop listening. A channel counts
 // as open while its handler runs (for a
 // detached session, until its end function is called) and while a
 // forwarded connection is being relayed; one a ChannelHandler left open
@@ -354,6 +357,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		nc.Close()
 	}
 	for _, c := range conns {
+		c.closeForwards()
 		c.closeIfIdle()
 	}
 	t := time.NewTicker(shutdownPollInterval)
