@@ -280,6 +280,15 @@ type PasswdImportOptions struct {
 // ("!...", "*") and empty shadow hashes give no password: an empty hash
 // means "no password needed" to crypt(3), which ferry never allows. Keys
 // are left for the caller to attach.
+//
+// Lines of pure-ftpd's virtual users file (pureftpd.passwd, as pure-pw
+// writes it: the seven passwd fields, the sixth without a shell, then
+// eleven more) are read too: the hash is the second field, the home loses
+// its "/./" chroot mark, and the per-user connection limit, files and
+// size quotas and allowed client addresses become the account's
+// --max-connections, --quota-files, --quota-bytes and --allow-from.
+// Settings ferry has no equivalent for (bandwidth, ratios, refused
+// addresses, local addresses, hours) are named in a warning.
 func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (accounts []NewAccount, warnings []string, err error) {
 	var errs ImportErrors
 	hashes := map[string]string{}
@@ -297,8 +306,8 @@ func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (acco
 	}
 	seen := map[string]bool{}
 	scanColonFile(passwd, "passwd", 7, &errs, func(line int, f []string) error {
-		if len(f) != 7 {
-			return errors.New("want name:password:uid:gid:gecos:home:shell")
+		if len(f) != 7 && len(f) != pureFTPdFields {
+			return fmt.Errorf("want name:password:uid:gid:gecos:home:shell, or pure-ftpd's %d fields", pureFTPdFields)
 		}
 		uid, err1 := strconv.ParseUint(f[2], 10, 32)
 		gid, err2 := strconv.ParseUint(f[3], 10, 32)
@@ -341,6 +350,15 @@ func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (acco
 				a.PasswordHash = hash
 			}
 		}
+		if len(f) == pureFTPdFields {
+			ignored, err := pureFTPdLimits(a, f)
+			if err != nil {
+				return fmt.Errorf("account %q: %w", a.Name, err)
+			}
+			if len(ignored) > 0 {
+				warnings = append(warnings, fmt.Sprintf("account %q: pure-ftpd's %s not imported (ferry has no such setting)", a.Name, strings.Join(ignored, ", ")))
+			}
+		}
 		if err := a.Validate(); err != nil {
 			return err
 		}
@@ -351,6 +369,63 @@ func ParsePasswdImport(passwd, shadow io.Reader, opts PasswdImportOptions) (acco
 		return nil, nil, err
 	}
 	return accounts, warnings, nil
+}
+
+// pureFTPdFields is the field count of a pureftpd.passwd line: account,
+// password, uid, gid, gecos, home, upload and download bandwidth, upload
+// and download ratio, max connections, files quota, size quota (bytes),
+// allowed and refused local IPs, allowed and refused client IPs, time
+// restrictions (pure-ftpd's README.Virtual-Users).
+const pureFTPdFields = 18
+
+// pureFTPdLimits sets a's limits from the pure-ftpd fields f and returns
+// the names of the set fields that have no ferry equivalent.
+func pureFTPdLimits(a *Account, f []string) (ignored []string, err error) {
+	count := func(i int, what string) (int64, error) {
+		if f[i] == "" {
+			return 0, nil
+		}
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%s %q: not a number", what, f[i])
+		}
+		return n, nil
+	}
+	maxConn, err := count(10, "max connections")
+	if err != nil {
+		return nil, err
+	}
+	if maxConn > 1<<20 {
+		return nil, fmt.Errorf("max connections %d: too large", maxConn)
+	}
+	a.MaxConnections = int(maxConn)
+	if a.QuotaFiles, err = count(11, "files quota"); err != nil {
+		return nil, err
+	}
+	if a.QuotaBytes, err = count(12, "size quota"); err != nil {
+		return nil, err
+	}
+	if f[15] != "" {
+		// pure-ftpd also takes host names here; ferry matches addresses
+		// only, so a name is an error rather than a dropped restriction.
+		for _, n := range strings.Split(f[15], ",") {
+			p, err := ParseAllowFrom(n)
+			if err != nil {
+				return nil, fmt.Errorf("allowed client IPs: %q is not an address or CIDR", n)
+			}
+			a.AllowFrom = append(a.AllowFrom, p)
+		}
+	}
+	for _, x := range []struct {
+		i    int
+		name string
+	}{{6, "upload bandwidth"}, {7, "download bandwidth"}, {8, "upload ratio"}, {9, "download ratio"},
+		{13, "allowed local IPs"}, {14, "refused local IPs"}, {16, "refused client IPs"}, {17, "time restrictions"}} {
+		if f[x.i] != "" && f[x.i] != "0" {
+			ignored = append(ignored, x.name)
+		}
+	}
+	return ignored, nil
 }
 
 // hashKind names a hash's format for messages without revealing it: its

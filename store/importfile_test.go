@@ -217,3 +217,49 @@ func TestImportReportsEveryBadEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePasswdImportPureFTPd reads pure-ftpd's virtual users file
+// (pureftpd.passwd, 18 fields a line), which a passwd-only reader refused
+// line by line.
+func TestParsePasswdImportPureFTPd(t *testing.T) {
+	line := func(fields ...string) string {
+		f := make([]string, 18)
+		copy(f, fields)
+		return strings.Join(f, ":") + "\n"
+	}
+	md5 := "$1$12345678$o2n/JiO/h5VviOInWJ4OQ/"
+	in := line("joe", md5, "500", "101", "", "/home/ftpusers/joe/./") +
+		line("ann", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "500", "101", "Ann", "/home/ftpusers/ann/./",
+			"", "", "0", "0", "3", "1000", "10485760", "", "", "192.0.2.0/24,203.0.113.9", "", "") +
+		line("bob", md5, "500", "101", "", "/home/ftpusers/bob/./", "100", "", "1", "10", "", "", "", "", "", "", "198.51.100.7", "0900-1800")
+	accts, warns, err := ParsePasswdImport(strings.NewReader(in), nil, PasswdImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(accts) != 3 {
+		t.Fatalf("%d accounts", len(accts))
+	}
+	joe, ann, bob := accts[0].Account, accts[1].Account, accts[2].Account
+	if joe.Name != "joe" || joe.PasswordHash != md5 || joe.Home != "/home/ftpusers/joe" || *joe.UID != 500 ||
+		joe.QuotaBytes != 0 || joe.MaxConnections != 0 || len(joe.AllowFrom) != 0 {
+		t.Errorf("joe = %+v", joe)
+	}
+	if ann.Home != "/home/ftpusers/ann" || ann.MaxConnections != 3 || ann.QuotaFiles != 1000 || ann.QuotaBytes != 10<<20 ||
+		fmt.Sprint(ann.AllowFrom) != "[192.0.2.0/24 203.0.113.9/32]" {
+		t.Errorf("ann = %+v", ann)
+	}
+	if bob.MaxConnections != 0 || len(bob.AllowFrom) != 0 {
+		t.Errorf("bob = %+v", bob)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], `"bob"`) ||
+		!strings.Contains(warns[0], "upload bandwidth, upload ratio, download ratio, refused client IPs, time restrictions") {
+		t.Errorf("warnings %q", warns)
+	}
+	// A host name among the allowed addresses is refused, not dropped:
+	// dropping it would open the account to every address.
+	_, _, err = ParsePasswdImport(strings.NewReader(line("eve", md5, "500", "101", "", "/h/eve/./",
+		"", "", "", "", "", "", "", "", "", "ftp.example.com")), nil, PasswdImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), `"ftp.example.com"`) {
+		t.Errorf("host name in allowed client IPs: err = %v", err)
+	}
+}

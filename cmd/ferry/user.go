@@ -830,7 +830,10 @@ hashes come from --shadow (argon2id, bcrypt, SHA-crypt $5$/$6$, md5crypt $1$,
 Apache's $apr1$, also behind a Dovecot {SCHEME} prefix; locked and empty ones
 give no password). Keys come from
 --authorized-keys-dir/NAME if given, else from HOME/.ssh/authorized_keys
-when readable. The passwd home becomes the account's home.
+when readable. The passwd home becomes the account's home. pure-ftpd's
+pureftpd.passwd is read as it is (hash in the second field; its per-user
+connection limit, quotas and allowed client IPs are kept, and settings
+ferry lacks, such as bandwidth or refused IPs, are named in warnings).
 
 --csv reads a header "name,password_hash,home,authorized_keys" and one
 account per row; authorized_keys is a quoted field of key lines separated
@@ -898,7 +901,7 @@ by newlines; an empty home means the default.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&passwdFile, "passwd", "", "passwd(5)-style file")
+	fs.StringVar(&passwdFile, "passwd", "", "passwd(5)-style file, or pure-ftpd's pureftpd.passwd")
 	fs.StringVar(&shadowFile, "shadow", "", "shadow(5)-style file with the password hashes")
 	fs.StringVar(&keysDir, "authorized-keys-dir", "", "directory of authorized_keys files named after the accounts")
 	fs.Uint32Var(&minUID, "min-uid", 0, "skip passwd entries with a lower uid (e.g. 1000 for system accounts)")
