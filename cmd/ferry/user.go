@@ -961,18 +961,36 @@ recounts each account with a quota at its first session after starting.`,
 					UsedFiles int64  `json:"used_files"`
 				}
 				results := []result{}
+				// One home that cannot be counted (a file where the
+				// directory should be, a tree past MaxRecountEntries, an
+				// imported home ferry's user may not read) must not stop
+				// --all before the thousands of homes after it: each
+				// failure is reported, the rest recounted, and the exit
+				// status tells that some failed.
+				failed := 0
 				for _, a := range accts {
 					u, err := daemon.RecountHome(ctx, s, a.Name, a.HomeDir(o.g.dataDir))
 					if err != nil {
-						return fmt.Errorf("account %s: %w", a.Name, err)
+						if !all || ctx.Err() != nil {
+							return fmt.Errorf("account %s: %w", a.Name, err)
+						}
+						failed++
+						fmt.Fprintf(cmd.ErrOrStderr(), "error: account %s: %v\n", a.Name, err)
+						continue
 					}
 					results = append(results, result{a.Name, u.Bytes, u.Files})
 				}
 				if o.json {
-					return o.printJSON(cmd, results)
+					if err := o.printJSON(cmd, results); err != nil {
+						return err
+					}
+				} else {
+					for _, r := range results {
+						fmt.Fprintf(cmd.OutOrStdout(), "recounted account %s: %s in %d files\n", r.Account, formatSize(r.UsedBytes), r.UsedFiles)
+					}
 				}
-				for _, r := range results {
-					fmt.Fprintf(cmd.OutOrStdout(), "recounted account %s: %s in %d files\n", r.Account, formatSize(r.UsedBytes), r.UsedFiles)
+				if failed > 0 {
+					return fmt.Errorf("%d of %d accounts not recounted (see the errors above); their usage is unchanged", failed, len(accts))
 				}
 				return nil
 			})

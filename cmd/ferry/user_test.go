@@ -586,6 +586,43 @@ func TestUserQuotaCountsExistingFiles(t *testing.T) {
 	}
 }
 
+// TestUserRecountAllGoesOnPastBadHome: `recount --all` stopped at the
+// first home it could not count (here a file where the directory should
+// be; on a real host an imported home ferry's user may not read), so
+// every account after it in name order kept stale counters, and the
+// ones before it were stored without being printed.
+func TestUserRecountAllGoesOnPastBadHome(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, "", "user", "add", "anna")
+	mustRun(t, dir, "", "user", "add", "bert", "--home", notDir)
+	mustRun(t, dir, "", "user", "add", "cleo")
+	home := filepath.Join(dir, "home", "cleo")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "f"), make([]byte, 2048), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := ferryRun(t, dir, "", "user", "recount", "--all")
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 accounts not recounted") {
+		t.Errorf("recount --all err = %v, want it to report the one failure", err)
+	}
+	if !strings.Contains(errOut, "error: account bert:") {
+		t.Errorf("stderr %q does not name bert", errOut)
+	}
+	if want := "recounted account anna: 0 in 0 files\nrecounted account cleo: 2K in 1 files\n"; out != want {
+		t.Errorf("recount --all printed %q, want %q", out, want)
+	}
+	a, err := openStore(t, dir).LookupAccount(t.Context(), "cleo")
+	if err != nil || a.UsedBytes != 2048 || a.UsedFiles != 1 {
+		t.Fatalf("cleo after recount --all: %+v, %v", a, err)
+	}
+}
+
 // disablingReader is a password on standard input that, when read, has
 // someone else disable the account first, as `ferry user disable` run by
 // another script at the same moment.
