@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,44 @@ func TestShutdownRefusesNewChannels(t *testing.T) {
 		}
 		nc.Close()
 	}
+}
+
+// ferryGoroutines returns the stacks of goroutines running ferry code,
+// other than this package's tests.
+func ferryGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "github.com/ferry-sftp/ferry/") && !strings.Contains(g, "ferry/server_test.") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Once Shutdown has returned, the server's goroutines end promptly, as
+// net/http's do, pooled workers included: they used to wait for more
+// work for 10 s, and a caller's goroutine leak check (goleak) failed.
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler)})
+	client := ts.dial(t)
+	for range 3 {
+		if out, err := runCmd(client, "hi"); err != nil || out != "hi\n" {
+			t.Fatalf("exec: %q, %v", out, err)
+		}
+	}
+	client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for range 300 { // 3 s, well under the pool's 10 s idle wait
+		if left = ferryGoroutines(); len(left) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines left after Shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
 }

@@ -353,6 +353,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	s.handshakes.stop()
+	s.channelWorkers.stop()
 	for _, nc := range unauthenticated {
 		nc.Close()
 	}
@@ -396,6 +398,8 @@ func (s *Server) Close() error {
 		netConns = append(netConns, nc)
 	}
 	s.mu.Unlock()
+	s.handshakes.stop()
+	s.channelWorkers.stop()
 	for _, c := range conns {
 		c.disconnect(wire.DisconnectByApplication, "server shutting down")
 	}

@@ -25,6 +25,24 @@ type workerPool struct {
 	idle []chan func() // idle workers, most recently used last
 	max  int           // idle workers kept; 0 means handshakeWorkers
 	wait time.Duration // idle time before a worker exits; 0 means handshakeWorkerIdle
+	// stopped: the Server was shut down, so workers exit as soon as
+	// their function returns instead of waiting for more work.
+	stopped bool
+}
+
+// stop ends the idle workers now and every busy one when its function
+// returns. run still works afterwards, on goroutines of their own: a
+// handler outliving Close may still resume a session. Without it the
+// pool's goroutines outlived Shutdown by up to handshakeWorkerIdle, which
+// a caller checking for leaked goroutines (goleak) reported.
+func (p *workerPool) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	for _, ch := range p.idle {
+		close(ch)
+	}
+	p.idle = nil
 }
 
 // run runs f on an idle worker, or on a new one.
@@ -55,15 +73,19 @@ func (p *workerPool) work(f func()) {
 	for {
 		f()
 		p.mu.Lock()
-		if len(p.idle) >= maxIdle {
+		if p.stopped || len(p.idle) >= maxIdle {
 			p.mu.Unlock()
 			return
 		}
 		p.idle = append(p.idle, ch)
 		p.mu.Unlock()
 		t.Reset(wait)
+		var ok bool
 		select {
-		case f = <-ch:
+		case f, ok = <-ch:
+			if !ok {
+				return // stopped
+			}
 			continue
 		case <-t.C:
 		}
@@ -82,7 +104,9 @@ func (p *workerPool) work(f func()) {
 		}
 		p.mu.Unlock()
 		// run popped this worker as the timer fired: its function is on
-		// the way.
-		f = <-ch
+		// the way; or stop did, and closed ch.
+		if f, ok = <-ch; !ok {
+			return
+		}
 	}
 }

@@ -64,3 +64,40 @@ func TestWorkerPool(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestWorkerPoolStop: stop ends the idle workers, a busy one leaves when
+// its function returns, and run still runs functions afterwards.
+func TestWorkerPoolStop(t *testing.T) {
+	p := &workerPool{max: 4, wait: time.Hour}
+	release := make(chan struct{})
+	busyDone := make(chan struct{})
+	p.run(func() { <-release; close(busyDone) })
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		p.run(wg.Done)
+	}
+	wg.Wait()
+	p.stop()
+	p.mu.Lock()
+	idle := len(p.idle)
+	p.mu.Unlock()
+	if idle != 0 {
+		t.Fatalf("%d idle workers after stop", idle)
+	}
+	close(release)
+	<-busyDone
+	done := make(chan struct{})
+	p.run(func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("run after stop never ran its function")
+	}
+	p.mu.Lock()
+	idle = len(p.idle)
+	p.mu.Unlock()
+	if idle != 0 {
+		t.Fatalf("a worker went idle after stop (%d)", idle)
+	}
+}
