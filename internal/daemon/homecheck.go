@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/ferry-sftp/ferry/store"
 )
@@ -71,4 +75,86 @@ func resolveExisting(p string) string {
 		}
 		rest = append([]string{filepath.Base(dir)}, rest...)
 	}
+}
+
+// maxHomeLinks bounds the symbolic links followed in a home's path, as
+// the kernel's ELOOP limit (40) does.
+const maxHomeLinks = 40
+
+// checkHomePath refuses a home that a local user other than root and
+// ferry's own could swap for another directory, sshd's rule for
+// ChrootDirectory ("bad ownership or modes for chroot directory
+// component"): every directory in which a name of the path is looked up,
+// the targets of symbolic links included, must belong to root or to
+// ferry's user and be writable by nobody else, unless it is sticky
+// (/tmp) and the name in it belongs to root or ferry's user. A home under
+// a directory the web server's user can write (/srv/www, group www-data,
+// 0775) was served wherever a link put there by a compromised web
+// application pointed: another customer's home, or, with ferry as root,
+// /etc or /root/.ssh. Components not created yet are not checked
+// (homeDir checks again once it has made them).
+func checkHomePath(home string) error {
+	euid := uint32(os.Geteuid())
+	trusted := func(fi os.FileInfo) (uint32, bool) {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return 0, true
+		}
+		return st.Uid, st.Uid == 0 || st.Uid == euid
+	}
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return err
+	}
+	names := strings.Split(abs, "/")
+	dir, links := "/", 0
+	for len(names) > 0 {
+		name := names[0]
+		names = names[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			dir = filepath.Dir(dir)
+			continue
+		}
+		dfi, err := os.Lstat(dir)
+		if err != nil {
+			return err
+		}
+		if uid, ok := trusted(dfi); !ok {
+			return fmt.Errorf("home %s: directory %s belongs to uid %d, who could replace the home with a link to any other directory; give it to root (chown root %s)", home, dir, uid, dir)
+		}
+		shared := dfi.Mode()&0o022 != 0
+		if shared && dfi.Mode()&fs.ModeSticky == 0 {
+			return fmt.Errorf("home %s: directory %s is writable by group or others, who could replace the home with a link to any other directory (chmod go-w %s)", home, dir, dir)
+		}
+		next := filepath.Join(dir, name)
+		fi, err := os.Lstat(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if uid, ok := trusted(fi); shared && !ok {
+			return fmt.Errorf("home %s: %s, in the sticky directory %s, belongs to uid %d, who could point it at any other directory", home, next, dir, uid)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			dir = next
+			continue
+		}
+		if links++; links > maxHomeLinks {
+			return fmt.Errorf("home %s: too many levels of symbolic links", home)
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return err
+		}
+		if filepath.IsAbs(target) {
+			dir = "/"
+		}
+		names = append(strings.Split(target, "/"), names...)
+	}
+	return nil
 }

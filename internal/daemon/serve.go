@@ -686,10 +686,20 @@ func (d *Daemon) homeDir(cfg *Config, acct *store.Account) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if acct.Home != "" {
+		// Before MkdirAll too, which would follow a link planted in the
+		// path to create directories wherever it pointed.
+		if err := checkHomePath(home); err != nil {
+			return "", err
+		}
+	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", err
 	}
 	if acct.Home != "" {
+		if err := checkHomePath(home); err != nil {
+			return "", err
+		}
 		if err := checkHome(cfg, home); err != nil {
 			return "", err
 		}
