@@ -86,30 +86,31 @@ var csvImportColumns = []string{"name", "password_hash", "home", "authorized_key
 // "name,password_hash,home,authorized_keys". authorized_keys holds zero or
 // more lines (a quoted field may span lines); an empty home means the
 // default; an empty password_hash means no password. Imported accounts are
-// enabled. Errors name the CSV line; a bad row does not stop the reading,
+// enabled. A hash of a format ferry cannot verify fails its row, or with
+// opts.SkipUnsupportedHashes gives the account no password and a warning.
+// Errors name the CSV line; a bad row does not stop the reading,
 // so that the error, an *ImportErrors, lists every bad row (a CSV syntax
 // error still ends it, since the rows after it cannot be told apart).
-func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
+func ParseCSVImport(r io.Reader, opts CSVImportOptions) (accounts []NewAccount, warnings []string, err error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = len(csvImportColumns)
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("csv header: %w", err)
+		return nil, nil, fmt.Errorf("csv header: %w", err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) // spreadsheet exports start with a BOM
 		if !slices.Contains(csvImportColumns, h) {
-			return nil, fmt.Errorf("csv header: unknown column %q (want %s)", h, strings.Join(csvImportColumns, ","))
+			return nil, nil, fmt.Errorf("csv header: unknown column %q (want %s)", h, strings.Join(csvImportColumns, ","))
 		}
 		if _, dup := col[h]; dup {
-			return nil, fmt.Errorf("csv header: column %q twice", h)
+			return nil, nil, fmt.Errorf("csv header: column %q twice", h)
 		}
 		col[h] = i
 	}
 	var (
-		out   []NewAccount
 		errs  ImportErrors
 		lines = map[string]int{} // name → CSV line it is first on
 	)
@@ -120,12 +121,12 @@ func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
 		}
 		if err != nil {
 			errs.add(fmt.Errorf("csv: %w", err))
-			return nil, errs.err()
+			return nil, nil, errs.err()
 		}
 		line, _ := cr.FieldPos(0)
 		if rows == MaxImportAccounts {
 			errs.add(fmt.Errorf("csv line %d: more than %d accounts", line, MaxImportAccounts))
-			return nil, errs.err()
+			return nil, nil, errs.err()
 		}
 		a := &Account{
 			Name:         strings.TrimSpace(rec[col["name"]]),
@@ -134,8 +135,12 @@ func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
 			Enabled:      true,
 		}
 		if err := checkImported(a); err != nil {
-			errs.add(fmt.Errorf("csv line %d: %w", line, err))
-			continue
+			if !opts.SkipUnsupportedHashes || !errors.Is(err, password.ErrUnknownFormat) {
+				errs.add(fmt.Errorf("csv line %d: %w", line, err))
+				continue
+			}
+			warnings = append(warnings, fmt.Sprintf("csv line %d: account %q: password hash %s not supported, imported without a password", line, a.Name, hashKind(a.PasswordHash)))
+			a.PasswordHash = ""
 		}
 		if first, dup := lines[a.Name]; dup {
 			errs.add(fmt.Errorf("csv line %d: account %q: %w (on line %d too)", line, a.Name, ErrExists, first))
@@ -147,12 +152,20 @@ func ParseCSVImport(r io.Reader) ([]NewAccount, error) {
 			errs.add(fmt.Errorf("csv line %d: account %q: more than %d keys", line, a.Name, MaxKeysPerAccount))
 			continue
 		}
-		out = append(out, NewAccount{Account: a, Keys: keys})
+		accounts = append(accounts, NewAccount{Account: a, Keys: keys})
 	}
 	if err := errs.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return accounts, warnings, nil
+}
+
+// CSVImportOptions tune ParseCSVImport.
+type CSVImportOptions struct {
+	// SkipUnsupportedHashes imports accounts whose hash ferry cannot
+	// verify (DES crypt, yescrypt, unsalted digests) without a password
+	// instead of failing the import; each is reported in warnings.
+	SkipUnsupportedHashes bool
 }
 
 func checkImported(a *Account) error {
@@ -174,7 +187,7 @@ func unsupportedHint(err error) string {
 	if !errors.Is(err, password.ErrUnknownFormat) {
 		return ""
 	}
-	return " (ferry verifies argon2id, bcrypt $2a$/$2b$/$2y$, SHA-crypt $5$/$6$, md5crypt $1$ and $apr1$, with or without a {SCHEME} prefix; not DES crypt, yescrypt or unsalted digests)"
+	return " (ferry verifies argon2id, bcrypt $2a$/$2b$/$2y$, SHA-crypt $5$/$6$, md5crypt $1$ and $apr1$, with or without a {SCHEME} prefix; not DES crypt, yescrypt or unsalted digests; --skip-unsupported-hashes imports such accounts without a password)"
 }
 
 // splitKeyLines splits authorized_keys text into lines, dropping blank and

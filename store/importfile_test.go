@@ -18,7 +18,7 @@ func TestParseCSVImport(t *testing.T) {
 	in := "\ufeffname,password_hash,home,authorized_keys\n" +
 		"alice," + sha512Hash + ",/srv/alice,\"" + k1 + "\n# comment\n\n" + k2 + "\n\"\n" +
 		"bob,,,\n"
-	got, err := ParseCSVImport(strings.NewReader(in))
+	got, _, err := ParseCSVImport(strings.NewReader(in), CSVImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestParseCSVImport(t *testing.T) {
 		t.Fatalf("bob = %+v keys %q", b.Account, b.Keys)
 	}
 	// Columns in another order.
-	got, err = ParseCSVImport(strings.NewReader("home,name,authorized_keys,password_hash\n/h,carol,,\n"))
+	got, _, err = ParseCSVImport(strings.NewReader("home,name,authorized_keys,password_hash\n/h,carol,,\n"), CSVImportOptions{})
 	if err != nil || got[0].Account.Name != "carol" || got[0].Account.Home != "/h" {
 		t.Fatalf("reordered: %+v, %v", got, err)
 	}
@@ -50,7 +50,7 @@ func TestParseCSVImport(t *testing.T) {
 		{"name,password_hash,home,authorized_keys\nx,,,\ny,,\n", "wrong number of fields"},
 		{"name,password_hash,home,authorized_keys\n\"x,,,\n", "csv"},
 	} {
-		_, err := ParseCSVImport(strings.NewReader(tc.in))
+		_, _, err := ParseCSVImport(strings.NewReader(tc.in), CSVImportOptions{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseCSVImport(%q) err = %v, want it to mention %q", tc.in, err, tc.want)
 		}
@@ -134,7 +134,7 @@ func FuzzParseCSVImport(f *testing.F) {
 	f.Add("home,name,authorized_keys,password_hash\n,bob,,\n")
 	f.Add("name,password_hash,home,authorized_keys\n\"x\"\"y\",,,\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		accts, err := ParseCSVImport(strings.NewReader(in))
+		accts, _, err := ParseCSVImport(strings.NewReader(in), CSVImportOptions{})
 		if err != nil {
 			return
 		}
@@ -177,7 +177,7 @@ func TestImportReportsEveryBadEntry(t *testing.T) {
 		"bad name,,,\n" +
 		"ok1,,,\n" +
 		"yes,$y$j9T$abc$def,,\n"
-	_, err := ParseCSVImport(strings.NewReader(csvIn))
+	_, _, err := ParseCSVImport(strings.NewReader(csvIn), CSVImportOptions{})
 	var ie *ImportErrors
 	if !errors.As(err, &ie) || ie.Count != 4 || len(ie.Errs) != 4 {
 		t.Fatalf("err = %v, want 4 failures listed", err)
@@ -196,7 +196,7 @@ func TestImportReportsEveryBadEntry(t *testing.T) {
 	for i := range MaxImportErrorsListed + 10 {
 		fmt.Fprintf(&many, "u%d,{PLAIN}secret,,\n", i)
 	}
-	_, err = ParseCSVImport(strings.NewReader(many.String()))
+	_, _, err = ParseCSVImport(strings.NewReader(many.String()), CSVImportOptions{})
 	if !errors.As(err, &ie) || ie.Count != MaxImportErrorsListed+10 || len(ie.Errs) != MaxImportErrorsListed ||
 		!strings.Contains(err.Error(), "... and 10 more") {
 		t.Fatalf("%d bad rows: err = %v", MaxImportErrorsListed+10, err)

@@ -817,7 +817,7 @@ func (o *userOptions) importCmd() *cobra.Command {
 	var (
 		passwdFile, shadowFile, keysDir, csvFile string
 		minUID                                   uint32
-		skipUnsupported                          bool
+		skipUnsupported, skipExisting            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import (--passwd FILE [--shadow FILE] [--authorized-keys-dir DIR] | --csv FILE)",
@@ -852,7 +852,7 @@ by newlines; an empty home means the default.`,
 				if shadowFile != "" || keysDir != "" {
 					return errors.New("--shadow and --authorized-keys-dir go with --passwd, not --csv")
 				}
-				accts, err = readImport(csvFile, store.ParseCSVImport)
+				accts, warnings, err = readCSVImport(csvFile, store.CSVImportOptions{SkipUnsupportedHashes: skipUnsupported})
 			default:
 				accts, warnings, err = importPasswd(passwdFile, shadowFile, keysDir, store.PasswdImportOptions{MinUID: minUID, SkipUnsupportedHashes: skipUnsupported})
 			}
@@ -873,6 +873,28 @@ by newlines; an empty home means the default.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			return o.withStore(cmd, func(ctx context.Context, s store.Store) error {
+				skipped := 0
+				if skipExisting {
+					// A migration runs the import again for the
+					// customers the old server gained meanwhile.
+					existing, err := s.ListAccounts(ctx)
+					if err != nil {
+						return err
+					}
+					taken := make(map[string]bool, len(existing))
+					for _, a := range existing {
+						taken[a.Name] = true
+					}
+					fresh := accts[:0]
+					for _, a := range accts {
+						if taken[a.Account.Name] {
+							skipped++
+							continue
+						}
+						fresh = append(fresh, a)
+					}
+					accts = fresh
+				}
 				if err := s.ImportAccounts(ctx, accts); err != nil {
 					return fmt.Errorf("import failed, nothing imported: %w", err)
 				}
@@ -893,9 +915,13 @@ by newlines; an empty home means the default.`,
 					for i, a := range accts {
 						names[i] = a.Account.Name
 					}
-					return o.printJSON(cmd, map[string]any{"imported": names, "accounts": len(accts), "keys": nkeys, "passwords": npw, "warnings": len(warnings)})
+					return o.printJSON(cmd, map[string]any{"imported": names, "accounts": len(accts), "keys": nkeys, "passwords": npw,
+						"warnings": len(warnings), "skipped_existing": skipped})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "imported %d accounts (%d with a password, %d keys, %d warnings)\n", len(accts), npw, nkeys, len(warnings))
+				if skipExisting {
+					fmt.Fprintf(cmd.OutOrStdout(), "skipped %d accounts that already existed (unchanged)\n", skipped)
+				}
 				return nil
 			})
 		},
@@ -905,8 +931,9 @@ by newlines; an empty home means the default.`,
 	fs.StringVar(&shadowFile, "shadow", "", "shadow(5)-style file with the password hashes")
 	fs.StringVar(&keysDir, "authorized-keys-dir", "", "directory of authorized_keys files named after the accounts")
 	fs.Uint32Var(&minUID, "min-uid", 0, "skip passwd entries with a lower uid (e.g. 1000 for system accounts)")
-	fs.BoolVar(&skipUnsupported, "skip-unsupported-hashes", false, "import accounts whose hash ferry cannot verify (yescrypt, DES) without a password")
+	fs.BoolVar(&skipUnsupported, "skip-unsupported-hashes", false, "import accounts whose hash ferry cannot verify (yescrypt, DES) without a password, with a warning each")
 	fs.StringVar(&csvFile, "csv", "", "CSV file: name,password_hash,home,authorized_keys")
+	fs.BoolVar(&skipExisting, "skip-existing", false, "leave accounts that already exist as they are and import the others (to import a newer export again)")
 	return cmd
 }
 
@@ -1000,17 +1027,17 @@ recounts each account with a quota at its first session after starting.`,
 	return cmd
 }
 
-func readImport(name string, parse func(io.Reader) ([]store.NewAccount, error)) ([]store.NewAccount, error) {
+func readCSVImport(name string, opts store.CSVImportOptions) ([]store.NewAccount, []string, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	accts, err := parse(f)
+	accts, warnings, err := store.ParseCSVImport(f, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return accts, nil
+	return accts, warnings, nil
 }
 
 func importPasswd(passwdFile, shadowFile, keysDir string, opts store.PasswdImportOptions) ([]store.NewAccount, []string, error) {
