@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,7 +59,7 @@ func TestRunAsSupplementaryGroups(t *testing.T) {
 		}
 	}
 	if got := fields["Uid"]; !slices.Equal(got, []string{u.Uid, u.Uid, u.Uid, u.Uid}) {
-		t.Errorf("Uid (real, effective, saved, fs) %q after the drop, want %s in all", got, u.Uid)
+		t.Errorf("Uid (moved, effective, saved, fs) %q after the drop, want %s in all", got, u.Uid)
 	}
 	if got := fields["Gid"]; !slices.Equal(got, []string{u.Gid, u.Gid, u.Gid, u.Gid}) {
 		t.Errorf("Gid %q after the drop, want %s in all", got, u.Gid)
@@ -110,4 +112,38 @@ func userWithSupplementaryGroups(t *testing.T) (*user.User, []string) {
 	}
 	t.Skip("no user with a supplementary group in /etc/group")
 	return nil, nil
+}
+
+// TestChownDataDirThroughLink: a data_dir that is a symbolic link (the
+// data moved to a larger disk) is given to run_as itself; the link was,
+// and the directory stayed root's 0700, which run_as could not enter.
+func TestChownDataDirThroughLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a directory to another uid needs root")
+	}
+	base := t.TempDir()
+	moved := filepath.Join(base, "disk", "ferry")
+	if err := os.MkdirAll(moved, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(moved, "ferry.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "data")
+	if err := os.Symlink(moved, link); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 65534, 65534
+	if err := chownDataDir(link, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{moved, filepath.Join(moved, "ferry.db")} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s owned by %d:%d after chownDataDir through a link, want %d:%d", p, st.Uid, st.Gid, uid, gid)
+		}
+	}
 }

@@ -1019,7 +1019,14 @@ func chownDataDir(dir string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	}
-	if err := chown(dir); err != nil {
+	// The data directory itself through a link the admin made (the data
+	// moved to a larger disk): Lchown gave run_as the link and left the
+	// directory root's, 0700, which run_as then could not enter.
+	top, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if err := chown(top); err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(dir)
