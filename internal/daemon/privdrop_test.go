@@ -59,7 +59,7 @@ func TestRunAsSupplementaryGroups(t *testing.T) {
 		}
 	}
 	if got := fields["Uid"]; !slices.Equal(got, []string{u.Uid, u.Uid, u.Uid, u.Uid}) {
-		t.Errorf("Uid (moved, effective, saved, fs) %q after the drop, want %s in all", got, u.Uid)
+		t.Errorf("Uid (real, effective, saved, fs) %q after the drop, want %s in all", got, u.Uid)
 	}
 	if got := fields["Gid"]; !slices.Equal(got, []string{u.Gid, u.Gid, u.Gid, u.Gid}) {
 		t.Errorf("Gid %q after the drop, want %s in all", got, u.Gid)
