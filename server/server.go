@@ -151,6 +151,9 @@ type Server struct {
 	// Auth configures user authentication; Auth.Authenticator is required.
 	Auth auth.Config
 	// Connection configures windows, packet sizes and channel limits.
+	// The Server sets its hooks itself (HandleOpen, HandleMessage,
+	// Inspect, GlobalRequestTypes; DiscardExtendedData is always on):
+	// values given for them are ignored. Use the handler maps instead.
 	Connection connection.Config
 
 	// Handler serves "shell" and "exec" requests; nil refuses them.

@@ -142,8 +142,11 @@ func (s *Session) runRecovered(f func()) (returned bool) {
 // NotifyReadable a handler can then hold no goroutine while it waits for
 // input; the sftp subsystem idles so. Call Detach before the handler
 // returns; end may be called from any goroutine, and calls after the
-// first do nothing. A handler that panics ends its session, detached or
-// not.
+// first do nothing. end must be called even when the client closed the
+// session or the connection ended (Read fails, Context is done): until
+// it is, the connection counts the session as running, so ServeConn does
+// not return, OnConnClosed is not called and Shutdown waits for it. A
+// handler that panics ends its session, detached or not.
 func (s *Session) Detach() (end func(exitStatus int)) {
 	s.mu.Lock()
 	s.detached = true
@@ -213,8 +216,10 @@ func (s *Session) Environ() []string {
 	return append([]string(nil), s.env...)
 }
 
-// Command is the command to run for exec (the forced command when the
-// account or key has one); empty for a shell or subsystem.
+// Command is the command to run for exec; empty for a shell or
+// subsystem. A forced command (Permissions.ForceCommand) replaces all
+// three: Command is then the forced command, whatever the client asked
+// for (see RawCommand).
 func (s *Session) Command() string { return s.command }
 
 // RawCommand is the command the client asked for (SSH_ORIGINAL_COMMAND
@@ -238,7 +243,8 @@ func (s *Session) Pty() (pty Pty, windowChanges <-chan Window, ok bool) {
 }
 
 // Signals registers a channel for "signal" requests; nil unregisters.
-// Signals are dropped when c is full.
+// Signals are dropped when c is full, and lost when no channel is
+// registered, as before the handler called Signals.
 func (s *Session) Signals(c chan<- Signal) {
 	s.mu.Lock()
 	s.signals = c
