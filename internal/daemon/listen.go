@@ -60,7 +60,7 @@ func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
 				continue
 			}
 			closeAll()
-			return nil, fmt.Errorf("listen %s: %w", a, err)
+			return nil, listenError(a, err)
 		}
 		log.Info("listening", "addr", l.Addr().String())
 		out = append(out, l)
@@ -72,6 +72,17 @@ func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
 		return nil, errors.New("listen: no addresses")
 	}
 	return out, nil
+}
+
+// listenError is a failed bind's error, which for a privileged port says
+// how to get the right to it: "bind: permission denied" alone left an
+// admin who moved ferry to port 22 without root to guess.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("listen %s: %w (ports below 1024 need root or CAP_NET_BIND_SERVICE: "+
+			"AmbientCapabilities=CAP_NET_BIND_SERVICE, as contrib/ferry.service has, or start ferry as root with run_as)", addr, err)
+	}
+	return fmt.Errorf("listen %s: %w", addr, err)
 }
 
 // listenOne binds one address. The network names the address family:
