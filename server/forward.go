@@ -208,6 +208,7 @@ func (c *Conn) handleStreamlocalForward(ctx context.Context, req *connection.Glo
 		return
 	}
 	if c.srv.RemoteSocketForward == nil || c.Permissions().NoPortForwarding || !c.srv.RemoteSocketForward(c, f.SocketPath) {
+		c.logRefusedForward("streamlocal-forward", f.SocketPath)
 		req.Reply(false, nil)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -143,8 +144,13 @@ func TestRefusedForwardLogged(t *testing.T) {
 	if _, err := client.Listen("tcp", "127.0.0.1:0"); err == nil {
 		t.Fatal("a remote forward with no RemoteForward policy was opened")
 	}
+	socket := filepath.Join(t.TempDir(), "fwd.sock")
+	if _, err := client.ListenUnix(socket); err == nil {
+		t.Fatal("a remote socket forward with no RemoteSocketForward policy was opened")
+	}
 	out := logs.String()
-	for _, want := range []string{"kind=direct-tcpip target=127.0.0.1:9", "kind=tcpip-forward target=127.0.0.1:0"} {
+	for _, want := range []string{"kind=direct-tcpip target=127.0.0.1:9", "kind=tcpip-forward target=127.0.0.1:0",
+		"kind=streamlocal-forward target=" + socket} {
 		if !strings.Contains(out, "msg=\"forward refused\" remote=127.0.0.1:") || !strings.Contains(out, want) {
 			t.Errorf("log lacks a refusal with %s:\n%s", want, out)
 		}
