@@ -140,7 +140,7 @@ func (s *session) open(m *openReq) {
 	if modifies {
 		// Measured before the size below: a shrink after it makes the
 		// first write measure the file again.
-		h.shrinks = o.QuotaLock.shrinks.Load()
+		h.own.shrinks = o.QuotaLock.shrinks.Load()
 		fi, err := s.fs.Lstat(p)
 		exists := err == nil
 		isLink := exists && fi.Mode()&fs.ModeSymlink != 0
@@ -253,7 +253,10 @@ func (s *session) open(m *openReq) {
 			}
 			h.f = f
 			if exists && !dangling && flags&os.O_TRUNC == 0 {
-				h.size = fi.Size()
+				h.own.size = fi.Size()
+			}
+			if o.Quota != nil {
+				o.QuotaLock.attach(h)
 			}
 		}
 	} else {
@@ -721,25 +724,27 @@ func (s *session) truncate(p string, h *handle, size int64) error {
 	// truncate of a removed file would release its bytes a second time
 	// and an account could upload past its quota without end.
 	orphan := h != nil && unlinked(fi)
+	var c *fileCharge
 	if h != nil {
-		h.qmu.Lock()
-		defer h.qmu.Unlock()
+		c = h.c
+		c.mu.Lock()
+		defer c.mu.Unlock()
 	}
 	switch {
 	case err != nil && size > fi.Size():
 		q.Release(s.ctx, size-fi.Size(), 0)
 	case err == nil && size > fi.Size() && orphan:
-		h.orphanCharged += size - fi.Size()
+		c.orphanCharged += size - fi.Size()
 	case err == nil && size < fi.Size():
 		freed := fi.Size() - size
 		if orphan {
-			freed = min(freed, h.orphanCharged)
-			h.orphanCharged -= freed
+			freed = min(freed, c.orphanCharged)
+			c.orphanCharged -= freed
 		}
 		q.Release(s.ctx, freed, 0)
 	}
-	if err == nil && h != nil {
-		h.size = size
+	if err == nil && c != nil {
+		c.size = size
 	}
 	return err
 }

@@ -88,6 +88,91 @@ type Quota interface {
 type QuotaLock struct {
 	mu      sync.RWMutex
 	shrinks atomic.Uint64
+
+	// charges holds the charge of each file written in place through
+	// more than zero handles, so that handles of any session of the
+	// account writing one file share what it is charged for (see
+	// fileCharge).
+	chargesMu sync.Mutex
+	charges   map[fileID]*fileCharge
+}
+
+// fileID names one file whatever its names: its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// fileCharge is a file's size as charged to the quota. Handles that write
+// a file in place share one (QuotaLock.attach): each used to count from
+// its own idea of the file's end, so a second handle writing a range the
+// first had written (two resumed uploads of one file, a client's parallel
+// chunks with atomic uploads off) was charged for it again, until a
+// recount.
+type fileCharge struct {
+	// mu guards the rest. shrinks is the QuotaLock generation size was
+	// measured in: after a shrink elsewhere the file may be shorter than
+	// size says.
+	mu      sync.Mutex
+	size    int64
+	shrinks uint64
+	// orphanCharged is what was charged for the file while it had no
+	// name left (removed or renamed over while open, measured at the
+	// last shrink): REMOVE released the file as it stood, and no later
+	// REMOVE can release what a write or truncate added since, so the
+	// last CLOSE gives it back.
+	orphan        bool
+	orphanCharged int64
+	// writing counts the charged writes in flight and shortWrite notes
+	// that one of them failed (see settleWrite).
+	writing    int
+	shortWrite bool
+
+	// id and refs (the handles sharing it) are under
+	// QuotaLock.chargesMu; refs is 0 for a charge of one handle's own.
+	id   fileID
+	refs int
+}
+
+// attach makes h share the charge of the file it has open with the
+// account's other handles on it, or registers h's own charge as the
+// file's. A file that cannot be identified keeps a charge of its own.
+func (l *QuotaLock) attach(h *handle) {
+	fi, err := h.f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	dev, ino, ok := vfs.FileID(fi)
+	if !ok {
+		return
+	}
+	id := fileID{dev, ino}
+	l.chargesMu.Lock()
+	defer l.chargesMu.Unlock()
+	if c := l.charges[id]; c != nil {
+		c.refs++
+		h.c = c
+		return
+	}
+	if l.charges == nil {
+		l.charges = make(map[fileID]*fileCharge)
+	}
+	h.own.id, h.own.refs = id, 1
+	l.charges[id] = &h.own
+}
+
+// detach ends h's share of its file's charge and reports whether it was
+// the last handle on it (or the charge was its own).
+func (l *QuotaLock) detach(h *handle) (last bool) {
+	c := h.c
+	l.chargesMu.Lock()
+	defer l.chargesMu.Unlock()
+	if c.refs == 0 {
+		return true
+	}
+	c.refs--
+	if c.refs > 0 {
+		return false
+	}
+	delete(l.charges, c.id)
+	return true
 }
 
 // Shrink takes the write lock for an operation that may shrink, unlink
@@ -407,23 +492,10 @@ type handle struct {
 	bytesRead    atomic.Int64
 	bytesWritten atomic.Int64
 
-	// qmu guards size, the file's size as charged to the quota, and
-	// shrinks, the QuotaLock generation size was measured in: after a
-	// shrink elsewhere the file may be shorter than size says.
-	qmu     sync.Mutex
-	size    int64
-	shrinks uint64
-	// orphanCharged is what was charged for the file while it had no
-	// name left (removed or renamed over while open, measured at the
-	// last shrink): REMOVE released the file as it stood, and no later
-	// REMOVE can release what a write or truncate added since, so CLOSE
-	// gives it back. Under qmu.
-	orphan        bool
-	orphanCharged int64
-	// writing counts the charged writes in flight and shortWrite notes
-	// that one of them failed (see settleWrite); both under qmu.
-	writing    int
-	shortWrite bool
+	// c is the file's charge to the quota: own, or the one the
+	// account's handles writing the file share (QuotaLock.attach).
+	c   *fileCharge
+	own fileCharge
 }
 
 // slot is one request in flight; conflicts are checked against all slots.
@@ -1400,9 +1472,9 @@ func (s *session) chargedWrite(h *handle, data []byte, off int64) error {
 		_, err = h.f.WriteAt(data, off)
 	}
 	if err != nil {
-		h.qmu.Lock()
-		h.shortWrite = true
-		h.qmu.Unlock()
+		h.c.mu.Lock()
+		h.c.shortWrite = true
+		h.c.mu.Unlock()
 	}
 	return err
 }
@@ -1411,28 +1483,29 @@ func (s *session) chargedWrite(h *handle, data []byte, off int64) error {
 // (ENOSPC, EDQUOT, EFBIG, or EIO) was charged up to its end and left the
 // file shorter; an in-place file keeps what was written and its charge
 // stayed until the next recount (1.4 MB over on a 2 MB disk for one
-// 3 MB put). Once none of the handle's writes is in flight (another may
+// 3 MB put). Once none of the file's writes is in flight (another may
 // have been charged for a range it has not written yet), the file is
 // measured and what it lacks of its charge is given back. Still under the
 // QuotaLock's read lock, so no shrink has released any of it meanwhile.
 // An atomic upload gives back all it held instead (abandonUpload).
 func (s *session) settleWrite(h *handle) {
-	h.qmu.Lock()
-	defer h.qmu.Unlock()
-	h.writing--
-	if h.writing > 0 || !h.shortWrite || h.tmp != "" {
+	c := h.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writing--
+	if c.writing > 0 || !c.shortWrite || h.tmp != "" {
 		return
 	}
-	h.shortWrite = false
+	c.shortWrite = false
 	fi, err := h.f.Stat()
-	if err != nil || fi.Size() >= h.size {
+	if err != nil || fi.Size() >= c.size {
 		return
 	}
-	s.srv.opts.Quota.Release(s.ctx, h.size-fi.Size(), 0)
-	if h.orphan {
-		h.orphanCharged -= min(h.orphanCharged, h.size-fi.Size())
+	s.srv.opts.Quota.Release(s.ctx, c.size-fi.Size(), 0)
+	if c.orphan {
+		c.orphanCharged -= min(c.orphanCharged, c.size-fi.Size())
 	}
-	h.size = fi.Size()
+	c.size = fi.Size()
 }
 
 // unlinked reports whether fi, an open file's Stat, has no name left.
@@ -1444,36 +1517,37 @@ func unlinked(fi fs.FileInfo) bool {
 // chargeWrite reserves quota for the bytes a write adds past the file's
 // end, with the QuotaLock's read lock held.
 func (s *session) chargeWrite(h *handle, off, n int64) error {
-	h.qmu.Lock()
-	defer h.qmu.Unlock()
+	c := h.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if h.abandoned.Load() {
 		// Emptied by abandonUpload after chargedWrite looked: a charge
 		// now would count bytes the CLOSE throws away.
 		return errUploadDiscarded
 	}
-	if g := s.srv.opts.QuotaLock.shrinks.Load(); g != h.shrinks {
+	if g := s.srv.opts.QuotaLock.shrinks.Load(); g != c.shrinks {
 		// A file was truncated or removed since size was measured, and
 		// its size released: charge from what the file holds now.
 		if fi, err := h.f.Stat(); err == nil {
-			h.size = fi.Size()
-			h.orphan = unlinked(fi)
+			c.size = fi.Size()
+			c.orphan = unlinked(fi)
 		}
-		h.shrinks = g
+		c.shrinks = g
 	}
 	end := off + n
 	if h.append {
-		end = h.size + n
+		end = c.size + n
 	}
-	if end > h.size {
-		if err := s.reserve(h.path, end-h.size, 0); err != nil {
+	if end > c.size {
+		if err := s.reserve(h.path, end-c.size, 0); err != nil {
 			return err
 		}
-		if h.orphan {
-			h.orphanCharged += end - h.size
+		if c.orphan {
+			c.orphanCharged += end - c.size
 		}
-		h.size = end
+		c.size = end
 	}
-	h.writing++
+	c.writing++
 	return nil
 }
 
@@ -1489,16 +1563,16 @@ func (s *session) abandonUpload(h *handle) {
 	if h.tmp == "" || !h.abandoned.CompareAndSwap(false, true) {
 		return
 	}
-	h.qmu.Lock()
-	defer h.qmu.Unlock()
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
 	if err := h.f.Truncate(0); err != nil {
 		s.log.Warn("sftp: cannot empty a failed upload", "path", h.tmp, "err", err)
 		return
 	}
 	if q := s.srv.opts.Quota; q != nil {
-		q.Release(s.ctx, h.size, 0)
+		q.Release(s.ctx, h.c.size, 0)
 	}
-	h.size = 0
+	h.c.size = 0
 }
 
 // lockShrink takes the account's QuotaLock for an operation that may
@@ -1590,6 +1664,9 @@ func (s *session) newHandle(h *handle) ([]byte, bool) {
 	}
 	h.id = s.nextHandle
 	h.start = time.Now()
+	if h.c == nil {
+		h.c = &h.own
+	}
 	s.handles[h.id] = h
 	s.srv.openHandles.Add(1)
 	return binary.BigEndian.AppendUint32(nil, h.id), true
@@ -1635,16 +1712,18 @@ func (s *session) finish(h *handle, commit bool) error {
 				s.log.Warn("sftp: cannot remove temporary upload", "path", h.tmp, "err", rerr)
 			}
 			if q != nil {
-				q.Release(s.ctx, h.size, 1)
+				q.Release(s.ctx, h.c.size, 1)
 			}
 		}
 	} else {
 		err = h.f.Close()
-		if q != nil {
-			h.qmu.Lock()
-			orphanCharged := h.orphanCharged
-			h.orphanCharged = 0
-			h.qmu.Unlock()
+		if q != nil && s.srv.opts.QuotaLock.detach(h) {
+			// The last handle on the file: what was charged for it
+			// after it lost its last name goes back with it.
+			h.c.mu.Lock()
+			orphanCharged := h.c.orphanCharged
+			h.c.orphanCharged = 0
+			h.c.mu.Unlock()
 			if orphanCharged > 0 {
 				q.Release(s.ctx, orphanCharged, 0)
 			}

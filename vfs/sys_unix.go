@@ -32,6 +32,16 @@ func Owner(fi fs.FileInfo) (uid, gid uint32, nlink uint64, ok bool) {
 	return st.Uid, st.Gid, uint64(st.Nlink), true
 }
 
+// FileID returns the device and inode numbers of fi, which name one file
+// whatever its names, when the FileInfo came from a Unix stat(2).
+func FileID(fi fs.FileInfo) (dev, ino uint64, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), uint64(st.Ino), true
+}
+
 // openNonblock is added to every open: open(2) of a FIFO without a peer
 // (for reading without a writer, or for writing without a reader) blocks
 // until one comes, and a blocked open holds its OS thread, the session's
