@@ -302,3 +302,18 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	}
 	t.Fatalf("%d goroutines left after Shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
 }
+
+// A session whose client never asks for a shell, command or subsystem
+// does not hold Shutdown up: nothing runs in it.
+func TestShutdownClosesSessionWithoutProgram(t *testing.T) {
+	ts := startServer(t, &server.Server{Handler: server.HandlerFunc(echoHandler)})
+	client := ts.dial(t)
+	if _, err := client.NewSession(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v, want nil: a session with nothing running held it up", err)
+	}
+}

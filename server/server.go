@@ -221,6 +221,8 @@ type Server struct {
 	netConns  map[net.Conn]servedConn // every connection being served, any phase
 	conns     map[*Conn]struct{}      // the authenticated ones
 	shutdown  bool
+	// closing is closed when shutdown is set; made on first use.
+	closing chan struct{}
 
 	handshakes workerPool // runs key exchanges and authentication
 	// channelWorkers runs channel handlers and sessions resumed by
@@ -330,8 +332,9 @@ func isTemporary(err error) bool {
 // half-open socket) hold Shutdown up for LoginGraceTime. Once Shutdown
 // began, connections get no new channel (refused with "server shutting
 // down", as net/http serves no new request on a connection then) and
-// their remote forwards (ssh -R) stop listening. A channel counts
-// as open while its handler runs (for a
+// their remote forwards (ssh -R) stop listening, and a session whose
+// client has not yet asked for a shell, command or subsystem is closed.
+// A channel counts as open while its handler runs (for a
 // detached session, until its end function is called) and while a
 // forwarded connection is being relayed; one a ChannelHandler left open
 // after returning, or one opened with Conn.OpenChannel, does not hold the
@@ -339,7 +342,7 @@ func isTemporary(err error) bool {
 // contexts end with their connections, as net/http's do.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.shutdown = true
+	s.beginShutdownLocked()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -388,7 +391,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // return.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	s.shutdown = true
+	s.beginShutdownLocked()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -410,6 +413,30 @@ func (s *Server) Close() error {
 		nc.Close()
 	}
 	return nil
+}
+
+// beginShutdownLocked marks the server shutting down; s.mu is held.
+func (s *Server) beginShutdownLocked() {
+	if s.shutdown {
+		return
+	}
+	s.shutdown = true
+	if s.closing != nil {
+		close(s.closing)
+	}
+}
+
+// closingCh returns a channel closed once Shutdown or Close began.
+func (s *Server) closingCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing == nil {
+		s.closing = make(chan struct{})
+		if s.shutdown {
+			close(s.closing)
+		}
+	}
+	return s.closing
 }
 
 func (s *Server) shuttingDown() bool {

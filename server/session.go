@@ -303,6 +303,9 @@ func (c *Conn) serveSession(ctx context.Context, nch *connection.NewChannel, slo
 			s.Exit(0)
 		}
 	case <-ctx.Done():
+	case <-c.srv.closingCh():
+		// Nothing runs yet: a client that opened a session and never
+		// asked for a program must not hold Shutdown up.
 	}
 	s.release()
 }
