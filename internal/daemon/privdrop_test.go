@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -145,5 +146,66 @@ func TestChownDataDirThroughLink(t *testing.T) {
 		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
 			t.Errorf("%s owned by %d:%d after chownDataDir through a link, want %d:%d", p, st.Uid, st.Gid, uid, gid)
 		}
+	}
+}
+
+// stateDirChildEnv makes the re-executed test binary run dropPrivileges
+// to nobody and print its outcome (TestRunAsRefusesSystemdStateDirectory).
+const stateDirChildEnv = "FERRY_TEST_STATEDIR_CHILD"
+
+// TestRunAsRefusesSystemdStateDirectory: with run_as in a unit without
+// User= (contrib/ferry.service's recipe for it), systemd gives the
+// StateDirectory= to root, recursively, before every start once run_as
+// owns its top, and at the second start no customer could log in. The
+// start is refused while the data directory is the state directory.
+func TestRunAsRefusesSystemdStateDirectory(t *testing.T) {
+	if dir := os.Getenv(stateDirChildEnv); dir != "" {
+		cfg := Default()
+		cfg.RunAs, cfg.DataDir = "nobody", dir
+		if err := dropPrivileges(cfg, slog.New(slog.DiscardHandler)); err != nil {
+			fmt.Println("DROP:", err)
+			return
+		}
+		fmt.Println("DROP: ok")
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs root")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody:", err)
+	}
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(base, "ferry")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, stateDirs, want string
+	}{
+		{"state directory", "/var/lib/other:" + data, "is the unit's StateDirectory="},
+		{"through a link", link, "is the unit's StateDirectory="},
+		{"another directory", base, "DROP: ok"},
+		{"none", "", "DROP: ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRunAsRefusesSystemdStateDirectory$", "-test.count=1")
+			cmd.Env = append(os.Environ(), stateDirChildEnv+"="+data, "STATE_DIRECTORY="+tc.stateDirs)
+			cmd.WaitDelay = 10 * time.Second
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "DROP:") || !strings.Contains(string(out), tc.want) {
+				t.Errorf("STATE_DIRECTORY=%q: %s; want %q", tc.stateDirs, out, tc.want)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -1065,6 +1066,9 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("run_as: %w", err)
 	}
+	if err := checkStateDirectory(cfg.DataDir, os.Getenv("STATE_DIRECTORY")); err != nil {
+		return fmt.Errorf("run_as: %w", err)
+	}
 	if err := chownDataDir(cfg.DataDir, uid, gid); err != nil {
 		return fmt.Errorf("run_as: giving the data directory to %s: %w (as root, ferry needs CAP_CHOWN for it)", cfg.RunAs, err)
 	}
@@ -1078,6 +1082,35 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("run_as setuid: %w", err)
 	}
 	log.Info("dropped privileges", "user", cfg.RunAs, "uid", uid, "gid", gid, "groups", groups)
+	return nil
+}
+
+// checkStateDirectory refuses run_as for a data directory that systemd
+// manages as the unit's StateDirectory= ($STATE_DIRECTORY, colon-separated)
+// while ferry starts as root. For a system unit without User=, systemd
+// gives each state directory to root "under all conditions" before every
+// start, and one whose top it finds owned by someone else (run_as, which
+// chownDataDir gave it) it gives to root recursively: at the second start
+// every customer's home and file was root's, 0700 homes that run_as could
+// no longer enter, and every login failed. Refused at the first start, no
+// customer file is at stake yet.
+func checkStateDirectory(dataDir, stateDirs string) error {
+	if stateDirs == "" {
+		return nil
+	}
+	data, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		return err
+	}
+	for _, sd := range strings.Split(stateDirs, ":") {
+		if sd == "" {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(sd); err == nil && r == data {
+			return fmt.Errorf("data directory %s is the unit's StateDirectory=, which systemd gives back to root (every file in it) at each start of a unit without User=: "+
+				"remove StateDirectory= and StateDirectoryMode= and create the directory yourself (install -d -m 0700 %s), or drop run_as and set User= (contrib/ferry.service)", dataDir, dataDir)
+		}
+	}
 	return nil
 }
 
