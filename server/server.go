@@ -199,8 +199,8 @@ type Server struct {
 	// "env" (RFC 4254 §6.4), as sshd's AcceptEnv: names matched with
 	// path.Match, so * and ? as in sshd (and [...] classes, which sshd
 	// lacks). Nil refuses every one. Accepted variables show in
-	// Session.Environ, at most 64 a session; "env" after the shell,
-	// exec or subsystem request is refused, as it could not take
+	// Session.Environ, at most 64 and 64 KiB a session; "env" after the
+	// shell, exec or subsystem request is refused, as it could not take
 	// effect. What a handler does with them is its own choice.
 	AcceptEnv []string
 	// PtyAllowed, if set, decides whether a connection may have a pty

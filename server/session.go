@@ -17,6 +17,13 @@ import (
 // maxEnv bounds "env" requests accepted per session.
 const maxEnv = 64
 
+// maxEnvBytes bounds the names and values of the "env" requests accepted
+// per session. Each request may fill a packet (256 KiB), so maxEnv alone
+// let a session hold 16 MiB; real clients send LANG and LC_* of a few
+// bytes each, and Linux takes no single variable over 128 KiB
+// (MAX_ARG_STRLEN) anyway.
+const maxEnvBytes = 64 << 10
+
 // Window is a terminal size.
 type Window struct {
 	Columns, Rows, WidthPx, HeightPx uint32
@@ -42,6 +49,7 @@ type Session struct {
 
 	mu        sync.Mutex
 	env       []string
+	envBytes  int // of the variables accepted from "env" requests
 	pty       *Pty
 	winch     chan Window
 	signals   chan<- Signal
@@ -368,8 +376,9 @@ func (rs *sessionRequests) handle(req *connection.Request) {
 		accepted := err == nil && !rs.started && c.acceptEnv(e.Name)
 		if accepted {
 			s.mu.Lock()
-			if len(s.env) < maxEnv {
+			if n := len(e.Name) + 1 + len(e.Value); len(s.env) < maxEnv && s.envBytes+n <= maxEnvBytes {
 				s.env = append(s.env, e.Name+"="+e.Value)
+				s.envBytes += n
 			} else {
 				accepted = false
 			}

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -96,4 +98,44 @@ func (c *rawClient) readUntilAny() []byte {
 	}
 	c.t.Fatal("only WINDOW_ADJUSTs")
 	return nil
+}
+
+// "env" values are bounded in total per session, not only in number: 64
+// accepted variables of 200 KiB each (one packet apiece) made a session
+// hold 12.5 MiB and a connection's ten sessions 125 MiB, with the
+// default AcceptEnv LC_* of ferry serve.
+func TestEnvBytesBounded(t *testing.T) {
+	environ := make(chan []string, 1)
+	ts := startServer(t, &server.Server{
+		AcceptEnv: []string{"LC_*"},
+		Handler: server.HandlerFunc(func(s *server.Session) {
+			environ <- s.Environ()
+			s.Exit(0)
+		}),
+	})
+	c := dialRaw(t, ts.addr)
+	c.login()
+	remote, _, _ := c.openSession(0)
+	value := strings.Repeat("x", 200<<10)
+	accepted := 0
+	for i := range 64 {
+		name := "LC_X" + strconv.Itoa(i)
+		c.write(channelRequest(remote, "env", true, wire.AppendStringS(wire.AppendStringS(nil, name), value)))
+		if p := c.readUntilAny(); p[0] == wire.MsgChannelSuccess {
+			accepted++
+		}
+	}
+	// A small variable still fits after the big ones were refused.
+	c.write(channelRequest(remote, "env", true, wire.AppendStringS(wire.AppendStringS(nil, "LC_ALL"), "C.UTF-8")))
+	if p := c.readUntilAny(); p[0] != wire.MsgChannelSuccess {
+		t.Errorf("a small variable after refused big ones: message %d, want SUCCESS", p[0])
+	}
+	c.write(channelRequest(remote, "exec", true, wire.AppendStringS(nil, "env")))
+	total := 0
+	for _, e := range <-environ {
+		total += len(e)
+	}
+	if total > 1<<20 {
+		t.Errorf("session holds %d bytes of environment (%d big variables accepted), want at most 1 MiB", total, accepted)
+	}
 }
