@@ -79,6 +79,8 @@ type Daemon struct {
 	// (max_connections).
 	acctConns accountConns
 
+	lastLogins *lastLogins // written off the login path (recordLogin)
+
 	recountMu sync.Mutex
 	recounts  map[string]*homeRecount // accounts whose home this process recounted (recountOnce)
 
@@ -140,6 +142,18 @@ func Run(ctx context.Context, opts RunOptions) error {
 		return fmt.Errorf("account store %s: %w", cfg.RedactedDatabaseURL(), err)
 	}
 	defer d.st.Close()
+	d.lastLogins = newLastLogins(d.st, log)
+	loginCtx, stopLogins := context.WithCancel(context.WithoutCancel(ctx))
+	loginsDone := make(chan struct{})
+	go func() {
+		defer close(loginsDone)
+		d.lastLogins.run(loginCtx)
+	}()
+	// Before the store closes: the writer's last attempt needs it.
+	defer func() {
+		stopLogins()
+		<-loginsDone
+	}()
 
 	gen, err := d.newGeneration(cfg)
 	if err != nil {
@@ -520,7 +534,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 			for _, gl := range d.guarded {
 				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
 			}
-			d.recordLogin(ctx, c)
+			d.recordLogin(c)
 			d.admitConn(ctx, cfg, c)
 			return ctx
 		},
@@ -569,25 +583,19 @@ func readBanner(path string) ([]byte, error) {
 	return b, nil
 }
 
-// recordLogin sets the account's last login (ferry user list, show) as
+// recordLogin notes the account's last login (ferry user list, show) as
 // its connection starts: authentication has completed, by whichever
 // methods, so a key or certificate login counts and the password step of
-// "password,publickey" alone does not. Best effort and bounded, as a
-// quota charge is: a stalled database must not hold the connection.
-func (d *Daemon) recordLogin(ctx context.Context, c *server.Conn) {
-	name := c.Permissions().Extensions[extAccount]
-	if name == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, recordLoginTimeout)
-	defer cancel()
-	if err := d.st.RecordLogin(ctx, name, time.Now()); err != nil {
-		d.log.Warn("account store failed; last login not recorded", "user", name,
-			"remote", c.RemoteAddr().String(), "error", err)
+// "password,publickey" alone does not. The write happens off the login
+// path (lastLogins): a busy or stalled database must not hold the
+// connection.
+func (d *Daemon) recordLogin(c *server.Conn) {
+	if name := c.Permissions().Extensions[extAccount]; name != "" {
+		d.lastLogins.note(name, time.Now())
 	}
 }
 
-// recordLoginTimeout bounds recordLogin's write.
+// recordLoginTimeout bounds each last-login write.
 const recordLoginTimeout = 5 * time.Second
 
 // connClosed logs one line per connection, records penalties and
