@@ -31,6 +31,9 @@ func DefaultPasswordVerifier() PasswordVerifier {
 	return h
 }
 
+// rehashTimeout bounds PasswordLogin's write of an upgraded hash.
+const rehashTimeout = 2 * time.Second
+
 // PasswordLogin checks name and pw against the store for RFC 4252 §8
 // password (and keyboard-interactive) authentication.
 //
@@ -77,10 +80,14 @@ func PasswordLogin(ctx context.Context, s Store, v PasswordVerifier, name, pw st
 		// changed or removed the password while this login ran (an
 		// imported hash takes a bcrypt or crypt run, the new one an
 		// argon2id run) must not see the old password come back.
+		// Bounded: best effort, and a login must not wait out the
+		// database's busy timeout behind another writer (an import).
 		if h, err := v.Hash(pw); err == nil {
-			if ok, _ := s.UpgradePasswordHash(ctx, name, a.PasswordHash, h); ok {
+			rctx, cancel := context.WithTimeout(ctx, rehashTimeout)
+			if ok, _ := s.UpgradePasswordHash(rctx, name, a.PasswordHash, h); ok {
 				a.PasswordHash = h
 			}
+			cancel()
 		}
 	}
 	return a, nil

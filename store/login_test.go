@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -156,5 +157,42 @@ func TestPasswordLoginKeepsConcurrentChange(t *testing.T) {
 		if a.PasswordHash != tc.newHash {
 			t.Errorf("%s: stored hash %q after the login, want the administrator's %q", tc.name, a.PasswordHash, tc.newHash)
 		}
+	}
+}
+
+// deadlineStore records the context UpgradePasswordHash is given.
+type deadlineStore struct {
+	Store
+	deadline time.Time
+	bounded  bool
+}
+
+func (d *deadlineStore) UpgradePasswordHash(ctx context.Context, name, oldHash, newHash string) (bool, error) {
+	d.deadline, d.bounded = ctx.Deadline()
+	return d.Store.UpgradePasswordHash(ctx, name, oldHash, newHash)
+}
+
+// TestPasswordRehashBounded: the rehash of an imported hash is written
+// in the login's path, and waited as long as the login's context let it:
+// while `ferry user import` held SQLite's write lock, a migrated
+// customer's first login stalled up to the database's 10 s busy timeout.
+// The write is best effort (the next login tries again), so it gets at
+// most rehashTimeout.
+func TestPasswordRehashBounded(t *testing.T) {
+	s := &deadlineStore{Store: sqliteFactory(t)}
+	ctx := t.Context()
+	h, err := password.New(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, &Account{Name: "legacy", PasswordHash: "$1$12345678$o2n/JiO/h5VviOInWJ4OQ/", Enabled: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := PasswordLogin(ctx, s, &countingVerifier{h: h}, "legacy", "password", start); err != nil {
+		t.Fatal(err)
+	}
+	if !s.bounded || s.deadline.Sub(start) > rehashTimeout+time.Second {
+		t.Fatalf("rehash written with deadline %v (set %v), want within %v", s.deadline.Sub(start), s.bounded, rehashTimeout)
 	}
 }
