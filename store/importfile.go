@@ -93,22 +93,35 @@ var csvImportColumns = []string{"name", "password_hash", "home", "authorized_key
 // error still ends it, since the rows after it cannot be told apart).
 func ParseCSVImport(r io.Reader, opts CSVImportOptions) (accounts []NewAccount, warnings []string, err error) {
 	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = len(csvImportColumns)
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
 		return nil, nil, fmt.Errorf("csv header: %w", err)
 	}
+	cr.FieldsPerRecord = len(header)
 	col := map[string]int{}
+	settings := map[string]int{} // opts.SettingColumns in the header
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) // spreadsheet exports start with a BOM
-		if !slices.Contains(csvImportColumns, h) {
-			return nil, nil, fmt.Errorf("csv header: unknown column %q (want %s)", h, strings.Join(csvImportColumns, ","))
+		if n := strings.ReplaceAll(strings.ToLower(h), "-", "_"); slices.Contains(opts.SettingColumns, n) {
+			h = n
+			settings[h] = i
+		} else if !slices.Contains(csvImportColumns, h) {
+			want := strings.Join(csvImportColumns, ",")
+			if len(opts.SettingColumns) > 0 {
+				want += ", and any of " + strings.Join(opts.SettingColumns, ",")
+			}
+			return nil, nil, fmt.Errorf("csv header: unknown column %q (want %s)", h, want)
 		}
 		if _, dup := col[h]; dup {
 			return nil, nil, fmt.Errorf("csv header: column %q twice", h)
 		}
 		col[h] = i
+	}
+	for _, c := range csvImportColumns {
+		if _, ok := col[c]; !ok {
+			return nil, nil, fmt.Errorf("csv header: column %q missing (want %s)", c, strings.Join(csvImportColumns, ","))
+		}
 	}
 	var (
 		errs  ImportErrors
@@ -142,6 +155,18 @@ func ParseCSVImport(r io.Reader, opts CSVImportOptions) (accounts []NewAccount, 
 			warnings = append(warnings, fmt.Sprintf("csv line %d: account %q: password hash %s not supported, imported without a password", line, a.Name, hashKind(a.PasswordHash)))
 			a.PasswordHash = ""
 		}
+		if len(settings) > 0 {
+			values := make(map[string]string, len(settings))
+			for c, i := range settings {
+				if v := strings.TrimSpace(rec[i]); v != "" {
+					values[c] = v
+				}
+			}
+			if err := opts.Settings(a, values); err != nil {
+				errs.add(fmt.Errorf("csv line %d: account %q: %w", line, a.Name, err))
+				continue
+			}
+		}
 		if first, dup := lines[a.Name]; dup {
 			errs.add(fmt.Errorf("csv line %d: account %q: %w (on line %d too)", line, a.Name, ErrExists, first))
 			continue
@@ -166,6 +191,13 @@ type CSVImportOptions struct {
 	// verify (DES crypt, yescrypt, unsalted digests) without a password
 	// instead of failing the import; each is reported in warnings.
 	SkipUnsupportedHashes bool
+	// SettingColumns are further columns the header may have (lower
+	// case, with "_"; "-" in the header is read as "_"), such as
+	// quota_bytes. For each row, Settings is given the account and the
+	// row's non-empty values of those columns, and sets them on the
+	// account; its error fails the row.
+	SettingColumns []string
+	Settings       func(a *Account, values map[string]string) error
 }
 
 func checkImported(a *Account) error {

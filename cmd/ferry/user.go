@@ -837,7 +837,13 @@ ferry lacks, such as bandwidth or refused IPs, are named in warnings).
 
 --csv reads a header "name,password_hash,home,authorized_keys" and one
 account per row; authorized_keys is a quoted field of key lines separated
-by newlines; an empty home means the default.`,
+by newlines; an empty home means the default. Further columns named after
+user add's flags, with _ for - (quota_bytes, quota_files, readonly,
+upload_only, no_delete, no_overwrite, symlinks, shell, forwarding,
+max_sessions, max_connections, allow_from, expires, disabled, auth_methods,
+uid, gid, force_command), set them; an empty cell keeps the default,
+switches take yes/no, and allow_from lists addresses separated by spaces
+or commas.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var (
@@ -852,7 +858,8 @@ by newlines; an empty home means the default.`,
 				if shadowFile != "" || keysDir != "" {
 					return errors.New("--shadow and --authorized-keys-dir go with --passwd, not --csv")
 				}
-				accts, warnings, err = readCSVImport(csvFile, store.CSVImportOptions{SkipUnsupportedHashes: skipUnsupported})
+				accts, warnings, err = readCSVImport(csvFile, store.CSVImportOptions{SkipUnsupportedHashes: skipUnsupported,
+					SettingColumns: csvSettingColumns, Settings: applyCSVSettings})
 			default:
 				accts, warnings, err = importPasswd(passwdFile, shadowFile, keysDir, store.PasswdImportOptions{MinUID: minUID, SkipUnsupportedHashes: skipUnsupported})
 			}
@@ -932,7 +939,7 @@ by newlines; an empty home means the default.`,
 	fs.StringVar(&keysDir, "authorized-keys-dir", "", "directory of authorized_keys files named after the accounts")
 	fs.Uint32Var(&minUID, "min-uid", 0, "skip passwd entries with a lower uid (e.g. 1000 for system accounts)")
 	fs.BoolVar(&skipUnsupported, "skip-unsupported-hashes", false, "import accounts whose hash ferry cannot verify (yescrypt, DES) without a password, with a warning each")
-	fs.StringVar(&csvFile, "csv", "", "CSV file: name,password_hash,home,authorized_keys")
+	fs.StringVar(&csvFile, "csv", "", "CSV file: name,password_hash,home,authorized_keys[,setting columns]")
 	fs.BoolVar(&skipExisting, "skip-existing", false, "leave accounts that already exist as they are and import the others (to import a newer export again)")
 	return cmd
 }
@@ -1025,6 +1032,58 @@ recounts each account with a quota at its first session after starting.`,
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "recount every account")
 	return cmd
+}
+
+// csvSettingColumns are the account settings a CSV import may carry
+// besides name, password_hash, home and authorized_keys: `user add`'s
+// flags, with "_" for "-", applied as the flags would be. allow_from takes
+// addresses separated by spaces or commas; the switches take true/false,
+// yes/no, 1/0 or x; an empty cell leaves the default.
+var csvSettingColumns = []string{"readonly", "upload_only", "no_delete", "no_overwrite", "symlinks", "shell",
+	"forwarding", "quota_bytes", "quota_files", "max_sessions", "max_connections", "allow_from", "expires",
+	"disabled", "auth_methods", "uid", "gid", "force_command"}
+
+// applyCSVSettings sets a CSV row's setting columns on a through the
+// flags of `user add`, so that a column means exactly what its flag does.
+func applyCSVSettings(a *store.Account, values map[string]string) error {
+	var f accountFlags
+	fs := pflag.NewFlagSet("csv", pflag.ContinueOnError)
+	f.register(fs, false)
+	for _, col := range csvSettingColumns {
+		v, ok := values[col]
+		if !ok {
+			continue
+		}
+		name := strings.ReplaceAll(col, "_", "-")
+		if fl := fs.Lookup(name); fl != nil && fl.Value.Type() == "bool" {
+			switch strings.ToLower(v) {
+			case "yes", "y", "x", "true", "t", "1":
+				v = "true"
+			case "no", "n", "false", "f", "0":
+				v = "false"
+			default:
+				return fmt.Errorf("column %s %q: want yes or no", col, v)
+			}
+		}
+		vals := []string{v}
+		if col == "allow_from" {
+			vals = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+		}
+		for _, v := range vals {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("column %s %q: %v", col, v, err)
+			}
+		}
+	}
+	if err := f.apply(a); err != nil {
+		// apply names flags; the file has columns.
+		msg := err.Error()
+		for _, col := range csvSettingColumns {
+			msg = strings.ReplaceAll(msg, "--"+strings.ReplaceAll(col, "_", "-"), "column "+col)
+		}
+		return errors.New(msg)
+	}
+	return nil
 }
 
 func readCSVImport(name string, opts store.CSVImportOptions) ([]store.NewAccount, []string, error) {
