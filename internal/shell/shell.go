@@ -198,6 +198,14 @@ func (h *Handler) ServeSSH(s *server.Session) {
 		err = h.runPipes(s, c, attr)
 	}
 	if err != nil {
+		if cr := attr.Credential; cr != nil {
+			if why := homeUnreachable(h.cfg.Home, cr.Uid, cr.Gid); why != "" {
+				log.Warn("shell: cannot start: the home is not reachable by the command's uid; give it access (chown or chmod the home and the directories above it, or --home elsewhere)", "reason", why)
+				fmt.Fprintf(s.Stderr(), "ferry: cannot run command: home directory not accessible\n")
+				s.Exit(127)
+				return
+			}
+		}
 		log.Warn("shell: cannot start", "err", err)
 		fmt.Fprintf(s.Stderr(), "ferry: cannot run command\n")
 		s.Exit(127)
