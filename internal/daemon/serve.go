@@ -1067,7 +1067,13 @@ func monotonicUsec() (int64, bool) {
 // started as root. Go applies setuid/setgid to every thread (Linux,
 // Go ≥ 1.16), so no thread keeps root.
 func dropPrivileges(cfg *Config, log *slog.Logger) error {
-	if cfg.RunAs == "" || os.Geteuid() != 0 {
+	if cfg.RunAs == "" {
+		return nil
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		if msg := runAsIgnored(cfg.RunAs, euid); msg != "" {
+			log.Warn(msg)
+		}
 		return nil
 	}
 	uid, gid, groups, err := runAsIdentity(cfg.RunAs)
@@ -1091,6 +1097,19 @@ func dropPrivileges(cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("dropped privileges", "user", cfg.RunAs, "uid", uid, "gid", gid, "groups", groups)
 	return nil
+}
+
+// runAsIgnored explains, for ferry started as euid (not root), why
+// run_as has no effect, or returns "" when ferry already runs as that
+// user. Started as another user (systemd's User=ferry with run_as =
+// "sftp"), run_as was ignored without a word and the admin believed
+// customers' files belonged to the run_as user.
+func runAsIgnored(runAs string, euid int) string {
+	uid, _, _, err := runAsIdentity(runAs)
+	if err == nil && int(uid) == euid {
+		return ""
+	}
+	return fmt.Sprintf("run_as = %q ignored: ferry runs as uid %d, not root, and cannot change user", runAs, euid)
 }
 
 // checkStateDirectory refuses run_as for a data directory that systemd
