@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 
 	"github.com/ferry-sftp/ferry/keys"
 )
@@ -19,9 +21,24 @@ import (
 // none of them restricts anything there, and taking the key while dropping
 // `from="10.0.0.0/8"` would trust a CA from everywhere and forever.
 func readKeyList(path string, check func(keys.PublicKey) error) ([]keys.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := keyListOwnership(path, fi); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyListBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxKeyListBytes {
+		return nil, fmt.Errorf("%s: over %d bytes", path, maxKeyListBytes)
 	}
 	var out []keys.PublicKey
 	n := 0
@@ -49,6 +66,29 @@ func readKeyList(path string, check func(keys.PublicKey) error) ([]keys.PublicKe
 		out = append(out, ak.Key)
 	}
 	return out, nil
+}
+
+// maxKeyListBytes bounds a key list file: MaxAuthorizedKeys lines of the
+// largest keys with comments.
+const maxKeyListBytes = 64 << 20
+
+// keyListOwnership refuses a key list that someone other than root and
+// ferry's user can change, as sshd's StrictModes refuses such an
+// authorized_keys file: whoever can write trusted_user_ca_keys can add a
+// CA and log in to every account, and whoever can write revoked_keys can
+// take a leaked key off it.
+func keyListOwnership(path string, fi os.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if euid := uint32(os.Geteuid()); st.Uid != 0 && st.Uid != euid {
+		return fmt.Errorf("%s belongs to uid %d, who could change who may log in; give it to root (chown root %s)", path, st.Uid, path)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by group or others, who could change who may log in (chmod go-w %s)", path, path)
+	}
+	return nil
 }
 
 var errKeyListOptions = errors.New("options are not allowed here (sshd does not read them in this file)")
