@@ -76,3 +76,30 @@ func TestUserImportCSVSettings(t *testing.T) {
 		t.Fatalf("password_stdin column: %v", err)
 	}
 }
+
+// TestUserAddWarnsRefusedHome: a home under a directory others can
+// write is refused by the server at every session, but user add and set
+// accepted it without a word; they warn now (the server, which may run
+// as another user, decides).
+func TestUserAddWarnsRefusedHome(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(t.TempDir(), "www")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	_, errOut, err := ferryRun(t, dir, "", "user", "add", "alice", "--home", filepath.Join(shared, "alice"))
+	if err != nil || !strings.Contains(errOut, "warning: account alice: the server will refuse its sessions") || !strings.Contains(errOut, "writable by group or others") {
+		t.Fatalf("user add: %q, %v", errOut, err)
+	}
+	_, errOut, err = ferryRun(t, dir, "", "user", "add", "bob", "--home", filepath.Join(t.TempDir(), "bob"))
+	if err != nil || strings.Contains(errOut, "warning") {
+		t.Fatalf("user add with a safe home: %q, %v", errOut, err)
+	}
+	_, errOut, err = ferryRun(t, dir, "", "user", "set", "bob", "--home", filepath.Join(shared, "bob"))
+	if err != nil || !strings.Contains(errOut, "warning: account bob: the server will refuse its sessions") {
+		t.Fatalf("user set: %q, %v", errOut, err)
+	}
+}

@@ -81,6 +81,19 @@ func (o *userOptions) checkHome(name, home string) error {
 	return nil
 }
 
+// warnHomePath warns when the server will refuse sessions in home, which
+// the user commands accept (they may run as another user than the
+// server, so the server decides): a home under a directory others can
+// write was accepted and every login to it then failed.
+func (o *userOptions) warnHomePath(cmd *cobra.Command, name, home string) {
+	if home == "" {
+		return
+	}
+	if err := daemon.HomePathProblem(home, o.g.dataDir); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: account %s: the server will refuse its sessions: %v\n", name, err)
+	}
+}
+
 // withStore runs fn with an open store.
 func (o *userOptions) withStore(cmd *cobra.Command, fn func(ctx context.Context, s store.Store) error) error {
 	ctx := cmd.Context()
@@ -432,6 +445,7 @@ func (o *userOptions) addCmd() *cobra.Command {
 			if err := o.checkHome(a.Name, a.Home); err != nil {
 				return err
 			}
+			o.warnHomePath(cmd, a.Name, a.Home)
 			keys, err := f.keyLines()
 			if err != nil {
 				return err
@@ -490,7 +504,10 @@ func (o *userOptions) setCmd() *cobra.Command {
 						return err
 					}
 					if f.flags.Changed("home") {
-						return o.checkHome(a.Name, a.Home)
+						if err := o.checkHome(a.Name, a.Home); err != nil {
+							return err
+						}
+						o.warnHomePath(cmd, a.Name, a.Home)
 					}
 					return nil
 				})
@@ -875,6 +892,20 @@ or commas.`,
 					}
 					return fmt.Errorf("nothing imported: %w", err)
 				}
+			}
+			refusedHomes := 0
+			for _, a := range accts {
+				if a.Account.Home == "" {
+					continue
+				}
+				if err := daemon.HomePathProblem(a.Account.Home, o.g.dataDir); err != nil {
+					if refusedHomes++; refusedHomes <= 20 {
+						warnings = append(warnings, fmt.Sprintf("account %s: the server will refuse its sessions: %v", a.Account.Name, err))
+					}
+				}
+			}
+			if refusedHomes > 20 {
+				warnings = append(warnings, fmt.Sprintf("%d accounts in all have homes the server will refuse", refusedHomes))
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -94,13 +95,32 @@ const maxHomeLinks = 40
 // /etc or /root/.ssh. Components not created yet are not checked
 // (homeDir checks again once it has made them).
 func checkHomePath(home string) error {
-	euid := uint32(os.Geteuid())
+	return checkHomePathTrusting(home, uint32(os.Geteuid()))
+}
+
+// HomePathProblem is checkHomePath for `ferry user` commands, which may
+// run as root for a server running as its own user: the owner of dataDir
+// (the server's user, normally) is trusted too. A non-nil result is what
+// the server will refuse sessions in home for.
+func HomePathProblem(home, dataDir string) error {
+	trusted := []uint32{uint32(os.Geteuid())}
+	if fi, err := os.Stat(dataDir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			trusted = append(trusted, st.Uid)
+		}
+	}
+	return checkHomePathTrusting(home, trusted...)
+}
+
+// checkHomePathTrusting is checkHomePath with root and the given uids as
+// the owners that may change the path.
+func checkHomePathTrusting(home string, uids ...uint32) error {
 	trusted := func(fi os.FileInfo) (uint32, bool) {
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if !ok {
 			return 0, true
 		}
-		return st.Uid, st.Uid == 0 || st.Uid == euid
+		return st.Uid, st.Uid == 0 || slices.Contains(uids, st.Uid)
 	}
 	abs, err := filepath.Abs(home)
 	if err != nil {
