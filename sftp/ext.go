@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"syscall"
@@ -37,7 +38,7 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		if err := s.trailingSlashes(oldp, op, newp, np); err != nil {
+		if err := s.checkRawPaths(oldp, op, newp, np); err != nil {
 			s.sendError(m.ID, err)
 			return
 		}
@@ -48,8 +49,11 @@ func (s *session) extended(m *extendedReq) {
 		s.sendErrorOrOK(m.ID, s.posixRename(op, np))
 	case "statvfs@openssh.com", "fstatvfs@openssh.com":
 		var p string
+		var err error
 		if m.Request == "statvfs@openssh.com" {
-			p = s.resolve(r.String())
+			raw := r.String()
+			p = s.resolve(raw)
+			err = s.checkRawPath(raw, p)
 		} else {
 			h := s.lookup(r.Bytes())
 			if h == nil {
@@ -68,7 +72,10 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
-		st, err := s.fs.StatVFS(p)
+		var st *vfs.StatVFS
+		if err == nil {
+			st, err = s.fs.StatVFS(p)
+		}
 		if err != nil {
 			s.sendError(m.ID, err)
 			return
@@ -85,7 +92,7 @@ func (s *session) extended(m *extendedReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		if err := s.trailingSlashes(oldp, op, newp, np); err != nil {
+		if err := s.checkRawPaths(oldp, op, newp, np); err != nil {
 			s.sendError(m.ID, err)
 			return
 		}
@@ -110,7 +117,8 @@ func (s *session) extended(m *extendedReq) {
 		}
 		h := s.lookup(hb)
 		if h == nil || h.dir {
-			s.sendStatus(m.ID, StatusFailure, "")
+			// sftp-server finds no file descriptor: NO_SUCH_FILE.
+			s.sendStatus(m.ID, StatusNoSuchFile, "")
 			return
 		}
 		s.sendErrorOrOK(m.ID, h.f.Sync())
@@ -121,12 +129,14 @@ func (s *session) extended(m *extendedReq) {
 			return
 		}
 		var a Attrs
-		if !a.unmarshal(r.Rest()) {
+		if !a.unmarshal(r.Rest()) || a.Flags&AttrSize != 0 {
+			// A link has no size to set: sftp-server refuses SIZE here
+			// as a bad message rather than truncate the link's target.
 			bad()
 			return
 		}
 		rp := s.resolve(p)
-		err := s.trailingSlash(p, rp)
+		err := s.checkRawPath(p, rp)
 		if err == nil {
 			// "ldir/" names the directory, not the link.
 			err = s.setstat(rp, nil, &a, !mustBeDir(p))
@@ -156,7 +166,7 @@ func (s *session) extended(m *extendedReq) {
 			// Only the session's own home is known.
 			name, rest, _ := strings.Cut(p[1:], "/")
 			if name != o.User {
-				s.sendStatus(m.ID, StatusNoSuchFile, "")
+				s.sendStatus(m.ID, StatusNoSuchFile, "no such user")
 				return
 			}
 			p = o.Home + "/" + rest
@@ -225,9 +235,11 @@ func (s *session) posixRename(op, np string) error {
 		return errDenied
 	}
 	if err == nil {
-		// rename(2) between two names of one file changes nothing.
+		// rename(2) between two names of one file changes nothing and
+		// succeeds; os.Root.Rename refuses a directory as the new name
+		// even when it is the old one.
 		if src, serr := s.fs.Lstat(op); serr == nil && os.SameFile(src, replaced) {
-			replaced = nil
+			return nil
 		}
 	}
 	if err := s.fs.PosixRename(op, np); err != nil {
@@ -258,6 +270,11 @@ var errBadCopy = errors.New("copy-data: bad handles or ranges")
 // the session ends: it runs on the session's dispatcher, and a client
 // that disconnected used to leave it running.
 func (s *session) copyData(rh *handle, roff, rlen uint64, wh *handle, woff uint64) error {
+	if rh != nil && wh != nil && rh != wh && !rh.dir && !wh.dir && (!rh.read || !wh.write) {
+		// Two files, one opened without the access: sftp-server's read(2)
+		// or write(2) fails with EBADF, which it answers NO_SUCH_FILE.
+		return &fs.PathError{Op: "copy-data", Path: rh.path, Err: syscall.EBADF}
+	}
 	if rh == nil || wh == nil || rh.dir || wh.dir || !rh.read || !wh.write {
 		return errBadCopy
 	}

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,7 +43,7 @@ func (s *session) serial(p []byte) {
 		var m setstatReq
 		if ok = m.unmarshal(p); ok {
 			p := s.resolve(m.Path)
-			err := s.trailingSlash(m.Path, p)
+			err := s.checkRawPath(m.Path, p)
 			if err == nil {
 				// A pending upload of this session is changed itself.
 				err = s.setstat(p, s.pendingUpload(p), &m.Attrs, false)
@@ -96,7 +97,7 @@ func (s *session) sendErrorOrOK(id uint32, err error) {
 func (s *session) open(m *openReq) {
 	o := &s.srv.opts
 	p := s.resolve(m.Path)
-	if err := s.trailingSlash(m.Path, p); err != nil {
+	if err := s.checkRawPath(m.Path, p); err != nil {
 		s.sendError(m.ID, err)
 		return
 	}
@@ -291,7 +292,13 @@ func (s *session) openInPlace(p string, flags int, perm fs.FileMode, regular boo
 func (s *session) handleOp(m *handleReq) {
 	h := s.lookup(m.Handle)
 	if h == nil {
-		s.sendStatus(m.ID, StatusFailure, "")
+		// sftp-server's close(2) of no descriptor fails with EBADF,
+		// which it answers NO_SUCH_FILE; FSTAT and READDIR say FAILURE.
+		code := uint32(StatusFailure)
+		if m.Type == fxpClose {
+			code = StatusNoSuchFile
+		}
+		s.sendStatus(m.ID, code, "")
 		return
 	}
 	switch m.Type {
@@ -328,17 +335,10 @@ func (s *session) readdir(id uint32, h *handle) {
 			Attrs:    a,
 		})
 	}
-	if !h.dirStarted {
+	dots := !h.dirStarted
+	if dots {
 		h.dirStarted = true
-		// The directories themselves, as lstat("path/.") and
-		// lstat("path/..") give them: a directory opened through a
-		// symbolic link lists "." as that directory, not as the link.
-		if fi, err := h.f.Stat(); err == nil {
-			add(".", fi)
-		}
-		if fi, err := s.fs.Stat(path.Dir(h.path)); err == nil {
-			add("..", fi)
-		}
+		entries = make([]nameEntry, 2, maxReaddirEntries)
 	}
 	// Read at least once; read again only while everything read was a
 	// hidden temporary file, so a reply is never empty before the end.
@@ -361,6 +361,23 @@ func (s *session) readdir(id uint32, h *handle) {
 		if len(fis) == 0 {
 			h.dirEOF = true
 		}
+	}
+	if dots {
+		// The directories themselves, as lstat("path/.") and
+		// lstat("path/..") give them (a directory opened through a
+		// symbolic link lists "." as that directory, not as the link),
+		// taken after reading, as sftp-server does: the read updates the
+		// directory's atime. A removed directory has no entries left,
+		// not even these: readdir(3) gives sftp-server none.
+		rest := entries[2:]
+		entries = entries[:0]
+		if fi, err := h.f.Stat(); err == nil && !unlinked(fi) {
+			add(".", fi)
+			if fi, err := s.fs.Stat(path.Dir(h.path)); err == nil {
+				add("..", fi)
+			}
+		}
+		entries = append(entries, rest...)
 	}
 	if len(entries) == 0 {
 		s.sendStatus(id, StatusEOF, "")
@@ -416,7 +433,9 @@ func (s *session) pendingUpload(p string) *handle {
 func (s *session) pathOp(m *pathReq) {
 	o := &s.srv.opts
 	p := s.resolve(m.Path)
-	if err := s.trailingSlash(m.Path, p); err != nil {
+	// REALPATH takes "" for "." and, as sftp-server's realpath, names a
+	// file even with a trailing slash.
+	if err := s.checkRawPath(m.Path, p); err != nil && m.Type != fxpRealpath {
 		s.sendError(m.ID, err)
 		return
 	}
@@ -472,6 +491,10 @@ func (s *session) pathOp(m *pathReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
+		if err := s.dotLast(m.Path, syscall.EINVAL, syscall.ENOTEMPTY); err != nil {
+			s.sendError(m.ID, err)
+			return
+		}
 		s.sendErrorOrOK(m.ID, s.fs.Rmdir(p))
 	case fxpRealpath:
 		r, err := s.fs.RealPath(p)
@@ -519,6 +542,14 @@ func (s *session) mkdir(m *mkdirReq) {
 		s.sendError(m.ID, errDenied)
 		return
 	}
+	err := s.checkRawPath(m.Path, p)
+	if err == nil {
+		err = s.dotLast(m.Path, syscall.EEXIST, syscall.EEXIST)
+	}
+	if err != nil {
+		s.sendError(m.ID, err)
+		return
+	}
 	perm := fs.FileMode(0o777)
 	if m.Attrs.Flags&AttrPermissions != 0 {
 		perm = fs.FileMode(m.Attrs.Permissions & 0o777)
@@ -540,7 +571,7 @@ func (s *session) twoPathOp(m *twoPathReq) {
 			s.sendError(m.ID, errDenied)
 			return
 		}
-		if err := s.trailingSlashes(m.First, first, m.Second, second); err != nil {
+		if err := s.checkRawPaths(m.First, first, m.Second, second); err != nil {
 			s.sendError(m.ID, err)
 			return
 		}
@@ -562,15 +593,58 @@ func (s *session) twoPathOp(m *twoPathReq) {
 		s.sendError(m.ID, errDenied)
 		return
 	}
+	if err := s.checkRawPath(m.Second, second); err != nil {
+		s.sendError(m.ID, err)
+		return
+	}
 	s.sendErrorOrOK(m.ID, s.fs.Symlink(m.First, second))
 }
 
-// trailingSlashes is trailingSlash for both paths of a two-path request.
-func (s *session) trailingSlashes(raw1, p1, raw2, p2 string) error {
-	if err := s.trailingSlash(raw1, p1); err != nil {
+// checkRawPaths is checkRawPath for both paths of a two-path request
+// (rename, posix-rename, hardlink), and fails a new name with a trailing
+// slash for anything but a directory: cleaned, "file" renamed to "new/"
+// became a file "new", where rename(2) and link(2) refuse it.
+func (s *session) checkRawPaths(raw1, p1, raw2, p2 string) error {
+	if err := s.checkRawPath(raw1, p1); err != nil {
 		return err
 	}
-	return s.trailingSlash(raw2, p2)
+	if err := s.checkRawPath(raw2, p2); err != nil {
+		return err
+	}
+	if p2 != "/" && mustBeDir(raw2) {
+		stat := s.fs.Lstat
+		if mustBeDir(raw1) {
+			stat = s.fs.Stat
+		}
+		if fi, err := stat(p1); err == nil && !fi.IsDir() {
+			return &fs.PathError{Op: "rename", Path: p2, Err: syscall.ENOTDIR}
+		}
+	}
+	return nil
+}
+
+// dotLast fails a path whose last component is "." or "..", which resolve
+// cleans away ("d/." became "d", "d/x/.." became "d") where rmdir(2) and
+// mkdir(2) see the dot: the directory it is in must exist (else ENOENT,
+// as path resolution fails), then "." fails with dot and ".." with
+// dotdot (rmdir: EINVAL and ENOTEMPTY; mkdir: EEXIST for both).
+func (s *session) dotLast(raw string, dot, dotdot syscall.Errno) error {
+	trimmed := strings.TrimRight(raw, "/")
+	last := trimmed[strings.LastIndexByte(trimmed, '/')+1:]
+	if last != "." && last != ".." || trimmed == "" {
+		return nil
+	}
+	if dir := trimmed[:len(trimmed)-len(last)]; dir != "" {
+		if fi, err := s.fs.Stat(s.resolve(dir)); err != nil {
+			return err
+		} else if !fi.IsDir() {
+			return &fs.PathError{Op: "stat", Path: raw, Err: syscall.ENOTDIR}
+		}
+	}
+	if last == "." {
+		return &fs.PathError{Op: "stat", Path: raw, Err: dot}
+	}
+	return &fs.PathError{Op: "stat", Path: raw, Err: dotdot}
 }
 
 // setstat applies attributes in OpenSSH's order (size, permissions,

@@ -302,8 +302,9 @@ func TestProtocolErrors(t *testing.T) {
 		rc := ts.raw(t)
 		rc.send(&readReq{ID: 1, Handle: []byte("nope"), Offset: 0, Length: 10})
 		rc.expectStatus(StatusFailure)
+		// As sftp-server, whose close(2) of no descriptor fails EBADF.
 		rc.send(&handleReq{Type: fxpClose, ID: 2, Handle: []byte("nope")})
-		rc.expectStatus(StatusFailure)
+		rc.expectStatus(StatusNoSuchFile)
 	})
 	t.Run("read at EOF and directory end", func(t *testing.T) {
 		ts := startServer(t, nil)

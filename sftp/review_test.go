@@ -644,10 +644,13 @@ func TestHomeModeAndOwnerKept(t *testing.T) {
 	}
 	rc := ts.raw(t)
 	perm := Attrs{Flags: AttrPermissions, Permissions: 0}
-	for _, p := range []string{"/", ".", "", "/self", "/self/"} {
+	for _, p := range []string{"/", ".", "/self", "/self/"} {
 		rc.send(&setstatReq{ID: rc.nextID(), Path: p, Attrs: perm})
 		rc.expectStatus(StatusPermissionDenied)
 	}
+	// "" names nothing, as for sftp-server's chmod("").
+	rc.send(&setstatReq{ID: rc.nextID(), Path: "", Attrs: perm})
+	rc.expectStatus(StatusNoSuchFile)
 	rc.send(&extendedReq{ID: rc.nextID(), Request: "lsetstat@openssh.com",
 		Data: (&setstatReq{Path: "/", Attrs: perm}).appendTo(nil)[5:]})
 	rc.expectStatus(StatusPermissionDenied)

@@ -1237,7 +1237,7 @@ func (s *session) dispatch(b *buffer) {
 		}
 		h := s.lookup(m.Handle)
 		s.srv.putBuf(b)
-		if h == nil || h.dir || !h.read {
+		if h == nil || h.dir {
 			s.statusSeq(seq, m.ID, StatusFailure, "")
 			return
 		}
@@ -1245,8 +1245,25 @@ func (s *session) dispatch(b *buffer) {
 		if n > s.srv.opts.MaxReadLen {
 			n = s.srv.opts.MaxReadLen
 		}
+		if m.Offset > math.MaxInt64 {
+			// A negative off_t: sftp-server's lseek(2) fails with EINVAL,
+			// which it answers BAD_MESSAGE.
+			s.statusSeq(seq, m.ID, StatusBadMessage, "")
+			return
+		}
+		if n == 0 {
+			// An empty DATA, at any offset, as sftp-server sends without
+			// reading: EOF would tell the client that the file ends here.
+			s.emit(seq, s.dataReply(m.ID, nil))
+			return
+		}
+		if !h.read {
+			s.statusSeq(seq, m.ID, StatusFailure, "")
+			return
+		}
 		if m.Offset > math.MaxInt64-uint64(n) {
-			s.statusSeq(seq, m.ID, StatusEOF, "")
+			// The range's end overflows off_t: read(2) fails with EINVAL.
+			s.statusSeq(seq, m.ID, StatusBadMessage, "")
 			return
 		}
 		off := int64(m.Offset)
@@ -1390,6 +1407,18 @@ func (s *session) runJob(j *job) {
 
 // dataHeader is length, type, id and data length of SSH_FXP_DATA.
 const dataHeader = 4 + 1 + 4 + 4
+
+// dataReply frames a DATA reply holding data.
+func (s *session) dataReply(id uint32, data []byte) *buffer {
+	b := s.srv.getBuf(dataHeader + len(data))
+	buf := append(b.b[:dataHeader], data...)
+	binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
+	buf[4] = fxpData
+	binary.BigEndian.PutUint32(buf[5:], id)
+	binary.BigEndian.PutUint32(buf[9:], uint32(len(data)))
+	b.b = buf
+	return b
+}
 
 // read answers READ by reading the file straight into the reply buffer.
 func (s *session) read(j *job) {
@@ -1624,11 +1653,16 @@ func mustBeDir(raw string) bool {
 	return strings.HasSuffix(raw, "/") || strings.HasSuffix(raw, "/.")
 }
 
-// trailingSlash fails a client path with a trailing slash that names an
-// existing non-directory (following links, as the kernel does) with
-// ENOTDIR, which OpenSSH's sftp-server answers NO_SUCH_FILE. A path that
-// does not resolve is left to the request, which reports it as usual.
-func (s *session) trailingSlash(raw, p string) error {
+// checkRawPath fails what resolve's cleaning would hide of a client path:
+// an empty path, which names nothing (ENOENT, as open(2), stat(2) and the
+// rest give sftp-server; only REALPATH takes "" for "."), and a trailing
+// slash on an existing non-directory (following links, as the kernel
+// does), ENOTDIR. sftp-server answers both NO_SUCH_FILE. A path that does
+// not resolve is left to the request, which reports it as usual.
+func (s *session) checkRawPath(raw, p string) error {
+	if raw == "" {
+		return &fs.PathError{Op: "stat", Path: raw, Err: syscall.ENOENT}
+	}
 	if p == "/" || !mustBeDir(raw) {
 		return nil
 	}

@@ -27,8 +27,10 @@ func fstatvfs(f *os.File) (*StatVFS, error) {
 		Files:        st.Files,
 		FilesFree:    st.Ffree,
 		FilesAvail:   st.Ffree,
-		FSID:         uint64(uint32(st.Fsid.X__val[0]))<<32 | uint64(uint32(st.Fsid.X__val[1])),
-		NameMax:      uint64(st.Namelen),
+		// glibc's statvfs(3), whose f_fsid sftp-server sends, puts
+		// __val[0] in the low half.
+		FSID:    uint64(uint32(st.Fsid.X__val[1]))<<32 | uint64(uint32(st.Fsid.X__val[0])),
+		NameMax: uint64(st.Namelen),
 	}
 	// ST_RDONLY and ST_NOSUID have the same values in statfs(2)'s f_flags
 	// on Linux as in OpenSSH's wire flags.
