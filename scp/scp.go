@@ -158,6 +158,13 @@ func Serve(ctx context.Context, fsys vfs.FS, cmd string, rw io.ReadWriter, stder
 // between records and blocks; to interrupt a blocked read, close rw.
 func (srv *Server) Serve(ctx context.Context, cmd string, rw io.ReadWriter, stderr io.Writer) (exitStatus int) {
 	c, err := ParseCommand(cmd)
+	if errors.Is(err, errAmbiguousTarget) {
+		// scp.c's sink reports it on the protocol stream (run_err), where
+		// the client shows it as the reason; on stderr alone the client
+		// also printed "lost connection" for the stream ending unanswered.
+		fmt.Fprintf(rw, "%cscp: %v\n", respWarning, err)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "scp: %v\n", err)
 		return 1
