@@ -220,6 +220,9 @@ type session struct {
 	// refuse, when set, is why every record of a sink session is
 	// refused: its -d target is not a directory.
 	refuse string
+	// notDir, when set, refuses the records of a sink session whose
+	// target was typed as a directory and is not one.
+	notDir *notDirError
 }
 
 // fatalError marks an error after which the session ends (scp.c's exit

@@ -187,6 +187,13 @@ func TestSinkErrors(t *testing.T) {
 		{"client fatal line", "scp -t .", "\x02scp: bye\n", nil, "\x00", 1},
 		{"client read error", "scp -t .", "C0644 1 file\nZ\x01scp: read error\n", nil, "\x00\x00\x01scp: /file: upload discarded: the client reported an error\n", 1},
 		{"bad usage", "scp -t a b", "", nil, "\x01scp: ambiguous target\n", 1},
+		// A target typed as a directory that is not one: the file was
+		// written under the name without the slash, exit status 0.
+		{"slash target missing", "scp -t nodir/", "C0644 1 y\n", nil, "\x00\x01scp: /nodir/: Is a directory\n", 1},
+		{"slash target file", "scp -t file/", "C0644 1 y\n", nil, "\x00\x01scp: /file/: Is a directory\n", 1},
+		{"slash target file -r", "scp -r -t file/", "D0755 0 d\n", nil, "\x00\x01scp: /file/: File exists\n", 1},
+		{"dot target missing", "scp -t nodir/.", "C0644 1 y\n", nil, "\x00\x01scp: /nodir/.: No such file or directory\n", 1},
+		{"dot target file -r", "scp -r -t file/.", "D0755 0 d\n", nil, "\x00\x01scp: /file/.: Not a directory\n", 1},
 		{"E at top", "scp -r -t .", "E\n", nil, "\x00\x00", 0},
 	}
 	for _, tt := range tests {

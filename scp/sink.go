@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/ferry-sftp/ferry/sftp"
@@ -41,11 +42,45 @@ func (s *session) runSink() error {
 		s.refuse = why
 		return s.sink(target, true, 0)
 	}
+	if !isDir {
+		s.notDir = notDirTarget(w.Text, err)
+	}
 	if err := s.ack(); err != nil {
 		return errPeerGone
 	}
 	return s.sink(target, isDir, 0)
 }
+
+// notDirTarget is why a target typed as a directory ("up/", "up/.",
+// "up/..") that is not one refuses records, as the kernel refuses scp.c's
+// open(2) and mkdir(2) of that path as typed; vfs paths are cleaned, and
+// the file would otherwise be written at "up" itself. statErr is the
+// target's Stat error (nil: it exists and is not a directory).
+func notDirTarget(typed string, statErr error) *notDirError {
+	last := typed[strings.LastIndexByte(typed, '/')+1:]
+	if last == "." || last == ".." {
+		why := "Not a directory"
+		if statErr != nil {
+			why = errText(statErr)
+		}
+		return &notDirError{tail: "/" + last, file: why, dir: why}
+	}
+	if !strings.HasSuffix(typed, "/") {
+		return nil
+	}
+	// open("up/", O_CREAT) fails with EISDIR whatever "up" is;
+	// mkdir("up/") makes a missing "up" and fails on a file.
+	nd := &notDirError{tail: "/", file: "Is a directory"}
+	if statErr == nil {
+		nd.dir = "File exists"
+	}
+	return nd
+}
+
+// notDirError holds the refusals of notDirTarget for C (file) and D
+// (dir) records ("": the record is accepted), and the end of the target
+// as typed, for the messages.
+type notDirError struct{ tail, file, dir string }
 
 // sink reads records for one directory level (scp.c sink()); it returns
 // at the E ending the level, or at EOF on the top level.
@@ -116,6 +151,16 @@ func (s *session) sink(target string, isDir bool, depth int) error {
 		np := target
 		if isDir {
 			np = path.Join(target, m.Name)
+		} else if nd := s.notDir; nd != nil && (m.Dir && nd.dir != "" || !m.Dir && nd.file != "") {
+			why := nd.file
+			if m.Dir {
+				why = nd.dir
+			}
+			if err := s.warn("%s: %s", strings.TrimSuffix(np, "/")+nd.tail, why); err != nil {
+				return errPeerGone
+			}
+			times = nil
+			continue
 		}
 		if m.Dir {
 			if !s.cmd.Recursive {
