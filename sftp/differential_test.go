@@ -214,6 +214,27 @@ func startFerryPeerOpts(t *testing.T, root string, opts *Options) *diffPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startFerryPeerFS(t, root, fsys, opts)
+}
+
+// startFerryOSPeer serves the whole file system starting in root, as
+// the stand-alone `ferry sftp-server -d root` does: its client names
+// files by their host paths, as sftp-server's does.
+func startFerryOSPeer(t *testing.T, root string, opts *Options) *diffPeer {
+	t.Helper()
+	fsys, err := vfs.OS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := *opts
+	o.Home = root
+	dp := startFerryPeerFS(t, root, fsys, &o)
+	dp.prefix = true
+	return dp
+}
+
+func startFerryPeerFS(t *testing.T, root string, fsys vfs.FS, opts *Options) *diffPeer {
+	t.Helper()
 	cr, sw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -565,6 +586,13 @@ func diffTree(t *testing.T, dp *diffPeer) string {
 // not allowed.
 func runDiffCase(t *testing.T, c *dcase) {
 	t.Helper()
+	runDiffCaseOn(t, c, false)
+}
+
+// runDiffCaseOn runs c with ferry over vfs.Local (the daemon's home) or,
+// with standalone, over vfs.OS (ferry sftp-server without --root).
+func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
+	t.Helper()
 	base := t.TempDir()
 	var peers [2]*diffPeer
 	for i, name := range []string{"openssh", "ferry"} {
@@ -579,6 +607,8 @@ func runDiffCase(t *testing.T, c *dcase) {
 		}
 		if name == "openssh" {
 			peers[i] = startOpenSSHPeer(t, root)
+		} else if standalone {
+			peers[i] = startFerryOSPeer(t, root, &Options{User: "diff", DirectUploads: c.direct})
 		} else {
 			peers[i] = startFerryPeerOpts(t, root, &Options{User: "diff", DirectUploads: c.direct})
 		}
@@ -1005,6 +1035,21 @@ func diffCases() []dcase {
 			dPath(fxpRealpath, "/dir/up"), dPath(fxpRealpath, "dirlink"), dPath(fxpRealpath, "/file/"),
 			dPath(fxpRealpath, "/file/."), dPath(fxpRealpath, "/dirlink/"),
 		}},
+		{name: "realpath-link-chains", setup: func(t *testing.T, root string) {
+			for link, target := range map[string]string{"chain": "dangling", "loopa": "loopb", "loopb": "loopa",
+				"deep": "dir/nothere/x", "todir": "dir/", "selfdir": "."} {
+				if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, steps: []dstep{
+			dPath(fxpRealpath, "/chain"), dPath(fxpRealpath, "/loopa"), dPath(fxpRealpath, "/loopa/x"),
+			dPath(fxpRealpath, "/deep"), dPath(fxpRealpath, "/todir"), dPath(fxpRealpath, "/todir/a"),
+			dPath(fxpRealpath, "/selfdir/selfdir/file"), dPath(fxpRealpath, "/dir/up"),
+			dPath(fxpStat, "/loopa"), dPath(fxpLstat, "/loopa"), dPath(fxpStat, "/chain"),
+			dOpen("/chain", wr|crt, "c"), dWrite("c", 0, "made through two links"), dClose("c"),
+			dPath(fxpRealpath, "/chain"),
+		}},
 		{name: "links", steps: []dstep{
 			dPath(fxpReadlink, "/link"), dPath(fxpReadlink, "/file"), dPath(fxpReadlink, "/nothere"),
 			dPath(fxpReadlink, "/dangling"), dPath(fxpReadlink, "/dirlink/"), dPath(fxpReadlink, "/dir/up"),
@@ -1185,5 +1230,16 @@ func TestDifferentialOpenSSHRandom(t *testing.T) {
 	for seed := range uint64(32) {
 		c := randomDiffCase(seed, 300)
 		t.Run(c.name, func(t *testing.T) { runDiffCase(t, &c) })
+	}
+}
+
+func TestDifferentialOpenSSHStandalone(t *testing.T) {
+	needSFTPServer(t)
+	for _, c := range diffCases() {
+		t.Run(c.name, func(t *testing.T) { runDiffCaseOn(t, &c, true) })
+	}
+	for seed := range uint64(8) {
+		c := randomDiffCase(seed, 300)
+		t.Run(c.name, func(t *testing.T) { runDiffCaseOn(t, &c, true) })
 	}
 }

@@ -109,7 +109,7 @@ func (o *osFS) Readlink(name string) (string, error) { return os.Readlink(o.p(na
 
 func (o *osFS) RealPath(name string) (string, error) {
 	p := o.p(name)
-	r, err := filepath.EvalSymlinks(p)
+	r, err := evalSymlinks(p)
 	if err == nil {
 		return r, nil
 	}
@@ -117,12 +117,43 @@ func (o *osFS) RealPath(name string) (string, error) {
 		return "", err
 	}
 	// As realpath(3) in OpenSSH's sftp-server: the last component may be
-	// missing.
-	d, err := filepath.EvalSymlinks(path.Dir(p))
-	if err != nil {
-		return "", err
+	// missing, and a dangling link there is followed to the name it
+	// points at (REALPATH of "link" to "nowhere" is "/dir/nowhere", not
+	// "/dir/link").
+	for range maxRealPathLinks {
+		d, err := evalSymlinks(path.Dir(p))
+		if err != nil {
+			return "", err
+		}
+		last := path.Join(d, path.Base(p))
+		target, err := os.Readlink(last)
+		if err != nil {
+			return last, nil // missing, not a link
+		}
+		if !path.IsAbs(target) {
+			target = path.Join(d, target)
+		}
+		p = path.Clean(target)
+		if r, err := evalSymlinks(p); err == nil {
+			return r, nil // appeared meanwhile
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
 	}
-	return path.Join(d, path.Base(p)), nil
+	return "", &fs.PathError{Op: "realpath", Path: name, Err: syscall.ELOOP}
+}
+
+// evalSymlinks is filepath.EvalSymlinks with the kernel's error for a
+// link loop (ELOOP, which sftp-server answers NO_SUCH_FILE): EvalSymlinks
+// reports one as a plain "too many links" error.
+func evalSymlinks(p string) (string, error) {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(p); serr != nil {
+			return "", serr
+		}
+	}
+	return r, err
 }
 
 func (o *osFS) Chmod(name string, mode fs.FileMode) error { return os.Chmod(o.p(name), mode) }
