@@ -24,25 +24,27 @@ func (s *session) runSource() error {
 		return s.fatal("Permission denied: the account is upload-only")
 	}
 	for _, w := range s.cmd.Paths {
-		names := []string{s.resolve(w.Text, w.Home)}
-		if w.Glob {
-			var err error
-			names, err = s.glob(w)
-			if err != nil {
-				if err := s.warn("%s: %v", w.Text, err); err != nil {
-					return errPeerGone
-				}
-				continue
+		if !w.Glob {
+			if err := s.source(s.resolve(w.Text, w.Home), s.typedName(w), 0); err != nil {
+				return err
 			}
-			if len(names) == 0 {
-				if err := s.warn("%s: No such file or directory", w.Text); err != nil {
-					return errPeerGone
-				}
-				continue
+			continue
+		}
+		names, err := s.glob(w)
+		if err != nil {
+			if err := s.warn("%s: %v", w.Text, err); err != nil {
+				return errPeerGone
 			}
+			continue
+		}
+		if len(names) == 0 {
+			if err := s.warn("%s: No such file or directory", w.Text); err != nil {
+				return errPeerGone
+			}
+			continue
 		}
 		for _, p := range names {
-			if err := s.source(p, 0); err != nil {
+			if err := s.source(p, path.Base(p), 0); err != nil {
 				return err
 			}
 		}
@@ -50,18 +52,37 @@ func (s *session) runSource() error {
 	return nil
 }
 
-// source sends one file or (with -r) directory tree (scp.c source()).
-// Only errors that end the session are returned.
-func (s *session) source(p string, depth int) error {
+// typedName is the name a path the client typed is sent under: its last
+// component as typed, after trailing slashes (scp.c source()), so
+// "d/." and "d/.." are sent as "." and "..", which OpenSSH clients since
+// 8.0 refuse (CVE-2018-20685) exactly as they do from sshd. The shell
+// expands "~" and "~/" to the home's path, whose last component is the
+// home directory's name, by default the account's (data/home/USER).
+func (s *session) typedName(w Word) string {
+	t := w.Text
+	for len(t) > 1 && strings.HasSuffix(t, "/") {
+		t = t[:len(t)-1]
+	}
+	if w.Home && (t == "" || t == "/") {
+		if u := s.srv.opts.User; validName(u) {
+			return u
+		}
+		return "."
+	}
+	if t == "" || t == "/" {
+		// The whole home, typed as "/" (or "", which some clients send
+		// for an empty path): its name in the client's view.
+		return "."
+	}
+	return path.Base(t)
+}
+
+// source sends one file or (with -r) directory tree (scp.c source())
+// under the given record name. Only errors that end the session are
+// returned.
+func (s *session) source(p, name string, depth int) error {
 	if err := s.ctx.Err(); err != nil {
 		return &fatalError{err}
-	}
-	name := path.Base(p)
-	if p == "/" {
-		// The whole home ("scp -r host:. dir"): scp.c sends the last
-		// component as typed, "."; OpenSSH clients since 8.0 refuse it
-		// (CVE-2018-20685), exactly as they do from sshd.
-		name = "."
 	}
 	if isTemp(name) {
 		if depth > 0 {
@@ -186,7 +207,7 @@ func (s *session) rsource(p, name string, fi fs.FileInfo, depth int) error {
 			if isTemp(e.Name()) {
 				continue
 			}
-			if err := s.source(path.Join(p, e.Name()), depth+1); err != nil {
+			if err := s.source(path.Join(p, e.Name()), e.Name(), depth+1); err != nil {
 				return err
 			}
 		}

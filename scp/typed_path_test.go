@@ -27,3 +27,32 @@ func TestSinkSlashTarget(t *testing.T) {
 		t.Errorf("up/a: %q", got)
 	}
 }
+
+// TestSourceTypedName: a record names what the client typed, as the
+// shell hands it to scp -f under sshd: "~" is the home's own name (the
+// account's), and "d/." and "d/.." are sent as typed, for the client to
+// refuse as it refuses them from sshd. ferry sent "." for "~", which
+// every OpenSSH client refuses, so "scp -r host:~ ." failed.
+func TestSourceTypedName(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "d", "f"), "f", 0o644)
+	os.Chmod(filepath.Join(root, "d"), 0o755)
+	os.Chmod(root, 0o700)
+	const acks = "\x00\x00\x00\x00\x00\x00\x00\x00"
+	tests := []struct{ cmd, out string }{
+		{"scp -r -f ~", "D0700 0 alice\nD0755 0 d\nC0644 1 f\nf\x00E\nE\n"},
+		{"scp -r -f ~/", "D0700 0 alice\nD0755 0 d\nC0644 1 f\nf\x00E\nE\n"},
+		{"scp -r -f d/", "D0755 0 d\nC0644 1 f\nf\x00E\n"},
+		{"scp -r -f d//", "D0755 0 d\nC0644 1 f\nf\x00E\n"},
+		{"scp -r -f d/.", "D0755 0 .\nC0644 1 f\nf\x00E\n"},
+		{"scp -r -f d/f/..", "D0755 0 ..\nC0644 1 f\nf\x00E\n"},
+		{"scp -r -f .", "D0700 0 .\nD0755 0 d\nC0644 1 f\nf\x00E\nE\n"},
+		{"scp -f ~/d/f", "C0644 1 f\nf\x00"},
+	}
+	for _, tt := range tests {
+		out, _, st := run(t, root, tt.cmd, acks, &Options{User: "alice"})
+		if out != tt.out || st != 0 {
+			t.Errorf("%s: out %q status %d, want %q", tt.cmd, out, st, tt.out)
+		}
+	}
+}
