@@ -286,9 +286,11 @@ func (s *Server) connStarted(nc net.Conn) *ConnInfo {
 }
 
 // connEnded is ServeConn's deferred end: it recovers a panic, closes nc
-// and reports the connection.
+// and reports the connection. nc is forgotten last, so that Shutdown
+// returns only after OnConnClosed has.
 func (s *Server) connEnded(nc net.Conn, info *ConnInfo) {
-	if st := s.untrackNetConn(nc); st.cutByShutdown && !info.Authenticated {
+	defer s.untrackNetConn(nc)
+	if st := s.netConnState(nc); st.cutByShutdown && !info.Authenticated {
 		info.Err = ErrServerClosed // not the read error the close caused
 	}
 	if r := recover(); r != nil {

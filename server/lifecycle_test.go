@@ -317,3 +317,37 @@ func TestShutdownClosesSessionWithoutProgram(t *testing.T) {
 		t.Fatalf("Shutdown: %v, want nil: a session with nothing running held it up", err)
 	}
 }
+
+// Shutdown returns only after OnConnClosed has returned for every
+// connection: a caller that closes what its OnConnClosed uses (a
+// database, a metrics sink) once Shutdown returned raced the callbacks,
+// since connections were forgotten before their OnConnClosed ran.
+func TestShutdownWaitsForOnConnClosed(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	ts := startServer(t, &server.Server{
+		Handler: server.HandlerFunc(echoHandler),
+		OnConnClosed: func(*server.ConnInfo) {
+			entered <- struct{}{}
+			<-release
+		},
+	})
+	ts.dial(t)
+	shutdownErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdownErr <- ts.srv.Shutdown(ctx)
+	}()
+	<-entered
+	select {
+	case err := <-shutdownErr:
+		close(release)
+		t.Fatalf("Shutdown returned (%v) while OnConnClosed was running", err)
+	case <-time.After(200 * time.Millisecond): // 20 of Shutdown's polls
+	}
+	close(release)
+	if err := <-shutdownErr; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -469,14 +469,18 @@ func (s *Server) trackNetConn(nc net.Conn) bool {
 	return true
 }
 
-// untrackNetConn forgets a connection that ended and returns what the
-// Server knew of it.
-func (s *Server) untrackNetConn(nc net.Conn) servedConn {
+// netConnState returns what the Server knows of a connection it serves.
+func (s *Server) netConnState(nc net.Conn) servedConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.netConns[nc]
+	return s.netConns[nc]
+}
+
+// untrackNetConn forgets a connection that ended.
+func (s *Server) untrackNetConn(nc net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.netConns, nc)
-	return st
 }
 
 // ActiveConns returns the number of authenticated connections being
