@@ -97,8 +97,15 @@ func (s *session) source(p, name string, depth int) error {
 		return s.warnOrGone("%s: %s", p, errText(err))
 	}
 	if strings.Contains(name, "\n") {
-		// The name ends at the newline in a record; scp.c skips it too.
-		return s.warnOrGone("%s: skipping, filename contains a newline", p)
+		// A newline would end the record early. scp.c sends such a name
+		// encoded by strnvis(3) with VIS_NL ("a\^Jb"), and the file
+		// arrives under that name.
+		name = visNewline(name)
+		if fi.IsDir() {
+			// scp.c then opens the directory by its encoded name, which
+			// fails ("No such file or directory"): said plainly here.
+			return s.warnOrGone("%s: skipping, directory name contains a newline", p)
+		}
 	}
 	if fi.IsDir() {
 		if !s.cmd.Recursive {
@@ -258,4 +265,40 @@ func timeRecord(fi fs.FileInfo) *timeMsg {
 	at := atime(fi)
 	sec := func(t time.Time) int64 { return max(t.Unix(), 0) }
 	return &timeMsg{Mtime: sec(mt), Atime: sec(at)}
+}
+
+// visNewline encodes a name as strnvis(3) does with only VIS_NL, the
+// form scp.c sends a name holding a newline in: printable ASCII, space
+// and tab stay, a backslash is doubled, 0xA0 becomes octal "\240", and
+// every other byte "\^X" (control), "\M-x" or "\M-^X" (high bit set).
+func visNewline(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case ' ' <= c && c <= '~', c == '\t':
+			b.WriteByte(c)
+		case c == 0xa0:
+			b.WriteString(`\240`)
+		default:
+			b.WriteByte('\\')
+			if c&0x80 != 0 {
+				c &= 0x7f
+				b.WriteByte('M')
+			}
+			switch {
+			case c == 0x7f:
+				b.WriteString("^?")
+			case c < ' ':
+				b.WriteByte('^')
+				b.WriteByte(c + '@')
+			default:
+				b.WriteByte('-')
+				b.WriteByte(c)
+			}
+		}
+	}
+	return b.String()
 }

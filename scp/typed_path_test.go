@@ -56,3 +56,18 @@ func TestSourceTypedName(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceNewlineName: scp -f under sshd sends a file whose name holds
+// a newline under its strnvis(3) VIS_NL encoding; ferry refused it and
+// exited 1.
+func TestSourceNewlineName(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "d", "a\nb\\c\xc3\xa9\r\x7f\xa0"), "x", 0o644)
+	os.Chmod(filepath.Join(root, "d"), 0o755)
+	os.Mkdir(filepath.Join(root, "d", "n\nd"), 0o755)
+	out, _, st := run(t, root, "scp -r -f d", "\x00\x00\x00\x00\x00\x00", nil)
+	want := "D0755 0 d\nC0644 1 a\\^Jb\\\\c\\M-C\\M-)\\^M\\^?\\240\nx\x00\x01scp: /d/n?d: skipping, directory name contains a newline\nE\n"
+	if out != want || st != 1 {
+		t.Errorf("out %q status %d, want %q status 1", out, st, want)
+	}
+}
