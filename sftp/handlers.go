@@ -185,7 +185,11 @@ func (s *session) open(m *openReq) {
 			// does.
 			atomicUpload = false
 		}
-		if o.Quota != nil && (creates || atomicUpload && flags&os.O_CREATE != 0) {
+		// An atomic upload's temporary file is a new file whatever the
+		// flags (OPEN WRITE|TRUNC of an existing file, as Cyberduck
+		// overwrites, has no CREAT): its CLOSE, or its abandonment, gives
+		// back one file, so it must have been charged one.
+		if o.Quota != nil && (creates || atomicUpload) {
 			if err := s.reserve(p, 0, 1); err != nil {
 				if errors.Is(err, errQuota) {
 					s.log.Info("sftp: quota refused a new file", "path", p)

@@ -1,0 +1,389 @@
+package sftp
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Request sequences of the GUI clients hosting customers use, which do
+// not run here: WinSCP (source/core/SftpFileSystem.cpp), FileZilla
+// (src/putty/psftp.c, its fzsftp helper) and Cyberduck (ssh/.../sftp/,
+// over sshj). Each test replays one client's sequence packet by packet and
+// checks what the user ends up with: contents, times, modes, and a quota's
+// counters against what the home really holds.
+
+// flowChunk is the WRITE size of the replays: WinSCP and Cyberduck send
+// 32 KiB blocks at first, FileZilla 16 KiB.
+const flowChunk = 32 * 1024
+
+func (rc *rawClient) openFile(p string, pflags uint32, a Attrs) []byte {
+	rc.t.Helper()
+	rc.send(&openReq{ID: rc.nextID(), Path: p, PFlags: pflags, Attrs: a})
+	return rc.handle()
+}
+
+// writeAt sends data as pipelined WRITEs from off, as the clients keep
+// several in flight, then collects their statuses.
+func (rc *rawClient) writeAt(h []byte, off uint64, data []byte) {
+	rc.t.Helper()
+	n := 0
+	for i := 0; i < len(data); i += flowChunk {
+		end := min(i+flowChunk, len(data))
+		rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: off + uint64(i), Data: data[i:end]})
+		n++
+	}
+	for ; n > 0; n-- {
+		rc.expectStatus(StatusOK)
+	}
+}
+
+func (rc *rawClient) closeHandle(h []byte) {
+	rc.t.Helper()
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+}
+
+// pathStat sends LSTAT or STAT and returns the attributes, or the status
+// code when there are none.
+func (rc *rawClient) pathStat(typ byte, p string) (Attrs, uint32) {
+	rc.t.Helper()
+	rc.send(&pathReq{Type: typ, ID: rc.nextID(), Path: p})
+	b := rc.recv()
+	var a attrsMsg
+	if a.unmarshal(b) {
+		return a.Attrs, StatusOK
+	}
+	var s statusMsg
+	if !s.unmarshal(b) {
+		rc.t.Fatalf("expected ATTRS or STATUS, got %x", b)
+	}
+	return Attrs{}, s.Code
+}
+
+func (rc *rawClient) pathOp(typ byte, p string) uint32 {
+	rc.t.Helper()
+	rc.send(&pathReq{Type: typ, ID: rc.nextID(), Path: p})
+	return rc.status().Code
+}
+
+func (rc *rawClient) setstat(p string, a Attrs) uint32 {
+	rc.t.Helper()
+	rc.send(&setstatReq{ID: rc.nextID(), Path: p, Attrs: a})
+	return rc.status().Code
+}
+
+func (rc *rawClient) rename(from, to string) uint32 {
+	rc.t.Helper()
+	rc.send(&twoPathReq{Type: fxpRename, ID: rc.nextID(), First: from, Second: to})
+	return rc.status().Code
+}
+
+// homeUsage is what a recount finds in the test home: the regular files'
+// sizes and number.
+func (ts *testServer) homeUsage(t *testing.T) (bytes, files int64) {
+	t.Helper()
+	err := filepath.Walk(ts.root, func(_ string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			bytes += fi.Size()
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes, files
+}
+
+// wantRealUsage checks the quota's counters against the home.
+func (ts *testServer) wantRealUsage(t *testing.T, q *testQuota) {
+	t.Helper()
+	b, f := ts.homeUsage(t)
+	q.wantUsage(t, b, f)
+}
+
+func payload(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = seed + byte(i%251)
+	}
+	return b
+}
+
+// forEachUploadMode runs f with atomic uploads on and off, under a quota.
+func forEachUploadMode(t *testing.T, f func(t *testing.T, ts *testServer, q *testQuota)) {
+	for _, direct := range []bool{false, true} {
+		name := "atomic"
+		if direct {
+			name = "direct"
+		}
+		t.Run(name, func(t *testing.T) {
+			q := &testQuota{limit: 1 << 30}
+			ts := startServer(t, &Options{Quota: q, DirectUploads: direct})
+			f(t, ts, q)
+		})
+	}
+}
+
+// TestCyberduckOverwrite: Cyberduck (SFTPWriteFeature) overwrites an
+// existing file with OPEN WRITE|TRUNC and no CREAT. With atomic uploads
+// the upload is a new file until CLOSE renames it over the old one, which
+// then gives back the old file's bytes and its file: the new file must
+// have been charged as one, or each overwrite took one file off the
+// account's count (and an abandoned one another), letting --quota-files
+// be passed by overwriting files.
+func TestCyberduckOverwrite(t *testing.T) {
+	forEachUploadMode(t, func(t *testing.T, ts *testServer, q *testQuota) {
+		rc := ts.raw(t)
+		rc.put("/index.html", 1000)
+		ts.wantRealUsage(t, q)
+
+		content := payload(70000, 1)
+		h := rc.openFile("/index.html", fxfWrite|fxfTrunc, Attrs{})
+		rc.writeAt(h, 0, content)
+		rc.closeHandle(h)
+		if got := ts.read(t, "index.html"); got != string(content) {
+			t.Fatalf("after the overwrite the file holds %d bytes, want the %d uploaded", len(got), len(content))
+		}
+		ts.wantRealUsage(t, q)
+
+		// An overwrite the connection drops before CLOSE.
+		h = rc.openFile("/index.html", fxfWrite|fxfTrunc, Attrs{})
+		rc.writeAt(h, 0, payload(5000, 2))
+		ts.wait()
+		ts.wantRealUsage(t, q)
+	})
+}
+
+// TestWinSCPConnect replays WinSCP's start: INIT asking for version 6,
+// limits@openssh.com (WinSCP sizes its packets from max-packet-length
+// alone, ignoring max-write-length), REALPATH ".", LSTAT of the home,
+// then the listing with the next READDIR sent before the previous reply
+// is parsed and the CLOSE's reply never awaited.
+func TestWinSCPConnect(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.write(t, "a file.txt", "hello")
+	if err := os.Mkdir(filepath.Join(ts.root, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rc := &rawClient{t: t, ts: ts}
+	rc.send(&initMsg{Version: 6})
+	var v versionMsg
+	if p := rc.recv(); !v.unmarshal(p) || v.Version != 3 {
+		t.Fatalf("INIT 6 answered %x, want VERSION 3", p)
+	}
+	exts := map[string]string{}
+	for _, e := range v.Extensions {
+		exts[e.Name] = e.Data
+	}
+	// WinSCP uses statvfs for its space display only when it is "2", and
+	// hardlink@openssh.com only when it is "1".
+	if exts["statvfs@openssh.com"] != "2" || exts["hardlink@openssh.com"] != "1" || exts["limits@openssh.com"] != "1" {
+		t.Fatalf("extensions %v", exts)
+	}
+
+	rc.send(&extendedReq{ID: rc.nextID(), Request: "limits@openssh.com"})
+	var er extendedReplyMsg
+	if p := rc.recv(); !er.unmarshal(p) || len(er.Data) < 32 {
+		t.Fatalf("limits reply %x", p)
+	}
+	maxPacketLen := beUint64(er.Data[0:8])
+	// WinSCP's largest WRITE: max-packet-length less the WRITE's own
+	// fields; it must be accepted.
+	big := payload(int(maxPacketLen)-(1+4+4+8+8+4), 3)
+
+	rc.send(&pathReq{Type: fxpRealpath, ID: rc.nextID(), Path: "."})
+	var nm nameMsg
+	if p := rc.recv(); !nm.unmarshal(p) || len(nm.Entries) != 1 || nm.Entries[0].Name != "/" {
+		t.Fatalf("REALPATH . answered %x", p)
+	}
+	if _, code := rc.pathStat(fxpLstat, "/"); code != StatusOK {
+		t.Fatalf("LSTAT / failed: %d", code)
+	}
+
+	rc.send(&pathReq{Type: fxpOpendir, ID: rc.nextID(), Path: "/"})
+	dh := rc.handle()
+	names := map[string]nameEntry{}
+	rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: dh})
+	for i := 0; ; i++ {
+		if i > 10 {
+			t.Fatal("listing never ended")
+		}
+		p := rc.recv()
+		// The next READDIR goes out before this reply is parsed.
+		rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: dh})
+		var n nameMsg
+		if !n.unmarshal(p) {
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != StatusEOF {
+				t.Fatalf("READDIR answered %x", p)
+			}
+			break
+		}
+		for _, e := range n.Entries {
+			names[e.Name] = e
+		}
+	}
+	rc.expectStatus(StatusEOF) // the READDIR sent after the end
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: dh})
+	for _, want := range []string{".", "..", "a file.txt", "dir"} {
+		e, ok := names[want]
+		if !ok {
+			t.Fatalf("listing lacks %q: %v", want, names)
+		}
+		// WinSCP (SFTP 3) takes type, rights, owner and group from the
+		// long name: "rights links owner group size date name".
+		f := strings.Fields(e.LongName)
+		if len(f) < 9 || !strings.HasSuffix(e.LongName, " "+want) {
+			t.Fatalf("long name %q does not parse", e.LongName)
+		}
+		if wantType := map[bool]byte{true: 'd', false: '-'}[want != "a file.txt"]; f[0][0] != wantType {
+			t.Errorf("long name %q has type %c, want %c", e.LongName, f[0][0], wantType)
+		}
+	}
+	rc.expectStatus(StatusOK) // the CLOSE, read late
+
+	h := rc.openFile("/big", fxfWrite|fxfCreat|fxfTrunc, Attrs{})
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Data: big})
+	rc.expectStatus(StatusOK)
+	rc.closeHandle(h)
+	if got := ts.read(t, "big"); !bytes.Equal([]byte(got), big) {
+		t.Fatalf("a WRITE of max-packet-length was stored as %d bytes", len(got))
+	}
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b[:8] {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// winscpTime is a modification time as WinSCP preserves it: whole
+// seconds, sent as both access and modification time in ACMODTIME.
+var winscpTime = time.Date(2023, 4, 5, 6, 7, 8, 0, time.UTC)
+
+func (ts *testServer) wantFile(t *testing.T, name string, content []byte, mode os.FileMode, mtime time.Time) {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(ts.root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ts.read(t, name); got != string(content) {
+		t.Fatalf("%s holds %d bytes, want the %d uploaded", name, len(got), len(content))
+	}
+	if fi.Mode().Perm() != mode {
+		t.Errorf("%s has mode %v, want %v", name, fi.Mode().Perm(), mode)
+	}
+	if !fi.ModTime().Equal(mtime) {
+		t.Errorf("%s modified %v, want %v", name, fi.ModTime(), mtime)
+	}
+}
+
+// TestWinSCPUploadSmall replays WinSCP's upload of a file below its
+// resume threshold (100 KiB) with "preserve timestamp" and overwrite
+// confirmation on: OPEN with EXCL (and SIZE in the attributes), which fails
+// on an existing file; LSTAT; OPEN again without EXCL; the WRITEs; CLOSE,
+// and SETSTAT of the times sent right behind the CLOSE, before its reply.
+func TestWinSCPUploadSmall(t *testing.T) {
+	forEachUploadMode(t, func(t *testing.T, ts *testServer, q *testQuota) {
+		rc := ts.raw(t)
+		mt := Attrs{Flags: AttrACModTime, ATime: uint32(winscpTime.Unix()), MTime: uint32(winscpTime.Unix())}
+		upload := func(name string, content []byte) {
+			t.Helper()
+			size := Attrs{Flags: AttrSize, Size: uint64(len(content))}
+			rc.send(&openReq{ID: rc.nextID(), Path: name, PFlags: fxfWrite | fxfCreat | fxfTrunc | fxfExcl, Attrs: size})
+			p := rc.recv()
+			var hm handleMsg
+			h := hm.Handle
+			if !hm.unmarshal(p) {
+				var s statusMsg
+				if !s.unmarshal(p) || s.Code != StatusFailure {
+					t.Fatalf("OPEN EXCL of an existing file answered %x, want FAILURE", p)
+				}
+				if _, code := rc.pathStat(fxpLstat, name); code != StatusOK {
+					t.Fatalf("LSTAT after a failed EXCL: %d", code)
+				}
+				h = rc.openFile(name, fxfWrite|fxfCreat|fxfTrunc, size)
+			} else {
+				h = hm.Handle
+			}
+			rc.writeAt(h, 0, content)
+			rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+			rc.send(&setstatReq{ID: rc.nextID(), Path: name, Attrs: mt})
+			rc.expectStatus(StatusOK)
+			rc.expectStatus(StatusOK)
+		}
+		first := payload(40000, 4)
+		upload("/f.txt", first)
+		ts.wantFile(t, "f.txt", first, 0o644, winscpTime)
+		ts.wantRealUsage(t, q)
+
+		if err := os.Chmod(filepath.Join(ts.root, "f.txt"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		second := payload(30000, 5)
+		upload("/f.txt", second)
+		// Overwriting keeps the file's mode, as truncating it in place does.
+		ts.wantFile(t, "f.txt", second, 0o600, winscpTime)
+		ts.wantRealUsage(t, q)
+	})
+}
+
+// TestWinSCPUploadResumable replays WinSCP's upload of a file above its
+// resume threshold over an existing one: LSTAT of the target and of
+// "<target>.filepart" (absent), OPEN of the .filepart with SIZE, WRITEs,
+// CLOSE, REMOVE of the target (SFTP 3's RENAME does not replace), RENAME of
+// the .filepart, then SETSTAT of the old file's rights and the times.
+// Then the same upload interrupted and resumed: with atomic uploads off
+// the .filepart keeps what arrived and WinSCP reopens it without TRUNC and
+// writes from its size.
+func TestWinSCPUploadResumable(t *testing.T) {
+	forEachUploadMode(t, func(t *testing.T, ts *testServer, q *testQuota) {
+		rc := ts.raw(t)
+		rc.put("/big.bin", 150000)
+		if err := os.Chmod(filepath.Join(ts.root, "big.bin"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		content := payload(300000, 6)
+		size := Attrs{Flags: AttrSize, Size: uint64(len(content))}
+		props := Attrs{Flags: AttrPermissions | AttrACModTime, Permissions: 0o640,
+			ATime: uint32(winscpTime.Unix()), MTime: uint32(winscpTime.Unix())}
+
+		if _, code := rc.pathStat(fxpLstat, "/big.bin"); code != StatusOK {
+			t.Fatalf("LSTAT target: %d", code)
+		}
+		if _, code := rc.pathStat(fxpLstat, "/big.bin.filepart"); code != StatusNoSuchFile {
+			t.Fatalf("LSTAT .filepart: %d, want NO_SUCH_FILE", code)
+		}
+		h := rc.openFile("/big.bin.filepart", fxfWrite|fxfCreat|fxfTrunc, size)
+		rc.writeAt(h, 0, content)
+		rc.closeHandle(h)
+		if code := rc.pathOp(fxpRemove, "/big.bin"); code != StatusOK {
+			t.Fatalf("REMOVE target: %d", code)
+		}
+		if code := rc.rename("/big.bin.filepart", "/big.bin"); code != StatusOK {
+			t.Fatalf("RENAME .filepart: %d", code)
+		}
+		if code := rc.setstat("/big.bin", props); code != StatusOK {
+			t.Fatalf("SETSTAT: %d", code)
+		}
+		ts.wantFile(t, "big.bin", content, 0o640, winscpTime)
+		ts.wantRealUsage(t, q)
+
+		// Interrupted: the connection ends after part of the data.
+		next := payload(400000, 7)
+		h = rc.openFile("/big.bin.filepart", fxfWrite|fxfCreat|fxfTrunc, Attrs{Flags: AttrSize, Size: uint64(len(next))})
+		rc.writeAt(h, 0, next[:150000])
+		ts.wait()
+		ts.wantRealUsage(t, q)
+	})
+}
