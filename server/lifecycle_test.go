@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ferry-sftp/ferry/connection"
+	"github.com/ferry-sftp/ferry/internal/testenv"
 	"github.com/ferry-sftp/ferry/server"
 )
 
@@ -355,5 +357,91 @@ func TestShutdownWaitsForOnConnClosed(t *testing.T) {
 	close(release)
 	if err := <-shutdownErr; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dialSilent opens a TCP connection that sends nothing and reports
+// whether the server served it (sent its version line) rather than
+// closing it at once.
+func dialSilent(t *testing.T, addr string) (net.Conn, bool) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = nc.Read(make([]byte, 1))
+	return nc, err == nil
+}
+
+// Serve bounds the connections it lets be unauthenticated at once
+// (sshd's MaxStartups), by default too: without it a client opening
+// connections and sending nothing held a goroutine and buffers for each,
+// without limit, for LoginGraceTime.
+func TestServeMaxStartups(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"explicit", 3, 3},
+		{"default", 0, server.DefaultMaxStartups},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs testenv.LockedBuffer
+			ts := startServer(t, &server.Server{
+				Handler:     server.HandlerFunc(echoHandler),
+				MaxStartups: tc.limit,
+				Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			var silent []net.Conn
+			for i := range tc.want {
+				nc, served := dialSilent(t, ts.addr)
+				if !served {
+					t.Fatalf("connection %d of %d refused", i+1, tc.want)
+				}
+				silent = append(silent, nc)
+			}
+			if _, served := dialSilent(t, ts.addr); served {
+				t.Fatalf("connection %d served past MaxStartups %d", tc.want+1, tc.want)
+			}
+			for info := range ts.closed {
+				if errors.Is(info.Err, server.ErrMaxStartups) {
+					break
+				}
+			}
+			// A freed slot lets a client log in.
+			silent[0].Close()
+			var client *ssh.Client
+			for range 500 { // until the server noticed, 5 s at most
+				c, err := ssh.Dial("tcp", ts.addr, &ssh.ClientConfig{
+					User: testUser, Auth: []ssh.AuthMethod{ssh.Password(testPassword)},
+					HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+				})
+				if err == nil {
+					client = c
+					defer c.Close()
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if client == nil {
+				t.Fatal("no login after a slot was freed")
+			}
+			if out, err := runCmd(client, "hi"); err != nil || out != "hi\n" {
+				t.Fatalf("login after a slot was freed: %q, %v", out, err)
+			}
+			// Authenticated, it left its slot to another, and no more.
+			if _, served := dialSilent(t, ts.addr); !served {
+				t.Fatal("an authenticated connection still counts against MaxStartups")
+			}
+			if _, served := dialSilent(t, ts.addr); served {
+				t.Fatal("served past MaxStartups after a login")
+			}
+			if out := logs.String(); !strings.Contains(out, "beginning MaxStartups throttling") {
+				t.Errorf("no throttling log line:\n%s", out)
+			}
+		})
 	}
 }

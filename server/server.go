@@ -39,6 +39,9 @@ const (
 	// DefaultMaxSessions is sshd's MaxSessions: session channels open at
 	// once on one connection.
 	DefaultMaxSessions = 10
+	// DefaultMaxStartups is the full value of sshd's MaxStartups default
+	// (10:30:100): connections Serve lets be unauthenticated at once.
+	DefaultMaxStartups = 100
 	// maxForwardListeners bounds tcpip-forward/streamlocal-forward
 	// listeners per connection.
 	maxForwardListeners = 16
@@ -188,6 +191,14 @@ type Server struct {
 
 	// LoginGraceTime bounds the unauthenticated phase.
 	LoginGraceTime time.Duration
+	// MaxStartups bounds the connections Serve lets be unauthenticated
+	// at once (sshd's MaxStartups, as a hard limit): one accepted beyond
+	// it is closed at once, and OnConnClosed reports ErrMaxStartups.
+	// Zero means DefaultMaxStartups, a negative value no limit. Without
+	// it each connection a client opened and left silent held memory
+	// and a goroutine for LoginGraceTime, however many it opened.
+	// ServeConn does not apply it: its caller admits connections.
+	MaxStartups int
 	// MaxSessions bounds concurrent session channels per connection.
 	MaxSessions int
 	// ClientAliveInterval, if set, sends keepalive@openssh.com after that
@@ -220,7 +231,11 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	netConns  map[net.Conn]servedConn // every connection being served, any phase
 	conns     map[*Conn]struct{}      // the authenticated ones
+	unauth    int                     // netConns not yet authenticated
 	shutdown  bool
+	// throttled counts the connections MaxStartups refused since it was
+	// last reached, for the log line when it is no longer.
+	throttled int
 	// closing is closed when shutdown is set; made on first use.
 	closing chan struct{}
 
@@ -298,7 +313,54 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if !s.admitStartup() {
+			s.refuseStartup(nc)
+			continue
+		}
 		go s.ServeConn(nc)
+	}
+}
+
+// ErrMaxStartups is ConnInfo.Err for a connection Serve closed because
+// MaxStartups connections were unauthenticated.
+var ErrMaxStartups = errors.New("server: too many unauthenticated connections (MaxStartups)")
+
+// admitStartup reports whether Serve may serve one more unauthenticated
+// connection. Connections accepted but not yet tracked by ServeConn are
+// not counted, so a burst may pass the limit by the few goroutines not
+// yet started.
+func (s *Server) admitStartup() bool {
+	limit := s.MaxStartups
+	if limit == 0 {
+		limit = DefaultMaxStartups
+	}
+	s.mu.Lock()
+	unauth, refused := s.unauth, s.throttled
+	admit := limit < 0 || unauth < limit
+	if admit {
+		s.throttled = 0
+	} else {
+		s.throttled++
+	}
+	s.mu.Unlock()
+	// Once per episode, as sshd logs it: a flood is two lines, not one a
+	// connection.
+	switch {
+	case admit && refused > 0:
+		s.logger().Info("exited MaxStartups throttling", "refused", refused)
+	case !admit && refused == 0:
+		s.logger().Warn("beginning MaxStartups throttling", "unauthenticated", unauth)
+	}
+	return admit
+}
+
+// refuseStartup closes a connection MaxStartups refused, as sshd drops
+// one: before the version exchange, without a word.
+func (s *Server) refuseStartup(nc net.Conn) {
+	nc.Close()
+	if s.OnConnClosed != nil {
+		s.OnConnClosed(&ConnInfo{RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Start: time.Now(),
+			Phase: "handshake", Err: ErrMaxStartups})
 	}
 }
 
@@ -466,6 +528,7 @@ func (s *Server) trackNetConn(nc net.Conn) bool {
 		s.netConns = make(map[net.Conn]servedConn)
 	}
 	s.netConns[nc] = servedConn{}
+	s.unauth++
 	return true
 }
 
@@ -480,6 +543,9 @@ func (s *Server) netConnState(nc net.Conn) servedConn {
 func (s *Server) untrackNetConn(nc net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if st, ok := s.netConns[nc]; ok && !st.authenticated {
+		s.unauth--
+	}
 	delete(s.netConns, nc)
 }
 
@@ -501,9 +567,10 @@ func (s *Server) track(c *Conn, nc net.Conn, add bool) (shuttingDown bool) {
 	}
 	if add {
 		s.conns[c] = struct{}{}
-		if st, ok := s.netConns[nc]; ok {
+		if st, ok := s.netConns[nc]; ok && !st.authenticated {
 			st.authenticated = true
 			s.netConns[nc] = st
+			s.unauth--
 		}
 	} else {
 		delete(s.conns, c)
