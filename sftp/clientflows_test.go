@@ -387,3 +387,48 @@ func TestWinSCPUploadResumable(t *testing.T) {
 		ts.wantRealUsage(t, q)
 	})
 }
+
+// TestSymlinkOrderByClient: OpenSSH's sftp-server reads SYMLINK's paths
+// reversed (target first, OpenSSH PROTOCOL §4.1), and ferry does too; but
+// clients that recognise OpenSSH by its identification string send the
+// draft-02 §6.10 order (link path first) to every other server: WinSCP
+// (CreateLink: the "symlink bug" workaround only for "OpenSSH..." and
+// ProFTPD) and libssh (sftp_symlink: only when ssh_get_openssh_version).
+// Their links were made backwards: "ln -s target.txt mylink" in WinSCP
+// made target.txt a link to mylink, or failed because target.txt existed.
+// Clients that always use OpenSSH's order keep it.
+func TestSymlinkOrderByClient(t *testing.T) {
+	for _, tc := range []struct {
+		client    string
+		linkFirst bool
+	}{
+		{"SSH-2.0-WinSCP_release_6.3.5", true},
+		{"SSH-2.0-libssh_0.10.6", true},
+		{"SSH-2.0-libssh-0.5.5", true},
+		{"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3", false},
+		{"SSH-2.0-PuTTY_Release_0.81", false},
+		{"SSH-2.0-paramiko_2.12.0", false},
+		{"SSH-2.0-libssh2_1.11.0", false},
+		{"SSH-2.0-Go", false},
+		{"", false},
+	} {
+		t.Run(tc.client, func(t *testing.T) {
+			ts := startServer(t, &Options{ClientVersion: tc.client})
+			ts.write(t, "target.txt", "x")
+			rc := ts.raw(t)
+			req := &twoPathReq{Type: fxpSymlink, ID: rc.nextID(), First: "target.txt", Second: "/mylink"}
+			if tc.linkFirst {
+				req.First, req.Second = "/mylink", "target.txt"
+			}
+			rc.send(req)
+			rc.expectStatus(StatusOK)
+			got, err := os.Readlink(filepath.Join(ts.root, "mylink"))
+			if err != nil || got != "target.txt" {
+				t.Fatalf("mylink leads to %q (%v), want target.txt", got, err)
+			}
+			if fi, err := os.Lstat(filepath.Join(ts.root, "target.txt")); err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("target.txt is no longer the regular file: %v", err)
+			}
+		})
+	}
+}

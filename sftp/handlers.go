@@ -564,6 +564,9 @@ func (s *session) mkdir(m *mkdirReq) {
 // twoPathOp handles RENAME and SYMLINK.
 func (s *session) twoPathOp(m *twoPathReq) {
 	o := &s.srv.opts
+	if m.Type == fxpSymlink && linkPathFirst(o.ClientVersion) {
+		m.First, m.Second = m.Second, m.First
+	}
 	second := s.resolve(m.Second)
 	if o.ReadOnly || (m.Type == fxpSymlink && o.Permissions.NoSymlinks) || reserved(second) {
 		s.sendError(m.ID, errDenied)

@@ -274,6 +274,26 @@ type Options struct {
 	// (downloads) and WRITEs (uploads) may move, across all its handles;
 	// 0 is unlimited. A throttled request's reply waits.
 	ReadLimit, WriteLimit int64
+	// ClientVersion is the client's SSH identification string
+	// (server.Conn.ClientVersion), "" when unknown. SYMLINK's paths are
+	// read in the order that client sends them (see linkPathFirst).
+	ClientVersion string
+}
+
+// linkPathFirst reports whether a client sends SYMLINK's paths in
+// draft-02 §6.10's order, link path first, to a server whose
+// identification string does not start "OpenSSH", as ferry's does not.
+// OpenSSH's sftp-server reads them reversed (OpenSSH PROTOCOL §4.1), and
+// ferry with it; WinSCP (SftpFileSystem.cpp CreateLink) and libssh
+// (sftp_symlink) send that order only to a server named OpenSSH. libssh2
+// ("SSH-2.0-libssh2_...") always sends OpenSSH's order.
+func linkPathFirst(clientVersion string) bool {
+	for _, prefix := range []string{"SSH-2.0-WinSCP_", "SSH-2.0-libssh_", "SSH-2.0-libssh-"} {
+		if strings.HasPrefix(clientVersion, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultMaxHandles is the default Options.MaxHandles: plenty for any

@@ -768,6 +768,7 @@ func (d *Daemon) sftpHandler(cfg *Config) server.Handler {
 			return
 		}
 		opts := d.sftpOptions(cfg, acct, s.Conn().RemoteAddr())
+		opts.ClientVersion = s.Conn().ClientVersion()
 		// Detached: while the client sends nothing the session holds no
 		// goroutine, only its state (issue 8's idle budget).
 		end := s.Detach()
