@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,255 @@ func TestSymlinkOrderByClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readdirAll lists dir as FileZilla's fzsftp does: OPENDIR, then four
+// READDIRs in flight, one more sent for each NAME received, until EOF;
+// the READDIRs still in flight are answered and discarded, then CLOSE.
+func (rc *rawClient) readdirAll(dir string) []nameEntry {
+	rc.t.Helper()
+	rc.send(&pathReq{Type: fxpOpendir, ID: rc.nextID(), Path: dir})
+	dh := rc.handle()
+	for i := 0; i < 4; i++ {
+		rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: dh})
+	}
+	var all []nameEntry
+	outstanding := 4
+	for i := 0; ; i++ {
+		if i > 1000 {
+			rc.t.Fatal("listing never ended")
+		}
+		p := rc.recv()
+		outstanding--
+		var n nameMsg
+		if !n.unmarshal(p) {
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != StatusEOF {
+				rc.t.Fatalf("READDIR answered %x", p)
+			}
+			break
+		}
+		all = append(all, n.Entries...)
+		rc.send(&handleReq{Type: fxpReaddir, ID: rc.nextID(), Handle: dh})
+		outstanding++
+	}
+	for ; outstanding > 0; outstanding-- {
+		var s statusMsg
+		if p := rc.recv(); !s.unmarshal(p) || s.Code != StatusEOF {
+			rc.t.Fatalf("READDIR after the end answered %x, want EOF", p)
+		}
+	}
+	rc.closeHandle(dh)
+	return all
+}
+
+// TestFileZillaFlows replays FileZilla's listing of a directory of more
+// than one READDIR reply (four READDIRs in flight), its upload (OPEN
+// WRITE|CREAT|TRUNC, 16 KiB WRITEs, CLOSE) followed by "chmtime" (STAT,
+// then SETSTAT of ACMODTIME with the access time STAT gave), and its
+// resume of an upload ("reput": OPEN WRITE alone, FSTAT for the size,
+// WRITEs from there).
+func TestFileZillaFlows(t *testing.T) {
+	forEachUploadMode(t, func(t *testing.T, ts *testServer, q *testQuota) {
+		rc := ts.raw(t)
+		if err := os.Mkdir(filepath.Join(ts.root, "many"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		const n = 250
+		for i := 0; i < n; i++ {
+			ts.write(t, filepath.Join("many", "f"+strings.Repeat("x", i%7)+strconv.Itoa(i)), "x")
+		}
+		q.mu.Lock()
+		q.bytes, q.files = q.bytes+n, q.files+n // put there by hand, not charged
+		q.mu.Unlock()
+		seen := map[string]int{}
+		for _, e := range rc.readdirAll("/many") {
+			seen[e.Name]++
+		}
+		if len(seen) != n+2 {
+			t.Fatalf("listing has %d distinct names, want %d", len(seen), n+2)
+		}
+		for name, c := range seen {
+			if c != 1 {
+				t.Fatalf("%q listed %d times", name, c)
+			}
+		}
+
+		content := payload(100000, 8)
+		h := rc.openFile("/up.bin", fxfWrite|fxfCreat|fxfTrunc, Attrs{})
+		for off := 0; off < len(content); off += 16384 {
+			end := min(off+16384, len(content))
+			rc.writeAt(h, uint64(off), content[off:end])
+		}
+		rc.closeHandle(h)
+		st, code := rc.pathStat(fxpStat, "/up.bin")
+		if code != StatusOK || st.Flags&AttrACModTime == 0 {
+			t.Fatalf("STAT: %d %+v", code, st)
+		}
+		mt := uint32(winscpTime.Unix())
+		if code := rc.setstat("/up.bin", Attrs{Flags: AttrACModTime, ATime: st.ATime, MTime: mt}); code != StatusOK {
+			t.Fatalf("chmtime: %d", code)
+		}
+		ts.wantFile(t, "up.bin", content, 0o644, winscpTime)
+		ts.wantRealUsage(t, q)
+
+		// reput of a file of which the first 40000 bytes arrived.
+		next := payload(90000, 9)
+		h = rc.openFile("/part.bin", fxfWrite|fxfCreat|fxfTrunc, Attrs{})
+		rc.writeAt(h, 0, next[:40000])
+		rc.closeHandle(h)
+		h = rc.openFile("/part.bin", fxfWrite, Attrs{})
+		rc.send(&handleReq{Type: fxpFstat, ID: rc.nextID(), Handle: h})
+		var am attrsMsg
+		if p := rc.recv(); !am.unmarshal(p) || am.Attrs.Flags&AttrSize == 0 || am.Attrs.Size != 40000 {
+			t.Fatalf("FSTAT for reput answered %x", p)
+		}
+		rc.writeAt(h, am.Attrs.Size, next[am.Attrs.Size:])
+		rc.closeHandle(h)
+		if got := ts.read(t, "part.bin"); got != string(next) {
+			t.Fatalf("after reput the file holds %d bytes, want %d", len(got), len(next))
+		}
+		ts.wantRealUsage(t, q)
+	})
+}
+
+// TestWinSCPResumeAndDelete replays, with atomic uploads off (the only
+// way a .filepart keeps what arrived before a broken connection), WinSCP
+// resuming an upload in a new session: LSTAT of the .filepart for its
+// size, OPEN WRITE|CREAT without TRUNC, WRITEs from that size, CLOSE,
+// RENAME, SETSTAT. Then its duplicate (copy-data into OPEN
+// WRITE|CREAT|EXCL, SETSTAT of rights and time) and its recursive delete
+// (listing, REMOVE of each file, RMDIR of each directory, deepest first).
+func TestWinSCPResumeAndDelete(t *testing.T) {
+	q := &testQuota{limit: 1 << 30}
+	opts := &Options{Quota: q, DirectUploads: true}
+	ts := startServer(t, opts)
+	rc := ts.raw(t)
+	content := payload(500000, 10)
+	h := rc.openFile("/up.filepart", fxfWrite|fxfCreat|fxfTrunc, Attrs{Flags: AttrSize, Size: uint64(len(content))})
+	rc.writeAt(h, 0, content[:200000])
+	ts.wait()
+	ts.wantRealUsage(t, q)
+
+	ts2 := ts.another(t, opts)
+	rc = ts2.raw(t)
+	if _, code := rc.pathStat(fxpLstat, "/up"); code != StatusNoSuchFile {
+		t.Fatalf("LSTAT target: %d", code)
+	}
+	part, code := rc.pathStat(fxpLstat, "/up.filepart")
+	if code != StatusOK || part.Size != 200000 {
+		t.Fatalf("LSTAT .filepart: %d, size %d; want the 200000 bytes that arrived", code, part.Size)
+	}
+	h = rc.openFile("/up.filepart", fxfWrite|fxfCreat, Attrs{})
+	rc.writeAt(h, part.Size, content[part.Size:])
+	rc.closeHandle(h)
+	if code := rc.rename("/up.filepart", "/up"); code != StatusOK {
+		t.Fatalf("RENAME: %d", code)
+	}
+	mt := uint32(winscpTime.Unix())
+	if code := rc.setstat("/up", Attrs{Flags: AttrACModTime, ATime: mt, MTime: mt}); code != StatusOK {
+		t.Fatalf("SETSTAT: %d", code)
+	}
+	ts2.wantFile(t, "up", content, 0o644, winscpTime)
+	ts2.wantRealUsage(t, q)
+
+	// Duplicate "up" as "dir/sub/copy".
+	for _, d := range []string{"/dir", "/dir/sub"} {
+		rc.send(&mkdirReq{ID: rc.nextID(), Path: d})
+		rc.expectStatus(StatusOK)
+	}
+	src := rc.openFile("/up", fxfRead, Attrs{Flags: AttrSize, Size: uint64(len(content))})
+	dst := rc.openFile("/dir/sub/copy", fxfWrite|fxfCreat|fxfExcl, Attrs{Flags: AttrSize, Size: uint64(len(content))})
+	data := appendCopyData(nil, src, 0, 0, dst, 0)
+	rc.send(&extendedReq{ID: rc.nextID(), Request: "copy-data", Data: data})
+	rc.expectStatus(StatusOK)
+	if code := rc.setstat("/dir/sub/copy", Attrs{Flags: AttrPermissions | AttrACModTime, Permissions: 0o644, ATime: mt, MTime: mt}); code != StatusOK {
+		t.Fatalf("SETSTAT of the copy: %d", code)
+	}
+	rc.closeHandle(src)
+	rc.closeHandle(dst)
+	ts2.wantFile(t, "dir/sub/copy", content, 0o644, winscpTime)
+	ts2.wantRealUsage(t, q)
+
+	// Delete "dir" recursively.
+	var del func(dir string)
+	del = func(dir string) {
+		for _, e := range rc.readdirAll(dir) {
+			if e.Name == "." || e.Name == ".." {
+				continue
+			}
+			p := dir + "/" + e.Name
+			if e.Attrs.Permissions&0o170000 == 0o040000 {
+				del(p)
+				continue
+			}
+			if code := rc.pathOp(fxpRemove, p); code != StatusOK {
+				t.Fatalf("REMOVE %s: %d", p, code)
+			}
+		}
+		if code := rc.pathOp(fxpRmdir, dir); code != StatusOK {
+			t.Fatalf("RMDIR %s: %d", dir, code)
+		}
+	}
+	del("/dir")
+	if _, err := os.Lstat(filepath.Join(ts2.root, "dir")); !os.IsNotExist(err) {
+		t.Fatalf("dir still there: %v", err)
+	}
+	ts2.wantRealUsage(t, q)
+}
+
+func appendCopyData(b []byte, src []byte, off, length uint64, dst []byte, woff uint64) []byte {
+	b = appendString(b, src)
+	b = appendU64(b, off)
+	b = appendU64(b, length)
+	b = appendString(b, dst)
+	return appendU64(b, woff)
+}
+
+func appendString(b, s []byte) []byte {
+	n := len(s)
+	b = append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return append(b, s...)
+}
+
+func appendU64(b []byte, v uint64) []byte {
+	for i := 56; i >= 0; i -= 8 {
+		b = append(b, byte(v>>i))
+	}
+	return b
+}
+
+// TestCyberduckTouch replays Cyberduck's "New File": OPEN with CREAT|TRUNC
+// and neither READ nor WRITE, the permissions in the attributes, then
+// CLOSE, for a new file and over an existing one, on an ordinary account
+// and an upload-only one (which may create files, but read none).
+func TestCyberduckTouch(t *testing.T) {
+	for _, uploadOnly := range []bool{false, true} {
+		t.Run(map[bool]string{false: "read-write", true: "upload-only"}[uploadOnly], func(t *testing.T) {
+			q := &testQuota{limit: 1 << 30}
+			ts := startServer(t, &Options{Quota: q, Permissions: Permissions{NoDownload: uploadOnly}})
+			rc := ts.raw(t)
+			perm := Attrs{Flags: AttrPermissions, Permissions: 0o640}
+			h := rc.openFile("/new.txt", fxfCreat|fxfTrunc, perm)
+			if uploadOnly {
+				// The handle reads nothing.
+				rc.send(&readReq{ID: rc.nextID(), Handle: h, Offset: 0, Length: 10})
+				if s := rc.status(); s.Code == StatusOK {
+					t.Fatalf("READ on an upload-only account's touch handle: %d %q", s.Code, s.Message)
+				}
+			}
+			rc.closeHandle(h)
+			ts.wantFile(t, "new.txt", nil, 0o640, mustModTime(t, ts, "new.txt"))
+			ts.wantRealUsage(t, q)
+		})
+	}
+}
+
+func mustModTime(t *testing.T, ts *testServer, name string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(ts.root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime()
 }

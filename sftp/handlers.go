@@ -124,6 +124,12 @@ func (s *session) open(m *openReq) {
 	}
 	modifies := write || flags&(os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0
 	readable := !write || read
+	if o.Permissions.NoDownload && !read && modifies {
+		// Cyberduck's "New File" opens CREAT|TRUNC with neither READ nor
+		// WRITE: an upload-only account may create the file, and the
+		// handle reads nothing.
+		readable = false
+	}
 	if (o.ReadOnly && modifies) || (o.Permissions.NoDownload && readable) || (modifies && reserved(p)) {
 		s.sendError(m.ID, errDenied)
 		return
