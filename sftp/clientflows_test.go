@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -683,4 +684,51 @@ func mustModTime(t *testing.T, ts *testServer, name string) time.Time {
 		t.Fatal(err)
 	}
 	return fi.ModTime()
+}
+
+// fileQuota is a testQuota that also bounds the number of files, as
+// --quota-files does.
+type fileQuota struct {
+	testQuota
+	fileLimit int64
+}
+
+func (q *fileQuota) Reserve(ctx context.Context, bytes, files int64) error {
+	q.mu.Lock()
+	over := files > 0 && q.files+files > q.fileLimit
+	q.mu.Unlock()
+	if over {
+		return ErrQuotaExceeded
+	}
+	return q.testQuota.Reserve(ctx, bytes, files)
+}
+
+// TestOverwriteAtFileQuota: an account holding as many files as
+// --quota-files allows may still replace one. An atomic upload's
+// temporary file is one file more until its CLOSE, and every client's
+// overwrite (WinSCP's and FileZilla's OPEN WRITE|CREAT|TRUNC, Cyberduck's
+// WRITE|TRUNC) was refused with "quota exceeded", though it adds no file
+// and sftp-server, writing in place, allows it.
+func TestOverwriteAtFileQuota(t *testing.T) {
+	q := &fileQuota{testQuota: testQuota{limit: 1 << 30}, fileLimit: 2}
+	ts := startServer(t, &Options{Quota: q})
+	rc := ts.raw(t)
+	rc.put("/a.html", 100)
+	rc.put("/b.html", 100)
+	ts.wantRealUsage(t, &q.testQuota)
+	for i, pflags := range []uint32{fxfWrite | fxfCreat | fxfTrunc, fxfWrite | fxfTrunc} {
+		content := payload(5000+i, byte(20+i))
+		h := rc.openFile("/a.html", pflags, Attrs{})
+		rc.writeAt(h, 0, content)
+		rc.closeHandle(h)
+		if got := ts.read(t, "a.html"); got != string(content) {
+			t.Fatalf("overwrite %d: a.html holds %d bytes, want %d", i, len(got), len(content))
+		}
+		ts.wantRealUsage(t, &q.testQuota)
+	}
+	// A third file is still refused.
+	rc.send(&openReq{ID: rc.nextID(), Path: "/c.html", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	if s := rc.status(); s.Code != StatusFailure || s.Message != "quota exceeded" {
+		t.Fatalf("a file past --quota-files: %d %q", s.Code, s.Message)
+	}
 }

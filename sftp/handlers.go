@@ -196,7 +196,14 @@ func (s *session) open(m *openReq) {
 		// overwrites, has no CREAT): its CLOSE, or its abandonment, gives
 		// back one file, so it must have been charged one.
 		if o.Quota != nil && (creates || atomicUpload) {
-			if err := s.reserve(p, 0, 1); err != nil {
+			err := s.reserve(p, 0, 1)
+			if errors.Is(err, errQuota) && atomicUpload && exists {
+				// At --quota-files, replacing a file adds none: write it in
+				// place, as sftp-server does, rather than refuse every
+				// overwrite until the customer deletes a file.
+				s.log.Info("sftp: at the file quota; overwriting in place", "path", p)
+				atomicUpload = false
+			} else if err != nil {
 				if errors.Is(err, errQuota) {
 					s.log.Info("sftp: quota refused a new file", "path", p)
 				}
