@@ -6,10 +6,12 @@ import (
 	"errors"
 	"github.com/ferry-sftp/ferry/vfs"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -281,5 +283,54 @@ func TestCancelledSessionDiscardsUpload(t *testing.T) {
 	}
 	if q.bytes != 0 || q.files != 0 {
 		t.Fatalf("quota not released: %d bytes, %d files", q.bytes, q.files)
+	}
+}
+
+// noTempDir is a home whose directories take no new entries for this
+// user (a customer's chmod 555; root is let through, so the test fakes
+// it): creating an atomic upload's temporary file fails with EACCES.
+type noTempDir struct{ vfs.FS }
+
+func (d noTempDir) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
+	if flag&os.O_CREATE != 0 && strings.HasPrefix(path.Base(name), tempPrefix) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+	}
+	return d.FS.OpenFile(name, flag, perm)
+}
+
+// TestAtomicUploadInReadOnlyDirectory: an existing, writable file in a
+// directory that takes no temporary file is rewritten in place, as
+// sftp-server does, instead of the upload being refused; the quota is
+// charged for the new size only (no file left reserved for the
+// temporary file that was never made).
+func TestAtomicUploadInReadOnlyDirectory(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("previous content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local, err := vfs.Local(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	q := &testQuota{limit: 1 << 20, bytes: 16, files: 1}
+	ts := startServerOnFS(t, noTempDir{local}, &Options{Quota: q})
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	rc.send(&writeReq{ID: rc.nextID(), Handle: h, Offset: 0, Data: []byte("new")})
+	rc.expectStatus(StatusOK)
+	rc.send(&handleReq{Type: fxpClose, ID: rc.nextID(), Handle: h})
+	rc.expectStatus(StatusOK)
+	if b, err := os.ReadFile(filepath.Join(root, "f")); err != nil || string(b) != "new" {
+		t.Fatalf("f holds %q (%v), want \"new\"", b, err)
+	}
+	// A new file still needs an entry the directory refuses.
+	rc.send(&openReq{ID: rc.nextID(), Path: "/g", PFlags: fxfWrite | fxfCreat | fxfTrunc})
+	rc.expectStatus(StatusPermissionDenied)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes != 3 || q.files != 1 {
+		t.Fatalf("quota holds %d bytes in %d files, want 3 in 1", q.bytes, q.files)
 	}
 }

@@ -243,10 +243,22 @@ func (s *session) open(m *openReq) {
 				if o.Quota != nil {
 					o.Quota.Release(s.ctx, 0, 1)
 				}
-				s.sendError(m.ID, err)
-				return
+				if !exists || !errors.Is(err, fs.ErrPermission) {
+					s.sendError(m.ID, err)
+					return
+				}
+				// A directory this user may not write to (a customer's
+				// chmod 555) holds no temporary file, but its files stay
+				// writable: the probe above opened this one. Truncate it
+				// in place, as sftp-server does, rather than refuse an
+				// upload the kernel allows.
+				atomicUpload, h.tmp, h.excl = false, "", false
+			} else {
+				h.f = f
 			}
-			if exists {
+		}
+		if atomicUpload {
+			if f := h.f; exists {
 				// Keep the replaced file's mode and (when privileged, the
 				// only case where they differ) owner, as truncating it in
 				// place would.
@@ -259,7 +271,6 @@ func (s *session) open(m *openReq) {
 					}
 				}
 			}
-			h.f = f
 		} else {
 			f, err := s.openInPlace(p, flags, perm, exists && fi.Mode().IsRegular())
 			if err != nil {
