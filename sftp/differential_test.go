@@ -920,6 +920,16 @@ func diffCases() []dcase {
 			fstat("h3"), dClose("h3"), dPath(fxpStat, "/file"),
 			dOpen("/empty", wr, "h4"), dWrite("h4", 1<<63, "x"), dWrite("h4", 1<<64-2, "xy"), dClose("h4"),
 		}},
+		{name: "read-own-upload", steps: []dstep{
+			// A file written over one handle and read back over another
+			// before the CLOSE (sshfs, FUSE clients): ferry's session
+			// reads its own atomic upload.
+			dOpen("/new", wr|crt|trn, "w"), dWrite("w", 0, "fresh data"), dPath(fxpStat, "/new"),
+			dOpen("/new", rd, "r"), dRead("r", 0, 100), dWrite("w", 10, "+more"), dRead("r", 0, 100),
+			dstep{typ: fxpFstat, fields: []any{dhandle("r")}}, dClose("w"), dRead("r", 0, 100), dClose("r"),
+			dOpen("/file", wr|trn, "w2"), dWrite("w2", 0, "replaced"), dOpen("/file", rd, "r2"),
+			dRead("r2", 0, 100), dClose("r2"), dClose("w2"), dPath(fxpStat, "/new"),
+		}},
 		{name: "write-huge-offset", steps: []dstep{
 			dOpen("/sparse", wr|crt, "h"), dWrite("h", 0, "head"),
 			allow(dWrite("h", 1<<62, "huge"), whyFull), allow(fstat("h"), whyAtomic),

@@ -289,7 +289,16 @@ func (s *session) open(m *openReq) {
 			}
 		}
 	} else {
-		f, err := s.fs.OpenFile(p, flags, 0)
+		name := p
+		if up := s.pendingUpload(p); up != nil {
+			// This session's own upload to p, not in place until its
+			// CLOSE: read what it holds, as STAT already shows it (see
+			// pendingUpload). A file written and read back over two
+			// handles (sshfs, any FUSE client) read nothing or the old
+			// file.
+			name = up.tmp
+		}
+		f, err := s.fs.OpenFile(name, flags, 0)
 		if err != nil {
 			s.sendError(m.ID, err)
 			return
