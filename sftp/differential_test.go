@@ -74,6 +74,10 @@ type dstep struct {
 	noReply bool
 	// allow names a deliberate difference in the replies of this step.
 	allow string
+	// collect, for READDIR: only the count is compared here, and the
+	// entries are compared as one set after the sequence, since where
+	// "." and ".." fall among the batches is the file system's order.
+	collect bool
 	// fatal: sftp-server ends the session at this request (a malformed
 	// packet is fatal to it), where ferry answers it (with fatal, the
 	// reply it must give) and goes on. It is a case's last step.
@@ -94,6 +98,8 @@ type dcase struct {
 	// direct runs ferry with Options.DirectUploads (atomic_uploads =
 	// false), writing files in place as sftp-server does.
 	direct bool
+	// readOnly runs sftp-server -R and ferry with Options.ReadOnly.
+	readOnly bool
 }
 
 // diffPeer is one server under test.
@@ -106,6 +112,8 @@ type diffPeer struct {
 	dead   bool
 	hs     map[string][]byte
 	id     uint32
+	// collected holds the READDIR entries of steps with collect.
+	collected []string
 }
 
 func needSFTPServer(t *testing.T) {
@@ -172,6 +180,11 @@ func setDiffTimes(t *testing.T, root string) {
 
 func startOpenSSHPeer(t *testing.T, root string) *diffPeer {
 	t.Helper()
+	return startOpenSSHPeerArgs(t, root)
+}
+
+func startOpenSSHPeerArgs(t *testing.T, root string, args ...string) *diffPeer {
+	t.Helper()
 	cr, sw, err := os.Pipe() // server -> client
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +193,7 @@ func startOpenSSHPeer(t *testing.T, root string) *diffPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(openSSHSFTPServer, "-d", root, "-e", "-l", "QUIET")
+	cmd := exec.Command(openSSHSFTPServer, append([]string{"-d", root, "-e", "-l", "QUIET"}, args...)...)
 	cmd.Stdin, cmd.Stdout = sr, sw
 	var stderr testenv.LockedBuffer
 	cmd.Stderr = &stderr
@@ -463,6 +476,10 @@ func (dp *diffPeer) describe(st *dstep, p []byte) string {
 			}
 			lines = append(lines, fmt.Sprintf("  %q %q %s", name, long, describeAttrs(&e.Attrs)))
 		}
+		if st.collect {
+			dp.collected = append(dp.collected, lines...)
+			return fmt.Sprintf("NAME %d", len(m.Entries))
+		}
 		// Directory order is the file system's; compare sets per reply.
 		slices.Sort(lines)
 		return fmt.Sprintf("NAME %d\n%s", len(m.Entries), strings.Join(lines, "\n"))
@@ -626,12 +643,16 @@ func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
 			c.setup(t, root)
 			setDiffTimes(t, root)
 		}
-		if name == "openssh" {
+		opts := &Options{User: "diff", DirectUploads: c.direct, ReadOnly: c.readOnly}
+		switch {
+		case name == "openssh" && c.readOnly:
+			peers[i] = startOpenSSHPeerArgs(t, root, "-R")
+		case name == "openssh":
 			peers[i] = startOpenSSHPeer(t, root)
-		} else if standalone {
-			peers[i] = startFerryOSPeer(t, root, &Options{User: "diff", DirectUploads: c.direct})
-		} else {
-			peers[i] = startFerryPeerOpts(t, root, &Options{User: "diff", DirectUploads: c.direct})
+		case standalone:
+			peers[i] = startFerryOSPeer(t, root, opts)
+		default:
+			peers[i] = startFerryPeerOpts(t, root, opts)
 		}
 		peers[i].init(t)
 	}
@@ -669,6 +690,11 @@ func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
 			continue
 		}
 		t.Errorf("step %d (%s):\nopenssh: %s\nferry:   %s", i, stepName(st), want, got)
+	}
+	slices.Sort(peers[0].collected)
+	slices.Sort(peers[1].collected)
+	if want, got := strings.Join(peers[0].collected, "\n"), strings.Join(peers[1].collected, "\n"); want != got {
+		t.Errorf("READDIR entries differ:\nopenssh:\n%s\nferry:\n%s", want, got)
 	}
 	// Both servers must still be serving (or both have ended the
 	// session). After a truncated packet both wait for its rest, and the
@@ -801,6 +827,8 @@ func dMkdir(p string, a Attrs) dstep {
 }
 func allow(st dstep, why string) dstep { st.allow = why; return st }
 
+func collect(st dstep) dstep { st.collect = true; return st }
+
 // allowRoot allows a difference only when the test runs as root, where
 // the kernel lets both servers through and ferry's atomic upload
 // replaces the file (a new inode, with a new atime) instead of writing
@@ -832,6 +860,68 @@ func TestDifferentialVersion(t *testing.T) {
 	}
 	if v[0] != v[1] {
 		t.Errorf("VERSION differs:\nopenssh:\n%s\nferry:\n%s", v[0], v[1])
+	}
+}
+
+// TestDifferentialSessionStart compares what each server makes of the
+// first packets of a session: INIT of other versions or with extension
+// data, a request before INIT, and packets of bad lengths.
+func TestDifferentialSessionStart(t *testing.T) {
+	needSFTPServer(t)
+	realpath := func(id byte) []byte { return frame(-1, fxpRealpath, 0, 0, 0, id, 0, 0, 0, 1, '.') }
+	cases := []struct {
+		name   string
+		frames [][]byte
+		allow  string
+	}{
+		{"init-v2", [][]byte{frame(-1, fxpInit, 0, 0, 0, 2)}, ""},
+		{"init-v6", [][]byte{frame(-1, fxpInit, 0, 0, 0, 6)}, ""},
+		{"init-extension-data", [][]byte{frame(-1, append([]byte{fxpInit, 0, 0, 0, 3}, wire.AppendStringS(wire.AppendStringS(nil, "x@example.com"), "1")...)...)}, ""},
+		{"init-short", [][]byte{frame(-1, fxpInit, 0, 0)}, ""},
+		{"request-before-init", [][]byte{realpath(1)}, ""},
+		{"zero-length", [][]byte{frame(0)}, "a packet too short for a type and id ends ferry's session; sftp-server waits for more input, which it will misread"},
+		{"oversized", [][]byte{frame(256*1024+1, fxpInit, 0, 0, 0, 3)}, ""},
+		{"init-then-oversized", [][]byte{frame(-1, fxpInit, 0, 0, 0, 3), frame(256*1024+1, fxpStat, 0, 0, 0, 1)}, ""},
+		{"init-then-max", [][]byte{frame(-1, fxpInit, 0, 0, 0, 3), frame(256*1024, append([]byte{fxpWrite, 0, 0, 0, 1}, make([]byte, 256*1024-5)...)...), realpath(2)}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			base := t.TempDir()
+			var got [2]string
+			for i, start := range []func(*testing.T, string) *diffPeer{startOpenSSHPeer, startFerryPeer} {
+				root := filepath.Join(base, fmt.Sprint(i))
+				os.Mkdir(root, 0o755)
+				dp := start(t, root)
+				var b strings.Builder
+				for _, f := range c.frames {
+					dp.sendFrame(f)
+				}
+				// Every reply until the session ends or goes quiet.
+				for range 4 {
+					p, e := dp.recv(diffNoReplyTimeout)
+					if e != "" {
+						b.WriteString(e)
+						break
+					}
+					if p[0] == fxpVersion {
+						var v versionMsg
+						v.unmarshal(p)
+						fmt.Fprintf(&b, "VERSION %d; ", v.Version)
+						continue
+					}
+					fmt.Fprintf(&b, "%s; ", dp.describe(&dstep{}, p))
+				}
+				got[i] = b.String()
+			}
+			switch {
+			case got[0] == got[1] && c.allow != "":
+				t.Errorf("allowed difference %q no longer differs: %s", c.allow, got[0])
+			case got[0] != got[1] && c.allow == "":
+				t.Errorf("\nopenssh: %s\nferry:   %s", got[0], got[1])
+			case got[0] != got[1]:
+				t.Logf("allowed (%s):\nopenssh: %s\nferry:   %s", c.allow, got[0], got[1])
+			}
+		})
 	}
 }
 
@@ -901,6 +991,41 @@ func diffCases() []dcase {
 			dOpenMode("/suid", wr|crt, 0o4755, "h5"), dClose("h5"),
 			allow(dPath(fxpStat, "/suid"), whyModeBits),
 		}, allowTree: whyModeBits},
+		{name: "create-attrs", steps: []dstep{
+			// OPEN and MKDIR apply only the permissions of their ATTRS.
+			dstep{typ: fxpOpen, fields: []any{dpath("/a1"), uint32(wr | crt), Attrs{Flags: AttrSize | AttrACModTime | AttrPermissions,
+				Size: 100, ATime: 1500000000, MTime: 1600000000, Permissions: 0o640}}, save: "a"}, dClose("a"), dPath(fxpStat, "/a1"),
+			dstep{typ: fxpOpen, fields: []any{dpath("/a2"), uint32(wr | crt), Attrs{Flags: AttrUIDGID, UID: 12345, GID: 12345}}, save: "b"},
+			dClose("b"), dPath(fxpStat, "/a2"),
+			dstep{typ: fxpOpen, fields: []any{dpath("/a3"), uint32(wr | crt), Attrs{Flags: AttrExtended,
+				Extended: []extensionPair{{"x@example.com", "1"}}}}, save: "c"}, dClose("c"),
+			dMkdir("/d1", Attrs{Flags: AttrACModTime | AttrPermissions, ATime: 1500000000, MTime: 1600000000, Permissions: 0o700}),
+			dPath(fxpStat, "/d1"),
+			dMkdir("/d2", Attrs{Flags: AttrUIDGID, UID: 12345, GID: 12345}), dPath(fxpStat, "/d2"),
+		}},
+		{name: "readdir-large", setup: func(t *testing.T, root string) {
+			for i := range 250 {
+				if err := os.WriteFile(filepath.Join(root, "emptydir", fmt.Sprintf("f%03d", i)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, steps: []dstep{
+			dOpendir("/emptydir", "d"), collect(dReaddir("d")), collect(dReaddir("d")), collect(dReaddir("d")),
+			collect(dReaddir("d")), collect(dReaddir("d")), dClose("d"),
+		}},
+		{name: "read-only", readOnly: true, steps: []dstep{
+			dOpen("/file", rd, "r"), dRead("r", 0, 100), dWrite("r", 0, "x"), dFsetstat("r", perm(0o600)), dClose("r"),
+			dOpen("/file", wr, "w"), dOpen("/file", rd|wr, "w"), dOpen("/new", wr|crt, "w"), dOpen("/file", rd|trn, "w"),
+			dOpen("/file", rd|app, "w"), dOpen("/nothere", rd|crt, "w"), dOpen("/file", 0, "z"), dClose("z"),
+			dSetstat("/file", perm(0o600)), dSetstat("/file", times), dSetstat("/file", Attrs{}),
+			dPath(fxpRemove, "/file"), dPath(fxpRemove, "/nothere"), dMkdir("/d", Attrs{}), dMkdir("/dir", Attrs{}),
+			dPath(fxpRmdir, "/emptydir"), dTwo(fxpRename, dpath("/file"), dpath("/f2")), dTwo(fxpSymlink, "file", dpath("/l")),
+			dExt("posix-rename@openssh.com", dpath("/file"), dpath("/f2")), dExt("hardlink@openssh.com", dpath("/file"), dpath("/h")),
+			dExt("lsetstat@openssh.com", dpath("/link"), times), dExt("statvfs@openssh.com", dpath("/")),
+			dOpen("/file", rd, "f"), dExt("fsync@openssh.com", dhandle("f")), dOpen("/empty", rd, "e"),
+			dExt("copy-data", dhandle("f"), uint64(0), uint64(0), dhandle("e"), uint64(0)), dClose("f"), dClose("e"),
+			dPath(fxpStat, "/file"), dPath(fxpRealpath, "."), dPath(fxpReadlink, "/link"), dOpendir("/dir", "d"), dClose("d"),
+		}},
 		{name: "read", steps: []dstep{
 			dOpen("/big", rd, "h"),
 			dRead("h", 0, 0), dRead("h", 0, 1), dRead("h", 319999, 10), dRead("h", 320000, 10), dRead("h", 320000, 0),

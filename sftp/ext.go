@@ -115,6 +115,11 @@ func (s *session) extended(m *extendedReq) {
 			bad()
 			return
 		}
+		if o.ReadOnly {
+			// sftp-server -R counts fsync as a write.
+			s.sendError(m.ID, errDenied)
+			return
+		}
 		h := s.lookup(hb)
 		if h == nil || h.dir {
 			// sftp-server finds no file descriptor: NO_SUCH_FILE.
@@ -215,6 +220,10 @@ func (s *session) extended(m *extendedReq) {
 		woff := r.Uint64()
 		if !r.Done() {
 			bad()
+			return
+		}
+		if o.ReadOnly {
+			s.sendError(m.ID, errDenied)
 			return
 		}
 		s.sendErrorOrOK(m.ID, s.copyData(s.lookup(rh), roff, rlen, s.lookup(wh), woff))

@@ -122,7 +122,8 @@ func (s *session) open(m *openReq) {
 	if m.PFlags&fxfAppend != 0 {
 		flags |= os.O_APPEND
 	}
-	modifies := write || flags&(os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0
+	// APPEND without WRITE changes nothing (sftp-server -R serves it).
+	modifies := write || flags&(os.O_CREATE|os.O_TRUNC) != 0
 	readable := !write || read
 	if o.Permissions.NoDownload && !read && modifies {
 		// Cyberduck's "New File" opens CREAT|TRUNC with neither READ nor
