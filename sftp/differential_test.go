@@ -100,6 +100,9 @@ type dcase struct {
 	direct bool
 	// readOnly runs sftp-server -R and ferry with Options.ReadOnly.
 	readOnly bool
+	// deny and allowOnly are sftp-server's -P and -p request lists,
+	// ferry's Options.Requests.
+	deny, allowOnly []string
 }
 
 // diffPeer is one server under test.
@@ -633,6 +636,7 @@ func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
 		})
 	})
 	var peers [2]*diffPeer
+	var versions [2]string
 	for i, name := range []string{"openssh", "ferry"} {
 		root := filepath.Join(base, name)
 		if err := os.Mkdir(root, 0o755); err != nil {
@@ -644,17 +648,34 @@ func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
 			setDiffTimes(t, root)
 		}
 		opts := &Options{User: "diff", DirectUploads: c.direct, ReadOnly: c.readOnly}
+		var args []string
+		if c.readOnly {
+			args = append(args, "-R")
+		}
+		if c.deny != nil {
+			args = append(args, "-P", strings.Join(c.deny, ","))
+			if err := opts.Requests.Deny(c.deny...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.allowOnly != nil {
+			args = append(args, "-p", strings.Join(c.allowOnly, ","))
+			if err := opts.Requests.Allow(c.allowOnly...); err != nil {
+				t.Fatal(err)
+			}
+		}
 		switch {
-		case name == "openssh" && c.readOnly:
-			peers[i] = startOpenSSHPeerArgs(t, root, "-R")
 		case name == "openssh":
-			peers[i] = startOpenSSHPeer(t, root)
+			peers[i] = startOpenSSHPeerArgs(t, root, args...)
 		case standalone:
 			peers[i] = startFerryOSPeer(t, root, opts)
 		default:
 			peers[i] = startFerryPeerOpts(t, root, opts)
 		}
-		peers[i].init(t)
+		versions[i] = peers[i].init(t)
+	}
+	if versions[0] != versions[1] {
+		t.Errorf("VERSION differs:\nopenssh:\n%s\nferry:\n%s", versions[0], versions[1])
 	}
 	for i := range c.steps {
 		st := &c.steps[i]
@@ -1025,6 +1046,17 @@ func diffCases() []dcase {
 			dOpen("/file", rd, "f"), dExt("fsync@openssh.com", dhandle("f")), dOpen("/empty", rd, "e"),
 			dExt("copy-data", dhandle("f"), uint64(0), uint64(0), dhandle("e"), uint64(0)), dClose("f"), dClose("e"),
 			dPath(fxpStat, "/file"), dPath(fxpRealpath, "."), dPath(fxpReadlink, "/link"), dOpendir("/dir", "d"), dClose("d"),
+		}},
+		{name: "request-deny-list", deny: []string{"remove", "posix-rename", "statvfs", "copy-data", "read", "setstat"}, steps: []dstep{
+			dPath(fxpRemove, "/file"), dExt("posix-rename@openssh.com", dpath("/file"), dpath("/x")),
+			dExt("statvfs@openssh.com", dpath("/")), dExt("statvfs@openssh.com"), dOpen("/file", rd, "f"), dRead("f", 0, 10),
+			dSetstat("/file", perm(0o600)), dExt("fstatvfs@openssh.com", dhandle("f")), dClose("f"),
+			dTwo(fxpRename, dpath("/file"), dpath("/x")), {typ: 99, fields: []any{"x"}, allow: whyUnknown, noReply: true},
+		}},
+		{name: "request-allow-list", allowOnly: []string{"open", "close", "read", "realpath", "stat"}, steps: []dstep{
+			dOpen("/file", rd, "f"), dRead("f", 0, 10), dstep{typ: fxpFstat, fields: []any{dhandle("f")}}, dClose("f"),
+			dPath(fxpStat, "/file"), dPath(fxpLstat, "/file"), dOpendir("/dir", "d"), dExt("limits@openssh.com"),
+			dExt("no-such@example.com"),
 		}},
 		{name: "read", steps: []dstep{
 			dOpen("/big", rd, "h"),

@@ -54,6 +54,11 @@ var requestKinds = [...]requestKind{
 	{"users-groups-by-id", fxpExtended, "users-groups-by-id@openssh.com"},
 }
 
+// writeExtensions are the extensions that change files; a read-only
+// session leaves them out of VERSION, as sftp-server -R does, so clients
+// do not offer what would be refused.
+var writeExtensions = [...]string{"posix-rename@openssh.com", "hardlink@openssh.com", "fsync@openssh.com", "lsetstat@openssh.com", "copy-data"}
+
 // requestSet is a set of indexes into requestKinds.
 type requestSet uint64
 
@@ -158,10 +163,15 @@ func (f *RequestFilter) permits(i int) bool {
 // sending a request bound to be refused.
 func (s *session) advertised(exts []extensionPair) []extensionPair {
 	f := &s.srv.opts.Requests
-	if !f.restricts() {
+	readOnly := s.srv.opts.ReadOnly
+	if !f.restricts() && !readOnly {
 		return exts
 	}
 	return slices.DeleteFunc(exts, func(e extensionPair) bool {
+		if readOnly && slices.Contains(writeExtensions[:], e.Name) {
+			// As sftp-server -R, which refuses them anyway.
+			return true
+		}
 		for i, k := range requestKinds {
 			if k.typ == fxpExtended && k.ext == e.Name && !f.permits(i) {
 				s.log.Debug("sftp: refusing request: extension not advertised", "request", k.name, "extension", e.Name)
