@@ -35,11 +35,20 @@ const ProxyHeaderTimeout = 5 * time.Second
 // work around. A host name is resolved and bound on its first address only
 // (net.Listen); list IP addresses to bind several.
 func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
+	lns, _, err := listenAll(addrs, log, nil)
+	return lns, err
+}
+
+// listenAll is Listen taking the sockets an upgrading parent passed
+// (inherited) for the addresses it had bound.
+// It also returns the configured address of each listener.
+func listenAll(addrs []string, log *slog.Logger, inherited *inheritedListeners) ([]net.Listener, []string, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var (
 		out     []net.Listener
+		bound   []string
 		skipped []error
 	)
 	closeAll := func() {
@@ -50,9 +59,16 @@ func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
 	for _, a := range addrs {
 		if err := checkListenAddr(a); err != nil {
 			closeAll()
-			return nil, fmt.Errorf("listen: %w", err)
+			return nil, nil, fmt.Errorf("listen: %w", err)
 		}
-		l, err := listenOne(a)
+		l, ok, err := inherited.take("ssh", a)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		if !ok {
+			l, err = listenOne(a)
+		}
 		if err != nil {
 			if isIPv6Addr(a) && ipv6Unavailable(err) {
 				log.Warn("IPv6 listen address unavailable; continuing without it", "addr", a, "err", err)
@@ -60,18 +76,19 @@ func Listen(addrs []string, log *slog.Logger) ([]net.Listener, error) {
 				continue
 			}
 			closeAll()
-			return nil, listenError(a, err)
+			return nil, nil, listenError(a, err)
 		}
 		log.Info("listening", "addr", l.Addr().String())
 		out = append(out, l)
+		bound = append(bound, a)
 	}
 	if len(out) == 0 {
 		if len(skipped) > 0 {
-			return nil, fmt.Errorf("listen: nothing bound: %w", errors.Join(skipped...))
+			return nil, nil, fmt.Errorf("listen: nothing bound: %w", errors.Join(skipped...))
 		}
-		return nil, errors.New("listen: no addresses")
+		return nil, nil, errors.New("listen: no addresses")
 	}
-	return out, nil
+	return out, bound, nil
 }
 
 // listenError is a failed bind's error, which for a privileged port says

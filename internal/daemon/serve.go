@@ -161,9 +161,19 @@ func Run(ctx context.Context, opts RunOptions) error {
 	}
 	d.current.Store(gen)
 
-	lns, err := Listen(cfg.Listen, log)
+	inherited, err := takeInheritedListeners()
 	if err != nil {
 		return err
+	}
+	defer inherited.closeRest()
+	lns, boundAddrs, err := listenAll(cfg.Listen, log, inherited)
+	if err != nil {
+		return err
+	}
+	// What a SIGUSR2 upgrade hands on: the sockets before the guards.
+	var upgradeSources []upgradeSource
+	for i, ln := range lns {
+		upgradeSources = append(upgradeSources, upgradeSource{key: "ssh=" + boundAddrs[i], ln: ln})
 	}
 	d.gate = NewStartupGate(cfg)
 	d.penalties = NewPenalties(cfg, nil)
@@ -185,18 +195,26 @@ func Run(ctx context.Context, opts RunOptions) error {
 			ln.Close()
 		}
 	}
+	// The metrics listener stops with the process, or at an upgrade
+	// (the new process serves it then).
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
 	if cfg.Metrics.Listen != "" {
 		// Bound here, as the SSH listeners are: before run_as drops the
 		// right to a privileged port, and failing the start when the
 		// address is taken, rather than serving without the metrics the
 		// monitoring expects and saying so only in the log.
-		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		mln, ok, err := inherited.take("metrics", cfg.Metrics.Listen)
+		if !ok && err == nil {
+			mln, err = net.Listen("tcp", cfg.Metrics.Listen)
+		}
 		if err != nil {
 			closeListeners()
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
+		upgradeSources = append(upgradeSources, upgradeSource{key: "metrics=" + cfg.Metrics.Listen, ln: mln})
 		go func() {
-			if err := d.metrics.ServeListener(ctx, mln, cfg.Metrics.Pprof); err != nil {
+			if err := d.metrics.ServeListener(metricsCtx, mln, cfg.Metrics.Pprof); err != nil {
 				log.Error("metrics listener", "address", cfg.Metrics.Listen, "error", err)
 			}
 		}()
@@ -217,7 +235,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	var acceptWG sync.WaitGroup
@@ -231,20 +249,43 @@ func Run(ctx context.Context, opts RunOptions) error {
 	if opts.Ready != nil {
 		opts.Ready(addrs)
 	}
-	sdNotify("READY=1")
+	// Sockets the old process passed for addresses no longer configured
+	// would queue clients nobody accepts.
+	inherited.closeRest()
+	if inherited == nil {
+		sdNotify("READY=1")
+	}
 	log.Info("ferry started", "version", opts.Version, "data_dir", cfg.DataDir, "database", cfg.RedactedDatabaseURL())
+	if inherited != nil {
+		// The old process names this one the service's main process
+		// (MAINPID) and drains.
+		log.Info("upgrade: serving in place of the old process", "pid", os.Getpid(), "parent", os.Getppid())
+		inherited.ready()
+	}
 
 	for {
 		select {
 		case <-ctx.Done():
-			return d.shutdown(lns, &acceptWG)
+			return d.shutdown(lns, &acceptWG, 0, true)
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP:
 				d.reload()
 				continue
+			case syscall.SIGUSR2:
+				log.Info("upgrade: starting the new executable", "signal", sig.String())
+				pid, err := startUpgrade(upgradeSources, opts.LogOutput)
+				if err != nil {
+					log.Error("upgrade failed; this process goes on serving", "error", err)
+					continue
+				}
+				sdNotify("MAINPID=" + strconv.Itoa(pid))
+				stopMetrics()
+				log.Info("upgrade: new process accepts connections; draining this one", "new_pid", pid, "drain_timeout", upgradeDrainTimeout)
+				return d.drainAfterUpgrade(ctx, lns, &acceptWG, sigs)
 			}
 			log.Info("shutting down", "signal", sig.String())
-			return d.shutdown(lns, &acceptWG)
+			return d.shutdown(lns, &acceptWG, 0, true)
 		}
 	}
 }
@@ -322,13 +363,20 @@ func restartOnlyChanges(old, cfg *Config) []string {
 	return keys
 }
 
-func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
-	sdNotify("STOPPING=1")
+// shutdown stops accepting and drains the connections for up to timeout
+// (0: the configured drain timeout); notify tells the service
+// manager that the service stops (not when a new process took over).
+func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup, timeout time.Duration, notify bool) error {
+	if notify {
+		sdNotify("STOPPING=1")
+	}
 	for _, ln := range lns {
 		ln.Close()
 	}
 	acceptWG.Wait()
-	timeout := d.opts.DrainTimeout
+	if timeout == 0 {
+		timeout = d.opts.DrainTimeout
+	}
 	if timeout == 0 {
 		timeout = DefaultDrainTimeout
 	}
@@ -344,15 +392,20 @@ func (d *Daemon) shutdown(lns []net.Listener, acceptWG *sync.WaitGroup) error {
 	case <-done:
 	case <-time.After(timeout):
 		d.log.Warn("drain timeout: closing remaining connections", "timeout", timeout)
-		d.mu.Lock()
-		for nc := range d.conns {
-			nc.Close()
-		}
-		d.mu.Unlock()
+		d.closeAllConns()
 		<-done
 	}
 	d.log.Info("ferry stopped")
 	return nil
+}
+
+// closeAllConns closes every connection's socket.
+func (d *Daemon) closeAllConns() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for nc := range d.conns {
+		nc.Close()
+	}
 }
 
 func (d *Daemon) acceptLoop(ln *GuardedListener) {
