@@ -248,6 +248,17 @@ type Options struct {
 	// DirectUploads turns atomic uploads off: OPEN with TRUNC writes the
 	// target in place, as OpenSSH's sftp-server does.
 	DirectUploads bool
+	// KeepInterruptedUploads renames an atomic upload into place with
+	// what arrived when its session ends without CLOSE (the connection
+	// dropped, the server stopped), as an in-place upload would have
+	// left it, so that the client can resume it. Clients resume by
+	// appending to what the server holds: FileZilla retries an
+	// interrupted upload as a resume on its own (the size from FSTAT),
+	// OpenSSH's sftp reput from the size STAT gives. With the previous
+	// version kept they appended the rest of the new file to the old
+	// one and reported success. An upload a write failed for (quota,
+	// disk full) is still discarded: the client was told.
+	KeepInterruptedUploads bool
 	// Umask is cleared from the mode of files and directories created.
 	Umask fs.FileMode
 	// MaxHandles bounds the files and directories open at once
@@ -1740,14 +1751,22 @@ func (s *session) finish(h *handle, commit bool) error {
 	result := "ok"
 	var err error
 	if h.tmp != "" {
+		// An upload the session's end cut off (no CLOSE: the connection
+		// dropped) is renamed into place with what arrived, when
+		// KeepInterruptedUploads says so: see there.
+		keep := !commit && s.srv.opts.KeepInterruptedUploads && h.bytesWritten.Load() > 0 &&
+			!h.writeFailed.Load() && !h.abandoned.Load()
+		rename := commit || keep
 		switch {
+		case keep:
+			result = "aborted: what arrived was kept, for the client to resume"
 		case !commit:
 			result = "aborted"
 		case h.writeFailed.Load():
 			result = "failed: a write failed; previous version kept"
 			err = errUploadDiscarded
 		}
-		if err == nil && commit {
+		if err == nil && rename {
 			// fsync before rename: after a crash the name points at
 			// either the old or the complete new contents.
 			err = h.f.Sync()
@@ -1755,13 +1774,13 @@ func (s *session) finish(h *handle, commit bool) error {
 		if cerr := h.f.Close(); err == nil {
 			err = cerr
 		}
-		if commit && err == nil {
+		if rename && err == nil {
 			err = s.commitUpload(h)
 			if err != nil {
 				result = "failed: " + err.Error()
 			}
 		}
-		if !commit || err != nil {
+		if !rename || err != nil {
 			if rerr := s.fs.Remove(h.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				s.log.Warn("sftp: cannot remove temporary upload", "path", h.tmp, "err", rerr)
 			}

@@ -71,7 +71,9 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 				}
 				logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 			}
-			opts := &sftp.Options{ReadOnly: readOnly, DirectUploads: direct, Logger: logger, Requests: requests}
+			// Interrupted uploads are kept for the client to resume, as
+			// ferry serve keeps them (sftp.Options.KeepInterruptedUploads).
+			opts := &sftp.Options{ReadOnly: readOnly, DirectUploads: direct, KeepInterruptedUploads: true, Logger: logger, Requests: requests}
 			if u := os.Getenv("USER"); u != "" {
 				opts.User = u
 			}
@@ -114,7 +116,9 @@ func newSFTPServerCmd(g *globalOptions) *cobra.Command {
 				opts.Home = home
 			}
 			// On a signal, end the session the way a closed channel does,
-			// so open atomic uploads are discarded rather than left behind.
+			// so open atomic uploads end as an interrupted upload does
+			// (kept as far as they got) rather than leave a temporary
+			// file behind.
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 			go func() {
 				<-ctx.Done()

@@ -329,8 +329,12 @@ type SFTPConfig struct {
 	// AtomicUploads writes uploads to a temporary file renamed into place
 	// on close, so a half-finished upload never replaces a file.
 	AtomicUploads bool
-	Umask         fs.FileMode
-	MaxHandles    int
+	// KeepInterruptedUploads renames an atomic upload cut off by a
+	// dropped connection into place with what arrived, so that clients
+	// can resume it (sftp.Options.KeepInterruptedUploads).
+	KeepInterruptedUploads bool
+	Umask                  fs.FileMode
+	MaxHandles             int
 	// ReadLimit and WriteLimit are bytes per second per session; 0 means
 	// unlimited.
 	ReadLimit  int64
@@ -385,9 +389,10 @@ func Default() *Config {
 		AcceptEnv:          []string{"LANG", "LC_*"},
 
 		SFTP: SFTPConfig{
-			AtomicUploads: true,
-			Umask:         DefaultUmask,
-			MaxHandles:    DefaultMaxHandles,
+			AtomicUploads:          true,
+			KeepInterruptedUploads: true,
+			Umask:                  DefaultUmask,
+			MaxHandles:             DefaultMaxHandles,
 		},
 		Log: LogConfig{Level: slog.LevelInfo, Format: "text", TransferLog: true},
 	}
@@ -927,7 +932,8 @@ var topLevelKeys = map[string]setter{
 // sectionKeys maps each section to its keys. An immutable table.
 var sectionKeys = map[string]map[string]setter{
 	"sftp": {
-		"atomic_uploads": boolSetter(func(c *Config) *bool { return &c.SFTP.AtomicUploads }),
+		"atomic_uploads":           boolSetter(func(c *Config) *bool { return &c.SFTP.AtomicUploads }),
+		"keep_interrupted_uploads": boolSetter(func(c *Config) *bool { return &c.SFTP.KeepInterruptedUploads }),
 		"umask": func(c *Config, v any) error {
 			m, err := parseUmask(v)
 			c.SFTP.Umask = m

@@ -882,11 +882,12 @@ func (d *Daemon) sftpOptions(cfg *Config, acct *store.Account, remote net.Addr) 
 			NoOverwrite: p.NoOverwrite,
 			NoSymlinks:  !p.AllowSymlinks,
 		},
-		DirectUploads: !cfg.SFTP.AtomicUploads,
-		Umask:         cfg.SFTP.Umask,
-		MaxHandles:    cfg.SFTP.MaxHandles,
-		ReadLimit:     cfg.SFTP.ReadLimit,
-		WriteLimit:    cfg.SFTP.WriteLimit,
+		DirectUploads:          !cfg.SFTP.AtomicUploads,
+		KeepInterruptedUploads: cfg.SFTP.KeepInterruptedUploads,
+		Umask:                  cfg.SFTP.Umask,
+		MaxHandles:             cfg.SFTP.MaxHandles,
+		ReadLimit:              cfg.SFTP.ReadLimit,
+		WriteLimit:             cfg.SFTP.WriteLimit,
 		// An account's sessions come from several connections at once
 		// (FileZilla opens two, rclone four): its lines name the one.
 		Logger: d.log.With("remote", remote.String()),
