@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ferry-sftp/ferry/connection"
 	"github.com/ferry-sftp/ferry/internal/wire"
@@ -265,7 +266,7 @@ func (c *Conn) closeForwards() {
 // forwarded listener.
 func (c *Conn) acceptForwarded(ctx context.Context, ln net.Listener, extra func(net.Conn) []byte, chanType string) {
 	for {
-		nc, err := ln.Accept()
+		nc, err := acceptRetrying(ctx, ln)
 		if err != nil {
 			return
 		}
@@ -284,6 +285,34 @@ func (c *Conn) acceptForwarded(ctx context.Context, ln net.Listener, extra func(
 			}
 			splice(ctx, ch, nc)
 		}()
+	}
+}
+
+// acceptRetrying accepts from a forward's listener. An error other than
+// the listener's close (EMFILE when the process is out of descriptors, a
+// connection reset before it was accepted) is waited out, with a backoff
+// of 5 ms to 1 s, as net/http's Serve does: returning on it ended the
+// forward silently for the rest of the connection while ssh -R still
+// believed it was listening. It returns an error once ln is closed or ctx
+// is done.
+func acceptRetrying(ctx context.Context, ln net.Listener) (net.Conn, error) {
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err == nil {
+			return nc, nil
+		}
+		if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+			return nil, err
+		}
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
 	}
 }
 
