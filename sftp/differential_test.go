@@ -74,6 +74,10 @@ type dstep struct {
 	noReply bool
 	// allow names a deliberate difference in the replies of this step.
 	allow string
+	// batch, when set, replaces the step: its requests are sent in one
+	// write before any reply is read (a pipelining client), and the
+	// replies are compared in the order they come.
+	batch []dstep
 	// collect, for READDIR: only the count is compared here, and the
 	// entries are compared as one set after the sequence, since where
 	// "." and ".." fall among the batches is the file system's order.
@@ -403,6 +407,9 @@ func (dp *diffPeer) packet(st *dstep) ([]byte, uint32) {
 // step sends st and describes the reply in a form both servers' replies
 // can be compared in.
 func (dp *diffPeer) step(st *dstep) string {
+	if st.batch != nil {
+		return strings.Join(dp.batchStep(st.batch), "\n")
+	}
 	pkt, id := dp.packet(st)
 	if st.typ == fxpClose && st.frame == nil {
 		// sftp-server hands a closed handle's number out again, ferry
@@ -432,6 +439,42 @@ func (dp *diffPeer) step(st *dstep) string {
 		idNote = fmt.Sprintf(" (id %d, want %d)", got, id)
 	}
 	return dp.describe(st, p) + idNote
+}
+
+// batchStep sends every request of batch at once, then describes the
+// replies in arrival order, each prefixed with the index of the request
+// it answers (found by id). A HANDLE reply is saved under the save name
+// of its request.
+func (dp *diffPeer) batchStep(batch []dstep) []string {
+	var all []byte
+	byID := map[uint32]int{}
+	for i := range batch {
+		pkt, id := dp.packet(&batch[i])
+		byID[id] = i
+		all = append(all, pkt...)
+	}
+	if !dp.sendFrame(all) {
+		return []string{"EOF (write)"}
+	}
+	var out []string
+	for range batch {
+		p, e := dp.recv(diffReplyTimeout)
+		if e != "" {
+			out = append(out, e)
+			break
+		}
+		if len(p) < 5 {
+			out = append(out, fmt.Sprintf("SHORT %x", p))
+			continue
+		}
+		i, ok := byID[binary.BigEndian.Uint32(p[1:5])]
+		if !ok {
+			out = append(out, fmt.Sprintf("unknown id: %x", p))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d: %s", i, dp.describe(&batch[i], p)))
+	}
+	return out
 }
 
 func (dp *diffPeer) describe(st *dstep, p []byte) string {
@@ -683,6 +726,10 @@ func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
 			t.Logf("step %d (%s): not sent: %s", i, stepName(st), why)
 			continue
 		}
+		if st.batch != nil {
+			compareBatch(t, i, st.batch, peers[0].batchStep(st.batch), peers[1].batchStep(st.batch))
+			continue
+		}
 		want, got := peers[0].step(st), peers[1].step(st)
 		if st.fatal != "" {
 			if i != len(c.steps)-1 {
@@ -782,6 +829,36 @@ func diffSkip(st *dstep, opensshRoot string) string {
 		}
 	}
 	return ""
+}
+
+// compareBatch compares the replies to a pipelined batch one by one.
+func compareBatch(t *testing.T, step int, batch []dstep, want, got []string) {
+	t.Helper()
+	for k := range max(len(want), len(got)) {
+		var w, g string
+		if k < len(want) {
+			w = want[k]
+		}
+		if k < len(got) {
+			g = got[k]
+		}
+		if w == g {
+			continue
+		}
+		var i int
+		var wr, gr string
+		if _, err := fmt.Sscanf(w, "%d:", &i); err == nil && strings.HasPrefix(g, fmt.Sprintf("%d: ", i)) {
+			wr, gr = strings.TrimPrefix(w, fmt.Sprintf("%d: ", i)), strings.TrimPrefix(g, fmt.Sprintf("%d: ", i))
+			if why := deliberate(&batch[i], wr, gr); why != "" {
+				continue
+			}
+		}
+		var names []string
+		for j := range batch {
+			names = append(names, fmt.Sprintf("%d: %s", j, stepName(&batch[j])))
+		}
+		t.Errorf("step %d, reply %d of a pipelined batch (%s):\nopenssh: %s\nferry:   %s", step, k, strings.Join(names, "; "), w, g)
+	}
 }
 
 // deliberate returns the reason for a known difference in the reply to
@@ -1057,6 +1134,39 @@ func diffCases() []dcase {
 			dOpen("/file", rd, "f"), dRead("f", 0, 10), dstep{typ: fxpFstat, fields: []any{dhandle("f")}}, dClose("f"),
 			dPath(fxpStat, "/file"), dPath(fxpLstat, "/file"), dOpendir("/dir", "d"), dExt("limits@openssh.com"),
 			dExt("no-such@example.com"),
+		}},
+		{name: "odd-names", setup: func(t *testing.T, root string) {
+			for _, n := range []string{"new\nline", "bad\xffutf8", " lead space", "back\\slash", "100%", "tab\tname", "-dash"} {
+				if err := os.WriteFile(filepath.Join(root, "emptydir", n), []byte(n), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, steps: []dstep{
+			dOpendir("/emptydir", "d"), dReaddir("d"), dReaddir("d"), dClose("d"),
+			dPath(fxpStat, "/emptydir/new\nline"), dPath(fxpRealpath, "/emptydir/bad\xffutf8"),
+			dOpen("/emptydir/x\x01y", wr|crt, "h"), dClose("h"), dPath(fxpStat, "/emptydir/x\x01y"),
+			dTwo(fxpRename, dpath("/emptydir/100%"), dpath("/emptydir/a:b")),
+		}},
+		{name: "times-on-upload", steps: []dstep{
+			// put -p: times set through the handle before CLOSE, and by
+			// path after it.
+			dOpen("/up1", wr|crt|trn, "h"), dWrite("h", 0, "data"), dFsetstat("h", times), dClose("h"), dPath(fxpStat, "/up1"),
+			dOpen("/file", wr|crt|trn, "h2"), dWrite("h2", 0, "data"), dFsetstat("h2", Attrs{Flags: AttrPermissions | AttrACModTime,
+				Permissions: 0o600, ATime: 1500000000, MTime: 1600000000}), dClose("h2"), dPath(fxpStat, "/file"),
+			dOpen("/up2", wr|crt|trn, "h3"), dWrite("h3", 0, "data"), dClose("h3"), dSetstat("/up2", times), dPath(fxpStat, "/up2"),
+			dOpen("/up3", wr|crt|trn, "h4"), dWrite("h4", 0, "data"), dSetstat("/up3", times), dWrite("h4", 4, "more"),
+			dClose("h4"), dPath(fxpStat, "/up3"),
+		}},
+		{name: "pipelined", steps: []dstep{
+			dOpen("/p", rd|wr|crt|trn, "h"),
+			{batch: []dstep{dWrite("h", 0, "aaaa"), dWrite("h", 2, "bbbb"), dRead("h", 0, 10), dWrite("h", 10, "cc"),
+				dRead("h", 8, 10), dstep{typ: fxpFstat, fields: []any{dhandle("h")}}, dRead("h", 0, 100), dFsetstat("h", size(3)),
+				dRead("h", 0, 100), dWrite("h", 5, "d"), dRead("h", 0, 100), dPath(fxpStat, "/p")}},
+			{batch: []dstep{dOpen("/file", rd, "r"), dOpen("/big", rd, "b"), dPath(fxpStat, "/file")}},
+			{batch: []dstep{dRead("b", 0, 100000), dRead("r", 0, 5), dRead("b", 100000, 100000), dRead("r", 5, 100),
+				dRead("b", 200000, 200000), dRead("r", 100, 1), dClose("r"), dRead("r", 0, 1), dRead("b", 319990, 100)}},
+			{batch: []dstep{dClose("b"), dClose("h"), dPath(fxpStat, "/p"), dOpen("/p", rd, "p2")}},
+			{batch: []dstep{dRead("p2", 0, 100), dClose("p2"), dPath(fxpRemove, "/p"), dPath(fxpStat, "/p")}},
 		}},
 		{name: "read", steps: []dstep{
 			dOpen("/big", rd, "h"),
@@ -1452,7 +1562,26 @@ func randomDiffCase(seed uint64, n int) dcase {
 		}
 		steps = append(steps, st)
 	}
-	return dcase{name: fmt.Sprintf("random-%d", seed), steps: steps, direct: true}
+	// Pipeline some runs of requests, as clients do: never across an
+	// OPEN, OPENDIR or CLOSE, whose handles the batch's own requests
+	// would have to know before the replies come, nor a rename or an
+	// extension (diffSkip must see the tree before each).
+	var out []dstep
+	for i := 0; i < len(steps); {
+		n := 1 + r.IntN(6)
+		j := i
+		for j < len(steps) && j-i < n && !slices.Contains([]byte{fxpOpen, fxpOpendir, fxpClose, fxpRename, fxpExtended}, steps[j].typ) {
+			j++
+		}
+		if j-i >= 2 {
+			out = append(out, dstep{batch: steps[i:j]})
+			i = j
+			continue
+		}
+		out = append(out, steps[i])
+		i++
+	}
+	return dcase{name: fmt.Sprintf("random-%d", seed), steps: out, direct: true}
 }
 
 func TestDifferentialOpenSSHRandom(t *testing.T) {

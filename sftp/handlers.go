@@ -306,6 +306,11 @@ func (s *session) open(m *openReq) {
 		}
 		h.f = f
 	}
+	if fi, err := h.f.Stat(); err == nil {
+		if dev, ino, ok := vfs.FileID(fi); ok {
+			h.file = fileID{dev, ino}
+		}
+	}
 	hb, _ := s.newHandle(h)
 	s.sendMsg(&handleMsg{ID: m.ID, Handle: hb})
 }

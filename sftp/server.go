@@ -7,11 +7,12 @@
 // A Server runs over a plain reader/writer pair: an SSH "sftp" subsystem
 // channel or, stand-alone, stdin/stdout. Requests are pipelined: READ and
 // WRITE run concurrently on up to Options.Workers workers with pread/pwrite,
-// ordered only where they conflict (same handle, overlapping ranges, one
-// of them a write, or any append); every other request waits for the
-// data requests before it and runs alone, in arrival order. The number of
-// requests in flight is bounded, and when it is reached the server stops
-// reading, so the SSH window pushes back on the client.
+// ordered only where they conflict (same file, through one handle or two,
+// overlapping ranges, one of them a write, or any append); every other
+// request waits for the data requests before it and runs alone, in
+// arrival order. The number of requests in flight is bounded, and when it
+// is reached the server stops reading, so the SSH window pushes back on
+// the client.
 //
 // An idle session costs one goroutine and no buffers (issue 8: a hosting
 // server holds thousands of idle sessions): workers and the reply writer
@@ -513,6 +514,9 @@ type handle struct {
 	tmp    string // atomic upload: temporary file to rename over path
 	excl   bool   // atomic upload under NoOverwrite: the rename must not replace
 	start  time.Time
+	// file identifies the open file (zero if unknown): READ and WRITE
+	// through two handles on one file are ordered as through one.
+	file fileID
 
 	// dirStarted is set once "." and ".." were listed.
 	dirStarted bool
@@ -1181,7 +1185,9 @@ func (s *session) failWrite(err error) {
 }
 
 // acquire claims a slot for a data request once no request in flight
-// conflicts with it (same handle, overlapping range, one is a write).
+// conflicts with it (same handle or file, overlapping range, one is a
+// write). Two handles on one file are ordered too: sftp-server answers
+// a READ after a WRITE through another handle with the written data.
 func (s *session) acquire(h *handle, off, end int64, write bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1200,7 +1206,7 @@ func (s *session) acquire(h *handle, off, end int64, write bool) int {
 				}
 				continue
 			}
-			if sl.h == h && (write || sl.write) && off < sl.end && sl.off < end {
+			if (sl.h == h || h.file != (fileID{}) && sl.h.file == h.file) && (write || sl.write) && off < sl.end && sl.off < end {
 				conflict = true
 				break
 			}
