@@ -690,7 +690,8 @@ func runDiffCaseOn(t *testing.T, c *dcase, standalone bool) {
 			c.setup(t, root)
 			setDiffTimes(t, root)
 		}
-		opts := &Options{User: "diff", DirectUploads: c.direct, ReadOnly: c.readOnly}
+		// As ferry serve configures it by default (keep_interrupted_uploads).
+		opts := &Options{User: "diff", DirectUploads: c.direct, ReadOnly: c.readOnly, KeepInterruptedUploads: true}
 		var args []string
 		if c.readOnly {
 			args = append(args, "-R")
@@ -1197,6 +1198,15 @@ func diffCases() []dcase {
 			dOpen("/file", wr|trn, "w2"), dWrite("w2", 0, "replaced"), dOpen("/file", rd, "r2"),
 			dRead("r2", 0, 100), dClose("r2"), dClose("w2"), dPath(fxpStat, "/new"),
 		}},
+		{name: "interrupted-upload", steps: []dstep{
+			// The session ends with these open: what arrived stays, as
+			// ferry serve keeps it by default (keep_interrupted_uploads).
+			dOpen("/new", wr|crt|trn, "w"), dWrite("w", 0, "first half"),
+			dOpen("/file", wr|trn, "w2"), dWrite("w2", 0, "replacement"),
+		}},
+		{name: "interrupted-before-data", steps: []dstep{
+			dOpen("/file", wr|trn, "w"),
+		}, allowTree: "an atomic upload cut off before any data came keeps the previous version (KeepInterruptedUploads keeps only what arrived); sftp-server truncated the file at OPEN"},
 		{name: "write-huge-offset", steps: []dstep{
 			dOpen("/sparse", wr|crt, "h"), dWrite("h", 0, "head"),
 			allow(dWrite("h", 1<<62, "huge"), whyFull), allow(fstat("h"), whyAtomic),
