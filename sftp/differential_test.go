@@ -1035,21 +1035,22 @@ const (
 
 // Deliberate differences, each with its reason.
 const (
-	whyModeBits = "ferry keeps only the 0777 bits of a mode: setuid, setgid and sticky are refused (handlers.go setstat)"
-	whyAccess   = "ferry checks the handle's access mode and answers PERMISSION_DENIED; sftp-server passes on write(2)'s EBADF (NO_SUCH_FILE) or ftruncate(2)'s EINVAL (BAD_MESSAGE)"
-	whyAtomic   = "atomic uploads: a replaced file is a new inode (atime of the upload), and a failed WRITE discards the upload (README)"
-	whyDirFstat = "ferry answers FSTAT and fstatvfs on a directory handle with the open directory's; sftp-server has no descriptor for directory handles"
-	whyLongH    = "a handle of 256 bytes or more is a malformed request to ferry (bounded parse, proto.go maxHandleLen); sftp-server looks it up and finds nothing"
-	whyAttrs    = "strict ATTRS parse (STYLE.md): an unknown attribute flag makes the request malformed; sftp-server ignores the flag"
-	whyFull     = "EFBIG, ENOSPC, EDQUOT, EROFS are FAILURE with their own text (status.go fullDiskErrnos)"
-	whyUnknown  = "draft-02 §7: an unknown request is answered OP_UNSUPPORTED; sftp-server only logs it, and its client waits for ever"
-	whyInit     = "a second INIT ends ferry's session (draft-02 §4: one INIT per session); sftp-server sends VERSION again"
-	whyLimits   = "limits@openssh.com: ferry's open-handle limit is Options.MaxHandles (256); sftp-server's comes from RLIMIT_NOFILE"
-	whyLchmod   = "lchmod: ferry answers OP_UNSUPPORTED (Linux has no lchmod); sftp-server FAILURE (glibc's EOPNOTSUPP)"
-	whyHome     = "confinement: the client sees its home as /, and no other account's home (README)"
-	whyHomeDir  = `home-directory "" names the session's own home (draft-ietf-secsh-filexfer-extensions-00 §5); sftp-server 9.2 fails it`
-	whyIDs      = "users-groups-by-id@openssh.com names only ferry's own user and group and the owners of files listed (README)"
-	whyReadW    = "READ on a write-only handle is FAILURE, as for an unknown handle; sftp-server passes on read(2)'s EBADF as NO_SUCH_FILE"
+	whyModeBits     = "ferry keeps only the 0777 bits of a mode: setuid, setgid and sticky are refused (handlers.go setstat)"
+	whyAccess       = "ferry checks the handle's access mode and answers PERMISSION_DENIED; sftp-server passes on write(2)'s EBADF (NO_SUCH_FILE) or ftruncate(2)'s EINVAL (BAD_MESSAGE)"
+	whyAtomic       = "atomic uploads: a replaced file is a new inode (atime of the upload), and a failed WRITE discards the upload (README)"
+	whyDirFstat     = "ferry answers FSTAT and fstatvfs on a directory handle with the open directory's; sftp-server has no descriptor for directory handles"
+	whyLongH        = "a handle of 256 bytes or more is a malformed request to ferry (bounded parse, proto.go maxHandleLen); sftp-server looks it up and finds nothing"
+	whyAttrs        = "strict ATTRS parse (STYLE.md): an unknown attribute flag makes the request malformed; sftp-server ignores the flag"
+	whyFull         = "EFBIG, ENOSPC, EDQUOT, EROFS are FAILURE with their own text (status.go fullDiskErrnos)"
+	whyUnknown      = "draft-02 §7: an unknown request is answered OP_UNSUPPORTED; sftp-server only logs it, and its client waits for ever"
+	whyInit         = "a second INIT ends ferry's session (draft-02 §4: one INIT per session); sftp-server sends VERSION again"
+	whyLimits       = "limits@openssh.com: ferry's open-handle limit is Options.MaxHandles (256); sftp-server's comes from RLIMIT_NOFILE"
+	whyLchmod       = "lchmod: ferry answers OP_UNSUPPORTED (Linux has no lchmod); sftp-server FAILURE (glibc's EOPNOTSUPP)"
+	whyHome         = "confinement: the client sees its home as /, and no other account's home (README)"
+	whyPendingNames = "not fixed (reported): REMOVE and RENAME of a path this session is uploading to (atomic upload, before CLOSE) act on the previous file, and the upload lands at CLOSE; sftp-server's in-place file is removed or moved with its writer"
+	whyHomeDir      = `home-directory "" names the session's own home (draft-ietf-secsh-filexfer-extensions-00 §5); sftp-server 9.2 fails it`
+	whyIDs          = "users-groups-by-id@openssh.com names only ferry's own user and group and the owners of files listed (README)"
+	whyReadW        = "READ on a write-only handle is FAILURE, as for an unknown handle; sftp-server passes on read(2)'s EBADF as NO_SUCH_FILE"
 )
 
 func diffCases() []dcase {
@@ -1198,6 +1199,17 @@ func diffCases() []dcase {
 			dOpen("/file", wr|trn, "w2"), dWrite("w2", 0, "replaced"), dOpen("/file", rd, "r2"),
 			dRead("r2", 0, 100), dClose("r2"), dClose("w2"), dPath(fxpStat, "/new"),
 		}},
+		{name: "setstat-own-upload", steps: []dstep{
+			dOpen("/new", wr|crt|trn, "w"), dWrite("w", 0, "0123456789"), dSetstat("/new", size(3)), dPath(fxpStat, "/new"),
+			dWrite("w", 12, "xy"), dSetstat("/new", perm(0o600)), dClose("w"), dPath(fxpStat, "/new"),
+		}},
+		{name: "remove-own-upload", steps: []dstep{
+			dOpen("/new", wr|crt|trn, "w"), dWrite("w", 0, "data"),
+			allow(dPath(fxpRemove, "/new"), whyPendingNames), dClose("w"),
+			allow(dPath(fxpStat, "/new"), whyPendingNames),
+			dOpen("/file", wr|trn, "w2"), dWrite("w2", 0, "data"), dTwo(fxpRename, dpath("/file"), dpath("/moved")),
+			dClose("w2"), allow(dPath(fxpStat, "/file"), whyPendingNames), allow(dPath(fxpStat, "/moved"), whyPendingNames),
+		}, allowTree: whyPendingNames},
 		{name: "interrupted-upload", steps: []dstep{
 			// The session ends with these open: what arrived stays, as
 			// ferry serve keeps it by default (keep_interrupted_uploads).
