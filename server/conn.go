@@ -147,6 +147,11 @@ func (c *Conn) LocalAddr() net.Addr  { return c.tc.LocalAddr() }
 // SessionID is the session identifier (RFC 4253 §7.2).
 func (c *Conn) SessionID() []byte { return c.tc.SessionID() }
 
+// BytesTransferred returns the message payload bytes received and sent so
+// far, as ConnInfo reports them at the end: for metrics of connections
+// still running (a long transfer).
+func (c *Conn) BytesTransferred() (in, out uint64) { return c.tc.BytesTransferred() }
+
 // ClientVersion is the client's identification string.
 func (c *Conn) ClientVersion() string { return c.tc.ClientVersion() }
 
@@ -398,6 +403,7 @@ func later(a, b time.Time) time.Time {
 // transportEnded records the connection's byte counts and closes tc.
 func (s *Server) transportEnded(tc *transport.Conn, info *ConnInfo) {
 	info.BytesIn, info.BytesOut = tc.BytesTransferred()
+	info.SessionID = tc.SessionID()
 	tc.Close()
 }
 

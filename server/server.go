@@ -137,6 +137,10 @@ type ConnInfo struct {
 	// BytesIn and BytesOut are the message payload bytes received and
 	// sent by the transport.
 	BytesIn, BytesOut uint64
+	// SessionID is the connection's session identifier (RFC 4253 §7.2),
+	// as Conn.SessionID gave it; nil if the first key exchange did not
+	// complete.
+	SessionID []byte
 	// Err is why the connection ended: nil when the client said goodbye
 	// (DISCONNECT BY_APPLICATION), a *transport.DisconnectError for a
 	// protocol error, another DISCONNECT from the client or one the

@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 		{"permit_open", c.PermitOpen, PermitOpen{Any: true}},
 		{"accept_env", c.AcceptEnv, []string{"LANG", "LC_*"}},
 		{"proxy_protocol", c.ProxyProtocol, false},
-		{"sftp", c.SFTP, SFTPConfig{AtomicUploads: true, Umask: 0o022, MaxHandles: 256}},
+		{"sftp", c.SFTP, SFTPConfig{AtomicUploads: true, KeepInterruptedUploads: true, Umask: 0o022, MaxHandles: 256}},
 		{"log", c.Log, LogConfig{Level: slog.LevelInfo, Format: "text", TransferLog: true}},
 		{"metrics", c.Metrics, MetricsConfig{}},
 	}
@@ -172,7 +172,7 @@ func TestFullExample(t *testing.T) {
 	want.RunAs = "ferry"
 	want.ShellUID = u32(2000)
 	want.ShellGID = u32(2000)
-	want.SFTP = SFTPConfig{AtomicUploads: false, Umask: 0o027, MaxHandles: 64, ReadLimit: 10 << 20, WriteLimit: 1 << 20}
+	want.SFTP = SFTPConfig{AtomicUploads: false, KeepInterruptedUploads: false, Umask: 0o027, MaxHandles: 64, ReadLimit: 10 << 20, WriteLimit: 1 << 20}
 	want.Log = LogConfig{Level: slog.LevelDebug, Format: "json", TransferLog: false}
 	want.Metrics = MetricsConfig{Listen: "127.0.0.1:9122"}
 

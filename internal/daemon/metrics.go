@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +29,7 @@ type Metrics struct {
 	connsActive     prometheus.Gauge
 	auth            *prometheus.CounterVec
 	sessionsActive  prometheus.Gauge
-	bytes           *prometheus.CounterVec
+	bytes           *liveBytes
 	kexDuration     prometheus.Histogram
 	penaltiesActive prometheus.GaugeFunc
 	// penalties is the table ferry_penalties_active reads at each scrape
@@ -75,9 +76,11 @@ func NewMetrics() *Metrics {
 		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ferry_sessions_active", Help: "Session channels open now.",
 		}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ferry_bytes_total", Help: "Bytes read (in) and written (out) on SSH connections.",
-		}, []string{"direction"}),
+		bytes: &liveBytes{
+			desc: prometheus.NewDesc("ferry_bytes_total", "Bytes read (in) and written (out) on SSH connections.",
+				[]string{"direction"}, nil),
+			live: map[string]*server.Conn{},
+		},
 		kexDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ferry_kex_duration_seconds", Help: "Duration of each connection's version exchange and first key exchange.",
 			// 1 ms (curve25519 on loopback) to 10 s (RSA-8192 host keys,
@@ -181,9 +184,59 @@ func (m *Metrics) SessionStarted() { m.sessionsActive.Inc() }
 func (m *Metrics) SessionEnded()   { m.sessionsActive.Dec() }
 
 // Bytes adds connection traffic: in is read from clients, out written.
-func (m *Metrics) Bytes(in, out uint64) {
-	m.bytes.WithLabelValues("in").Add(float64(in))
-	m.bytes.WithLabelValues("out").Add(float64(out))
+func (m *Metrics) Bytes(info *server.ConnInfo) {
+	m.bytes.closed(info)
+}
+
+// ConnAuthenticated counts c's bytes in ferry_bytes_total while it runs
+// (until Bytes gets its ConnInfo).
+func (m *Metrics) ConnAuthenticated(c *server.Conn) { m.bytes.add(c) }
+
+// liveBytes is ferry_bytes_total: what closed connections moved, plus,
+// at each scrape, what the authenticated connections still open have
+// moved so far. Added only when a connection closed, a transfer of
+// hours was one step at its end, and rate() showed nothing while it ran
+// and a spike after.
+type liveBytes struct {
+	desc *prometheus.Desc
+
+	mu      sync.Mutex
+	in, out uint64
+	live    map[string]*server.Conn // by session ID
+}
+
+func (b *liveBytes) add(c *server.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.live[string(c.SessionID())] = c
+}
+
+// closed moves a connection's final counts into the closed total: they
+// are at least what the last scrape read from it, so the sum never goes
+// back.
+func (b *liveBytes) closed(info *server.ConnInfo) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if info.SessionID != nil {
+		delete(b.live, string(info.SessionID))
+	}
+	b.in += info.BytesIn
+	b.out += info.BytesOut
+}
+
+func (b *liveBytes) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+func (b *liveBytes) Collect(ch chan<- prometheus.Metric) {
+	b.mu.Lock()
+	in, out := b.in, b.out
+	for _, c := range b.live {
+		ci, co := c.BytesTransferred()
+		in += ci
+		out += co
+	}
+	b.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(b.desc, prometheus.CounterValue, float64(in), "in")
+	ch <- prometheus.MustNewConstMetric(b.desc, prometheus.CounterValue, float64(out), "out")
 }
 
 // KexDuration observes one connection's version exchange and first key

@@ -588,6 +588,7 @@ func (d *Daemon) newGeneration(cfg *Config) (*generation, error) {
 				gl.Authenticated(c.RemoteAddr(), c.LocalAddr())
 			}
 			d.recordLogin(c)
+			d.metrics.ConnAuthenticated(c)
 			d.admitConn(ctx, cfg, c)
 			return ctx
 		},
@@ -666,7 +667,7 @@ func (d *Daemon) connClosed(info *server.ConnInfo) {
 		}
 	}
 	d.metrics.ConnClosed(info)
-	d.metrics.Bytes(info.BytesIn, info.BytesOut)
+	d.metrics.Bytes(info)
 	attrs := []any{"remote", info.RemoteAddr.String(), "user", info.User, "authenticated", info.Authenticated,
 		"methods", info.Methods, "duration", info.Duration.Round(time.Millisecond), "phase", info.Phase,
 		"client", info.ClientVersion, "kex", info.Algorithms.Kex, "hostkey", info.Algorithms.HostKey,
