@@ -1431,10 +1431,12 @@ func diffCases() []dcase {
 			dExt("lsetstat@openssh.com", dpath("/dirlink/"), perm(0o700)), dPath(fxpStat, "/dir"),
 		}},
 		{name: "lsetstat-link-times", steps: []dstep{
-			allow(dExt("lsetstat@openssh.com", dpath("/link"), times),
-				"not fixed (reported): vfs has no lutimes (os.Root has no Lchtimes), so ferry refuses a link's own times"),
-			allow(dPath(fxpLstat, "/link"), "follows from the step above"),
-		}, allowTree: "follows from the step above"},
+			dExt("lsetstat@openssh.com", dpath("/link"), times), dPath(fxpLstat, "/link"), dPath(fxpStat, "/link"),
+			dExt("lsetstat@openssh.com", dpath("/dir/up"), times), dPath(fxpLstat, "/dir/up"),
+			dExt("lsetstat@openssh.com", dpath("/dangling"), times), dPath(fxpLstat, "/dangling"),
+			dExt("lsetstat@openssh.com", dpath("/dirlink/up"), times), dExt("lsetstat@openssh.com", dpath("/"), times),
+			dExt("lsetstat@openssh.com", dpath("/nodir/link"), times),
+		}},
 		{name: "extensions", steps: []dstep{
 			dExt("statvfs@openssh.com", dpath("/")), dExt("statvfs@openssh.com", dpath("/nothere")),
 			dExt("statvfs@openssh.com", dpath("/file")),

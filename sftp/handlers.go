@@ -753,7 +753,7 @@ func (s *session) setstat(p string, h *handle, a *Attrs, nofollow bool) error {
 		var err error
 		switch {
 		case isLink:
-			err = syscall.ENOSYS
+			err = s.fs.Lchtimes(p, at, mt)
 		case h != nil:
 			err = h.f.Chtimes(at, mt)
 		default:

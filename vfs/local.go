@@ -442,6 +442,31 @@ func (l *local) Chtimes(name string, atime, mtime time.Time) error {
 	return fix("chtimes", name, l.root.Chtimes(r, atime, mtime))
 }
 
+func (l *local) Lchtimes(name string, atime, mtime time.Time) error {
+	r, err := rel("lchtimes", name)
+	if err != nil {
+		return err
+	}
+	if r == "." {
+		return l.Chtimes(name, atime, mtime)
+	}
+	// The link's directory is opened through the root (confined, as any
+	// lookup); only the last component is then named, not followed.
+	dir, base := path.Split(r)
+	if dir == "" {
+		dir = "."
+	}
+	d, err := l.root.Open(dir)
+	if err != nil {
+		return fix("lchtimes", name, err)
+	}
+	defer d.Close()
+	if err := lutimesAt(d, base, atime, mtime); err != nil {
+		return &fs.PathError{Op: "lchtimes", Path: Clean(name), Err: err}
+	}
+	return nil
+}
+
 func (l *local) Truncate(name string, size int64) error {
 	r, err := rel("truncate", name)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // newJail makes outside/secret and a root dir "home" holding a file.
@@ -364,5 +365,34 @@ func TestLocalCreateThroughDanglingLink(t *testing.T) {
 	f.Close()
 	if _, err := os.Stat(filepath.Join(home, "sub/new")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLocalLchtimes: a link's own times are set, not its target's, and a
+// link's directory is looked up inside the root like any other path.
+func TestLocalLchtimes(t *testing.T) {
+	l, home, outside := newJail(t)
+	if err := os.Symlink("file", filepath.Join(home, "sub", "l")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(home, "out")); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Unix(1600000000, 0)
+	if err := l.Lchtimes("/sub/l", when, when); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(home, "sub", "l")); err != nil || !fi.ModTime().Equal(when) {
+		t.Fatalf("link's mtime %v (%v), want %v", fi.ModTime(), err, when)
+	}
+	if fi, _ := os.Stat(filepath.Join(home, "file")); fi.ModTime().Equal(when) {
+		t.Fatal("the link's target was changed")
+	}
+	before, _ := os.Lstat(filepath.Join(outside, "secret"))
+	if err := l.Lchtimes("/out/secret", when, when); !errors.Is(err, ErrEscape) {
+		t.Fatalf("Lchtimes through a link out of the root: %v, want ErrEscape", err)
+	}
+	if after, _ := os.Lstat(filepath.Join(outside, "secret")); !after.ModTime().Equal(before.ModTime()) {
+		t.Fatal("a file outside the root was changed")
 	}
 }

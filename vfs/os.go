@@ -163,6 +163,19 @@ func (o *osFS) Chtimes(name string, atime, mtime time.Time) error {
 	return os.Chtimes(o.p(name), atime, mtime)
 }
 
+func (o *osFS) Lchtimes(name string, atime, mtime time.Time) error {
+	p := o.p(name)
+	d, err := os.Open(path.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := lutimesAt(d, path.Base(p), atime, mtime); err != nil {
+		return &fs.PathError{Op: "lchtimes", Path: p, Err: err}
+	}
+	return nil
+}
+
 // Truncate uses truncate(2), which never opens the file: a FIFO fails
 // with EINVAL instead of blocking.
 func (o *osFS) Truncate(name string, size int64) error { return os.Truncate(o.p(name), size) }

@@ -59,6 +59,9 @@ type FS interface {
 	// Lchown changes a symbolic link's owner (lsetstat@openssh.com).
 	Lchown(name string, uid, gid int) error
 	Chtimes(name string, atime, mtime time.Time) error
+	// Lchtimes sets a symbolic link's own times (lsetstat@openssh.com);
+	// on anything else it is Chtimes.
+	Lchtimes(name string, atime, mtime time.Time) error
 	Truncate(name string, size int64) error
 	// StatVFS reports the filesystem holding name (statvfs(3)).
 	StatVFS(name string) (*StatVFS, error)

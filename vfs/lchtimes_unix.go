@@ -1,0 +1,29 @@
+//go:build unix
+
+package vfs
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lutimesAt sets the times of name in the open directory dir without
+// following it if it is a symbolic link: utimensat(2) with
+// AT_SYMLINK_NOFOLLOW, what sftp-server's lsetstat@openssh.com does.
+// name is a single component, so nothing outside dir is looked up.
+func lutimesAt(dir *os.File, name string, atime, mtime time.Time) error {
+	rc, err := dir.SyscallConn()
+	if err != nil {
+		return err
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.UtimesNanoAt(int(fd), name, ts, unix.AT_SYMLINK_NOFOLLOW)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
