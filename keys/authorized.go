@@ -436,6 +436,10 @@ func checkPermit(name, v string) error {
 		host, port = v[:i], v[i+1:]
 		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 			host = host[1 : len(host)-1]
+		} else if strings.Contains(host, ":") {
+			// "::1:22": sshd refuses the line (its host ends at the first
+			// colon); stored as it was, it matched no request.
+			return fmt.Errorf("keys: invalid %s %q: an IPv6 address goes in brackets ([::1]:22)", name, sanitize(v))
 		}
 		if host == "" {
 			return fmt.Errorf("keys: invalid %s %q: empty host", name, sanitize(v))

@@ -122,6 +122,9 @@ func TestParseAuthorizedKeyErrors(t *testing.T) {
 		{"bad env", `environment="1-A=b" ssh-ed25519 ` + ed, `keys: invalid environment string "1-A=b"`},
 		{"bad permitopen", `permitopen="localhost" ssh-ed25519 ` + ed, `keys: invalid permitopen "localhost": want host:port`},
 		{"bad permitopen port", `permitopen="h:99999" ssh-ed25519 ` + ed, `keys: invalid permitopen "h:99999": bad port`},
+		// sshd refuses the line; stored, it matched nothing.
+		{"unbracketed IPv6 permitopen", `permitopen="::1:22" ssh-ed25519 ` + ed, `keys: invalid permitopen "::1:22": an IPv6 address goes in brackets ([::1]:22)`},
+		{"unbracketed IPv6 permitlisten", `permitlisten="::1:8080" ssh-ed25519 ` + ed, `keys: invalid permitlisten "::1:8080": an IPv6 address goes in brackets ([::1]:22)`},
 		{"bad expiry", `expiry-time="2030" ssh-ed25519 ` + ed, `keys: invalid expiry-time: bad time "2030": want YYYYMMDD[HHMM[SS]][Z|UTC]`},
 		{"principals without ca", `principals="a" ssh-ed25519 ` + ed, `keys: "principals" option requires "cert-authority"`},
 		{"certificate type mismatch", "ssh-rsa-cert-v01@openssh.com " + pubB64(t, "id_ed25519-cert.pub"), "keys: key type ssh-rsa-cert-v01@openssh.com does not match key data of type ssh-ed25519-cert-v01@openssh.com"},
