@@ -229,7 +229,38 @@ func (l *local) PosixRename(oldname, newname string) error {
 	if o == "." || n == "." {
 		return &fs.PathError{Op: "rename", Path: "/", Err: syscall.EBUSY}
 	}
+	if fi, err := l.root.Lstat(n); err == nil && fi.IsDir() {
+		// os.Root.Rename refuses any existing directory as the new name;
+		// rename(2) replaces an empty one (and fails ENOTEMPTY, EISDIR or
+		// ENOTDIR otherwise), as sftp-server's posix-rename does.
+		return l.renameAt(oldname, newname, o, n)
+	}
 	return fix("rename", newname, l.root.Rename(o, n))
+}
+
+// renameAt is rename(2) between o and n (root-relative, clean) in their
+// directories opened through the root: only the last components are
+// named, so nothing is looked up outside it.
+func (l *local) renameAt(oldname, newname, o, n string) error {
+	od, err := l.openParent(o)
+	if err != nil {
+		return fix("rename", oldname, err)
+	}
+	defer od.Close()
+	nd, err := l.openParent(n)
+	if err != nil {
+		return fix("rename", newname, err)
+	}
+	defer nd.Close()
+	if err := renameatFiles(od, path.Base(o), nd, path.Base(n)); err != nil {
+		return &os.LinkError{Op: "rename", Old: Clean(oldname), New: Clean(newname), Err: err}
+	}
+	return nil
+}
+
+// openParent opens the directory holding r (root-relative, clean).
+func (l *local) openParent(r string) (*os.File, error) {
+	return l.root.Open(path.Dir(r))
 }
 
 func (l *local) Link(oldname, newname string) error {
@@ -452,16 +483,12 @@ func (l *local) Lchtimes(name string, atime, mtime time.Time) error {
 	}
 	// The link's directory is opened through the root (confined, as any
 	// lookup); only the last component is then named, not followed.
-	dir, base := path.Split(r)
-	if dir == "" {
-		dir = "."
-	}
-	d, err := l.root.Open(dir)
+	d, err := l.openParent(r)
 	if err != nil {
 		return fix("lchtimes", name, err)
 	}
 	defer d.Close()
-	if err := lutimesAt(d, base, atime, mtime); err != nil {
+	if err := lutimesAt(d, path.Base(r), atime, mtime); err != nil {
 		return &fs.PathError{Op: "lchtimes", Path: Clean(name), Err: err}
 	}
 	return nil

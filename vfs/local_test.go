@@ -396,3 +396,39 @@ func TestLocalLchtimes(t *testing.T) {
 		t.Fatal("a file outside the root was changed")
 	}
 }
+
+// TestLocalPosixRenameOverDirectory: as rename(2), a directory replaces
+// an empty one and not a full one, and neither name may lead out of the
+// root.
+func TestLocalPosixRenameOverDirectory(t *testing.T) {
+	l, home, outside := newJail(t)
+	for _, d := range []string{"a", "empty", "full"} {
+		if err := os.Mkdir(filepath.Join(home, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, "full", "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(outside, "victim"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(home, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PosixRename("/a", "/full"); !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+		t.Fatalf("rename over a full directory: %v, want ENOTEMPTY", err)
+	}
+	if err := l.PosixRename("/a", "/out/victim"); !errors.Is(err, ErrEscape) {
+		t.Fatalf("rename over a directory outside: %v, want ErrEscape", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "victim")); err != nil {
+		t.Fatalf("the directory outside is gone: %v", err)
+	}
+	if err := l.PosixRename("/a", "/empty"); err != nil {
+		t.Fatalf("rename over an empty directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "a")); !os.IsNotExist(err) {
+		t.Fatalf("old name still there: %v", err)
+	}
+}

@@ -92,8 +92,14 @@ func (o *osFS) Rename(oldname, newname string) error {
 	return os.Rename(op, np)
 }
 
+// PosixRename is rename(2) itself: os.Rename refuses any existing
+// directory as the new name, where rename(2) replaces an empty one.
 func (o *osFS) PosixRename(oldname, newname string) error {
-	return os.Rename(o.p(oldname), o.p(newname))
+	op, np := o.p(oldname), o.p(newname)
+	if err := syscall.Rename(op, np); err != nil {
+		return &os.LinkError{Op: "rename", Old: op, New: np, Err: err}
+	}
+	return nil
 }
 
 func (o *osFS) Link(oldname, newname string) error {
