@@ -296,7 +296,7 @@ func (s *serverAuthState) userAuthRequest() (*Result, error) {
 		return nil, err
 	}
 	s.log.LogAttrs(s.ctx, slog.LevelDebug, "userauth request",
-		slog.String("user", s.meta.user), slog.String("method", truncate(req.Method)),
+		remoteAttr(s.meta.peer.RemoteAddr), slog.String("user", s.meta.user), slog.String("method", truncate(req.Method)),
 		slog.String("outcome", out.kind.String()))
 
 	switch out.kind {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"slices"
@@ -328,6 +329,12 @@ func (s *Server) handshake(nc net.Conn, info *ConnInfo) (*transport.Conn, *auth.
 	// first kex cannot outlive it on the kex timeout.
 	tcfg.Deadline = deadline
 	started := time.Now()
+	if l := tcfg.Logger; l != nil && l.Enabled(context.Background(), slog.LevelDebug) {
+		// Its lines (key exchanges) name the connection, as the auth
+		// and connection lines do; only at debug level, where the
+		// logger's copy per connection is worth it.
+		tcfg.Logger = l.With("remote", nc.RemoteAddr().String())
+	}
 	tc, err := transport.Server(nc, &tcfg)
 	if err != nil {
 		info.GraceExceeded = isTimeout(err)
