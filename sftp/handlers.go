@@ -232,6 +232,9 @@ func (s *session) open(m *openReq) {
 		}
 		if atomicUpload {
 			h.tmp = tempName(p)
+			if exists {
+				h.replaced = targetStateOf(fi)
+			}
 			// Under NoOverwrite the rename must not replace a file another
 			// session created meanwhile.
 			h.excl = o.Permissions.NoOverwrite

@@ -27,12 +27,13 @@
 // Uploads are atomic by default: a file created or truncated by OPEN is
 // written to a hidden temporary file (".ferry-upload-<random>") in the
 // same directory, fsynced and renamed over the target on CLOSE. A
-// connection that ends without CLOSE, or a handle that saw a failed
-// WRITE, leaves the previous version untouched and removes the temporary
-// file. OPEN without TRUNC of an existing file (resume, append) writes in
-// place, so reput/reget work, and OPEN with EXCL creates the target
-// itself, so that it is exclusive. Temporary files are left out of
-// READDIR.
+// connection that ends without CLOSE (unless
+// Options.KeepInterruptedUploads keeps what arrived), or a handle that
+// saw a failed WRITE, leaves the previous version untouched and removes
+// the temporary file. OPEN without TRUNC of an existing file (resume,
+// append) writes in place, so reput/reget work, and OPEN with EXCL
+// creates the target itself, so that it is exclusive. Temporary files
+// are left out of READDIR.
 package sftp
 
 import (
@@ -258,7 +259,11 @@ type Options struct {
 	// OpenSSH's sftp reput from the size STAT gives. With the previous
 	// version kept they appended the rest of the new file to the old
 	// one and reported success. An upload a write failed for (quota,
-	// disk full) is still discarded: the client was told.
+	// disk full) is still discarded: the client was told. So is one
+	// whose target changed since its OPEN (another session uploaded,
+	// wrote or removed it: that file is newer), and one under
+	// Permissions.NoOverwrite, which could be neither resumed nor
+	// replaced.
 	KeepInterruptedUploads bool
 	// Umask is cleared from the mode of files and directories created.
 	Umask fs.FileMode
@@ -513,7 +518,10 @@ type handle struct {
 	append bool
 	tmp    string // atomic upload: temporary file to rename over path
 	excl   bool   // atomic upload under NoOverwrite: the rename must not replace
-	start  time.Time
+	// replaced is the target as it stood at an atomic upload's OPEN,
+	// which an interrupted upload may be kept over (see keepOver).
+	replaced targetState
+	start    time.Time
 	// file identifies the open file (zero if unknown): READ and WRITE
 	// through two handles on one file are ordered as through one.
 	file fileID
@@ -1760,8 +1768,11 @@ func (s *session) finish(h *handle, commit bool) error {
 		// An upload the session's end cut off (no CLOSE: the connection
 		// dropped) is renamed into place with what arrived, when
 		// KeepInterruptedUploads says so: see there.
+		// Not under NoOverwrite (h.excl): a kept partial file could be
+		// neither resumed nor replaced there, so the client's retry
+		// would be refused for good.
 		keep := !commit && s.srv.opts.KeepInterruptedUploads && h.bytesWritten.Load() > 0 &&
-			!h.writeFailed.Load() && !h.abandoned.Load()
+			!h.writeFailed.Load() && !h.abandoned.Load() && !h.excl
 		rename := commit || keep
 		switch {
 		case keep:
@@ -1781,8 +1792,11 @@ func (s *session) finish(h *handle, commit bool) error {
 			err = cerr
 		}
 		if rename && err == nil {
-			err = s.commitUpload(h)
-			if err != nil {
+			err = s.commitUpload(h, commit)
+			switch {
+			case errors.Is(err, errTargetChanged):
+				result = "aborted: " + err.Error() + "; what arrived was discarded"
+			case err != nil:
 				result = "failed: " + err.Error()
 			}
 		}
@@ -1828,15 +1842,62 @@ func (s *session) finish(h *handle, commit bool) error {
 	return err
 }
 
+// targetState is what stood at an atomic upload's target when it was
+// opened: nothing, or a regular file with this identity, size and
+// modification time.
+type targetState struct {
+	exists bool
+	id     fileID
+	size   int64
+	mtime  time.Time
+}
+
+func targetStateOf(fi fs.FileInfo) targetState {
+	st := targetState{exists: true, size: fi.Size(), mtime: fi.ModTime()}
+	if dev, ino, ok := vfs.FileID(fi); ok {
+		st.id = fileID{dev, ino}
+	}
+	return st
+}
+
+// errTargetChanged ends an interrupted upload whose target changed
+// since its OPEN: what arrived is discarded.
+var errTargetChanged = errors.New("the target changed since the upload began")
+
+// keepOver reports whether an interrupted upload may be renamed over its
+// target: only while the target is the file that stood at OPEN, unchanged,
+// or is still absent. A client whose connection dropped often reconnects
+// and uploads the file again before the server notices the dead
+// connection, and two clients may upload one file at once: the complete
+// file another session wrote, created or removed since is newer than the
+// partial one, which would replace it when the dropped session ended.
+// Called under the shrink lock, which orders it against the other
+// sessions' commits, removals and renames when a quota is kept.
+func (s *session) keepOver(h *handle) bool {
+	fi, err := s.fs.Lstat(h.path)
+	if err != nil {
+		return !h.replaced.exists && errors.Is(err, fs.ErrNotExist)
+	}
+	if !h.replaced.exists || !fi.Mode().IsRegular() {
+		return false
+	}
+	now := targetStateOf(fi)
+	return now.id == h.replaced.id && now.size == h.replaced.size && now.mtime.Equal(h.replaced.mtime)
+}
+
 // commitUpload renames an atomic upload's temporary file over its target
 // and releases what the replaced target held at that moment: the target
-// may have changed or gone (and been released by REMOVE) since OPEN.
-func (s *session) commitUpload(h *handle) error {
+// may have changed or gone (and been released by REMOVE) since OPEN. An
+// interrupted upload (commit false) is renamed only over the target it
+// was opened for (keepOver).
+func (s *session) commitUpload(h *handle, commit bool) error {
+	defer s.lockShrink()()
+	if !commit && !s.keepOver(h) {
+		return errTargetChanged
+	}
 	if h.excl {
-		defer s.lockShrink()()
 		return s.fs.Rename(h.tmp, h.path)
 	}
-	defer s.lockShrink()()
 	var old fs.FileInfo
 	if s.srv.opts.Quota != nil {
 		if fi, err := s.fs.Lstat(h.path); err == nil && fi.Mode().IsRegular() {
