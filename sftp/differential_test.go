@@ -1241,6 +1241,10 @@ func diffCases() []dcase {
 			dOpendir("/emptydir", "e"), dPath(fxpRmdir, "/emptydir"), dReaddir("e"), dReaddir("e"),
 			allow(fstat("e"), whyDirFstat), dClose("e"),
 			dOpendir("/dir/sub", "s"), dReaddir("s"), dPath(fxpRmdir, "/dir/sub"), dReaddir("s"), dClose("s"),
+			// Removed while listing: the next READDIR meets ENOENT.
+			dOpen("/dir/f", wr|crt, "f"), dClose("f"), dOpendir("/dir", "l"), dReaddir("l"),
+			dPath(fxpRemove, "/dir/f"), dPath(fxpRemove, "/dir/a"), dPath(fxpRemove, "/dir/b"), dPath(fxpRemove, "/dir/up"),
+			dPath(fxpRmdir, "/dir"), dReaddir("l"), dReaddir("l"), dClose("l"),
 		}},
 		{name: "readdir-moved", steps: []dstep{
 			dOpendir("/dir", "d"), dTwo(fxpRename, dpath("/dir"), dpath("/moved")), allow(dReaddir("d"), whyMovedDir), dClose("d"),

@@ -398,7 +398,9 @@ func (s *session) readdir(id uint32, h *handle) {
 			}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && len(entries) == 0 {
+			// A removed directory reads ENOENT: it has no entries left,
+			// and sftp-server's readdir(3) loop ends there (EOF).
+			if !errors.Is(err, io.EOF) && !errors.Is(err, fs.ErrNotExist) && len(entries) == 0 {
 				s.sendError(id, err)
 				return
 			}

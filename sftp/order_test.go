@@ -94,6 +94,53 @@ func TestConflictingRequestsKeepOrderAcrossHandles(t *testing.T) {
 	}
 }
 
+// TestReadsAndWritesBeyondEndKeepOrder: a WRITE past the end of the file
+// changes what a READ of a range it does not touch returns (EOF before
+// it, a hole's zeros after it), so they keep their order as sftp-server,
+// one request at a time, does.
+func TestReadsAndWritesBeyondEndKeepOrder(t *testing.T) {
+	ts := startServer(t, &Options{DirectUploads: true})
+	rc := ts.raw(t)
+	rc.send(&openReq{ID: rc.nextID(), Path: "/f", PFlags: fxfRead | fxfWrite | fxfCreat | fxfTrunc})
+	h := rc.handle()
+	const rounds = 100
+	var batch []byte
+	frame := func(m appender) {
+		b := m.appendTo([]byte{0, 0, 0, 0})
+		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+		batch = append(batch, b...)
+	}
+	for i := 0; i < rounds; i++ {
+		base := uint64(200 * i)
+		// Before this round's WRITE the file ends at base-109 (or 0).
+		frame(&readReq{ID: uint32(1000 + i), Handle: h, Offset: base + 50, Length: 10})
+		frame(&writeReq{ID: uint32(3000 + i), Handle: h, Offset: base + 90, Data: []byte("w")})
+		frame(&readReq{ID: uint32(5000 + i), Handle: h, Offset: base + 60, Length: 10})
+	}
+	go ts.cw.Write(batch) // a failed test closes the pipe; nothing to report then
+	for n := 0; n < 3*rounds; n++ {
+		p := rc.recv()
+		id := binary.BigEndian.Uint32(p[1:5])
+		switch {
+		case id >= 5000:
+			var d dataMsg
+			if !d.unmarshal(p) || len(d.Data) != 10 {
+				t.Fatalf("READ %d after a WRITE past it: %x, want 10 zero bytes of the hole", id, p)
+			}
+		case id >= 3000:
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != StatusOK {
+				t.Fatalf("WRITE %d: %x", id, p)
+			}
+		default:
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != StatusEOF {
+				t.Fatalf("READ %d past the end before a WRITE further on: %x, want EOF", id, p)
+			}
+		}
+	}
+}
+
 // TestCloseWaitsForWrites pipelines many WRITEs then CLOSE: every byte
 // must be in the file when CLOSE is answered.
 func TestCloseWaitsForWrites(t *testing.T) {

@@ -8,7 +8,7 @@
 // channel or, stand-alone, stdin/stdout. Requests are pipelined: READ and
 // WRITE run concurrently on up to Options.Workers workers with pread/pwrite,
 // ordered only where they conflict (same file, through one handle or two,
-// overlapping ranges, one of them a write, or any append); every other
+// a read and a write, or overlapping writes, or any append); every other
 // request waits for the data requests before it and runs alone, in
 // arrival order. The number of requests in flight is bounded, and when it
 // is reached the server stops reading, so the SSH window pushes back on
@@ -1193,9 +1193,11 @@ func (s *session) failWrite(err error) {
 }
 
 // acquire claims a slot for a data request once no request in flight
-// conflicts with it (same handle or file, overlapping range, one is a
-// write). Two handles on one file are ordered too: sftp-server answers
-// a READ after a WRITE through another handle with the written data.
+// conflicts with it: same file (through this handle or another), one a
+// write, and the other a read or an overlapping write. sftp-server, one
+// request at a time, answers a READ after a WRITE with what it wrote;
+// downloads (reads only) and uploads (writes only) keep running in
+// parallel.
 func (s *session) acquire(h *handle, off, end int64, write bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1214,7 +1216,12 @@ func (s *session) acquire(h *handle, off, end int64, write bool) int {
 				}
 				continue
 			}
-			if (sl.h == h || h.file != (fileID{}) && sl.h.file == h.file) && (write || sl.write) && off < sl.end && sl.off < end {
+			// A READ and a WRITE of one file are ordered whatever their
+			// ranges: a write past the end changes what a read beyond
+			// the old end returns (EOF or a hole's zeros). Two WRITEs
+			// are ordered where they overlap.
+			if (sl.h == h || h.file != (fileID{}) && sl.h.file == h.file) && (write || sl.write) &&
+				(write != sl.write || off < sl.end && sl.off < end) {
 				conflict = true
 				break
 			}
