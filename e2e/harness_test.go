@@ -105,6 +105,7 @@ type server struct {
 	stderr  *lockedBuffer
 	exited  chan struct{}
 	waitErr error
+	bin     string // the executable; "" = ferryBin
 }
 
 type serverOpts struct {
@@ -112,13 +113,14 @@ type serverOpts struct {
 	freshKey bool   // let ferry generate host keys instead of copying the template
 	dataDir  string // reuse this data directory (restart); "" = new
 	port     int    // listen on this port (restart); 0 = any free port
+	bin      string // run this copy of ferry (a test that replaces it); "" = ferryBin
 }
 
 // startServer starts ferry serve and returns once it accepts connections.
 // The server is stopped at cleanup and its log shown if the test failed.
 func startServer(t *testing.T, o serverOpts) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: o.dataDir, port: o.port}
+	s := &server{t: t, dataDir: o.dataDir, port: o.port, bin: o.bin}
 	if s.dataDir == "" {
 		s.dataDir = filepath.Join(t.TempDir(), "data")
 		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
@@ -147,7 +149,11 @@ func (s *server) start() {
 	}
 	s.stderr = &lockedBuffer{}
 	s.exited = make(chan struct{})
-	s.cmd = exec.Command(ferryBin, args...)
+	bin := s.bin
+	if bin == "" {
+		bin = ferryBin
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -179,11 +181,188 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 	if !s.waitLog(func(l string) bool { return strings.Contains(l, "upgrade failed; this process goes on serving") }) {
 		t.Fatalf("no upgrade failure logged:\n%s", s.stderr.String())
 	}
+	// Its exit status, not that of the readiness pipe too ("exit status
+	// 1\nEOF").
+	if !strings.Contains(s.stderr.String(), "ended before it accepted connections (exit status 1); its log says why") {
+		t.Errorf("the failure does not give the exit status alone:\n%s", s.stderr.String())
+	}
 	c, _ := s.dialSSH(t, "alice", "pw-alice")
 	if _, err := c.Getwd(); err != nil {
 		t.Fatalf("after a failed upgrade: %v", err)
 	}
 	if !alive(s.cmd.Process.Pid) {
 		t.Fatal("the old process exited after a failed upgrade")
+	}
+}
+
+// ferryCopy copies the ferry executable into a directory of the test's
+// own, for a test that replaces the file at its path (the other tests
+// share ferryBin).
+func ferryCopy(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(ferryBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ferry")
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// replaceFile puts content at path as a new file, as an install does (the
+// running executable itself cannot be written: ETXTBSY).
+func replaceFile(t *testing.T, path string, content []byte, mode os.FileMode) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, content, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// running reports whether pid runs (not gone, not a zombie).
+func running(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	rest := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(rest) > 0 && rest[0] != "Z"
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parens.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			kids = append(kids, child)
+		}
+	}
+	return kids
+}
+
+// TestUpgradeStopWhileNewProcessStarts: SIGTERM while the new process
+// is still starting (here it never reports, as one whose database does
+// not answer) stops ferry within a stop's time, and the half-started
+// process goes with it. The old process waited for it for up to a
+// minute without reading its signals, past systemd's TimeoutStopSec,
+// and a process killed meanwhile left the new one running, orphaned.
+func TestUpgradeStopWhileNewProcessStarts(t *testing.T) {
+	bin := ferryCopy(t)
+	s := startServer(t, serverOpts{bin: bin})
+	s.addUser("alice", "pw-alice")
+	s.mkHome(t, "alice")
+	oldPid := s.cmd.Process.Pid
+	// exec: the pid the old process started is the one that sleeps.
+	replaceFile(t, bin, []byte("#!/bin/sh\nexec sleep 120\n"), 0o755)
+	if err := s.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	var kids []int
+	for deadline := time.Now().Add(logTimeout); len(kids) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new process started:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+		kids = childrenOf(oldPid)
+	}
+	// Before the harness's stop, which would wait for the log pipe the
+	// new process holds too.
+	t.Cleanup(func() {
+		for _, pid := range kids {
+			if running(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	// Still serving while the new process starts.
+	c, conn := s.dialSSH(t, "alice", "pw-alice")
+	if _, err := c.Getwd(); err != nil {
+		t.Fatalf("while the new process starts: %v", err)
+	}
+	c.Close()
+	conn.Close()
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		if s.waitErr != nil {
+			t.Fatalf("stop while the new process starts: %v", s.waitErr)
+		}
+	case <-time.After(stopTimeout):
+		t.Fatalf("ferry serve ignored SIGTERM for %v while the new process started", stopTimeout)
+	}
+	for _, pid := range kids {
+		if running(pid) {
+			t.Errorf("the new process %d outlived the stop", pid)
+		}
+	}
+	if !strings.Contains(s.stderr.String(), "killed before it accepted connections: this process stops") {
+		t.Errorf("the log does not say the new process was killed:\n%s", s.stderr.String())
+	}
+}
+
+// TestUpgradeUnusableExecutable: a new executable that cannot be run at
+// all (not executable, not a program, gone) is reported, and the old
+// process goes on serving.
+func TestUpgradeUnusableExecutable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replace func(t *testing.T, bin string)
+		want    string
+	}{
+		{"not executable", func(t *testing.T, bin string) {
+			b, err := os.ReadFile(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replaceFile(t, bin, b, 0o644)
+		}, "permission denied"},
+		{"garbage", func(t *testing.T, bin string) {
+			replaceFile(t, bin, bytes.Repeat([]byte{0xde, 0xad}, 512), 0o755)
+		}, "exec format error"},
+		{"deleted", func(t *testing.T, bin string) {
+			if err := os.Remove(bin); err != nil {
+				t.Fatal(err)
+			}
+		}, "no such file or directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := ferryCopy(t)
+			s := startServer(t, serverOpts{bin: bin})
+			s.addUser("alice", "pw-alice")
+			s.mkHome(t, "alice")
+			tc.replace(t, bin)
+			if err := s.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+				t.Fatal(err)
+			}
+			if !s.waitLog(func(l string) bool { return strings.Contains(l, "upgrade failed; this process goes on serving") }) {
+				t.Fatalf("no upgrade failure logged:\n%s", s.stderr.String())
+			}
+			if !strings.Contains(s.stderr.String(), tc.want) {
+				t.Errorf("the failure does not say %q:\n%s", tc.want, s.stderr.String())
+			}
+			c, conn := s.dialSSH(t, "alice", "pw-alice")
+			defer conn.Close()
+			if _, err := c.Getwd(); err != nil {
+				t.Fatalf("after a failed upgrade: %v", err)
+			}
+		})
 	}
 }

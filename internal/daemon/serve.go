@@ -263,28 +263,70 @@ func Run(ctx context.Context, opts RunOptions) error {
 		inherited.ready()
 	}
 
+	// A new process starts (SIGUSR2) while this one goes on handling
+	// signals: waiting for it here left SIGTERM unanswered for up to
+	// upgradeStartTimeout, past systemd's stop timeout, when the new
+	// process was slow to start (a database not answering).
+	type upgradeResult struct {
+		pid int
+		err error
+	}
+	var (
+		upgradeDone  chan upgradeResult // non-nil while a new process starts
+		abortUpgrade chan struct{}
+	)
+	// stopUpgrade ends a new process still starting when this one stops.
+	stopUpgrade := func() {
+		if upgradeDone == nil {
+			return
+		}
+		close(abortUpgrade)
+		r := <-upgradeDone
+		upgradeDone = nil
+		if r.err != nil {
+			log.Warn("upgrade abandoned", "error", r.err)
+			return
+		}
+		// It reported that it accepts just as the stop came: it has its
+		// signal handlers by then, and stops as this one does.
+		syscall.Kill(r.pid, syscall.SIGTERM)
+		log.Info("upgrade: stopping the new process too", "new_pid", r.pid)
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			stopUpgrade()
 			return d.shutdown(lns, &acceptWG, 0, true)
+		case r := <-upgradeDone:
+			upgradeDone = nil
+			if r.err != nil {
+				log.Error("upgrade failed; this process goes on serving", "error", r.err)
+				continue
+			}
+			sdNotify("MAINPID=" + strconv.Itoa(r.pid))
+			stopMetrics()
+			log.Info("upgrade: new process accepts connections; draining this one", "new_pid", r.pid, "drain_timeout", upgradeDrainTimeout)
+			return d.drainAfterUpgrade(ctx, lns, &acceptWG, sigs)
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
 				d.reload()
 				continue
 			case syscall.SIGUSR2:
-				log.Info("upgrade: starting the new executable", "signal", sig.String())
-				pid, err := startUpgrade(upgradeSources, opts.LogOutput)
-				if err != nil {
-					log.Error("upgrade failed; this process goes on serving", "error", err)
+				if upgradeDone != nil {
+					log.Warn("upgrade already in progress; signal ignored", "signal", sig.String())
 					continue
 				}
-				sdNotify("MAINPID=" + strconv.Itoa(pid))
-				stopMetrics()
-				log.Info("upgrade: new process accepts connections; draining this one", "new_pid", pid, "drain_timeout", upgradeDrainTimeout)
-				return d.drainAfterUpgrade(ctx, lns, &acceptWG, sigs)
+				log.Info("upgrade: starting the new executable", "signal", sig.String())
+				upgradeDone, abortUpgrade = make(chan upgradeResult, 1), make(chan struct{})
+				go func(done chan<- upgradeResult, abort <-chan struct{}) {
+					pid, err := startUpgrade(upgradeSources, opts.LogOutput, abort)
+					done <- upgradeResult{pid, err}
+				}(upgradeDone, abortUpgrade)
+				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
+			stopUpgrade()
 			return d.shutdown(lns, &acceptWG, 0, true)
 		}
 	}

@@ -186,7 +186,9 @@ type upgradeSource struct {
 // startUpgrade starts the executable again with the listeners and waits
 // until it reports that it accepts connections. It returns the new
 // process's pid; on an error the new process is gone and nothing changed.
-func startUpgrade(sources []upgradeSource, logOutput io.Writer) (int, error) {
+// Closing abort (this process stops) kills a new process still starting:
+// it is nobody's main process yet, and nothing else would stop it.
+func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan struct{}) (int, error) {
 	// Only a file, never a pipe from this process: one would break when
 	// this process exits, and a Go program writing its log to a broken
 	// pipe on descriptor 2 dies of SIGPIPE.
@@ -304,6 +306,8 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer) (int, error) {
 		}
 		line <- err
 	}()
+	timeout := time.NewTimer(upgradeStartTimeout)
+	defer timeout.Stop()
 	select {
 	case err := <-line:
 		if err == nil {
@@ -311,10 +315,18 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer) (int, error) {
 		}
 		proc.Kill() // if it still runs, it said something else
 		werr := <-exited
-		return 0, fmt.Errorf("new process %d ended before it accepted connections (%v); its log says why", pid, errors.Join(werr, err))
-	case <-time.After(upgradeStartTimeout):
+		why := err
+		if errors.Is(err, io.EOF) && werr != nil {
+			why = werr // it exited: its status, not the pipe's EOF
+		}
+		return 0, fmt.Errorf("new process %d ended before it accepted connections (%v); its log says why", pid, why)
+	case <-timeout.C:
 		proc.Kill()
 		<-exited
 		return 0, fmt.Errorf("new process %d did not accept connections within %v; killed", pid, upgradeStartTimeout)
+	case <-abort:
+		proc.Kill()
+		<-exited
+		return 0, fmt.Errorf("new process %d killed before it accepted connections: this process stops", pid)
 	}
 }
