@@ -1046,6 +1046,7 @@ const (
 	whyLchmod       = "lchmod: ferry answers OP_UNSUPPORTED (Linux has no lchmod); sftp-server FAILURE (glibc's EOPNOTSUPP)"
 	whyHome         = "confinement: the client sees its home as /, and no other account's home (README)"
 	whyPendingNames = "not fixed (reported): REMOVE and RENAME of a path this session is uploading to (atomic upload, before CLOSE) act on the previous file, and the upload lands at CLOSE; sftp-server's in-place file is removed or moved with its writer"
+	whyCopySelf     = "copy-data between two handles on one file copies (ranges that do not overlap, a bounded length, see copyData); sftp-server refuses any two handles with the same path"
 	whyHomeDir      = `home-directory "" names the session's own home (draft-ietf-secsh-filexfer-extensions-00 §5); sftp-server 9.2 fails it`
 	whyIDs          = "users-groups-by-id@openssh.com names only ferry's own user and group and the owners of files listed (README)"
 	whyReadW        = "READ on a write-only handle is FAILURE, as for an unknown handle; sftp-server passes on read(2)'s EBADF as NO_SUCH_FILE"
@@ -1482,7 +1483,10 @@ func diffCases() []dcase {
 			dExt("copy-data", dhandle("src"), uint64(0), uint64(0), dhandle("src2"), uint64(0)),
 			dExt("copy-data", dhandle("src"), uint64(0), uint64(3), dhandle("src"), uint64(3)),
 			dClose("src"), dClose("dst"), dPath(fxpStat, "/copy"),
-		}},
+			dOpen("/file", rd, "s2"), dOpen("/file", wr, "d2"),
+			allow(dExt("copy-data", dhandle("s2"), uint64(0), uint64(5), dhandle("d2"), uint64(20)), whyCopySelf),
+			dClose("s2"), dClose("d2"),
+		}, allowTree: whyCopySelf},
 		{name: "unknown-type", steps: []dstep{
 			{typ: 99, fields: []any{"x"}, allow: whyUnknown, noReply: true}, dPath(fxpStat, "/file"),
 		}},
