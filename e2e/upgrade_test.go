@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -365,4 +366,125 @@ func TestUpgradeUnusableExecutable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notification is one sd_notify datagram and the pid that sent it.
+type notification struct {
+	pid   int
+	state string
+}
+
+// listenNotify points NOTIFY_SOCKET (for the servers this test starts)
+// at a socket of its own that records the sender of each datagram, as
+// systemd checks it against the main process (NotifyAccess=main).
+func listenNotify(t *testing.T) func(wait time.Duration) (notification, bool) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	t.Setenv("NOTIFY_SOCKET", path)
+	return func(wait time.Duration) (notification, bool) {
+		t.Helper()
+		buf, oob := make([]byte, 4096), make([]byte, 1024)
+		c.SetReadDeadline(time.Now().Add(wait))
+		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			return notification{}, false
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) == 0 {
+			t.Fatalf("no credentials with %q: %v", buf[:n], err)
+		}
+		cred, err := unix.ParseUnixCredentials(&msgs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return notification{int(cred.Pid), string(buf[:n])}, true
+	}
+}
+
+// TestUpgradeNotifiesSystemd: what systemd hears across an upgrade.
+// READY=1 once, from the first process; MAINPID=<new> from the old one
+// (the main process, the only one NotifyAccess=main listens to), and
+// nothing from the new one before that; the old one's stop after its
+// drain is no STOPPING=1 (the service goes on), the new one's reload and
+// stop are told as the main process's.
+func TestUpgradeNotifiesSystemd(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("cannot become a subreaper: %v", err)
+	}
+	next := listenNotify(t)
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	s.mkHome(t, "alice")
+	oldPid := s.cmd.Process.Pid
+	t.Cleanup(func() {
+		if m := upgradedRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			if running(pid) {
+				stopReaped(t, pid)
+			}
+		}
+	})
+	want := func(pid int, state string) {
+		t.Helper()
+		n, ok := next(logTimeout)
+		if !ok {
+			t.Fatalf("no sd_notify message; want %q from %d:\n%s", state, pid, s.stderr.String())
+		}
+		if n.pid != pid || n.state != state {
+			t.Fatalf("sd_notify %q from %d, want %q from %d", n.state, n.pid, state, pid)
+		}
+	}
+	want(oldPid, "READY=1")
+
+	// A connection keeps the old process draining until the test ends it.
+	c, conn := s.dialSSH(t, "alice", "pw-alice")
+	if _, err := c.Getwd(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if !s.waitLog(func(l string) bool { return upgradedRE.MatchString(l) }) {
+		t.Fatalf("no upgrade:\n%s", s.stderr.String())
+	}
+	newPid, _ := strconv.Atoi(upgradedRE.FindStringSubmatch(s.stderr.String())[1])
+	want(oldPid, "MAINPID="+strconv.Itoa(newPid))
+
+	// The old process stops (SIGTERM while it drains): the service does not.
+	// (Its exit, not s.exited: the log pipe stays open in the new one.)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	for deadline := time.Now().Add(stopTimeout); running(oldPid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the draining process ignored SIGTERM for %v", stopTimeout)
+		}
+	}
+	c.Close()
+	conn.Close()
+	if n, ok := next(500 * time.Millisecond); ok {
+		t.Fatalf("sd_notify %q from %d after the old process's stop; want nothing", n.state, n.pid)
+	}
+
+	// The new process reloads and stops as the main one.
+	syscall.Kill(newPid, syscall.SIGHUP)
+	n, ok := next(logTimeout)
+	if !ok || n.pid != newPid || !strings.HasPrefix(n.state, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Fatalf("at the new process's reload: %q from %d (%v)", n.state, n.pid, ok)
+	}
+	want(newPid, "READY=1")
+	stopReaped(t, newPid)
+	want(newPid, "STOPPING=1")
 }
