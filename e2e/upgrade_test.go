@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	_ "modernc.org/sqlite"
 )
 
 var metricsRE = regexp.MustCompile(`msg=metrics address=(127\.0\.0\.2:\d+)`)
@@ -487,4 +490,98 @@ func TestUpgradeNotifiesSystemd(t *testing.T) {
 	want(newPid, "READY=1")
 	stopReaped(t, newPid)
 	want(newPid, "STOPPING=1")
+}
+
+// TestUpgradeSignalsWhileNewProcessStarts: a reload signal sent to every
+// ferry process (pkill -HUP ferry, systemctl kill) while the new process
+// of an upgrade starts is taken once it serves. It killed the new process
+// (SIGHUP's default action, before ferry listens for it), and the upgrade
+// failed.
+func TestUpgradeSignalsWhileNewProcessStarts(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("cannot become a subreaper: %v", err)
+	}
+	s := startServer(t, serverOpts{})
+	s.addUser("alice", "pw-alice")
+	s.mkHome(t, "alice")
+	oldPid := s.cmd.Process.Pid
+	t.Cleanup(func() {
+		for _, pid := range childrenOf(oldPid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if m := upgradedRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			if running(pid) {
+				stopReaped(t, pid)
+			}
+		}
+	})
+	// The store held locked keeps the new process opening it (its
+	// busy timeout) until the test lets go.
+	dbPath := filepath.Join(s.dataDir, "ferry.db")
+	db, err := sql.Open("sqlite", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			if _, err := conn.ExecContext(context.Background(), "COMMIT"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer unlock()
+
+	if err := s.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	// The new process is past its configuration once it has the
+	// database open.
+	var newPid int
+	for deadline := time.Now().Add(logTimeout); newPid == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new process with the database open:\n%s", s.stderr.String())
+		}
+		for _, pid := range childrenOf(oldPid) {
+			if holdsFile(pid, dbPath) {
+				newPid = pid
+			}
+		}
+	}
+	if err := syscall.Kill(newPid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a signal's delivery is asynchronous
+	unlock()
+	if !s.waitLog(func(l string) bool {
+		return upgradedRE.MatchString(l) || strings.Contains(l, "upgrade failed")
+	}) || !upgradedRE.MatchString(s.stderr.String()) {
+		t.Fatalf("the upgrade did not succeed:\n%s", s.stderr.String())
+	}
+	if !s.waitLog(func(l string) bool { return strings.Contains(l, "configuration reloaded") }) {
+		t.Fatalf("the new process did not reload:\n%s", s.stderr.String())
+	}
+}
+
+// holdsFile reports whether process pid has path open.
+func holdsFile(pid int, path string) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && target == path {
+			return true
+		}
+	}
+	return false
 }

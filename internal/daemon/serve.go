@@ -110,6 +110,14 @@ func Run(ctx context.Context, opts RunOptions) error {
 	// Ends the metrics listener when Run returns, on a signal too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// SIGHUP and SIGUSR2 wait until this process serves: their default
+	// action ends it, and an upgrade's new process, which starts while
+	// the old one serves, died of a reload or upgrade signal sent to
+	// every ferry process (pkill -HUP ferry) while it opened the store.
+	// SIGTERM keeps ending a start at once.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	cfg, err := opts.Load()
 	if err != nil {
 		return err
@@ -234,9 +242,7 @@ func Run(ctx context.Context, opts RunOptions) error {
 		log.Warn("running as root: file and directory modes do not stop accounts from overwriting or deleting; set run_as or start ferry as an unprivileged user")
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 
 	var acceptWG sync.WaitGroup
 	for _, gl := range d.guarded {
