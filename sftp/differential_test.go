@@ -1035,7 +1035,7 @@ const (
 const (
 	whyModeBits     = "ferry keeps only the 0777 bits of a mode: setuid, setgid and sticky are refused (handlers.go setstat)"
 	whyAccess       = "ferry checks the handle's access mode and answers PERMISSION_DENIED; sftp-server passes on write(2)'s EBADF (NO_SUCH_FILE) or ftruncate(2)'s EINVAL (BAD_MESSAGE)"
-	whyAtomic       = "atomic uploads: a replaced file is a new inode (atime of the upload), and a failed WRITE discards the upload (README)"
+	whyAtomic       = "atomic uploads: a replaced file is a new inode (atime of the upload) made in its directory (whose mtime changes), and a failed WRITE discards the upload (README)"
 	whyDirFstat     = "ferry answers FSTAT and fstatvfs on a directory handle with the open directory's; sftp-server has no descriptor for directory handles"
 	whyLongH        = "a handle of 256 bytes or more is a malformed request to ferry (bounded parse, proto.go maxHandleLen); sftp-server looks it up and finds nothing"
 	whyAttrs        = "strict ATTRS parse (STYLE.md): an unknown attribute flag makes the request malformed; sftp-server ignores the flag"
@@ -1209,6 +1209,15 @@ func diffCases() []dcase {
 			dOpen("/file", wr|trn, "w2"), dWrite("w2", 0, "data"), dTwo(fxpRename, dpath("/file"), dpath("/moved")),
 			dClose("w2"), allow(dPath(fxpStat, "/file"), whyPendingNames), allow(dPath(fxpStat, "/moved"), whyPendingNames),
 		}, allowTree: whyPendingNames},
+		{name: "readdir-own-upload", steps: []dstep{
+			// A listing during this session's upload shows it, as STAT
+			// does: a new file under its name, a replaced one with the
+			// upload's attributes.
+			dOpen("/emptydir/new", wr|crt|trn, "w"), dWrite("w", 0, "data"), dOpendir("/emptydir", "d"), dReaddir("d"),
+			dReaddir("d"), dClose("d"), dClose("w"),
+			dOpen("/dir/a", wr|trn, "w2"), dWrite("w2", 0, "longer data"), dOpendir("/dir", "d2"),
+			allow(dReaddir("d2"), whyAtomic), dClose("d2"), dClose("w2"),
+		}, allowTree: whyAtomic},
 		{name: "interrupted-upload", steps: []dstep{
 			// The session ends with these open: what arrived stays, as
 			// ferry serve keeps it by default (keep_interrupted_uploads).

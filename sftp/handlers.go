@@ -386,15 +386,31 @@ func (s *session) readdir(id uint32, h *handle) {
 		h.dirStarted = true
 		entries = make([]nameEntry, 2, maxReaddirEntries)
 	}
+	byName, byTemp := s.pendingUploadsIn(h.path)
 	// Read at least once; read again only while everything read was a
 	// hidden temporary file, so a reply is never empty before the end.
 	for first := true; (first || len(entries) == 0) && !h.dirEOF; first = false {
 		fis, err := h.f.ReadDir(maxReaddirEntries - len(entries))
 		for _, fi := range fis {
-			if !isTemp(fi.Name()) {
-				add(fi.Name(), fi)
-			} else if now.Sub(fi.ModTime()) > staleTempAge {
-				s.removeStaleTemp(path.Join(h.path, fi.Name()))
+			name := fi.Name()
+			switch up := byTemp[name]; {
+			case !isTemp(name):
+				// This session's upload over it shows in its place, as
+				// STAT shows it.
+				if up := byName[name]; up != nil {
+					if tfi, err := up.f.Stat(); err == nil {
+						fi = tfi
+					}
+				}
+				add(name, fi)
+			case up != nil:
+				// This session's upload of a new file: listed under its
+				// name, as sftp-server lists a file being written.
+				if _, err := s.fs.Lstat(up.path); errors.Is(err, fs.ErrNotExist) {
+					add(path.Base(up.path), fi)
+				}
+			case now.Sub(fi.ModTime()) > staleTempAge:
+				s.removeStaleTemp(path.Join(h.path, name))
 			}
 		}
 		if err != nil {
@@ -460,6 +476,23 @@ func (s *session) removeStaleTemp(p string) {
 		s.log.Info("sftp: removed stale temporary upload", "path", p, "mtime", fi.ModTime())
 		s.releaseUnlinked(fi)
 	}
+}
+
+// pendingUploadsIn returns this session's open atomic uploads into
+// directory dir, by the target's name and by the temporary file's (both
+// nil when there are none, the usual case).
+func (s *session) pendingUploadsIn(dir string) (byName, byTemp map[string]*handle) {
+	for _, h := range s.handles {
+		if h.tmp == "" || path.Dir(h.path) != dir {
+			continue
+		}
+		if byName == nil {
+			byName, byTemp = map[string]*handle{}, map[string]*handle{}
+		}
+		byName[path.Base(h.path)] = h
+		byTemp[path.Base(h.tmp)] = h
+	}
+	return byName, byTemp
 }
 
 // pendingUpload returns this session's open atomic upload to p, if any.
