@@ -615,7 +615,7 @@ func scpDifferentialCases() []scpCase {
 		{name: "pscp upload over read-only file", pscp: true, local: scpTree("a"), remote: scpTree("f=old", "f%444"), args: []string{"a", "R:f"}},
 		{name: "pscp download", pscp: true, remote: scpTree("a=hello"), args: []string{"R:a", "."}},
 		{name: "pscp download -r", pscp: true, remote: scpTree("d/a", "d/s/b"), args: []string{"-r", "R:d", "."}},
-		{name: "pscp download -rp", pscp: true, remote: scpTree("d/a%600", "d/s/b"), args: []string{"-r", "-p", "R:d", "."}, preserve: true},
+		{name: "pscp download -rp", pscp: true, remote: scpTree("d/a%600", "d/s/b"), args: []string{"-r", "-p", "R:d", "."}, preserve: true, fileTimes: true},
 		{name: "pscp download glob", pscp: true, remote: scpTree("d/a.txt", "d/b.txt", "d/c"), args: []string{"R:d/*.txt", "."}},
 		{name: "pscp download glob no match", pscp: true, remote: scpTree("d/a"), args: []string{"R:d/*.none", "."}},
 		{name: "pscp download missing", pscp: true, args: []string{"R:missing", "."}},
