@@ -274,8 +274,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 	// upgradeStartTimeout, past systemd's stop timeout, when the new
 	// process was slow to start (a database not answering).
 	type upgradeResult struct {
-		pid int
-		err error
+		proc *os.Process
+		err  error
 	}
 	var (
 		upgradeDone  chan upgradeResult // non-nil while a new process starts
@@ -295,8 +295,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 		}
 		// It reported that it accepts just as the stop came: it has its
 		// signal handlers by then, and stops as this one does.
-		syscall.Kill(r.pid, syscall.SIGTERM)
-		log.Info("upgrade: stopping the new process too", "new_pid", r.pid)
+		r.proc.Signal(syscall.SIGTERM)
+		log.Info("upgrade: stopping the new process too", "new_pid", r.proc.Pid)
 	}
 	for {
 		select {
@@ -309,10 +309,10 @@ func Run(ctx context.Context, opts RunOptions) error {
 				log.Error("upgrade failed; this process goes on serving", "error", r.err)
 				continue
 			}
-			sdNotify("MAINPID=" + strconv.Itoa(r.pid))
+			sdNotify("MAINPID=" + strconv.Itoa(r.proc.Pid))
 			stopMetrics()
-			log.Info("upgrade: new process accepts connections; draining this one", "new_pid", r.pid, "drain_timeout", upgradeDrainTimeout)
-			return d.drainAfterUpgrade(ctx, lns, &acceptWG, sigs)
+			log.Info("upgrade: new process accepts connections; draining this one", "new_pid", r.proc.Pid, "drain_timeout", upgradeDrainTimeout)
+			return d.drainAfterUpgrade(ctx, lns, &acceptWG, sigs, r.proc)
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
@@ -326,8 +326,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 				log.Info("upgrade: starting the new executable", "signal", sig.String())
 				upgradeDone, abortUpgrade = make(chan upgradeResult, 1), make(chan struct{})
 				go func(done chan<- upgradeResult, abort <-chan struct{}) {
-					pid, err := startUpgrade(upgradeSources, opts.LogOutput, abort)
-					done <- upgradeResult{pid, err}
+					proc, err := startUpgrade(upgradeSources, opts.LogOutput, abort)
+					done <- upgradeResult{proc, err}
 				}(upgradeDone, abortUpgrade)
 				continue
 			}

@@ -55,7 +55,13 @@ const upgradeDrainTimeout = 24 * time.Hour
 // own), and one still logging in finishes here. After upgradeDrainTimeout
 // what is left is closed. SIGTERM (or ctx) turns it into a stop's drain,
 // which ends idle connections and cuts the rest after the drain timeout.
-func (d *Daemon) drainAfterUpgrade(ctx context.Context, lns []net.Listener, acceptWG *sync.WaitGroup, sigs <-chan os.Signal) error {
+// SIGHUP goes on to the new process (newProc, whose handle signals no other
+// process once it exited): a reload sent while the
+// service manager still named this one the main process (systemctl
+// reload during the handover, kill -HUP of the pid an admin had) was
+// lost, and the new process could be serving a configuration read before
+// the edit the reload was for.
+func (d *Daemon) drainAfterUpgrade(ctx context.Context, lns []net.Listener, acceptWG *sync.WaitGroup, sigs <-chan os.Signal, newProc *os.Process) error {
 	for _, ln := range lns {
 		ln.Close()
 	}
@@ -84,6 +90,14 @@ func (d *Daemon) drainAfterUpgrade(ctx context.Context, lns []net.Listener, acce
 			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
 				d.log.Info("shutting down after an upgrade", "signal", sig.String())
 				return d.shutdown(nil, acceptWG, 0, false)
+			}
+			if sig == syscall.SIGHUP {
+				if err := newProc.Signal(syscall.SIGHUP); err != nil {
+					d.log.Warn("reload signal not passed to the new process", "new_pid", newProc.Pid, "error", err)
+				} else {
+					d.log.Info("reload signal passed to the new process", "new_pid", newProc.Pid)
+				}
+				continue
 			}
 			d.log.Info("signal ignored: this process only drains since an upgrade", "signal", sig.String())
 		}
@@ -185,10 +199,10 @@ type upgradeSource struct {
 
 // startUpgrade starts the executable again with the listeners and waits
 // until it reports that it accepts connections. It returns the new
-// process's pid; on an error the new process is gone and nothing changed.
+// process; on an error the new process is gone and nothing changed.
 // Closing abort (this process stops) kills a new process still starting:
 // it is nobody's main process yet, and nothing else would stop it.
-func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan struct{}) (int, error) {
+func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan struct{}) (*os.Process, error) {
 	// Only a file, never a pipe from this process: one would break when
 	// this process exits, and a Go program writing its log to a broken
 	// pipe on descriptor 2 dies of SIGPIPE.
@@ -198,7 +212,7 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan str
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, fmt.Errorf("finding the executable: %w", err)
+		return nil, fmt.Errorf("finding the executable: %w", err)
 	}
 	// Descriptors are duplicated through SyscallConn and handed to
 	// syscall.ForkExec, not through exec.Cmd: os.StartProcess calls Fd on
@@ -233,36 +247,36 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan str
 		return nil
 	}
 	if err := dupOf("log output", stderr); err != nil {
-		return 0, err
+		return nil, err
 	}
 	var keys []string
 	for _, s := range sources {
 		sc, ok := s.ln.(syscall.Conn)
 		if !ok {
-			return 0, fmt.Errorf("listener %s cannot be passed on", s.key)
+			return nil, fmt.Errorf("listener %s cannot be passed on", s.key)
 		}
 		if err := dupOf("listener "+s.key, sc); err != nil {
-			return 0, err
+			return nil, err
 		}
 		keys = append(keys, s.key)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer r.Close()
 	err = dupOf("readiness pipe", w)
 	w.Close()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer devNull.Close()
 	if err := dupOf(os.DevNull, devNull); err != nil {
-		return 0, err
+		return nil, err
 	}
 	// Child descriptors: 0 /dev/null, 1 and 2 the log, 3... the
 	// listeners, then the readiness pipe.
@@ -276,11 +290,11 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan str
 		upgradeReadyFDEnv+"="+strconv.Itoa(3+len(keys)))
 	pid, err := syscall.ForkExec(exe, append([]string{exe}, os.Args[1:]...), &syscall.ProcAttr{Env: env, Files: files})
 	if err != nil {
-		return 0, fmt.Errorf("starting %s: %w", exe, err)
+		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
 	proc, err := os.FindProcess(pid)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	// This process's copies close now (deferred), the pipe's writer
 	// among them: the child's is then the only one, and the read below
@@ -311,7 +325,7 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan str
 	select {
 	case err := <-line:
 		if err == nil {
-			return pid, nil
+			return proc, nil
 		}
 		proc.Kill() // if it still runs, it said something else
 		werr := <-exited
@@ -319,14 +333,14 @@ func startUpgrade(sources []upgradeSource, logOutput io.Writer, abort <-chan str
 		if errors.Is(err, io.EOF) && werr != nil {
 			why = werr // it exited: its status, not the pipe's EOF
 		}
-		return 0, fmt.Errorf("new process %d ended before it accepted connections (%v); its log says why", pid, why)
+		return nil, fmt.Errorf("new process %d ended before it accepted connections (%v); its log says why", pid, why)
 	case <-timeout.C:
 		proc.Kill()
 		<-exited
-		return 0, fmt.Errorf("new process %d did not accept connections within %v; killed", pid, upgradeStartTimeout)
+		return nil, fmt.Errorf("new process %d did not accept connections within %v; killed", pid, upgradeStartTimeout)
 	case <-abort:
 		proc.Kill()
 		<-exited
-		return 0, fmt.Errorf("new process %d killed before it accepted connections: this process stops", pid)
+		return nil, fmt.Errorf("new process %d killed before it accepted connections: this process stops", pid)
 	}
 }
