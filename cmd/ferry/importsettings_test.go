@@ -103,3 +103,23 @@ func TestUserAddWarnsRefusedHome(t *testing.T) {
 		t.Fatalf("user set: %q, %v", errOut, err)
 	}
 }
+
+// TestPastedPrivateKeyNotEchoed: a private key pasted as an argument
+// (key add NAME "$(cat id_ed25519)") starts with "-----BEGIN", which the
+// flag parser took for a flag and printed whole in its error.
+func TestPastedPrivateKeyNotEchoed(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "", "user", "add", "alice")
+	secret := "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQSECRET\n-----END OPENSSH PRIVATE KEY-----"
+	out, errOut, err := ferryRun(t, dir, "", "user", "key", "add", "alice", secret)
+	if err == nil {
+		t.Fatal("a private key was added")
+	}
+	all := out + errOut + err.Error()
+	if strings.Contains(all, "SECRET") {
+		t.Fatalf("the private key was echoed: %q", all)
+	}
+	if !strings.Contains(all, "private key") {
+		t.Fatalf("no advice: %q", all)
+	}
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -50,6 +51,7 @@ func newRootCmd() *cobra.Command {
 	// printed: a postgres:// URL's password, on the terminal of whoever
 	// ran "ferry user --help" with it in the environment.
 	root.PersistentFlags().Lookup("database").DefValue = ""
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newVersionCmd(),
 		newServeCmd(g),
@@ -57,6 +59,18 @@ func newRootCmd() *cobra.Command {
 		newSFTPServerCmd(g),
 	)
 	return root
+}
+
+// flagError keeps the flag parser's errors from echoing key material: a
+// private key pasted as an argument (ferry user key add alice "$(cat
+// ~/.ssh/id_ed25519)") starts with "-----BEGIN", which the parser took for
+// a flag and printed whole in "bad flag syntax: -----BEGIN OPENSSH
+// PRIVATE KEY-----..." to the terminal, and to any log of it.
+func flagError(_ *cobra.Command, err error) error {
+	if strings.Contains(err.Error(), "-----BEGIN") {
+		return errors.New("an argument starts with \"-----BEGIN\": a private key or PEM file? ferry takes public keys (.pub lines); pass a file with --file, or put \"--\" before arguments that start with \"-\"")
+	}
+	return err
 }
 
 func newVersionCmd() *cobra.Command {
