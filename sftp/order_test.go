@@ -24,24 +24,7 @@ func TestConflictingRequestsKeepOrder(t *testing.T) {
 			rc.send(&readReq{ID: uint32(5000 + i), Handle: h, Offset: 0, Length: 8})
 		}
 	}()
-	for n := 0; n < 2*rounds; n++ {
-		p := rc.recv()
-		switch p[0] {
-		case fxpStatus:
-			var s statusMsg
-			if !s.unmarshal(p) || s.Code != StatusOK {
-				t.Fatalf("WRITE status %+v", s)
-			}
-		case fxpData:
-			var d dataMsg
-			d.unmarshal(p)
-			if want := fmt.Sprintf("%08d", d.ID-5000); string(d.Data) != want {
-				t.Fatalf("READ %d saw %q, want %q: reordered around a WRITE", d.ID, d.Data, want)
-			}
-		default:
-			t.Fatalf("unexpected reply %x", p)
-		}
-	}
+	expectReadsSeeWrites(t, rc, rounds)
 	rc.send(&handleReq{Type: fxpClose, ID: 1, Handle: h})
 	rc.expectStatus(StatusOK)
 	if got := ts.read(t, "f"); got != fmt.Sprintf("%08d", rounds-1) {
@@ -74,24 +57,7 @@ func TestConflictingRequestsKeepOrderAcrossHandles(t *testing.T) {
 		frame(&readReq{ID: uint32(5000 + i), Handle: rh, Offset: 0, Length: 8})
 	}
 	go ts.cw.Write(batch) // a failed test closes the pipe; nothing to report then
-	for n := 0; n < 2*rounds; n++ {
-		p := rc.recv()
-		switch p[0] {
-		case fxpStatus:
-			var s statusMsg
-			if !s.unmarshal(p) || s.Code != StatusOK {
-				t.Fatalf("status %+v", s)
-			}
-		case fxpData:
-			var d dataMsg
-			d.unmarshal(p)
-			if want := fmt.Sprintf("%08d", d.ID-5000); string(d.Data) != want {
-				t.Fatalf("READ %d through the second handle saw %q, want %q: reordered around a WRITE", d.ID, d.Data, want)
-			}
-		default:
-			t.Fatalf("unexpected reply %x", p)
-		}
-	}
+	expectReadsSeeWrites(t, rc, rounds)
 }
 
 // TestReadsAndWritesBeyondEndKeepOrder: a WRITE past the end of the file
@@ -278,6 +244,31 @@ func TestRepliesInRequestOrder(t *testing.T) {
 		got := binary.BigEndian.Uint32(p[1:5])
 		if got != want {
 			t.Fatalf("reply for request %d arrived where %d was due", got, want)
+		}
+	}
+}
+
+// expectReadsSeeWrites reads the replies to rounds pairs of a WRITE (ID
+// 1000+i, writing i as "%08d" at offset 0) and a READ of those 8 bytes
+// (ID 5000+i), and fails unless each READ saw the WRITE sent before it.
+func expectReadsSeeWrites(t *testing.T, rc *rawClient, rounds int) {
+	t.Helper()
+	for n := 0; n < 2*rounds; n++ {
+		p := rc.recv()
+		switch p[0] {
+		case fxpStatus:
+			var s statusMsg
+			if !s.unmarshal(p) || s.Code != StatusOK {
+				t.Fatalf("WRITE status %+v", s)
+			}
+		case fxpData:
+			var d dataMsg
+			d.unmarshal(p)
+			if want := fmt.Sprintf("%08d", d.ID-5000); string(d.Data) != want {
+				t.Fatalf("READ %d saw %q, want %q: reordered around a WRITE", d.ID, d.Data, want)
+			}
+		default:
+			t.Fatalf("unexpected reply %x", p)
 		}
 	}
 }
