@@ -148,6 +148,12 @@ func (s *session) open(m *openReq) {
 	if modifies {
 		// Measured before the size below: a shrink after it makes the
 		// first write measure the file again.
+		if up := s.pendingUpload(p); up != nil && flags&os.O_TRUNC == 0 {
+			if err := s.uploadInPlace(up); err != nil {
+				s.sendError(m.ID, err)
+				return
+			}
+		}
 		h.own.shrinks = o.QuotaLock.shrinks.Load()
 		fi, err := s.fs.Lstat(p)
 		exists := err == nil
@@ -493,6 +499,33 @@ func (s *session) pendingUploadsIn(dir string) (byName, byTemp map[string]*handl
 		byTemp[path.Base(h.tmp)] = h
 	}
 	return byName, byTemp
+}
+
+// uploadInPlace puts this session's open atomic upload up in place now,
+// before its CLOSE, for an OPEN that writes the same file without
+// truncating it. sshfs (any FUSE client) sends "echo one > f; echo two
+// >> f" as an upload, then an OPEN for appending that may arrive before
+// the first handle's CLOSE, since FUSE releases a file asynchronously:
+// the OPEN failed with No such file (a new file), or appended to the
+// previous version, which the CLOSE then replaced, losing the append.
+// The upload stops being atomic: the client asked for the file twice, and
+// sftp-server, writing in place, gives the second handle what the first
+// wrote. Runs after the barrier (a non-data request), so no write of up
+// is in flight.
+func (s *session) uploadInPlace(up *handle) error {
+	if up.abandoned.Load() || up.writeFailed.Load() {
+		return nil // discarded at its CLOSE: the OPEN acts on the file as it is
+	}
+	if err := s.commitUpload(up, true); err != nil {
+		return err
+	}
+	up.tmp = ""
+	if s.srv.opts.Quota != nil {
+		// From now on an in-place handle: its charge is the file's, shared
+		// with the handle about to open it.
+		s.srv.opts.QuotaLock.attach(up)
+	}
+	return nil
 }
 
 // pendingUpload returns this session's open atomic upload to p, if any.
