@@ -52,11 +52,21 @@ func TestWritePacketParts(t *testing.T) {
 				t.Fatalf("WritePacketVec: read %d bytes (%v), want %d", len(p), err, len(want))
 			}
 			hdr94 := []byte{94}
-			allocs := testing.AllocsPerRun(20, func() {
-				w.WritePacketVec(hdr94, vec)
-				w.Flush()
-				r.ReadPacket()
-			})
+			// Up to three tries: a collection during a run empties the
+			// buffer pools, and the next Get allocates (once seen in CI,
+			// with the machine loaded). An allocation of the path itself
+			// shows in every try.
+			var allocs float64
+			for try := 0; try < 3; try++ {
+				allocs = testing.AllocsPerRun(20, func() {
+					w.WritePacketVec(hdr94, vec)
+					w.Flush()
+					r.ReadPacket()
+				})
+				if allocs == 0 {
+					break
+				}
+			}
 			if allocs != 0 {
 				t.Errorf("WritePacketVec with %s: %.1f allocations per packet", comp, allocs)
 			}
